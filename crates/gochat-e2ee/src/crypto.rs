@@ -1,0 +1,217 @@
+//! Thin wrappers over the primitives, written once so every module uses them the same way.
+//!
+//! - HKDF-SHA256 and HMAC-SHA256 (RFC 5869 / RFC 2104),
+//! - AES-256-GCM with 12-byte nonces and the full 16-byte tag,
+//! - X25519 with the non-contributory (all-zero) output refused,
+//! - a redacting, zeroizing container for 32-byte secrets.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::Aes256Gcm;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Length of an AES-256-GCM tag.
+pub const AEAD_TAG_BYTES: usize = 16;
+/// Length of an AES-256-GCM nonce.
+pub const AEAD_NONCE_BYTES: usize = 12;
+
+/// 32 secret bytes that are wiped on drop and never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub(crate) struct Secret32(pub(crate) [u8; 32]);
+
+impl Secret32 {
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for Secret32 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Secret32(<redacted>)")
+    }
+}
+
+/// Marker error: an X25519 output was all zeros (the peer's key was low-order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NonContributory;
+
+/// X25519 of our secret and their public key, refusing an all-zero result.
+///
+/// An all-zero output means the public key was of low order, so the "shared" secret is
+/// known to everyone; using it would silently drop that DH term from the key schedule.
+pub(crate) fn dh(ours: &StaticSecret, theirs: &[u8; 32]) -> Result<Secret32, NonContributory> {
+    let shared = ours.diffie_hellman(&PublicKey::from(*theirs));
+    if !shared.was_contributory() {
+        return Err(NonContributory);
+    }
+    Ok(Secret32(shared.to_bytes()))
+}
+
+/// The X25519 public key of a secret.
+pub(crate) fn x25519_public(secret: &StaticSecret) -> [u8; 32] {
+    PublicKey::from(secret).to_bytes()
+}
+
+/// Low-order points of Curve25519 and its twist, as u-coordinates with the top bit
+/// cleared. Non-canonical encodings (u >= p) are reduced first, so all 12 encodings of
+/// these 5 points are caught. Verified in tests against an actual scalar multiplication.
+const LOW_ORDER_U: [[u8; 32]; 5] = [
+    // 0 (order 4)
+    [0; 32],
+    // 1 (order 1)
+    [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    // 325606250916557431795983626356110631294008115727848805560023387167927233504 (order 8)
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09,
+        0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
+    ],
+    // 39382357235489614581723060781553021112529911719440698176882885853963445705823 (order 8)
+    [
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef, 0x5b, 0x04, 0x44,
+        0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57,
+    ],
+    // p - 1 (order 2)
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+];
+
+/// True if the X25519 public key is one of the low-order points (of the curve or its
+/// twist), in any of its encodings. Such a key makes every DH with it all-zero.
+pub(crate) fn is_low_order_x25519(key: &[u8; 32]) -> bool {
+    let mut u = *key;
+    u[31] &= 0x7f;
+    // Reduce u mod p for the 19 non-canonical values p..2^255-1 (p = 2^255 - 19).
+    let high_all_ones = u[1..31].iter().all(|b| *b == 0xff) && u[31] == 0x7f;
+    if high_all_ones && u[0] >= 0xed {
+        let low = u[0] - 0xed;
+        u = [0; 32];
+        u[0] = low;
+    }
+    LOW_ORDER_U.iter().any(|bad| *bad == u)
+}
+
+/// HKDF-SHA256 (RFC 5869): extract with `salt`, expand with `info` into `out`.
+pub(crate) fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
+    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
+    // `out` is at most 255 * 32 bytes for every caller, so expand cannot fail.
+    if hk.expand(info, out).is_err() {
+        out.zeroize();
+    }
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub(crate) fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so construction cannot fail.
+    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => return [0; 32],
+    };
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// SHA-256 of the concatenation of `parts`.
+pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// An AES-256-GCM key with its nonce, derived together and wiped together.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct AeadKey {
+    pub(crate) key: [u8; 32],
+    pub(crate) nonce: [u8; AEAD_NONCE_BYTES],
+}
+
+impl core::fmt::Debug for AeadKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AeadKey(<redacted>)")
+    }
+}
+
+impl AeadKey {
+    /// Derives a key and nonce from `ikm` with HKDF-SHA256 (salt: 32 zero bytes).
+    pub(crate) fn derive(ikm: &[u8], info: &[u8]) -> Self {
+        let mut okm = [0u8; 32 + AEAD_NONCE_BYTES];
+        hkdf(&[0u8; 32], ikm, info, &mut okm);
+        let mut out = AeadKey { key: [0; 32], nonce: [0; AEAD_NONCE_BYTES] };
+        out.key.copy_from_slice(&okm[..32]);
+        out.nonce.copy_from_slice(&okm[32..]);
+        okm.zeroize();
+        out
+    }
+
+    /// Encrypts `plaintext`, returning ciphertext with the 16-byte tag appended.
+    pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let cipher = Aes256Gcm::new(&self.key.into());
+        // Encryption fails only for inputs over ~64 GiB; every caller bounds its input.
+        cipher.encrypt(&self.nonce.into(), Payload { msg: plaintext, aad }).unwrap_or_default()
+    }
+
+    /// Decrypts and authenticates; `None` if the tag does not verify (compared in
+    /// constant time by the AEAD).
+    pub(crate) fn open(&self, aad: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+        let cipher = Aes256Gcm::new(&self.key.into());
+        cipher.decrypt(&self.nonce.into(), Payload { msg: ciphertext, aad }).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_order_table_matches_scalar_multiplication() {
+        let p_minus = |k: u8| {
+            let mut v = [0xffu8; 32];
+            v[0] = k;
+            v[31] = 0x7f;
+            v
+        };
+        let scalar = StaticSecret::from([0x42u8; 32]);
+        let mut candidates: Vec<[u8; 32]> = LOW_ORDER_U.to_vec();
+        // Non-canonical encodings p, p+1 and the same keys with the top bit set.
+        candidates.push(p_minus(0xed));
+        candidates.push(p_minus(0xee));
+        for c in candidates.clone() {
+            let mut hi = c;
+            hi[31] |= 0x80;
+            candidates.push(hi);
+        }
+        for c in &candidates {
+            assert!(is_low_order_x25519(c), "{c:02x?} not flagged");
+            assert!(dh(&scalar, c).is_err(), "{c:02x?} is not actually low order");
+        }
+        let good = x25519_public(&StaticSecret::from([7u8; 32]));
+        assert!(!is_low_order_x25519(&good));
+        assert!(dh(&scalar, &good).is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret32([9; 32]);
+        assert_eq!(format!("{s:?}"), "Secret32(<redacted>)");
+        let k = AeadKey::derive(b"x", b"y");
+        assert!(!format!("{k:?}").contains('9'));
+    }
+
+    #[test]
+    fn aead_refuses_any_modification() {
+        let k = AeadKey::derive(b"ikm", b"info");
+        let ct = k.seal(b"ad", b"hello");
+        assert_eq!(ct.len(), 5 + AEAD_TAG_BYTES);
+        assert_eq!(k.open(b"ad", &ct).unwrap(), b"hello");
+        assert!(k.open(b"ae", &ct).is_none());
+        let mut bad = ct.clone();
+        bad[0] ^= 1;
+        assert!(k.open(b"ad", &bad).is_none());
+    }
+}

@@ -1,0 +1,284 @@
+//! The top-level error, wrapping each layer's error, with a flat, stable code.
+
+use thiserror::Error as ThisError;
+
+use crate::account::AccountError;
+use crate::handshake::HandshakeError;
+use crate::keys::KeyError;
+use crate::ratchet::RatchetError;
+use crate::retry::RetryError;
+use crate::session::ParseError;
+use crate::snapshot::SnapshotError;
+use crate::wire::DecodeError;
+
+/// Any error returned by the [`Device`](crate::Device) API.
+#[derive(Debug, Clone, PartialEq, Eq, ThisError)]
+pub enum Error {
+    /// An input does not follow its documented layout (or exceeds its size bound).
+    #[error("malformed input: {0}")]
+    Malformed(#[from] DecodeError),
+    /// A key, prekey or bundle was refused.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A session start was refused.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// A message could not be decrypted (or encrypted) on a session.
+    #[error(transparent)]
+    Ratchet(#[from] RatchetError),
+    /// There is no session with this peer.
+    #[error("no session with this peer")]
+    NoSession,
+    /// A prekey operation was refused.
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// A snapshot could not be imported.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// A retry request was refused.
+    #[error(transparent)]
+    Retry(#[from] RetryError),
+}
+
+impl From<ParseError> for Error {
+    fn from(e: ParseError) -> Self {
+        match e {
+            ParseError::Decode(d) => Error::Malformed(d),
+            ParseError::Key(k) => Error::Key(k),
+        }
+    }
+}
+
+/// A flat, stable name for every error case, shared by the bindings and the interop
+/// driver (`"error"` field). The names never change meaning once published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Input does not follow its layout.
+    Malformed,
+    /// Input is larger than its documented maximum.
+    TooLarge,
+    /// The type byte names another kind of object.
+    WrongMessageType,
+    /// The version byte is not supported.
+    UnsupportedVersion,
+    /// A signature does not verify.
+    BadSignature,
+    /// A key is of low order or weak.
+    WeakKey,
+    /// A key is not a valid encoding.
+    InvalidKey,
+    /// An X25519 output was all zeros.
+    NonContributory,
+    /// The signed prekey named by a message is unknown (or expired).
+    UnknownSignedPreKey,
+    /// The one-time prekey named by a message is unknown.
+    UnknownOneTimePreKey,
+    /// The one-time prekey was already used by another session.
+    OneTimePreKeyReused,
+    /// The ML-KEM prekey named by a message is unknown.
+    UnknownPqPreKey,
+    /// The one-time ML-KEM prekey was already used.
+    PqPreKeyReused,
+    /// A last-resort prekey combination was replayed.
+    LastResortReplay,
+    /// A session with one's own identity.
+    SelfSession,
+    /// The message was already received.
+    Duplicate,
+    /// The message is too far ahead of its chain.
+    TooFarAhead,
+    /// The message failed authentication (tampered, or not for this session).
+    AuthenticationFailed,
+    /// Decrypted padding is invalid.
+    InvalidPadding,
+    /// The plaintext is too large.
+    PlaintextTooLarge,
+    /// The sending chain is exhausted.
+    ChainExhausted,
+    /// The session cannot send yet.
+    NotReadyToSend,
+    /// There is no session with the peer.
+    NoSession,
+    /// A prekey store is full.
+    PreKeyStoreFull,
+    /// Prekey ids are exhausted.
+    IdsExhausted,
+    /// A snapshot is truncated.
+    SnapshotTruncated,
+    /// Wrong snapshot key, or the snapshot was modified.
+    SnapshotUndecryptable,
+    /// The snapshot holds another kind of object.
+    SnapshotWrongKind,
+    /// A snapshot key has the wrong length.
+    InvalidSnapshotKey,
+    /// A retry request is addressed to another identity.
+    WrongRecipient,
+    /// A retry request comes from an identity we have no session with.
+    UntrustedIdentity,
+    /// A retry request names no recent message.
+    UnknownMessage,
+}
+
+impl ErrorCode {
+    /// The stable name, e.g. `"Duplicate"`.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            Malformed => "Malformed",
+            TooLarge => "TooLarge",
+            WrongMessageType => "WrongMessageType",
+            UnsupportedVersion => "UnsupportedVersion",
+            BadSignature => "BadSignature",
+            WeakKey => "WeakKey",
+            InvalidKey => "InvalidKey",
+            NonContributory => "NonContributory",
+            UnknownSignedPreKey => "UnknownSignedPreKey",
+            UnknownOneTimePreKey => "UnknownOneTimePreKey",
+            OneTimePreKeyReused => "OneTimePreKeyReused",
+            UnknownPqPreKey => "UnknownPqPreKey",
+            PqPreKeyReused => "PqPreKeyReused",
+            LastResortReplay => "LastResortReplay",
+            SelfSession => "SelfSession",
+            Duplicate => "Duplicate",
+            TooFarAhead => "TooFarAhead",
+            AuthenticationFailed => "AuthenticationFailed",
+            InvalidPadding => "InvalidPadding",
+            PlaintextTooLarge => "PlaintextTooLarge",
+            ChainExhausted => "ChainExhausted",
+            NotReadyToSend => "NotReadyToSend",
+            NoSession => "NoSession",
+            PreKeyStoreFull => "PreKeyStoreFull",
+            IdsExhausted => "IdsExhausted",
+            SnapshotTruncated => "SnapshotTruncated",
+            SnapshotUndecryptable => "SnapshotUndecryptable",
+            SnapshotWrongKind => "SnapshotWrongKind",
+            InvalidSnapshotKey => "InvalidSnapshotKey",
+            WrongRecipient => "WrongRecipient",
+            UntrustedIdentity => "UntrustedIdentity",
+            UnknownMessage => "UnknownMessage",
+        }
+    }
+
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 32] = {
+        use ErrorCode::*;
+        [
+            Malformed,
+            TooLarge,
+            WrongMessageType,
+            UnsupportedVersion,
+            BadSignature,
+            WeakKey,
+            InvalidKey,
+            NonContributory,
+            UnknownSignedPreKey,
+            UnknownOneTimePreKey,
+            OneTimePreKeyReused,
+            UnknownPqPreKey,
+            PqPreKeyReused,
+            LastResortReplay,
+            SelfSession,
+            Duplicate,
+            TooFarAhead,
+            AuthenticationFailed,
+            InvalidPadding,
+            PlaintextTooLarge,
+            ChainExhausted,
+            NotReadyToSend,
+            NoSession,
+            PreKeyStoreFull,
+            IdsExhausted,
+            SnapshotTruncated,
+            SnapshotUndecryptable,
+            SnapshotWrongKind,
+            InvalidSnapshotKey,
+            WrongRecipient,
+            UntrustedIdentity,
+            UnknownMessage,
+        ]
+    };
+}
+
+fn decode_code(e: &DecodeError) -> ErrorCode {
+    match e {
+        DecodeError::TooLarge { .. } => ErrorCode::TooLarge,
+        DecodeError::WrongType { .. } => ErrorCode::WrongMessageType,
+        DecodeError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+        _ => ErrorCode::Malformed,
+    }
+}
+
+fn key_code(e: &KeyError) -> ErrorCode {
+    match e {
+        KeyError::Decode(d) => decode_code(d),
+        KeyError::InvalidIdentityKey | KeyError::InvalidPqKey | KeyError::InconsistentKeyPair => ErrorCode::InvalidKey,
+        KeyError::WeakKey(_) => ErrorCode::WeakKey,
+        KeyError::BadSignature(_) => ErrorCode::BadSignature,
+    }
+}
+
+impl Error {
+    /// The flat code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Malformed(d) => decode_code(d),
+            Error::Key(k) => key_code(k),
+            Error::Handshake(h) => match h {
+                HandshakeError::InvalidBundle(k) => key_code(k),
+                HandshakeError::NonContributory => ErrorCode::NonContributory,
+                HandshakeError::UnknownSignedPreKey(_) => ErrorCode::UnknownSignedPreKey,
+                HandshakeError::UnknownOneTimePreKey(_) => ErrorCode::UnknownOneTimePreKey,
+                HandshakeError::OneTimePreKeyReused(_) => ErrorCode::OneTimePreKeyReused,
+                HandshakeError::UnknownPqPreKey(_) => ErrorCode::UnknownPqPreKey,
+                HandshakeError::PqPreKeyReused(_) => ErrorCode::PqPreKeyReused,
+                HandshakeError::LastResortReplay => ErrorCode::LastResortReplay,
+                HandshakeError::SelfSession => ErrorCode::SelfSession,
+            },
+            Error::Ratchet(r) => match r {
+                RatchetError::Duplicate => ErrorCode::Duplicate,
+                RatchetError::TooFarAhead { .. } => ErrorCode::TooFarAhead,
+                RatchetError::AuthenticationFailed => ErrorCode::AuthenticationFailed,
+                RatchetError::NonContributory => ErrorCode::NonContributory,
+                RatchetError::InvalidPadding => ErrorCode::InvalidPadding,
+                RatchetError::PlaintextTooLarge(_) => ErrorCode::PlaintextTooLarge,
+                RatchetError::ChainExhausted => ErrorCode::ChainExhausted,
+                RatchetError::NotReadyToSend => ErrorCode::NotReadyToSend,
+            },
+            Error::NoSession => ErrorCode::NoSession,
+            Error::Account(a) => match a {
+                AccountError::PreKeyStoreFull { .. } => ErrorCode::PreKeyStoreFull,
+                AccountError::IdsExhausted => ErrorCode::IdsExhausted,
+            },
+            Error::Snapshot(s) => match s {
+                SnapshotError::Truncated => ErrorCode::SnapshotTruncated,
+                SnapshotError::Malformed(d) => decode_code(d),
+                SnapshotError::WrongKind { .. } => ErrorCode::SnapshotWrongKind,
+                SnapshotError::Undecryptable | SnapshotError::InvalidState(_) => ErrorCode::SnapshotUndecryptable,
+                SnapshotError::InvalidKeyLength(_) => ErrorCode::InvalidSnapshotKey,
+            },
+            Error::Retry(r) => match r {
+                RetryError::Malformed(k) => key_code(k),
+                RetryError::BadSignature => ErrorCode::BadSignature,
+                RetryError::WrongRecipient => ErrorCode::WrongRecipient,
+                RetryError::UntrustedIdentity => ErrorCode::UntrustedIdentity,
+                RetryError::UnknownMessage => ErrorCode::UnknownMessage,
+            },
+        }
+    }
+
+    /// Whether asking the sender to retry (a retry request, which makes it start a new
+    /// session and re-send) can help. True when our state may simply be out of step
+    /// with the sender's (lost or restored state, prekeys we no longer hold); false for
+    /// duplicates, replays and malformed input, where a retry cannot change the outcome.
+    pub fn retry_may_help(&self) -> bool {
+        matches!(
+            self.code(),
+            ErrorCode::NoSession
+                | ErrorCode::UnknownSignedPreKey
+                | ErrorCode::UnknownOneTimePreKey
+                | ErrorCode::UnknownPqPreKey
+                | ErrorCode::AuthenticationFailed
+                | ErrorCode::TooFarAhead
+        )
+    }
+}

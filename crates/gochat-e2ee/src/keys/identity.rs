@@ -1,0 +1,227 @@
+//! Device identity: an Ed25519 signing key and an X25519 agreement key.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand_core::CryptoRng;
+use x25519_dalek::StaticSecret;
+use zeroize::Zeroize;
+
+use super::KeyError;
+use crate::crypto::{is_low_order_x25519, sha256, x25519_public};
+use crate::labels;
+use crate::wire::{type_byte, Reader, Writer};
+
+/// Length of an encoded [`IdentityKey`]: type, version, Ed25519 key, X25519 key.
+pub const IDENTITY_KEY_BYTES: usize = 2 + 32 + 32;
+
+/// The public identity of a device: its Ed25519 verification key and X25519 key.
+///
+/// A value of this type always holds a valid, non-weak Ed25519 point and a
+/// non-low-order X25519 key: the constructor refuses anything else.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdentityKey {
+    signing: [u8; 32],
+    agreement: [u8; 32],
+}
+
+impl core::fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "IdentityKey({})", &self.fingerprint_hex()[..16])
+    }
+}
+
+impl IdentityKey {
+    /// Decodes and validates an encoded identity key (66 bytes, type 0x01, version 1).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let mut r = Reader::open(bytes, type_byte::IDENTITY_KEY, IDENTITY_KEY_BYTES)?;
+        let key = Self::read_body(&mut r)?;
+        r.finish()?;
+        Ok(key)
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, KeyError> {
+        r.header(type_byte::IDENTITY_KEY)?;
+        Self::read_body(r)
+    }
+
+    fn read_body(r: &mut Reader<'_>) -> Result<Self, KeyError> {
+        let signing: [u8; 32] = r.array()?;
+        let agreement: [u8; 32] = r.array()?;
+        Self::from_parts(signing, agreement)
+    }
+
+    fn from_parts(signing: [u8; 32], agreement: [u8; 32]) -> Result<Self, KeyError> {
+        let vk = VerifyingKey::from_bytes(&signing).map_err(|_| KeyError::InvalidIdentityKey)?;
+        if vk.is_weak() {
+            return Err(KeyError::WeakKey("identity signing key"));
+        }
+        if is_low_order_x25519(&agreement) {
+            return Err(KeyError::WeakKey("identity agreement key"));
+        }
+        Ok(IdentityKey { signing, agreement })
+    }
+
+    /// The 66-byte encoding: `0x01 || 0x01 || ed25519 || x25519`.
+    pub fn to_bytes(&self) -> [u8; IDENTITY_KEY_BYTES] {
+        let mut out = [0u8; IDENTITY_KEY_BYTES];
+        out[0] = type_byte::IDENTITY_KEY;
+        out[1] = crate::wire::WIRE_VERSION;
+        out[2..34].copy_from_slice(&self.signing);
+        out[34..].copy_from_slice(&self.agreement);
+        out
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.bytes(&self.to_bytes());
+    }
+
+    /// The Ed25519 verification key.
+    pub fn signing_key_bytes(&self) -> &[u8; 32] {
+        &self.signing
+    }
+
+    /// The X25519 agreement key.
+    pub fn agreement_key_bytes(&self) -> &[u8; 32] {
+        &self.agreement
+    }
+
+    /// The stable fingerprint: `SHA-256("GoChat-E2EE v1 identity fingerprint" || encoding)`.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        sha256(&[labels::IDENTITY_FINGERPRINT, &self.to_bytes()])
+    }
+
+    /// The fingerprint as 64 lowercase hex digits.
+    pub fn fingerprint_hex(&self) -> String {
+        self.fingerprint().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Verifies an Ed25519 signature by this identity over `label || message` with the
+    /// strict rules (no small-order components, canonical `S`), so signatures are not
+    /// malleable.
+    pub(crate) fn verify(&self, label: &[u8], message: &[u8], signature: &[u8; 64]) -> bool {
+        let Ok(vk) = VerifyingKey::from_bytes(&self.signing) else {
+            return false;
+        };
+        let mut data = Vec::with_capacity(label.len() + message.len());
+        data.extend_from_slice(label);
+        data.extend_from_slice(message);
+        vk.verify_strict(&data, &Signature::from_bytes(signature)).is_ok()
+    }
+}
+
+/// The private half of a device identity. Wiped on drop, never printed.
+pub struct IdentityKeyPair {
+    signing: SigningKey,
+    agreement: StaticSecret,
+    public: IdentityKey,
+}
+
+impl core::fmt::Debug for IdentityKeyPair {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "IdentityKeyPair {{ public: {:?}, secret: <redacted> }}", self.public)
+    }
+}
+
+impl Clone for IdentityKeyPair {
+    fn clone(&self) -> Self {
+        let mut seed = self.signing.to_bytes();
+        let out = Self::from_secret_bytes(&seed, &self.agreement.to_bytes());
+        seed.zeroize();
+        // from_secret_bytes only fails for keys that generate() never makes.
+        match out {
+            Ok(k) => k,
+            Err(_) => Self { signing: self.signing.clone(), agreement: self.agreement.clone(), public: self.public },
+        }
+    }
+}
+
+impl IdentityKeyPair {
+    /// Generates a fresh identity from `rng`.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        loop {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            let mut agreement = [0u8; 32];
+            rng.fill_bytes(&mut agreement);
+            let out = Self::from_secret_bytes(&seed, &agreement);
+            seed.zeroize();
+            agreement.zeroize();
+            // Astronomically unlikely to loop: only a low-order/weak result is refused.
+            if let Ok(k) = out {
+                return k;
+            }
+        }
+    }
+
+    /// Rebuilds an identity from its secret bytes (Ed25519 seed, X25519 scalar).
+    pub(crate) fn from_secret_bytes(seed: &[u8; 32], agreement: &[u8; 32]) -> Result<Self, KeyError> {
+        let signing = SigningKey::from_bytes(seed);
+        let agreement = StaticSecret::from(*agreement);
+        let public = IdentityKey::from_parts(signing.verifying_key().to_bytes(), x25519_public(&agreement))?;
+        Ok(IdentityKeyPair { signing, agreement, public })
+    }
+
+    pub(crate) fn secret_bytes(&self) -> ([u8; 32], [u8; 32]) {
+        (self.signing.to_bytes(), self.agreement.to_bytes())
+    }
+
+    /// The public identity.
+    pub fn public(&self) -> &IdentityKey {
+        &self.public
+    }
+
+    pub(crate) fn agreement(&self) -> &StaticSecret {
+        &self.agreement
+    }
+
+    /// Signs `label || message` with the Ed25519 key.
+    pub(crate) fn sign(&self, label: &[u8], message: &[u8]) -> [u8; 64] {
+        let mut data = Vec::with_capacity(label.len() + message.len());
+        data.extend_from_slice(label);
+        data.extend_from_slice(message);
+        self.signing.sign(&data).to_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn identity_round_trips_and_refuses_every_bit_flip() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let bytes = id.public().to_bytes();
+        assert_eq!(IdentityKey::from_bytes(&bytes).unwrap(), *id.public());
+        for i in 0..bytes.len() * 8 {
+            let mut b = bytes;
+            b[i / 8] ^= 1 << (i % 8);
+            if let Ok(k) = IdentityKey::from_bytes(&b) {
+                // A flipped key bit can still be a valid key, but never the same identity.
+                assert_ne!(k.fingerprint(), id.public().fingerprint());
+            }
+        }
+        assert!(IdentityKey::from_bytes(&bytes[..65]).is_err());
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let s = format!("{id:?}");
+        assert!(s.contains("redacted"));
+        let (seed, _) = id.secret_bytes();
+        let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!s.contains(&hex[..8]));
+    }
+
+    #[test]
+    fn signatures_are_domain_separated() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let sig = id.sign(b"A", b"msg");
+        assert!(id.public().verify(b"A", b"msg", &sig));
+        assert!(!id.public().verify(b"B", b"msg", &sig));
+    }
+}

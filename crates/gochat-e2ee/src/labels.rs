@@ -1,0 +1,36 @@
+//! Every domain-separation label used by the protocol, in one place.
+//!
+//! Each label is an ASCII string used exactly once, either as an HKDF `info`, as the
+//! prefix of a signed message, or as the prefix of a hash. No two uses share a label, so
+//! a value computed for one purpose can never be accepted for another. `docs/protocol.md`
+//! lists them in the same order.
+
+/// Hash prefix of an identity fingerprint.
+pub const IDENTITY_FINGERPRINT: &[u8] = b"GoChat-E2EE v1 identity fingerprint";
+/// Signature prefix of a signed X25519 prekey.
+pub const SIG_SIGNED_PREKEY: &[u8] = b"GoChat-E2EE v1 signed prekey";
+/// Signature prefix of a one-time X25519 prekey.
+pub const SIG_ONE_TIME_PREKEY: &[u8] = b"GoChat-E2EE v1 one-time prekey";
+/// Signature prefix of an ML-KEM-1024 prekey (one-time or last-resort).
+pub const SIG_PQ_PREKEY: &[u8] = b"GoChat-E2EE v1 ML-KEM-1024 prekey";
+/// Signature prefix of a retry request.
+pub const SIG_RETRY_REQUEST: &[u8] = b"GoChat-E2EE v1 retry request";
+/// HKDF info of the PQXDH session secret.
+pub const PQXDH: &[u8] = b"GoChat-E2EE v1 PQXDH X25519 SHA-256 ML-KEM-1024";
+/// HKDF info of a root-chain step of the Double Ratchet.
+pub const RATCHET_ROOT: &[u8] = b"GoChat-E2EE v1 ratchet root";
+/// HKDF info that turns a 1:1 message key into an AES-256-GCM key and nonce.
+pub const MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 1:1 message keys";
+/// Hash prefix of a last-resort prekey use record (replay detection).
+pub const LAST_RESORT_USE: &[u8] = b"GoChat-E2EE v1 last-resort use";
+/// Hash prefix of the digest that names a message in a retry request.
+pub const MESSAGE_DIGEST: &[u8] = b"GoChat-E2EE v1 message digest";
+/// HKDF info of a snapshot encryption key and nonce.
+pub const SNAPSHOT: &[u8] = b"GoChat-E2EE v1 snapshot";
+
+/// Symmetric-chain HMAC input that yields a message key (Signal: 0x01).
+pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;
+/// Symmetric-chain HMAC input that yields the next chain key (Signal: 0x02).
+pub const CHAIN_NEXT_KEY_BYTE: u8 = 0x02;
+/// The 32-byte prefix of the PQXDH key material (as in X3DH/PQXDH, for X25519).
+pub const PQXDH_PREFIX: [u8; 32] = [0xFF; 32];

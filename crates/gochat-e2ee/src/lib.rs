@@ -1,0 +1,70 @@
+//! # GoChat E2EE core
+//!
+//! End-to-end encryption for 1:1 chats: device identities (Ed25519 + X25519), signed,
+//! one-time and ML-KEM-1024 prekeys, PQXDH session setup, the Double Ratchet, session
+//! records with healing, and encrypted snapshots.
+//!
+//! The crate is pure protocol: it does no I/O and reads no clock. Time (`now`, seconds
+//! since the Unix epoch) and randomness (`&mut impl CryptoRng`) are arguments, so every
+//! run can be made deterministic for tests, vectors and fuzzing.
+//!
+//! The byte-level specification is `docs/protocol.md`; the test vectors in
+//! `test-vectors/` show that this code follows it.
+//!
+//! ```
+//! use gochat_e2ee::Device;
+//! # fn rng() -> impl rand_core::CryptoRng { rand_chacha::ChaCha20Rng::from_seed([7; 32]) }
+//! # use rand_core::SeedableRng;
+//! let mut rng = rng();
+//! let mut alice = Device::new("alice", 1_700_000_000, &mut rng);
+//! let mut bob = Device::new("bob", 1_700_000_000, &mut rng);
+//! bob.account_mut().generate_one_time_prekeys(10, &mut rng).unwrap();
+//! bob.account_mut().generate_pq_prekeys(10, 1_700_000_000, &mut rng).unwrap();
+//!
+//! let bundle = bob.next_bundle().unwrap();
+//! alice.initiate("bob/1", &bundle, &mut rng).unwrap();
+//! let m = alice.encrypt("bob/1", b"hello").unwrap();
+//! assert_eq!(bob.decrypt("alice/1", &m, &mut rng).unwrap(), b"hello");
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod account;
+mod crypto;
+pub mod device;
+pub mod error;
+pub mod handshake;
+pub mod keys;
+pub mod labels;
+pub mod ratchet;
+pub mod retry;
+pub mod session;
+pub mod snapshot;
+pub mod wire;
+
+pub use account::Account;
+pub use device::Device;
+pub use error::{Error, ErrorCode};
+pub use keys::{IdentityKey, PreKeyBundle};
+pub use snapshot::SnapshotKey;
+
+/// Every bound the protocol enforces, in one place (each is also listed in
+/// `docs/protocol.md`, "Limits").
+pub mod limits {
+    pub use crate::account::{
+        MAX_LAST_RESORT_USES, MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS, MAX_RETIRED_PREKEYS, PREKEY_GRACE_SECS,
+    };
+    pub use crate::device::{MAX_NAME_BYTES, MAX_PEERS};
+    pub use crate::keys::MAX_BUNDLE_BYTES;
+    pub use crate::ratchet::{
+        MAX_FORWARD_JUMP, MAX_PADDED_BYTES, MAX_PLAINTEXT_BYTES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS, PADDING_BLOCK,
+    };
+    pub use crate::retry::MAX_RETRY_REQUEST_BYTES;
+    pub use crate::session::{MAX_ARCHIVED_SESSIONS, MAX_MESSAGE_BYTES, RETRY_WINDOW};
+    pub use crate::snapshot::MAX_SNAPSHOT_BYTES;
+}
+
+/// The library version (the crate version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,492 @@
+//! The Double Ratchet (Signal specification, revision 4), with bounded state.
+//!
+//! - Root chain: `RK', CK = HKDF-SHA256(salt = RK, ikm = DH, info = "GoChat-E2EE v1 ratchet root", L = 64)`.
+//! - Symmetric chains: `MK = HMAC-SHA256(CK, 0x01)`, `CK' = HMAC-SHA256(CK, 0x02)`.
+//! - Message encryption: `key || nonce = HKDF-SHA256(salt = 0^32, ikm = MK,
+//!   info = "GoChat-E2EE v1 1:1 message keys", L = 44)`, AES-256-GCM with the full tag,
+//!   `AAD = session AD || every message byte before the ciphertext`.
+//! - Plaintexts are padded to a multiple of [`PADDING_BLOCK`] bytes.
+//!
+//! Decryption is failure-atomic: every new chain key, root key, ratchet key and skipped
+//! key is computed into a staged update that is applied only after the AEAD tag has
+//! verified. A failed decrypt leaves the state byte-for-byte unchanged.
+
+use std::collections::VecDeque;
+
+use rand_core::CryptoRng;
+use thiserror::Error;
+use x25519_dalek::StaticSecret;
+use zeroize::Zeroize;
+
+use crate::crypto::{dh, hkdf, hmac_sha256, x25519_public, AeadKey, Secret32, AEAD_TAG_BYTES};
+use crate::labels;
+use crate::wire::{DecodeError, Reader, Writer};
+
+/// How far ahead of a receiving chain a message may be (as libsignal).
+pub const MAX_FORWARD_JUMP: u32 = 25_000;
+/// Skipped message keys stored per session; beyond it the oldest is evicted.
+pub const MAX_SKIPPED_KEYS: usize = 2_000;
+/// Receiving chains kept per session; beyond it the oldest is dropped.
+pub const MAX_RECEIVER_CHAINS: usize = 5;
+/// Plaintexts are padded to a multiple of this many bytes.
+pub const PADDING_BLOCK: usize = 64;
+/// Largest plaintext accepted by `encrypt` (so that the padded size is at most 64 KiB).
+pub const MAX_PLAINTEXT_BYTES: usize = 65_535;
+/// Largest padded plaintext, i.e. the largest ciphertext body minus the tag.
+pub const MAX_PADDED_BYTES: usize = MAX_PLAINTEXT_BYTES + 1;
+/// Size of the ratchet header: ratchet key, previous-chain length, counter.
+pub const RATCHET_HEADER_BYTES: usize = 32 + 4 + 4;
+
+/// Why a message could not be decrypted on a session (or encrypted).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RatchetError {
+    /// This message was already decrypted (or its key was evicted as the oldest of
+    /// more than `MAX_SKIPPED_KEYS` skipped keys).
+    #[error("message already received")]
+    Duplicate,
+    /// The message counter is more than `MAX_FORWARD_JUMP` ahead of its chain.
+    #[error("message is {jump} ahead of its chain (maximum {max})")]
+    TooFarAhead {
+        /// How far ahead the message is.
+        jump: u64,
+        /// `MAX_FORWARD_JUMP`.
+        max: u32,
+    },
+    /// The AEAD tag did not verify: the message was modified, or is not for this session.
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// The message's ratchet key gave an all-zero X25519 output.
+    #[error("non-contributory ratchet key")]
+    NonContributory,
+    /// The decrypted padding is malformed (only a broken or malicious sender does this).
+    #[error("invalid padding")]
+    InvalidPadding,
+    /// The plaintext is longer than `MAX_PLAINTEXT_BYTES`.
+    #[error("plaintext of {0} bytes is too large")]
+    PlaintextTooLarge(usize),
+    /// The sending chain has used all 2^32 counters; start a new session.
+    #[error("chain exhausted")]
+    ChainExhausted,
+    /// The session cannot send yet (a responder before its first received message).
+    #[error("session cannot send yet")]
+    NotReadyToSend,
+}
+
+/// The ratchet header carried by every 1:1 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RatchetHeader {
+    /// The sender's current ratchet public key.
+    pub ratchet_key: [u8; 32],
+    /// Length of the sender's previous sending chain.
+    pub previous_counter: u32,
+    /// Index of this message in the sending chain.
+    pub counter: u32,
+}
+
+impl RatchetHeader {
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.bytes(&self.ratchet_key).u32(self.previous_counter).u32(self.counter);
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(RatchetHeader { ratchet_key: r.array()?, previous_counter: r.u32()?, counter: r.u32()? })
+    }
+}
+
+/// Checks the length of a ciphertext body: a non-empty whole number of padding blocks
+/// plus the tag, and no more than the maximum.
+pub(crate) fn check_ciphertext_len(len: usize) -> Result<(), DecodeError> {
+    let body = len.checked_sub(AEAD_TAG_BYTES).ok_or(DecodeError::Truncated)?;
+    if body == 0 || body % PADDING_BLOCK != 0 || body > MAX_PADDED_BYTES {
+        return Err(DecodeError::InvalidValue("ciphertext length"));
+    }
+    Ok(())
+}
+
+/// ISO/IEC 7816-4 padding: `plaintext || 0x80 || 0x00*` to a multiple of `PADDING_BLOCK`.
+pub(crate) fn pad(plaintext: &[u8]) -> Vec<u8> {
+    let padded_len = (plaintext.len() / PADDING_BLOCK + 1) * PADDING_BLOCK;
+    let mut out = Vec::with_capacity(padded_len + AEAD_TAG_BYTES);
+    out.extend_from_slice(plaintext);
+    out.push(0x80);
+    out.resize(padded_len, 0);
+    out
+}
+
+/// Removes padding written by [`pad`].
+pub(crate) fn unpad(mut padded: Vec<u8>) -> Result<Vec<u8>, RatchetError> {
+    let end = padded.iter().rposition(|b| *b != 0).ok_or(RatchetError::InvalidPadding)?;
+    if padded.get(end) != Some(&0x80) || padded.len() - end > PADDING_BLOCK {
+        padded.zeroize();
+        return Err(RatchetError::InvalidPadding);
+    }
+    padded.truncate(end);
+    Ok(padded)
+}
+
+/// A symmetric-chain key.
+#[derive(Clone, Debug)]
+pub(crate) struct ChainKey(pub(crate) Secret32);
+
+impl ChainKey {
+    /// One step of the symmetric ratchet: returns the message key and the next chain key.
+    pub(crate) fn step(&self) -> (Secret32, ChainKey) {
+        let mk = hmac_sha256(self.0.as_bytes(), &[labels::CHAIN_MESSAGE_KEY_BYTE]);
+        let next = hmac_sha256(self.0.as_bytes(), &[labels::CHAIN_NEXT_KEY_BYTE]);
+        (Secret32(mk), ChainKey(Secret32(next)))
+    }
+}
+
+/// `KDF_RK`: one root-chain step.
+pub(crate) fn kdf_rk(root: &Secret32, dh_out: &Secret32) -> (Secret32, ChainKey) {
+    let mut okm = [0u8; 64];
+    hkdf(root.as_bytes(), dh_out.as_bytes(), labels::RATCHET_ROOT, &mut okm);
+    let mut rk = Secret32([0; 32]);
+    let mut ck = Secret32([0; 32]);
+    rk.0.copy_from_slice(&okm[..32]);
+    ck.0.copy_from_slice(&okm[32..]);
+    okm.zeroize();
+    (rk, ChainKey(ck))
+}
+
+/// Expands a message key into the AES-256-GCM key and nonce.
+pub(crate) fn message_aead_key(mk: &Secret32) -> AeadKey {
+    AeadKey::derive(mk.as_bytes(), labels::MESSAGE_KEYS)
+}
+
+#[derive(Clone, Debug)]
+struct ReceivingChain {
+    ratchet_key: [u8; 32],
+    chain: ChainKey,
+    counter: u32,
+}
+
+#[derive(Clone, Debug)]
+struct SkippedKey {
+    ratchet_key: [u8; 32],
+    counter: u32,
+    key: Secret32,
+}
+
+/// The state of one Double Ratchet session.
+#[derive(Clone)]
+pub(crate) struct RatchetState {
+    root: Secret32,
+    our_ratchet: StaticSecret,
+    our_ratchet_pub: [u8; 32],
+    sending: Option<(ChainKey, u32)>,
+    previous_counter: u32,
+    /// Oldest first.
+    receiving: VecDeque<ReceivingChain>,
+    /// Oldest first.
+    skipped: VecDeque<SkippedKey>,
+}
+
+impl core::fmt::Debug for RatchetState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RatchetState")
+            .field("receiving_chains", &self.receiving.len())
+            .field("skipped_keys", &self.skipped.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Changes computed by a decrypt, applied only after the AEAD has verified.
+enum Staged {
+    Skipped(usize),
+    Chain {
+        index: usize,
+        chain: ChainKey,
+        counter: u32,
+        skipped: Vec<SkippedKey>,
+    },
+    DhStep {
+        root: Secret32,
+        our_ratchet: StaticSecret,
+        sending: ChainKey,
+        receiving: ReceivingChain,
+        skipped: Vec<SkippedKey>,
+    },
+}
+
+fn random_secret<R: CryptoRng + ?Sized>(rng: &mut R) -> StaticSecret {
+    let mut b = [0u8; 32];
+    rng.fill_bytes(&mut b);
+    let s = StaticSecret::from(b);
+    b.zeroize();
+    s
+}
+
+/// Derives message keys from `chain` at `from` up to (excluding) `to`, keeping only the
+/// newest `MAX_SKIPPED_KEYS` of them, then the key at `to`.
+fn advance(
+    ratchet_key: &[u8; 32],
+    mut chain: ChainKey,
+    from: u32,
+    to: u32,
+) -> Result<(Vec<SkippedKey>, Secret32, ChainKey), RatchetError> {
+    let jump = u64::from(to) - u64::from(from);
+    if jump > u64::from(MAX_FORWARD_JUMP) {
+        return Err(RatchetError::TooFarAhead { jump, max: MAX_FORWARD_JUMP });
+    }
+    let keep_from = to.saturating_sub(MAX_SKIPPED_KEYS as u32).max(from);
+    let mut skipped = Vec::with_capacity((to - keep_from) as usize);
+    for counter in from..to {
+        let (mk, next) = chain.step();
+        if counter >= keep_from {
+            skipped.push(SkippedKey { ratchet_key: *ratchet_key, counter, key: mk });
+        }
+        chain = next;
+    }
+    let (mk, next) = chain.step();
+    Ok((skipped, mk, next))
+}
+
+impl RatchetState {
+    /// Initiator: `DHs` fresh, `DHr = SPK_B`, `RK, CKs = KDF_RK(SK, DH(DHs, DHr))`.
+    pub(crate) fn new_initiator<R: CryptoRng + ?Sized>(
+        secret: &Secret32,
+        their_signed_prekey: &[u8; 32],
+        rng: &mut R,
+    ) -> Result<Self, RatchetError> {
+        let our_ratchet = random_secret(rng);
+        let shared = dh(&our_ratchet, their_signed_prekey).map_err(|_| RatchetError::NonContributory)?;
+        let (root, sending) = kdf_rk(secret, &shared);
+        Ok(RatchetState {
+            root,
+            our_ratchet_pub: x25519_public(&our_ratchet),
+            our_ratchet,
+            sending: Some((sending, 0)),
+            previous_counter: 0,
+            receiving: VecDeque::new(),
+            skipped: VecDeque::new(),
+        })
+    }
+
+    /// Responder: `DHs = SPK_B`, `RK = SK`, no chains yet.
+    pub(crate) fn new_responder(secret: &Secret32, our_signed_prekey: &StaticSecret) -> Self {
+        RatchetState {
+            root: secret.clone(),
+            our_ratchet_pub: x25519_public(our_signed_prekey),
+            our_ratchet: our_signed_prekey.clone(),
+            sending: None,
+            previous_counter: 0,
+            receiving: VecDeque::new(),
+            skipped: VecDeque::new(),
+        }
+    }
+
+    /// Whether `header` names a receiving chain or a skipped key this state holds, so
+    /// that no DH ratchet step is needed to decrypt it.
+    pub(crate) fn recognizes(&self, header: &RatchetHeader) -> bool {
+        self.receiving.iter().any(|c| c.ratchet_key == header.ratchet_key)
+            || self.skipped.iter().any(|k| k.ratchet_key == header.ratchet_key)
+    }
+
+    /// Encrypts `plaintext`: appends the ratchet header to `w` (which already holds the
+    /// message prefix), authenticates `session_ad || w` and appends the ciphertext.
+    pub(crate) fn encrypt(
+        &mut self,
+        session_ad: &[u8],
+        mut w: Writer,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, RatchetError> {
+        if plaintext.len() > MAX_PLAINTEXT_BYTES {
+            return Err(RatchetError::PlaintextTooLarge(plaintext.len()));
+        }
+        let (chain, counter) = self.sending.as_ref().ok_or(RatchetError::NotReadyToSend)?;
+        if *counter == u32::MAX {
+            return Err(RatchetError::ChainExhausted);
+        }
+        let header = RatchetHeader {
+            ratchet_key: self.our_ratchet_pub,
+            previous_counter: self.previous_counter,
+            counter: *counter,
+        };
+        let (mk, next) = chain.step();
+        header.write(&mut w);
+        let aad = [session_ad, &w.into_bytes()].concat();
+        let mut padded = pad(plaintext);
+        let ct = message_aead_key(&mk).seal(&aad, &padded);
+        padded.zeroize();
+        self.sending = Some((next, counter + 1));
+        let mut out = aad;
+        out.drain(..session_ad.len());
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Decrypts a message whose header is `header`, whose bytes before the ciphertext
+    /// are `prefix`, and whose ciphertext is `ciphertext`. Changes state only on success.
+    pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        session_ad: &[u8],
+        prefix: &[u8],
+        header: &RatchetHeader,
+        ciphertext: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, RatchetError> {
+        let (staged, mk) = self.stage(header, rng)?;
+        let aad = [session_ad, prefix].concat();
+        let padded = message_aead_key(&mk).open(&aad, ciphertext).ok_or(RatchetError::AuthenticationFailed)?;
+        let plaintext = unpad(padded)?;
+        self.apply(staged);
+        Ok(plaintext)
+    }
+
+    fn stage<R: CryptoRng + ?Sized>(
+        &self,
+        header: &RatchetHeader,
+        rng: &mut R,
+    ) -> Result<(Staged, Secret32), RatchetError> {
+        if let Some(i) =
+            self.skipped.iter().position(|k| k.ratchet_key == header.ratchet_key && k.counter == header.counter)
+        {
+            let key = self.skipped.get(i).map(|k| k.key.clone()).ok_or(RatchetError::Duplicate)?;
+            return Ok((Staged::Skipped(i), key));
+        }
+        if let Some(index) = self.receiving.iter().position(|c| c.ratchet_key == header.ratchet_key) {
+            let chain = self.receiving.get(index).ok_or(RatchetError::Duplicate)?;
+            if header.counter < chain.counter {
+                return Err(RatchetError::Duplicate);
+            }
+            let (skipped, mk, next) = advance(&chain.ratchet_key, chain.chain.clone(), chain.counter, header.counter)?;
+            return Ok((Staged::Chain { index, chain: next, counter: header.counter + 1, skipped }, mk));
+        }
+        // A new ratchet key from the peer: a DH ratchet step.
+        if header.counter > MAX_FORWARD_JUMP {
+            return Err(RatchetError::TooFarAhead { jump: u64::from(header.counter), max: MAX_FORWARD_JUMP });
+        }
+        let nc = |_| RatchetError::NonContributory;
+        let recv_dh = dh(&self.our_ratchet, &header.ratchet_key).map_err(nc)?;
+        let (root1, recv_chain) = kdf_rk(&self.root, &recv_dh);
+        let (skipped, mk, next) = advance(&header.ratchet_key, recv_chain, 0, header.counter)?;
+        let our_ratchet = random_secret(rng);
+        let send_dh = dh(&our_ratchet, &header.ratchet_key).map_err(nc)?;
+        let (root, sending) = kdf_rk(&root1, &send_dh);
+        let receiving = ReceivingChain { ratchet_key: header.ratchet_key, chain: next, counter: header.counter + 1 };
+        Ok((Staged::DhStep { root, our_ratchet, sending, receiving, skipped }, mk))
+    }
+
+    fn push_skipped(&mut self, keys: Vec<SkippedKey>) {
+        self.skipped.extend(keys);
+        while self.skipped.len() > MAX_SKIPPED_KEYS {
+            self.skipped.pop_front();
+        }
+    }
+
+    fn apply(&mut self, staged: Staged) {
+        match staged {
+            Staged::Skipped(i) => {
+                self.skipped.remove(i);
+            }
+            Staged::Chain { index, chain, counter, skipped } => {
+                if let Some(c) = self.receiving.get_mut(index) {
+                    c.chain = chain;
+                    c.counter = counter;
+                }
+                self.push_skipped(skipped);
+            }
+            Staged::DhStep { root, our_ratchet, sending, receiving, skipped } => {
+                self.root = root;
+                self.previous_counter = self.sending.as_ref().map_or(0, |(_, n)| *n);
+                self.our_ratchet_pub = x25519_public(&our_ratchet);
+                self.our_ratchet = our_ratchet;
+                self.sending = Some((sending, 0));
+                self.receiving.push_back(receiving);
+                while self.receiving.len() > MAX_RECEIVER_CHAINS {
+                    self.receiving.pop_front();
+                }
+                self.push_skipped(skipped);
+            }
+        }
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.bytes(self.root.as_bytes()).bytes(self.our_ratchet.as_bytes());
+        match &self.sending {
+            Some((ck, n)) => {
+                w.flag(true).bytes(ck.0.as_bytes()).u32(*n);
+            }
+            None => {
+                w.flag(false);
+            }
+        }
+        w.u32(self.previous_counter);
+        w.u32(self.receiving.len() as u32);
+        for c in &self.receiving {
+            w.bytes(&c.ratchet_key).bytes(c.chain.0.as_bytes()).u32(c.counter);
+        }
+        w.u32(self.skipped.len() as u32);
+        for k in &self.skipped {
+            w.bytes(&k.ratchet_key).u32(k.counter).bytes(k.key.as_bytes());
+        }
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let root = Secret32(r.array()?);
+        let our_ratchet = StaticSecret::from(r.array::<32>()?);
+        let sending =
+            if r.flag("sending chain flag")? { Some((ChainKey(Secret32(r.array()?)), r.u32()?)) } else { None };
+        let previous_counter = r.u32()?;
+        let n = r.count(MAX_RECEIVER_CHAINS, "receiving chain count")?;
+        let mut receiving = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            receiving.push_back(ReceivingChain {
+                ratchet_key: r.array()?,
+                chain: ChainKey(Secret32(r.array()?)),
+                counter: r.u32()?,
+            });
+        }
+        let n = r.count(MAX_SKIPPED_KEYS, "skipped key count")?;
+        let mut skipped = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            skipped.push_back(SkippedKey { ratchet_key: r.array()?, counter: r.u32()?, key: Secret32(r.array()?) });
+        }
+        Ok(RatchetState {
+            root,
+            our_ratchet_pub: x25519_public(&our_ratchet),
+            our_ratchet,
+            sending,
+            previous_counter,
+            receiving,
+            skipped,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_round_trips_and_hides_small_length_differences() {
+        for len in [0usize, 1, 63, 64, 65, 1000] {
+            let p = pad(&vec![0xAB; len]);
+            assert_eq!(p.len() % PADDING_BLOCK, 0);
+            assert!(p.len() > len);
+            assert_eq!(unpad(p).unwrap(), vec![0xAB; len]);
+        }
+        assert_eq!(pad(b"a").len(), pad(&[1u8; 63]).len());
+        assert_eq!(unpad(vec![0; 64]).unwrap_err(), RatchetError::InvalidPadding);
+        assert_eq!(unpad(vec![1; 64]).unwrap_err(), RatchetError::InvalidPadding);
+    }
+
+    #[test]
+    fn ciphertext_length_rules() {
+        assert!(check_ciphertext_len(16).is_err());
+        assert!(check_ciphertext_len(15).is_err());
+        assert!(check_ciphertext_len(16 + 64).is_ok());
+        assert!(check_ciphertext_len(16 + 65).is_err());
+        assert!(check_ciphertext_len(16 + MAX_PADDED_BYTES).is_ok());
+        assert!(check_ciphertext_len(16 + MAX_PADDED_BYTES + 64).is_err());
+    }
+
+    #[test]
+    fn chain_step_matches_signal_construction() {
+        let ck = ChainKey(Secret32([7; 32]));
+        let (mk, next) = ck.step();
+        assert_eq!(mk.0, hmac_sha256(&[7; 32], &[1]));
+        assert_eq!(next.0 .0, hmac_sha256(&[7; 32], &[2]));
+    }
+}

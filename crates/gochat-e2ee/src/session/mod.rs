@@ -1,0 +1,267 @@
+//! Sessions with one peer device: the current session plus archived ones.
+//!
+//! A [`SessionRecord`] holds up to `1 + MAX_ARCHIVED_SESSIONS` sessions, the current one
+//! first. Rules (specified in `docs/protocol.md`, "Session records"):
+//! - a ratchet message that decrypts on an archived session makes it current;
+//! - a prekey message whose base key matches a stored session is decrypted on it (so a
+//!   retransmission is reported as a duplicate, not as a new session);
+//! - a new inbound session becomes current, except when the current session is our own
+//!   still-unanswered outbound session and its base key sorts lower: then both sides of
+//!   a simultaneous start keep the same session (the one with the lower base key).
+
+mod message;
+
+pub use message::{message_kind, MessageKind, MAX_MESSAGE_BYTES};
+pub(crate) use message::{Incoming, ParseError};
+
+use std::collections::VecDeque;
+
+use rand_core::CryptoRng;
+
+use crate::crypto::sha256;
+use crate::handshake::{PreKeyHeader, SESSION_AD_BYTES};
+use crate::keys::IdentityKey;
+use crate::labels;
+use crate::ratchet::{RatchetError, RatchetState};
+use crate::wire::{type_byte, DecodeError, Reader, Writer};
+
+/// Archived sessions kept per peer device, besides the current one (as libsignal).
+pub const MAX_ARCHIVED_SESSIONS: usize = 40;
+/// Digests of recently sent messages kept per peer, so a retry request can name one.
+pub const RETRY_WINDOW: usize = 64;
+
+/// One Double Ratchet session with a peer device.
+#[derive(Clone, Debug)]
+pub(crate) struct Session {
+    pub(crate) ratchet: RatchetState,
+    pub(crate) ad: Vec<u8>,
+    pub(crate) remote_identity: IdentityKey,
+    pub(crate) base_key: [u8; 32],
+    /// Set on an initiator's session until the first message from the peer arrives.
+    pub(crate) pending: Option<PreKeyHeader>,
+}
+
+impl Session {
+    pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RatchetError> {
+        let w = match &self.pending {
+            Some(h) => {
+                let mut w = Writer::with_header(type_byte::PREKEY_MESSAGE, 2048 + plaintext.len());
+                h.write(&mut w);
+                w
+            }
+            None => Writer::with_header(type_byte::RATCHET_MESSAGE, 128 + plaintext.len()),
+        };
+        self.ratchet.encrypt(&self.ad, w, plaintext)
+    }
+
+    pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        m: &Incoming<'_>,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, RatchetError> {
+        let out = self.ratchet.decrypt(&self.ad, m.prefix, &m.header, m.ciphertext, rng)?;
+        self.pending = None;
+        Ok(out)
+    }
+
+    fn recognizes(&self, m: &Incoming<'_>) -> bool {
+        self.ratchet.recognizes(&m.header)
+    }
+
+    fn write(&self, w: &mut Writer) {
+        self.ratchet.write(w);
+        w.bytes(&self.ad);
+        w.bytes(&self.base_key);
+        w.flag(self.pending.is_some());
+        if let Some(h) = &self.pending {
+            h.write(w);
+        }
+    }
+
+    fn read(r: &mut Reader<'_>, remote_identity: IdentityKey) -> Result<Self, DecodeError> {
+        let ratchet = RatchetState::read(r)?;
+        let ad = r.bytes(SESSION_AD_BYTES)?.to_vec();
+        let base_key = r.array()?;
+        let pending = if r.flag("pending flag")? {
+            Some(PreKeyHeader::read(r).map_err(|_| DecodeError::InvalidValue("pending prekey header"))?)
+        } else {
+            None
+        };
+        Ok(Session { ratchet, ad, remote_identity, base_key, pending })
+    }
+}
+
+/// What happened when a message was decrypted on a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    Current,
+    Archived,
+}
+
+/// Why a message could not be decrypted on any session of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RecordError {
+    NoSession,
+    Ratchet(RatchetError),
+}
+
+/// All sessions with one peer device, current first.
+#[derive(Clone, Debug, Default)]
+pub struct SessionRecord {
+    sessions: VecDeque<Session>,
+    sent_digests: VecDeque<[u8; 32]>,
+}
+
+/// The digest that names a message in a retry request.
+pub(crate) fn message_digest(message: &[u8]) -> [u8; 32] {
+    sha256(&[labels::MESSAGE_DIGEST, message])
+}
+
+impl SessionRecord {
+    /// Whether the record holds a current session.
+    pub fn has_current(&self) -> bool {
+        !self.sessions.is_empty()
+    }
+
+    /// Number of archived sessions.
+    pub fn archived_len(&self) -> usize {
+        self.sessions.len().saturating_sub(1)
+    }
+
+    /// Encrypts on the current session and remembers the message's digest.
+    pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
+        let s = self.sessions.front_mut().ok_or(RecordError::NoSession)?;
+        let out = s.encrypt(plaintext).map_err(RecordError::Ratchet)?;
+        self.sent_digests.push_back(message_digest(&out));
+        while self.sent_digests.len() > RETRY_WINDOW {
+            self.sent_digests.pop_front();
+        }
+        Ok(out)
+    }
+
+    /// Whether `digest` names one of the last `RETRY_WINDOW` messages sent.
+    pub(crate) fn has_sent_digest(&self, digest: &[u8; 32]) -> bool {
+        self.sent_digests.contains(digest)
+    }
+
+    /// Removes `digest` from the sent window; true if it was there.
+    pub(crate) fn take_sent_digest(&mut self, digest: &[u8; 32]) -> bool {
+        match self.sent_digests.iter().position(|d| d == digest) {
+            Some(i) => {
+                self.sent_digests.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn find_base_key(&self, base_key: &[u8; 32]) -> Option<usize> {
+        self.sessions.iter().position(|s| &s.base_key == base_key)
+    }
+
+    /// Decrypts a prekey message on the stored session `index` (a retransmission).
+    /// Never changes which session is current.
+    pub(crate) fn decrypt_on<R: CryptoRng + ?Sized>(
+        &mut self,
+        index: usize,
+        m: &Incoming<'_>,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, RecordError> {
+        let s = self.sessions.get_mut(index).ok_or(RecordError::NoSession)?;
+        s.decrypt(m, rng).map_err(RecordError::Ratchet)
+    }
+
+    /// Decrypts a ratchet message: first on a session that already knows its ratchet
+    /// key, else by trying a DH ratchet step on each session, current first (at most
+    /// `1 + MAX_ARCHIVED_SESSIONS` attempts). An archived session that succeeds becomes
+    /// current. Failure leaves every session unchanged.
+    pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        m: &Incoming<'_>,
+        rng: &mut R,
+    ) -> Result<(Vec<u8>, Placement), RecordError> {
+        if self.sessions.is_empty() {
+            return Err(RecordError::NoSession);
+        }
+        if let Some(i) = self.sessions.iter().position(|s| s.recognizes(m)) {
+            let s = self.sessions.get_mut(i).ok_or(RecordError::NoSession)?;
+            let pt = s.decrypt(m, rng).map_err(RecordError::Ratchet)?;
+            return Ok((pt, self.promote(i)));
+        }
+        let mut first_err = None;
+        for i in 0..self.sessions.len() {
+            let Some(s) = self.sessions.get_mut(i) else { break };
+            match s.decrypt(m, rng) {
+                Ok(pt) => return Ok((pt, self.promote(i))),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        Err(RecordError::Ratchet(first_err.unwrap_or(RatchetError::AuthenticationFailed)))
+    }
+
+    fn promote(&mut self, i: usize) -> Placement {
+        if i == 0 {
+            return Placement::Current;
+        }
+        if let Some(s) = self.sessions.remove(i) {
+            self.sessions.push_front(s);
+        }
+        Placement::Archived
+    }
+
+    fn truncate(&mut self) {
+        self.sessions.truncate(1 + MAX_ARCHIVED_SESSIONS);
+    }
+
+    /// Makes an outbound session current, archiving the previous one.
+    pub(crate) fn insert_outbound(&mut self, s: Session) {
+        self.sessions.push_front(s);
+        self.truncate();
+    }
+
+    /// Stores a new inbound session (see the module rules for which becomes current).
+    pub(crate) fn insert_inbound(&mut self, s: Session) {
+        let keep_current =
+            matches!(self.sessions.front(), Some(cur) if cur.pending.is_some() && cur.base_key < s.base_key);
+        if keep_current {
+            self.sessions.insert(1, s);
+        } else {
+            self.sessions.push_front(s);
+        }
+        self.truncate();
+    }
+
+    /// The identity of the peer on the current session.
+    pub fn remote_identity(&self) -> Option<&IdentityKey> {
+        self.sessions.front().map(|s| &s.remote_identity)
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u32(self.sessions.len() as u32);
+        for s in &self.sessions {
+            s.remote_identity.write(w);
+            s.write(w);
+        }
+        w.u32(self.sent_digests.len() as u32);
+        for d in &self.sent_digests {
+            w.bytes(d);
+        }
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let n = r.count(1 + MAX_ARCHIVED_SESSIONS, "session count")?;
+        let mut sessions = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            let remote = IdentityKey::read(r).map_err(|_| DecodeError::InvalidValue("remote identity"))?;
+            sessions.push_back(Session::read(r, remote)?);
+        }
+        let n = r.count(RETRY_WINDOW, "sent digest count")?;
+        let mut sent_digests = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            sent_digests.push_back(r.array()?);
+        }
+        Ok(SessionRecord { sessions, sent_digests })
+    }
+}

@@ -1,0 +1,293 @@
+//! One bounded reader and writer for every byte layout in the protocol.
+//!
+//! Every message, bundle and snapshot starts with a one-byte *type* and a one-byte
+//! *version*. The type byte decides which decoder runs, so a message of one type can
+//! never be parsed as another (no protocol confusion). Every read is bounds-checked and
+//! every decoder must consume its input exactly: trailing bytes are an error.
+//!
+//! All integers are big-endian. The layouts themselves are specified in `docs/protocol.md`.
+
+use thiserror::Error;
+
+/// The wire-format version written by this library (and the only one it reads).
+pub const WIRE_VERSION: u8 = 0x01;
+
+/// Type bytes: the first byte of every encoded object.
+pub mod type_byte {
+    /// A standalone [`IdentityKey`](crate::keys::IdentityKey).
+    pub const IDENTITY_KEY: u8 = 0x01;
+    /// A [`PreKeyBundle`](crate::keys::PreKeyBundle).
+    pub const PREKEY_BUNDLE: u8 = 0x02;
+    /// A PQXDH prekey message (session-starting message).
+    pub const PREKEY_MESSAGE: u8 = 0x03;
+    /// A Double Ratchet message on an established session.
+    pub const RATCHET_MESSAGE: u8 = 0x04;
+    /// A signed retry request ("I could not decrypt, start over").
+    pub const RETRY_REQUEST: u8 = 0x05;
+    /// An encrypted snapshot of a stateful object.
+    pub const SNAPSHOT: u8 = 0x10;
+    /// A signed one-time prekey record (for upload to a server).
+    pub const ONE_TIME_PREKEY: u8 = 0x06;
+    /// A signed ML-KEM-1024 prekey record (for upload to a server).
+    pub const PQ_PREKEY: u8 = 0x07;
+    /// A signed X25519 signed-prekey record (for upload to a server).
+    pub const SIGNED_PREKEY: u8 = 0x08;
+}
+
+/// Why a byte string could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    /// The input ended before the layout was complete.
+    #[error("input is truncated")]
+    Truncated,
+    /// The layout was complete but bytes were left over.
+    #[error("input has {0} trailing bytes")]
+    TrailingBytes(usize),
+    /// The input was empty.
+    #[error("input is empty")]
+    Empty,
+    /// The type byte names another kind of object (or none at all).
+    #[error("unexpected type byte 0x{found:02x} (expected 0x{expected:02x})")]
+    WrongType {
+        /// The type byte the decoder expected.
+        expected: u8,
+        /// The type byte found in the input.
+        found: u8,
+    },
+    /// The version byte is not one this library reads.
+    #[error("unsupported version {0}")]
+    UnsupportedVersion(u8),
+    /// The input is longer than the documented maximum for its type.
+    #[error("input of {len} bytes exceeds the maximum of {max}")]
+    TooLarge {
+        /// Length of the input.
+        len: usize,
+        /// The documented maximum.
+        max: usize,
+    },
+    /// A field holds a value outside its documented range (for example a flag that is
+    /// neither 0 nor 1).
+    #[error("invalid value in field `{0}`")]
+    InvalidValue(&'static str),
+}
+
+/// A bounds-checked cursor over an input slice.
+#[derive(Debug)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading `buf`, checking its type and version bytes and its total size.
+    pub(crate) fn open(buf: &'a [u8], expected_type: u8, max_len: usize) -> Result<Self, DecodeError> {
+        if buf.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        if buf.len() > max_len {
+            return Err(DecodeError::TooLarge { len: buf.len(), max: max_len });
+        }
+        let mut r = Reader { buf, pos: 0 };
+        r.header(expected_type)?;
+        Ok(r)
+    }
+
+    /// Reads a type byte and a version byte, refusing any other type or version.
+    pub(crate) fn header(&mut self, expected_type: u8) -> Result<(), DecodeError> {
+        let found = self.u8()?;
+        if found != expected_type {
+            return Err(DecodeError::WrongType { expected: expected_type, found });
+        }
+        let version = self.u8()?;
+        if version != WIRE_VERSION {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        Ok(())
+    }
+
+    /// Reads a raw (headerless) layout, such as the inside of a snapshot.
+    pub(crate) fn raw(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// Bytes consumed so far.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The whole input.
+    pub(crate) fn input(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
+        let out = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated)?;
+        self.pos = end;
+        Ok(out)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.bytes(N)?);
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    /// A flag byte: 0 is false, 1 is true, anything else is refused.
+    pub(crate) fn flag(&mut self, field: &'static str) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::InvalidValue(field)),
+        }
+    }
+
+    /// A `u32` length followed by that many bytes, refused above `max`.
+    pub(crate) fn var_bytes(&mut self, max: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        let len = self.u32()? as usize;
+        if len > max {
+            return Err(DecodeError::InvalidValue(field));
+        }
+        self.bytes(len)
+    }
+
+    /// A count (`u32`) for a following list, refused above `max`.
+    pub(crate) fn count(&mut self, max: usize, field: &'static str) -> Result<usize, DecodeError> {
+        let n = self.u32()? as usize;
+        if n > max {
+            return Err(DecodeError::InvalidValue(field));
+        }
+        Ok(n)
+    }
+
+    /// Everything not yet read.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        let out = self.buf.get(self.pos..).unwrap_or(&[]);
+        self.pos = self.buf.len();
+        out
+    }
+
+    /// Succeeds only if the whole input has been consumed.
+    pub(crate) fn finish(self) -> Result<(), DecodeError> {
+        match self.buf.len() - self.pos {
+            0 => Ok(()),
+            n => Err(DecodeError::TrailingBytes(n)),
+        }
+    }
+}
+
+/// An append-only encoder; the mirror image of [`Reader`].
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// Starts an object with its type and version bytes.
+    pub(crate) fn with_header(type_byte: u8, capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity);
+        buf.push(type_byte);
+        buf.push(WIRE_VERSION);
+        Writer { buf }
+    }
+
+    /// Starts a headerless layout.
+    pub(crate) fn raw(capacity: usize) -> Self {
+        Writer { buf: Vec::with_capacity(capacity) }
+    }
+
+    pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
+        self.buf.push(v);
+        self
+    }
+
+    pub(crate) fn u16(&mut self, v: u16) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub(crate) fn flag(&mut self, v: bool) -> &mut Self {
+        self.u8(u8::from(v))
+    }
+
+    pub(crate) fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(v);
+        self
+    }
+
+    /// A `u32` length prefix followed by the bytes.
+    pub(crate) fn var_bytes(&mut self, v: &[u8]) -> &mut Self {
+        // Lengths are bounded far below u32::MAX by every caller (see limits).
+        self.u32(v.len() as u32);
+        self.bytes(v)
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_refuses_wrong_type_version_size_and_trailing_bytes() {
+        assert_eq!(Reader::open(&[], 1, 10).unwrap_err(), DecodeError::Empty);
+        assert_eq!(Reader::open(&[2, 1], 1, 10).unwrap_err(), DecodeError::WrongType { expected: 1, found: 2 });
+        assert_eq!(Reader::open(&[1, 9], 1, 10).unwrap_err(), DecodeError::UnsupportedVersion(9));
+        assert_eq!(Reader::open(&[1; 11], 1, 10).unwrap_err(), DecodeError::TooLarge { len: 11, max: 10 });
+        let mut r = Reader::open(&[1, 1, 0, 0, 0, 7, 9], 1, 10).unwrap();
+        assert_eq!(r.u32().unwrap(), 7);
+        assert_eq!(r.finish().unwrap_err(), DecodeError::TrailingBytes(1));
+    }
+
+    #[test]
+    fn reader_refuses_bad_flags_and_oversized_lengths() {
+        let mut r = Reader::raw(&[2]);
+        assert_eq!(r.flag("f").unwrap_err(), DecodeError::InvalidValue("f"));
+        let mut r = Reader::raw(&[0, 0, 0, 5, 1, 2]);
+        assert_eq!(r.var_bytes(4, "v").unwrap_err(), DecodeError::InvalidValue("v"));
+        let mut r = Reader::raw(&[0, 0, 0, 3, 1, 2]);
+        assert_eq!(r.var_bytes(4, "v").unwrap_err(), DecodeError::Truncated);
+    }
+
+    #[test]
+    fn writer_and_reader_round_trip() {
+        let mut w = Writer::with_header(7, 0);
+        w.u8(1).u16(2).u32(3).u64(4).flag(true).var_bytes(b"abc").bytes(b"z");
+        let bytes = w.into_bytes();
+        let mut r = Reader::open(&bytes, 7, 100).unwrap();
+        assert_eq!((r.u8().unwrap(), r.u16().unwrap(), r.u32().unwrap(), r.u64().unwrap()), (1, 2, 3, 4));
+        assert!(r.flag("f").unwrap());
+        assert_eq!(r.var_bytes(10, "v").unwrap(), b"abc");
+        assert_eq!(r.rest(), b"z");
+        r.finish().unwrap();
+    }
+}
