@@ -92,7 +92,7 @@ pub(crate) fn is_low_order_x25519(key: &[u8; 32]) -> bool {
         u = [0; 32];
         u[0] = low;
     }
-    LOW_ORDER_U.iter().any(|bad| *bad == u)
+    LOW_ORDER_U.contains(&u)
 }
 
 /// HKDF-SHA256 (RFC 5869): extract with `salt`, expand with `info` into `out`.

@@ -1,0 +1,221 @@
+//! The JSON-lines interop driver (`gochat-e2ee interop`), specified in `docs/interop.md`.
+//!
+//! One request object per input line, one response object per output line (flushed
+//! after each). The process holds any number of devices, by name, in memory. A bad
+//! request gets an error response; it never ends the process. EOF ends it with status 0.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use gochat_e2ee::{limits, Device, PreKeyBundle, SnapshotKey};
+use rand_core::UnwrapErr;
+use serde_json::{json, Map, Value};
+
+/// One-time X25519 prekeys (and, separately, one-time ML-KEM-1024 prekeys) created with
+/// every new device.
+pub const ONE_TIME_PREKEYS_PER_DEVICE: usize = 10;
+
+/// The snapshot key used by `export` / `import`: 32 bytes of 0x42.
+///
+/// TEST-DRIVER ONLY. It is fixed and public so that a state exported by one driver
+/// process can be imported by another; a real app takes its key from the platform
+/// keystore.
+pub const DRIVER_SNAPSHOT_KEY: [u8; 32] = [0x42; 32];
+
+type Rng = UnwrapErr<getrandom::SysRng>;
+
+/// An error response: the `error` name and the `detail` text.
+struct Failure {
+    error: &'static str,
+    detail: String,
+}
+
+impl Failure {
+    fn bad_request(detail: impl Into<String>) -> Self {
+        Failure { error: "BadRequest", detail: detail.into() }
+    }
+}
+
+impl From<gochat_e2ee::Error> for Failure {
+    fn from(e: gochat_e2ee::Error) -> Self {
+        Failure { error: e.code().as_str(), detail: e.to_string() }
+    }
+}
+
+/// The driver's state: devices by name.
+#[derive(Default)]
+struct Driver {
+    devices: HashMap<String, Device>,
+}
+
+/// Runs the driver on stdin/stdout until EOF.
+pub fn run() -> Result<(), String> {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut driver = Driver::default();
+    let mut rng: Rng = UnwrapErr(getrandom::SysRng);
+    for line in stdin.lock().lines() {
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let response = driver.handle_line(&line, &mut rng);
+        let text = serde_json::to_string(&response).map_err(|e| format!("encoding a response: {e}"))?;
+        writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| format!("writing stdout: {e}"))?;
+    }
+    Ok(())
+}
+
+impl Driver {
+    fn handle_line(&mut self, line: &str, rng: &mut Rng) -> Value {
+        let request: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => return error_response(Value::Null, &Failure::bad_request(format!("invalid JSON: {e}"))),
+        };
+        let Some(obj) = request.as_object() else {
+            return error_response(Value::Null, &Failure::bad_request("request is not a JSON object"));
+        };
+        let id = match obj.get("id") {
+            Some(v @ Value::Number(n)) if n.is_i64() || n.is_u64() => v.clone(),
+            _ => return error_response(Value::Null, &Failure::bad_request("missing or non-integer `id`")),
+        };
+        match self.dispatch(obj, rng) {
+            Ok(mut results) => {
+                results.insert("id".into(), id);
+                results.insert("ok".into(), Value::Bool(true));
+                Value::Object(results)
+            }
+            Err(f) => error_response(id, &f),
+        }
+    }
+
+    fn device(&mut self, obj: &Map<String, Value>) -> Result<&mut Device, Failure> {
+        let name = str_arg(obj, "device")?;
+        self.devices
+            .get_mut(name)
+            .ok_or_else(|| Failure { error: "UnknownDevice", detail: format!("no device named {name:?}") })
+    }
+
+    fn dispatch(&mut self, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Map<String, Value>, Failure> {
+        let op = str_arg(obj, "op")?;
+        let out = match op {
+            "info" => json!({
+                "version": gochat_e2ee::VERSION,
+                "limits": {
+                    "max_forward_jump": limits::MAX_FORWARD_JUMP,
+                    "max_skipped_keys": limits::MAX_SKIPPED_KEYS,
+                    "max_message_bytes": limits::MAX_MESSAGE_BYTES,
+                },
+            }),
+            "new_device" => {
+                let name = str_arg(obj, "device")?.to_owned();
+                let user = str_arg(obj, "user")?;
+                let now = match obj.get("now") {
+                    None => unix_now(),
+                    Some(v) => {
+                        v.as_u64().ok_or_else(|| Failure::bad_request("`now` must be a non-negative integer"))?
+                    }
+                };
+                let mut device = Device::new(user, now, rng);
+                device
+                    .account_mut()
+                    .generate_one_time_prekeys(ONE_TIME_PREKEYS_PER_DEVICE, rng)
+                    .map_err(gochat_e2ee::Error::from)?;
+                device
+                    .account_mut()
+                    .generate_pq_prekeys(ONE_TIME_PREKEYS_PER_DEVICE, now, rng)
+                    .map_err(gochat_e2ee::Error::from)?;
+                let identity_key = B64.encode(device.identity().to_bytes());
+                self.devices.insert(name, device);
+                json!({ "identity_key": identity_key })
+            }
+            "bundle" => {
+                let bundle = self.device(obj)?.next_bundle()?;
+                json!({ "bundle": B64.encode(bundle.to_bytes()) })
+            }
+            "init" => {
+                let peer = str_arg(obj, "peer")?;
+                let bundle = b64_arg(obj, "bundle")?;
+                let device = self.device(obj)?;
+                let bundle = PreKeyBundle::from_bytes(&bundle).map_err(gochat_e2ee::Error::from)?;
+                device.initiate(peer, &bundle, rng)?;
+                json!({})
+            }
+            "encrypt" => {
+                let peer = str_arg(obj, "peer")?;
+                let plaintext = b64_arg(obj, "plaintext")?;
+                let message = self.device(obj)?.encrypt(peer, &plaintext)?;
+                json!({ "message": B64.encode(message) })
+            }
+            "decrypt" => {
+                let peer = str_arg(obj, "peer")?;
+                let message = b64_arg(obj, "message")?;
+                let plaintext = self.device(obj)?.decrypt(peer, &message, rng)?;
+                json!({ "plaintext": B64.encode(plaintext) })
+            }
+            "export" => {
+                let state = self.device(obj)?.export(&SnapshotKey::new(DRIVER_SNAPSHOT_KEY), rng);
+                json!({ "state": B64.encode(state) })
+            }
+            "import" => {
+                let name = str_arg(obj, "device")?.to_owned();
+                let state = b64_arg(obj, "state")?;
+                let device = Device::import(&SnapshotKey::new(DRIVER_SNAPSHOT_KEY), &state)?;
+                self.devices.insert(name, device);
+                json!({})
+            }
+            "identity" => {
+                let device = self.device(obj)?;
+                json!({
+                    "identity_key": B64.encode(device.identity().to_bytes()),
+                    "fingerprint": device.identity().fingerprint_hex(),
+                })
+            }
+            "retry_request" => {
+                let peer = str_arg(obj, "peer")?;
+                let message = b64_arg(obj, "message")?;
+                let device = self.device(obj)?;
+                let recipient = *device
+                    .session_record(peer)
+                    .and_then(|r| r.remote_identity())
+                    .ok_or(gochat_e2ee::Error::NoSession)?;
+                let request = device.retry_request(&recipient, &message)?;
+                json!({ "request": B64.encode(request) })
+            }
+            "handle_retry" => {
+                let peer = str_arg(obj, "peer")?;
+                let request = b64_arg(obj, "request")?;
+                let digest = self.device(obj)?.handle_retry_request(peer, &request, rng)?;
+                json!({ "digest": B64.encode(digest) })
+            }
+            other => return Err(Failure { error: "UnknownOp", detail: format!("unknown op {other:?}") }),
+        };
+        match out {
+            Value::Object(m) => Ok(m),
+            _ => Ok(Map::new()),
+        }
+    }
+}
+
+fn error_response(id: Value, f: &Failure) -> Value {
+    json!({ "id": id, "ok": false, "error": f.error, "detail": f.detail })
+}
+
+fn str_arg<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, Failure> {
+    match obj.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(Failure::bad_request(format!("`{name}` must be a string"))),
+        None => Err(Failure::bad_request(format!("missing `{name}`"))),
+    }
+}
+
+fn b64_arg(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, Failure> {
+    B64.decode(str_arg(obj, name)?).map_err(|e| Failure::bad_request(format!("`{name}` is not valid base64: {e}")))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,366 @@
+//! uniffi bindings for the GoChat E2EE core: Kotlin (Android/JVM), Swift (iOS), Python.
+//!
+//! Thin by design: every method converts types, takes the object's lock, calls the core
+//! and maps errors. No protocol logic lives here.
+//! - Objects are `Send + Sync` (state behind a `Mutex`), so any thread may call them.
+//! - The API is synchronous: every operation is short and CPU-bound; apps call it from
+//!   their own background threads.
+//! - Randomness comes from the operating system (`getrandom`); time is an argument.
+//! - Secrets never leave Rust except inside an encrypted snapshot.
+//! - Panics are caught by uniffi's scaffolding and surface as an internal error; the
+//!   release profile keeps `panic = "unwind"` for that reason. A poisoned lock is
+//!   recovered, since every core call is failure-atomic.
+
+#![forbid(unsafe_code)]
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use gochat_e2ee as core;
+use gochat_e2ee::{ErrorCode, SnapshotKey};
+
+uniffi::setup_scaffolding!();
+
+fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+macro_rules! error_enum {
+    ($($name:ident),* $(,)?) => {
+        /// Every error of the library, one variant per core `ErrorCode`, each with a
+        /// human-readable `detail` and whether asking the sender to retry can help.
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+        pub enum GoChatError {
+            $(
+                #[allow(missing_docs)]
+                #[error("{detail}")]
+                $name { detail: String, retry_may_help: bool },
+            )*
+        }
+
+        impl From<core::Error> for GoChatError {
+            fn from(e: core::Error) -> Self {
+                Self::from_code(e.code(), e.to_string(), e.retry_may_help())
+            }
+        }
+
+        impl GoChatError {
+            fn from_code(code: ErrorCode, detail: String, retry_may_help: bool) -> Self {
+                match code {
+                    $(ErrorCode::$name => GoChatError::$name { detail, retry_may_help },)*
+                }
+            }
+
+            /// The stable error code name (as in `docs/protocol.md`, section 11).
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $(GoChatError::$name { .. } => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+
+error_enum!(
+    Malformed,
+    TooLarge,
+    WrongMessageType,
+    UnsupportedVersion,
+    BadSignature,
+    WeakKey,
+    InvalidKey,
+    NonContributory,
+    UnknownSignedPreKey,
+    UnknownOneTimePreKey,
+    OneTimePreKeyReused,
+    UnknownPqPreKey,
+    PqPreKeyReused,
+    LastResortReplay,
+    SelfSession,
+    Duplicate,
+    TooFarAhead,
+    AuthenticationFailed,
+    InvalidPadding,
+    PlaintextTooLarge,
+    ChainExhausted,
+    NotReadyToSend,
+    NoSession,
+    PreKeyStoreFull,
+    IdsExhausted,
+    SnapshotTruncated,
+    SnapshotUndecryptable,
+    SnapshotWrongKind,
+    InvalidSnapshotKey,
+    WrongRecipient,
+    UntrustedIdentity,
+    UnknownMessage,
+);
+
+type Result<T> = std::result::Result<T, GoChatError>;
+
+fn snapshot_key(key: &[u8]) -> Result<SnapshotKey> {
+    SnapshotKey::from_slice(key).map_err(|e| core::Error::from(e).into())
+}
+
+/// What a verified bundle contains (for backends that validate bundles).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BundleInfo {
+    /// The owner's encoded identity key (66 bytes).
+    pub identity_key: Vec<u8>,
+    /// The identity fingerprint, 64 hex digits.
+    pub fingerprint: String,
+    /// Id of the signed prekey.
+    pub signed_prekey_id: u32,
+    /// Creation time of the signed prekey (seconds since the Unix epoch).
+    pub signed_prekey_created_at: u64,
+    /// Id of the one-time prekey, if the bundle has one.
+    pub one_time_prekey_id: Option<u32>,
+    /// Id of the ML-KEM-1024 prekey.
+    pub pq_prekey_id: u32,
+    /// Whether the ML-KEM prekey is the last-resort one.
+    pub pq_prekey_is_last_resort: bool,
+}
+
+/// The protocol limits, as enforced (see `docs/protocol.md`, section 10).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Limits {
+    /// `MAX_FORWARD_JUMP`.
+    pub max_forward_jump: u32,
+    /// `MAX_SKIPPED_KEYS`.
+    pub max_skipped_keys: u32,
+    /// `MAX_RECEIVER_CHAINS`.
+    pub max_receiver_chains: u32,
+    /// `MAX_ARCHIVED_SESSIONS`.
+    pub max_archived_sessions: u32,
+    /// `MAX_MESSAGE_BYTES`.
+    pub max_message_bytes: u32,
+    /// `MAX_PLAINTEXT_BYTES`.
+    pub max_plaintext_bytes: u32,
+    /// `MAX_BUNDLE_BYTES`.
+    pub max_bundle_bytes: u32,
+    /// `PADDING_BLOCK`.
+    pub padding_block: u32,
+}
+
+/// Decodes and verifies a bundle: every signature, key and byte.
+#[uniffi::export]
+pub fn verify_bundle(bundle: Vec<u8>) -> Result<BundleInfo> {
+    let b = core::PreKeyBundle::from_bytes(&bundle).map_err(core::Error::from)?;
+    Ok(BundleInfo {
+        identity_key: b.identity().to_bytes().to_vec(),
+        fingerprint: b.identity().fingerprint_hex(),
+        signed_prekey_id: b.signed_prekey().id,
+        signed_prekey_created_at: b.signed_prekey().created_at,
+        one_time_prekey_id: b.one_time_prekey().map(|k| k.id),
+        pq_prekey_id: b.pq_prekey().id,
+        pq_prekey_is_last_resort: b.pq_prekey().kind == core::keys::PqPreKeyKind::LastResort,
+    })
+}
+
+/// The fingerprint (64 hex digits) of an encoded identity key.
+#[uniffi::export]
+pub fn identity_fingerprint(identity_key: Vec<u8>) -> Result<String> {
+    Ok(core::IdentityKey::from_bytes(&identity_key).map_err(core::Error::from)?.fingerprint_hex())
+}
+
+/// The digest by which a retry request names a message.
+#[uniffi::export]
+pub fn message_digest(message: Vec<u8>) -> Vec<u8> {
+    core::Device::message_digest(&message).to_vec()
+}
+
+/// The library version.
+#[uniffi::export]
+pub fn library_version() -> String {
+    core::VERSION.to_owned()
+}
+
+/// The enforced limits.
+#[uniffi::export]
+pub fn limits() -> Limits {
+    use core::limits::*;
+    let u = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    Limits {
+        max_forward_jump: MAX_FORWARD_JUMP,
+        max_skipped_keys: u(MAX_SKIPPED_KEYS),
+        max_receiver_chains: u(MAX_RECEIVER_CHAINS),
+        max_archived_sessions: u(MAX_ARCHIVED_SESSIONS),
+        max_message_bytes: u(MAX_MESSAGE_BYTES),
+        max_plaintext_bytes: u(MAX_PLAINTEXT_BYTES),
+        max_bundle_bytes: u(MAX_BUNDLE_BYTES),
+        padding_block: u(PADDING_BLOCK),
+    }
+}
+
+/// A device: identity, prekeys and sessions with peer devices. Thread safe.
+#[derive(Debug, uniffi::Object)]
+pub struct Device {
+    inner: Mutex<core::Device>,
+}
+
+impl Device {
+    fn lock(&self) -> MutexGuard<'_, core::Device> {
+        // Every core call is failure-atomic, so state behind a poisoned lock is consistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[uniffi::export]
+impl Device {
+    /// Creates a device with a fresh identity, signed prekey and last-resort ML-KEM
+    /// prekey. `now` is seconds since the Unix epoch.
+    #[uniffi::constructor]
+    pub fn new(user_id: String, now: u64) -> Arc<Self> {
+        Arc::new(Device { inner: Mutex::new(core::Device::new(&user_id, now, &mut rng())) })
+    }
+
+    /// Restores a device from a snapshot made by `export` with the same 32-byte key.
+    #[uniffi::constructor]
+    pub fn import(key: Vec<u8>, snapshot: Vec<u8>) -> Result<Arc<Self>> {
+        let d = core::Device::import(&snapshot_key(&key)?, &snapshot)?;
+        Ok(Arc::new(Device { inner: Mutex::new(d) }))
+    }
+
+    /// The user id given at creation.
+    pub fn user_id(&self) -> String {
+        self.lock().user_id().to_owned()
+    }
+
+    /// The encoded identity key (66 bytes).
+    pub fn identity_key(&self) -> Vec<u8> {
+        self.lock().identity().to_bytes().to_vec()
+    }
+
+    /// The identity fingerprint, 64 hex digits.
+    pub fn fingerprint(&self) -> String {
+        self.lock().identity().fingerprint_hex()
+    }
+
+    /// Generates `count` one-time X25519 prekeys (at most 200 held).
+    pub fn generate_one_time_prekeys(&self, count: u32) -> Result<()> {
+        self.lock().account_mut().generate_one_time_prekeys(count as usize, &mut rng()).map_err(core::Error::from)?;
+        Ok(())
+    }
+
+    /// Generates `count` one-time ML-KEM-1024 prekeys (at most 200 held).
+    pub fn generate_pq_prekeys(&self, count: u32, now: u64) -> Result<()> {
+        self.lock().account_mut().generate_pq_prekeys(count as usize, now, &mut rng()).map_err(core::Error::from)?;
+        Ok(())
+    }
+
+    /// Rotates the signed prekey (the old one stays usable for 30 days).
+    pub fn rotate_signed_prekey(&self, now: u64) -> Result<()> {
+        self.lock().account_mut().rotate_signed_prekey(now, &mut rng()).map_err(core::Error::from)?;
+        Ok(())
+    }
+
+    /// Rotates the last-resort ML-KEM prekey (the old one stays usable for 30 days).
+    pub fn rotate_last_resort_prekey(&self, now: u64) -> Result<()> {
+        self.lock().account_mut().rotate_last_resort_prekey(now, &mut rng()).map_err(core::Error::from)?;
+        Ok(())
+    }
+
+    /// Drops retired prekeys past their grace period.
+    pub fn expire_prekeys(&self, now: u64) {
+        self.lock().account_mut().expire_prekeys(now);
+    }
+
+    /// A fresh bundle to publish: the next unissued one-time prekeys, else last-resort.
+    pub fn next_bundle(&self) -> Result<Vec<u8>> {
+        Ok(self.lock().next_bundle()?.to_bytes())
+    }
+
+    /// Starts an outbound session with `peer` from its bundle (verified first).
+    pub fn initiate(&self, peer: String, bundle: Vec<u8>) -> Result<()> {
+        let bundle = core::PreKeyBundle::from_bytes(&bundle).map_err(core::Error::from)?;
+        self.lock().initiate(&peer, &bundle, &mut rng())?;
+        Ok(())
+    }
+
+    /// Whether a session with `peer` exists.
+    pub fn has_session(&self, peer: String) -> bool {
+        self.lock().session_record(&peer).is_some_and(|r| r.has_current())
+    }
+
+    /// The identity key of `peer` on the current session, if any.
+    pub fn peer_identity(&self, peer: String) -> Option<Vec<u8>> {
+        self.lock().session_record(&peer).and_then(|r| r.remote_identity()).map(|k| k.to_bytes().to_vec())
+    }
+
+    /// Encrypts for `peer` on the current session.
+    pub fn encrypt(&self, peer: String, plaintext: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(self.lock().encrypt(&peer, &plaintext)?)
+    }
+
+    /// Decrypts a message from `peer` (starting a session on a prekey message).
+    pub fn decrypt(&self, peer: String, message: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(self.lock().decrypt(&peer, &message, &mut rng())?)
+    }
+
+    /// Builds a signed retry request for `failed_message`, addressed to the identity
+    /// `recipient_identity` (the sender of the failed message).
+    pub fn retry_request(&self, recipient_identity: Vec<u8>, failed_message: Vec<u8>) -> Result<Vec<u8>> {
+        let recipient = core::IdentityKey::from_bytes(&recipient_identity).map_err(core::Error::from)?;
+        Ok(self.lock().retry_request(&recipient, &failed_message)?)
+    }
+
+    /// Handles a retry request from `peer`: starts a new session and returns the digest
+    /// of the message to re-send.
+    pub fn handle_retry_request(&self, peer: String, request: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(self.lock().handle_retry_request(&peer, &request, &mut rng())?.to_vec())
+    }
+
+    /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.
+    pub fn export(&self, key: Vec<u8>) -> Result<Vec<u8>> {
+        let key = snapshot_key(&key)?;
+        Ok(self.lock().export(&key, &mut rng()))
+    }
+
+    /// Exports the session record with `peer` as a snapshot.
+    pub fn export_session(&self, peer: String, key: Vec<u8>) -> Result<Vec<u8>> {
+        let key = snapshot_key(&key)?;
+        Ok(self.lock().export_session(&peer, &key, &mut rng())?)
+    }
+
+    /// Imports a session record snapshot for `peer`, replacing any held.
+    pub fn import_session(&self, peer: String, key: Vec<u8>, snapshot: Vec<u8>) -> Result<()> {
+        let key = snapshot_key(&key)?;
+        self.lock().import_session(&peer, &key, &snapshot)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_core_code_maps_to_a_variant_of_the_same_name() {
+        for code in ErrorCode::ALL {
+            assert_eq!(GoChatError::from_code(code, String::new(), false).code(), code.as_str());
+        }
+        let e: GoChatError = core::Error::NoSession.into();
+        assert_eq!(e.code(), "NoSession");
+        assert!(matches!(e, GoChatError::NoSession { retry_may_help: true, .. }));
+    }
+
+    #[test]
+    fn conversation_through_the_ffi_api() {
+        let alice = Device::new("alice".into(), 1);
+        let bob = Device::new("bob".into(), 1);
+        bob.generate_one_time_prekeys(2).unwrap();
+        bob.generate_pq_prekeys(2, 1).unwrap();
+        let bundle = bob.next_bundle().unwrap();
+        assert_eq!(verify_bundle(bundle.clone()).unwrap().one_time_prekey_id, Some(1));
+        alice.initiate("bob".into(), bundle).unwrap();
+        let m = alice.encrypt("bob".into(), b"hi".to_vec()).unwrap();
+        assert_eq!(bob.decrypt("alice".into(), m.clone()).unwrap(), b"hi");
+        let e = bob.decrypt("alice".into(), m).unwrap_err();
+        assert_eq!(e.code(), "Duplicate");
+        let key = vec![9u8; 32];
+        let snap = bob.export(key.clone()).unwrap();
+        let bob2 = Device::import(key, snap).unwrap();
+        assert_eq!(bob2.identity_key(), bob.identity_key());
+        assert_eq!(Device::import(vec![1; 31], vec![]).unwrap_err().code(), "InvalidSnapshotKey");
+    }
+}
