@@ -1,0 +1,247 @@
+//! wasm-bindgen bindings for the GoChat E2EE core (the npm package `@gochat/e2ee`).
+//!
+//! Thin by design: convert types, call the core, map errors. No protocol logic here.
+//! - `Uint8Array` in and out; times are seconds since the Unix epoch as a JS `number`.
+//! - Errors are thrown as `Error` objects with `name = "GoChatError"`, a stable `code`
+//!   (the core's `ErrorCode`, e.g. `"Duplicate"`) and `retryMayHelp`.
+//! - Randomness comes from `crypto.getRandomValues` (getrandom's `wasm_js` backend).
+//! - Secrets never leave wasm memory except inside an encrypted snapshot.
+
+#![forbid(unsafe_code)]
+
+use gochat_e2ee as core;
+use gochat_e2ee::SnapshotKey;
+use wasm_bindgen::prelude::*;
+
+fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+/// Converts a core error into a thrown JS `Error` with `code` and `retryMayHelp`.
+fn js_error(e: core::Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    err.set_name("GoChatError");
+    let obj: &JsValue = err.as_ref();
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(obj, &"code".into(), &e.code().as_str().into());
+    let _ = js_sys::Reflect::set(obj, &"retryMayHelp".into(), &e.retry_may_help().into());
+    err.into()
+}
+
+type JsResult<T> = Result<T, JsValue>;
+
+fn seconds(now: f64) -> u64 {
+    if now.is_finite() && now > 0.0 {
+        now as u64
+    } else {
+        0
+    }
+}
+
+fn snapshot_key(key: &[u8]) -> JsResult<SnapshotKey> {
+    SnapshotKey::from_slice(key).map_err(|e| js_error(e.into()))
+}
+
+/// The library version.
+#[wasm_bindgen(js_name = libraryVersion)]
+pub fn library_version() -> String {
+    core::VERSION.to_owned()
+}
+
+/// Every error code the library can throw, in a stable order.
+#[wasm_bindgen(js_name = errorCodes)]
+pub fn error_codes() -> Vec<String> {
+    core::ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect()
+}
+
+/// The enforced limits (see `docs/protocol.md`, section 10).
+#[wasm_bindgen]
+pub fn limits() -> JsValue {
+    use core::limits::*;
+    let o = js_sys::Object::new();
+    let set = |k: &str, v: f64| {
+        let _ = js_sys::Reflect::set(&o, &k.into(), &v.into());
+    };
+    set("maxForwardJump", f64::from(MAX_FORWARD_JUMP));
+    set("maxSkippedKeys", MAX_SKIPPED_KEYS as f64);
+    set("maxReceiverChains", MAX_RECEIVER_CHAINS as f64);
+    set("maxArchivedSessions", MAX_ARCHIVED_SESSIONS as f64);
+    set("maxMessageBytes", MAX_MESSAGE_BYTES as f64);
+    set("maxPlaintextBytes", MAX_PLAINTEXT_BYTES as f64);
+    set("maxBundleBytes", MAX_BUNDLE_BYTES as f64);
+    set("paddingBlock", PADDING_BLOCK as f64);
+    o.into()
+}
+
+/// Decodes and verifies a bundle; returns a plain object describing it.
+#[wasm_bindgen(js_name = verifyBundle)]
+pub fn verify_bundle(bundle: &[u8]) -> JsResult<JsValue> {
+    let b = core::PreKeyBundle::from_bytes(bundle).map_err(|e| js_error(e.into()))?;
+    let o = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = js_sys::Reflect::set(&o, &k.into(), &v);
+    };
+    set("identityKey", js_sys::Uint8Array::from(&b.identity().to_bytes()[..]).into());
+    set("fingerprint", b.identity().fingerprint_hex().into());
+    set("signedPreKeyId", b.signed_prekey().id.into());
+    set("oneTimePreKeyId", b.one_time_prekey().map_or(JsValue::NULL, |k| k.id.into()));
+    set("pqPreKeyId", b.pq_prekey().id.into());
+    set("pqPreKeyIsLastResort", (b.pq_prekey().kind == core::keys::PqPreKeyKind::LastResort).into());
+    Ok(o.into())
+}
+
+/// The fingerprint (64 hex digits) of an encoded identity key.
+#[wasm_bindgen(js_name = identityFingerprint)]
+pub fn identity_fingerprint(identity_key: &[u8]) -> JsResult<String> {
+    Ok(core::IdentityKey::from_bytes(identity_key).map_err(|e| js_error(e.into()))?.fingerprint_hex())
+}
+
+/// The digest by which a retry request names a message.
+#[wasm_bindgen(js_name = messageDigest)]
+pub fn message_digest(message: &[u8]) -> Vec<u8> {
+    core::Device::message_digest(message).to_vec()
+}
+
+/// A device: identity, prekeys and sessions with peer devices.
+#[wasm_bindgen]
+pub struct Device {
+    inner: core::Device,
+}
+
+#[wasm_bindgen]
+impl Device {
+    /// Creates a device with a fresh identity, signed prekey and last-resort ML-KEM prekey.
+    #[wasm_bindgen(constructor)]
+    pub fn new(user_id: &str, now: f64) -> Device {
+        Device { inner: core::Device::new(user_id, seconds(now), &mut rng()) }
+    }
+
+    /// Restores a device from a snapshot made by `export` with the same 32-byte key.
+    #[wasm_bindgen(js_name = import)]
+    pub fn import(key: &[u8], snapshot: &[u8]) -> JsResult<Device> {
+        let inner = core::Device::import(&snapshot_key(key)?, snapshot).map_err(js_error)?;
+        Ok(Device { inner })
+    }
+
+    /// The user id given at creation.
+    #[wasm_bindgen(getter, js_name = userId)]
+    pub fn user_id(&self) -> String {
+        self.inner.user_id().to_owned()
+    }
+
+    /// The encoded identity key (66 bytes).
+    #[wasm_bindgen(getter, js_name = identityKey)]
+    pub fn identity_key(&self) -> Vec<u8> {
+        self.inner.identity().to_bytes().to_vec()
+    }
+
+    /// The identity fingerprint, 64 hex digits.
+    #[wasm_bindgen(getter)]
+    pub fn fingerprint(&self) -> String {
+        self.inner.identity().fingerprint_hex()
+    }
+
+    /// Generates `count` one-time X25519 prekeys (at most 200 held).
+    #[wasm_bindgen(js_name = generateOneTimePreKeys)]
+    pub fn generate_one_time_prekeys(&mut self, count: u32) -> JsResult<()> {
+        self.inner
+            .account_mut()
+            .generate_one_time_prekeys(count as usize, &mut rng())
+            .map(|_| ())
+            .map_err(|e| js_error(e.into()))
+    }
+
+    /// Generates `count` one-time ML-KEM-1024 prekeys (at most 200 held).
+    #[wasm_bindgen(js_name = generatePqPreKeys)]
+    pub fn generate_pq_prekeys(&mut self, count: u32, now: f64) -> JsResult<()> {
+        self.inner
+            .account_mut()
+            .generate_pq_prekeys(count as usize, seconds(now), &mut rng())
+            .map(|_| ())
+            .map_err(|e| js_error(e.into()))
+    }
+
+    /// Rotates the signed prekey (the old one stays usable for 30 days).
+    #[wasm_bindgen(js_name = rotateSignedPreKey)]
+    pub fn rotate_signed_prekey(&mut self, now: f64) -> JsResult<()> {
+        self.inner.account_mut().rotate_signed_prekey(seconds(now), &mut rng()).map_err(|e| js_error(e.into()))
+    }
+
+    /// Rotates the last-resort ML-KEM prekey (the old one stays usable for 30 days).
+    #[wasm_bindgen(js_name = rotateLastResortPreKey)]
+    pub fn rotate_last_resort_prekey(&mut self, now: f64) -> JsResult<()> {
+        self.inner.account_mut().rotate_last_resort_prekey(seconds(now), &mut rng()).map_err(|e| js_error(e.into()))
+    }
+
+    /// Drops retired prekeys past their grace period.
+    #[wasm_bindgen(js_name = expirePreKeys)]
+    pub fn expire_prekeys(&mut self, now: f64) {
+        self.inner.account_mut().expire_prekeys(seconds(now));
+    }
+
+    /// A fresh bundle to publish: the next unissued one-time prekeys, else last-resort.
+    #[wasm_bindgen(js_name = nextBundle)]
+    pub fn next_bundle(&mut self) -> JsResult<Vec<u8>> {
+        Ok(self.inner.next_bundle().map_err(js_error)?.to_bytes())
+    }
+
+    /// Starts an outbound session with `peer` from its bundle (verified first).
+    pub fn initiate(&mut self, peer: &str, bundle: &[u8]) -> JsResult<()> {
+        let bundle = core::PreKeyBundle::from_bytes(bundle).map_err(|e| js_error(e.into()))?;
+        self.inner.initiate(peer, &bundle, &mut rng()).map_err(js_error)
+    }
+
+    /// Whether a session with `peer` exists.
+    #[wasm_bindgen(js_name = hasSession)]
+    pub fn has_session(&self, peer: &str) -> bool {
+        self.inner.session_record(peer).is_some_and(|r| r.has_current())
+    }
+
+    /// The identity key of `peer` on the current session, or `undefined`.
+    #[wasm_bindgen(js_name = peerIdentity)]
+    pub fn peer_identity(&self, peer: &str) -> Option<Vec<u8>> {
+        self.inner.session_record(peer).and_then(|r| r.remote_identity()).map(|k| k.to_bytes().to_vec())
+    }
+
+    /// Encrypts for `peer` on the current session.
+    pub fn encrypt(&mut self, peer: &str, plaintext: &[u8]) -> JsResult<Vec<u8>> {
+        self.inner.encrypt(peer, plaintext).map_err(js_error)
+    }
+
+    /// Decrypts a message from `peer` (starting a session on a prekey message).
+    pub fn decrypt(&mut self, peer: &str, message: &[u8]) -> JsResult<Vec<u8>> {
+        self.inner.decrypt(peer, message, &mut rng()).map_err(js_error)
+    }
+
+    /// Builds a signed retry request for `failedMessage`, addressed to the identity
+    /// `recipientIdentity` (the sender of the failed message).
+    #[wasm_bindgen(js_name = retryRequest)]
+    pub fn retry_request(&mut self, recipient_identity: &[u8], failed_message: &[u8]) -> JsResult<Vec<u8>> {
+        let recipient = core::IdentityKey::from_bytes(recipient_identity).map_err(|e| js_error(e.into()))?;
+        self.inner.retry_request(&recipient, failed_message).map_err(js_error)
+    }
+
+    /// Handles a retry request from `peer`: starts a new session and returns the digest
+    /// of the message to re-send.
+    #[wasm_bindgen(js_name = handleRetryRequest)]
+    pub fn handle_retry_request(&mut self, peer: &str, request: &[u8]) -> JsResult<Vec<u8>> {
+        Ok(self.inner.handle_retry_request(peer, request, &mut rng()).map_err(js_error)?.to_vec())
+    }
+
+    /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.
+    pub fn export(&self, key: &[u8]) -> JsResult<Vec<u8>> {
+        Ok(self.inner.export(&snapshot_key(key)?, &mut rng()))
+    }
+
+    /// Exports the session record with `peer` as a snapshot.
+    #[wasm_bindgen(js_name = exportSession)]
+    pub fn export_session(&self, peer: &str, key: &[u8]) -> JsResult<Vec<u8>> {
+        self.inner.export_session(peer, &snapshot_key(key)?, &mut rng()).map_err(js_error)
+    }
+
+    /// Imports a session record snapshot for `peer`, replacing any held.
+    #[wasm_bindgen(js_name = importSession)]
+    pub fn import_session(&mut self, peer: &str, key: &[u8], snapshot: &[u8]) -> JsResult<()> {
+        self.inner.import_session(peer, &snapshot_key(key)?, snapshot).map_err(js_error)
+    }
+}
