@@ -345,6 +345,10 @@ impl RatchetState {
             let key = self.skipped.get(i).map(|k| k.key.clone()).ok_or(RatchetError::Duplicate)?;
             return Ok((Staged::Skipped(i), key));
         }
+        // A sender refuses to use counter u32::MAX (`ChainExhausted`), so no valid message has it.
+        if header.counter == u32::MAX {
+            return Err(RatchetError::ChainExhausted);
+        }
         if let Some(index) = self.receiving.iter().position(|c| c.ratchet_key == header.ratchet_key) {
             let chain = self.receiving.get(index).ok_or(RatchetError::Duplicate)?;
             if header.counter < chain.counter {

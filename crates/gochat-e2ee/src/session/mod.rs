@@ -6,8 +6,10 @@
 //! - a prekey message whose base key matches a stored session is decrypted on it (so a
 //!   retransmission is reported as a duplicate, not as a new session);
 //! - a new inbound session becomes current, except when the current session is our own
-//!   still-unanswered outbound session and its base key sorts lower: then both sides of
-//!   a simultaneous start keep the same session (the one with the lower base key).
+//!   still-unanswered outbound session to the same peer identity and its base key sorts
+//!   lower: then both sides of a simultaneous start keep the same session (the one with
+//!   the lower base key). A peer that comes back with a new identity always wins, so a
+//!   reinstalled peer is never stuck behind our unanswered session.
 
 mod message;
 
@@ -223,8 +225,12 @@ impl SessionRecord {
 
     /// Stores a new inbound session (see the module rules for which becomes current).
     pub(crate) fn insert_inbound(&mut self, s: Session) {
-        let keep_current =
-            matches!(self.sessions.front(), Some(cur) if cur.pending.is_some() && cur.base_key < s.base_key);
+        let keep_current = matches!(
+            self.sessions.front(),
+            Some(cur) if cur.pending.is_some()
+                && cur.remote_identity == s.remote_identity
+                && cur.base_key < s.base_key
+        );
         if keep_current {
             self.sessions.insert(1, s);
         } else {

@@ -1,0 +1,172 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The documented limits (`gochat_e2ee::limits`, `docs/protocol.md` "Limits"): their
+//! values, how they relate to the encodings, and a few of them enforced.
+
+mod common;
+
+use common::*;
+use gochat_e2ee::error::Error;
+use gochat_e2ee::handshake::HandshakeError;
+use gochat_e2ee::limits::*;
+use gochat_e2ee::ratchet::RatchetError;
+use gochat_e2ee::{Device, ErrorCode};
+
+#[test]
+fn documented_values() {
+    assert_eq!(MAX_FORWARD_JUMP, 25_000);
+    assert_eq!(MAX_SKIPPED_KEYS, 2_000);
+    assert_eq!(MAX_RECEIVER_CHAINS, 5);
+    assert_eq!(PADDING_BLOCK, 64);
+    assert_eq!(MAX_PLAINTEXT_BYTES, 65_535);
+    assert_eq!(MAX_PADDED_BYTES, 65_536);
+    assert_eq!(MAX_ARCHIVED_SESSIONS, 40);
+    assert_eq!(RETRY_WINDOW, 64);
+    assert_eq!(MAX_ONE_TIME_PREKEYS, 200);
+    assert_eq!(MAX_PQ_ONE_TIME_PREKEYS, 200);
+    assert_eq!(MAX_RETIRED_PREKEYS, 4);
+    assert_eq!(PREKEY_GRACE_SECS, 30 * 24 * 60 * 60);
+    assert_eq!(MAX_LAST_RESORT_USES, 4_096);
+    assert_eq!(MAX_NAME_BYTES, 256);
+    assert_eq!(MAX_PEERS, 1_000_000);
+    assert_eq!(MAX_BUNDLE_BYTES, 1_922);
+    assert_eq!(MAX_MESSAGE_BYTES, 2 + 1_679 + 40 + MAX_PADDED_BYTES + 16);
+    assert_eq!(MAX_RETRY_REQUEST_BYTES, 2 + 66 + 66 + 32 + 2 + MAX_BUNDLE_BYTES + 64);
+    assert_eq!(MAX_SNAPSHOT_BYTES, 256 * 1024 * 1024);
+    assert_eq!(gochat_e2ee::VERSION, env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn limits_are_consistent() {
+    // The largest plaintext pads to exactly the largest padded size.
+    assert_eq!(MAX_PADDED_BYTES % PADDING_BLOCK, 0);
+    assert_eq!((MAX_PLAINTEXT_BYTES / PADDING_BLOCK + 1) * PADDING_BLOCK, MAX_PADDED_BYTES);
+    // Skipped keys are a window into the forward jump.
+    const { assert!(MAX_SKIPPED_KEYS < MAX_FORWARD_JUMP as usize) };
+    const { assert!(MAX_RETRY_REQUEST_BYTES < u16::MAX as usize) };
+    const { assert!(MAX_MESSAGE_BYTES < MAX_SNAPSHOT_BYTES) };
+}
+
+#[test]
+fn largest_encodings_match_their_bounds() {
+    let mut rng = rng(1);
+    let mut alice = device("alice", 1, &mut rng);
+    let mut bob = device("bob", 1, &mut rng);
+    let b = bob.next_bundle().unwrap();
+    assert_eq!(b.to_bytes().len(), MAX_BUNDLE_BYTES);
+    alice.initiate("bob", &b, &mut rng).unwrap();
+    let big = alice.encrypt("bob", &vec![7; MAX_PLAINTEXT_BYTES]).unwrap();
+    assert_eq!(big.len(), MAX_MESSAGE_BYTES);
+    assert_eq!(bob.decrypt("alice", &big, &mut rng).unwrap(), vec![7; MAX_PLAINTEXT_BYTES]);
+    let r = bob.encrypt("alice", &vec![8; MAX_PLAINTEXT_BYTES]).unwrap();
+    assert_eq!(r.len(), 2 + 40 + MAX_PADDED_BYTES + 16);
+    // Padding hides lengths within a block.
+    assert_eq!(bob.encrypt("alice", b"").unwrap().len(), bob.encrypt("alice", &[1; 63]).unwrap().len());
+    assert_eq!(bob.encrypt("alice", &[1; 64]).unwrap().len(), r.len() - MAX_PADDED_BYTES + 2 * PADDING_BLOCK);
+    bob.account_mut().generate_one_time_prekeys(1, &mut rng).unwrap();
+    let req = bob.retry_request(alice.identity(), &big).unwrap();
+    assert_eq!(req.len(), MAX_RETRY_REQUEST_BYTES);
+}
+
+#[test]
+fn one_time_prekey_stores_are_bounded() {
+    let mut rng = rng(2);
+    let mut d = Device::new("d", NOW, &mut rng);
+    d.account_mut().generate_one_time_prekeys(MAX_ONE_TIME_PREKEYS, &mut rng).unwrap();
+    assert_eq!(d.account().unissued_prekeys(), (MAX_ONE_TIME_PREKEYS, 0));
+    let before = d.state_digest();
+    let err = Error::from(d.account_mut().generate_one_time_prekeys(1, &mut rng).unwrap_err());
+    assert_eq!(err.code(), ErrorCode::PreKeyStoreFull);
+    let err = Error::from(d.account_mut().generate_pq_prekeys(MAX_PQ_ONE_TIME_PREKEYS + 1, NOW, &mut rng).unwrap_err());
+    assert_eq!(err.code(), ErrorCode::PreKeyStoreFull);
+    assert_eq!(d.state_digest(), before);
+    // Issuing frees no room (issued keys are held until used), but using one does.
+    let mut peer = device("peer", 0, &mut rng);
+    let b = d.next_bundle().unwrap();
+    peer.initiate("d", &b, &mut rng).unwrap();
+    let m = peer.encrypt("d", b"hi").unwrap();
+    assert_eq!(d.decrypt("peer", &m, &mut rng).unwrap(), b"hi");
+    d.account_mut().generate_one_time_prekeys(1, &mut rng).unwrap();
+}
+
+#[test]
+fn names_are_bounded() {
+    let mut rng = rng(3);
+    let long = "é".repeat(200);
+    let d = Device::new(&long, NOW, &mut rng);
+    assert_eq!(d.user_id().len(), MAX_NAME_BYTES);
+    let odd = format!("a{long}");
+    let d = Device::new(&odd, NOW, &mut rng);
+    assert_eq!(d.user_id().len(), MAX_NAME_BYTES - 1, "cut on a character boundary");
+    let mut alice = device("alice", 0, &mut rng);
+    let mut bob = device("bob", 1, &mut rng);
+    let b = bundle(&mut bob);
+    let ok = "p".repeat(MAX_NAME_BYTES);
+    let too_long = "p".repeat(MAX_NAME_BYTES + 1);
+    let before = alice.state_digest();
+    assert_eq!(alice.initiate(&too_long, &b, &mut rng).unwrap_err().code(), ErrorCode::Malformed);
+    assert_eq!(alice.state_digest(), before);
+    alice.initiate(&ok, &b, &mut rng).unwrap();
+    let m = alice.encrypt(&ok, b"x").unwrap();
+    assert_refused(&mut bob, &too_long, &m, &mut rng, ErrorCode::Malformed);
+    assert_eq!(bob.decrypt(&ok, &m, &mut rng).unwrap(), b"x");
+    let key = snapshot_key(1);
+    let snap = bob.export_session(&ok, &key, &mut rng).unwrap();
+    let before = bob.state_digest();
+    assert_eq!(bob.import_session(&too_long, &key, &snap).unwrap_err().code(), ErrorCode::Malformed);
+    assert_eq!(bob.state_digest(), before);
+    assert_eq!(reload(&bob, &mut rng).state_digest(), before);
+}
+
+#[test]
+fn archived_sessions_are_bounded() {
+    let mut rng = rng(4);
+    let mut alice = device("alice", 0, &mut rng);
+    let mut bob = Device::new("bob", NOW, &mut rng);
+    let b = bundle(&mut bob);
+    for i in 0..MAX_ARCHIVED_SESSIONS + 5 {
+        alice.initiate("bob", &b, &mut rng).unwrap();
+        let archived = alice.session_record("bob").unwrap().archived_len();
+        assert_eq!(archived, i.min(MAX_ARCHIVED_SESSIONS));
+    }
+    let mut alice = reload(&alice, &mut rng);
+    let m = alice.encrypt("bob", b"x").unwrap();
+    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap(), b"x");
+}
+
+#[test]
+fn error_codes_are_stable_and_distinct() {
+    let names: std::collections::BTreeSet<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(names.len(), ErrorCode::ALL.len());
+    for c in ErrorCode::ALL {
+        assert_eq!(c.as_str(), format!("{c:?}"));
+    }
+    assert_eq!(ErrorCode::ALL.len(), 32);
+}
+
+#[test]
+fn retry_may_help_only_when_state_may_be_out_of_step() {
+    let helps = [
+        Error::NoSession,
+        Error::Ratchet(RatchetError::AuthenticationFailed),
+        Error::Ratchet(RatchetError::TooFarAhead { jump: 25_001, max: MAX_FORWARD_JUMP }),
+        Error::Handshake(HandshakeError::UnknownSignedPreKey(1)),
+        Error::Handshake(HandshakeError::UnknownOneTimePreKey(1)),
+        Error::Handshake(HandshakeError::UnknownPqPreKey(1)),
+    ];
+    for e in &helps {
+        assert!(e.retry_may_help(), "{e}");
+    }
+    let futile = [
+        Error::Ratchet(RatchetError::Duplicate),
+        Error::Ratchet(RatchetError::InvalidPadding),
+        Error::Ratchet(RatchetError::NonContributory),
+        Error::Handshake(HandshakeError::OneTimePreKeyReused(1)),
+        Error::Handshake(HandshakeError::PqPreKeyReused(1)),
+        Error::Handshake(HandshakeError::LastResortReplay),
+        Error::Handshake(HandshakeError::SelfSession),
+        Error::Malformed(gochat_e2ee::wire::DecodeError::Truncated),
+    ];
+    for e in &futile {
+        assert!(!e.retry_may_help(), "{e}");
+    }
+}
