@@ -105,6 +105,7 @@ pub(crate) fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
 }
 
 /// HMAC-SHA256 of `data` under `key`.
+#[cfg(test)]
 pub(crate) fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length, so construction cannot fail.
     let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
@@ -113,6 +114,18 @@ pub(crate) fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
     };
     mac.update(data);
     mac.finalize().into_bytes().into()
+}
+
+/// HMAC-SHA256 of two messages under one key, sharing the key schedule.
+pub(crate) fn hmac_sha256_pair(key: &[u8; 32], a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
+    let Ok(keyed) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
+        return [[0; 32]; 2];
+    };
+    let mut first = keyed.clone();
+    first.update(a);
+    let mut second = keyed;
+    second.update(b);
+    [first.finalize().into_bytes().into(), second.finalize().into_bytes().into()]
 }
 
 /// SHA-256 of the concatenation of `parts`.

@@ -160,7 +160,7 @@ impl Device {
             }
         }
         let (secret, ad, signed, consumed) = self.account.accept(header, None)?;
-        let ratchet = RatchetState::new_responder(&secret.0, &signed.secret);
+        let ratchet = RatchetState::new_responder(&secret.0, &signed.secret, signed.public.key);
         let mut session =
             Session { ratchet, ad, remote_identity: header.initiator, base_key: header.base_key, pending: None };
         let plaintext = session.decrypt(&m, rng)?;

@@ -527,13 +527,13 @@ fn forge_with_padding(alice: &Device, bob: &Device, padded: &[u8], rng: &mut Cha
     let state =
         aes_gcm::Aes256Gcm::new(&k.into()).decrypt(&n.into(), Payload { msg: &snap[35..], aad: &snap[..35] }).unwrap();
     // u32 session count || remote identity (66) || root (32) || our ratchet secret (32)
-    // || sending flag || sending chain key (32) || Ns || PN || ...
+    // || our ratchet public key (32) || sending flag || sending chain key (32) || Ns || PN || ...
     let at = 4 + 66;
     let secret: [u8; 32] = state[at + 32..at + 64].try_into().unwrap();
-    assert_eq!(state[at + 64], 1, "Alice can send");
-    let ck = &state[at + 65..at + 97];
-    let ns = &state[at + 97..at + 101];
-    let pn = &state[at + 101..at + 105];
+    assert_eq!(state[at + 96], 1, "Alice can send");
+    let ck = &state[at + 97..at + 129];
+    let ns = &state[at + 129..at + 133];
+    let pn = &state[at + 133..at + 137];
     let ratchet_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(secret));
     let hmac = |data: u8| -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(ck).unwrap();

@@ -197,7 +197,7 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     if let Some(opk) = bundle.one_time_prekey() {
         dhs.push(dh(&ek, &opk.key).map_err(nc)?);
     }
-    let (kem_ciphertext, kem_secret) = bundle.pq_prekey().encapsulate(rng)?;
+    let (kem_ciphertext, kem_secret) = bundle.encapsulate(rng);
     let secret = derive_secret(&dhs, &kem_secret, trace);
     let header = PreKeyHeader {
         initiator: *ours.public(),

@@ -3,6 +3,7 @@
 use super::{IdentityKey, KeyError, OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic};
 use super::{IDENTITY_KEY_BYTES, KEM_PUBLIC_KEY_BYTES};
 use crate::wire::{type_byte, Reader, Writer};
+use ml_kem::ml_kem_1024::EncapsulationKey;
 
 /// The exact size of a bundle that carries a one-time prekey; no bundle is larger.
 pub const MAX_BUNDLE_BYTES: usize = 2 + IDENTITY_KEY_BYTES + SPK_BYTES + 1 + OPK_BYTES + PQ_BYTES;
@@ -21,6 +22,8 @@ pub struct PreKeyBundle {
     signed_prekey: SignedPreKeyPublic,
     one_time_prekey: Option<OneTimePreKeyPublic>,
     pq_prekey: PqPreKeyPublic,
+    /// `pq_prekey.key`, parsed and checked once by `new`.
+    pq_key: Box<EncapsulationKey>,
 }
 
 impl PreKeyBundle {
@@ -35,8 +38,8 @@ impl PreKeyBundle {
         if let Some(opk) = &one_time_prekey {
             opk.verify(&identity)?;
         }
-        pq_prekey.verify(&identity)?;
-        Ok(PreKeyBundle { identity, signed_prekey, one_time_prekey, pq_prekey })
+        let pq_key = pq_prekey.verified_key(&identity)?;
+        Ok(PreKeyBundle { identity, signed_prekey, one_time_prekey, pq_prekey, pq_key })
     }
 
     /// Decodes and verifies an encoded bundle (type 0x02, version 1).
@@ -82,5 +85,13 @@ impl PreKeyBundle {
     /// The signed ML-KEM-1024 prekey (one-time or last-resort).
     pub fn pq_prekey(&self) -> &PqPreKeyPublic {
         &self.pq_prekey
+    }
+
+    /// Encapsulates a fresh ML-KEM shared secret to the bundle's PQ prekey.
+    pub(crate) fn encapsulate<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+    ) -> (Box<[u8; super::KEM_CIPHERTEXT_BYTES]>, crate::crypto::Secret32) {
+        super::prekeys::encapsulate(&self.pq_key, rng)
     }
 }

@@ -19,7 +19,8 @@ pub const IDENTITY_KEY_BYTES: usize = 2 + 32 + 32;
 /// non-low-order X25519 key: the constructor refuses anything else.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IdentityKey {
-    signing: [u8; 32],
+    /// Decompressed once, at construction, so each signature check skips it.
+    signing: VerifyingKey,
     agreement: [u8; 32],
 }
 
@@ -57,7 +58,7 @@ impl IdentityKey {
         if is_low_order_x25519(&agreement) {
             return Err(KeyError::WeakKey("identity agreement key"));
         }
-        Ok(IdentityKey { signing, agreement })
+        Ok(IdentityKey { signing: vk, agreement })
     }
 
     /// The 66-byte encoding: `0x01 || 0x01 || ed25519 || x25519`.
@@ -65,7 +66,7 @@ impl IdentityKey {
         let mut out = [0u8; IDENTITY_KEY_BYTES];
         out[0] = type_byte::IDENTITY_KEY;
         out[1] = crate::wire::WIRE_VERSION;
-        out[2..34].copy_from_slice(&self.signing);
+        out[2..34].copy_from_slice(self.signing.as_bytes());
         out[34..].copy_from_slice(&self.agreement);
         out
     }
@@ -76,7 +77,7 @@ impl IdentityKey {
 
     /// The Ed25519 verification key.
     pub fn signing_key_bytes(&self) -> &[u8; 32] {
-        &self.signing
+        self.signing.as_bytes()
     }
 
     /// The X25519 agreement key.
@@ -98,13 +99,10 @@ impl IdentityKey {
     /// strict rules (no small-order components, canonical `S`), so signatures are not
     /// malleable.
     pub(crate) fn verify(&self, label: &[u8], message: &[u8], signature: &[u8; 64]) -> bool {
-        let Ok(vk) = VerifyingKey::from_bytes(&self.signing) else {
-            return false;
-        };
         let mut data = Vec::with_capacity(label.len() + message.len());
         data.extend_from_slice(label);
         data.extend_from_slice(message);
-        vk.verify_strict(&data, &Signature::from_bytes(signature)).is_ok()
+        self.signing.verify_strict(&data, &Signature::from_bytes(signature)).is_ok()
     }
 }
 

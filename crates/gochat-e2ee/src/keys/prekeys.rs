@@ -174,30 +174,32 @@ impl PqPreKeyPublic {
     /// Checks the signature and that the key is a valid ML-KEM-1024 encapsulation key
     /// (the FIPS 203 modulus check).
     pub fn verify(&self, identity: &IdentityKey) -> Result<(), KeyError> {
+        self.verified_key(identity).map(|_| ())
+    }
+
+    /// As [`PqPreKeyPublic::verify`], returning the parsed encapsulation key.
+    pub(crate) fn verified_key(&self, identity: &IdentityKey) -> Result<Box<EncapsulationKey>, KeyError> {
         let data = Self::signed_data(identity, self.id, self.kind, self.created_at, &self.key[..]);
         if !identity.verify(labels::SIG_PQ_PREKEY, &data, &self.signature) {
             return Err(KeyError::BadSignature("pq prekey"));
         }
-        self.encapsulation_key().map(|_| ())
-    }
-
-    pub(crate) fn encapsulation_key(&self) -> Result<EncapsulationKey, KeyError> {
         let arr = ml_kem::array::Array::try_from(&self.key[..]).map_err(|_| KeyError::InvalidPqKey)?;
-        EncapsulationKey::new(&arr).map_err(|_| KeyError::InvalidPqKey)
+        Ok(Box::new(EncapsulationKey::new(&arr).map_err(|_| KeyError::InvalidPqKey)?))
     }
+}
 
-    /// Encapsulates a fresh shared secret to this key.
-    pub(crate) fn encapsulate<R: CryptoRng + ?Sized>(
-        &self,
-        rng: &mut R,
-    ) -> Result<(Box<[u8; KEM_CIPHERTEXT_BYTES]>, Secret32), KeyError> {
-        let ek = self.encapsulation_key()?;
+/// Encapsulates a fresh shared secret to a verified ML-KEM-1024 key.
+pub(crate) fn encapsulate<R: CryptoRng + ?Sized>(
+    ek: &EncapsulationKey,
+    rng: &mut R,
+) -> (Box<[u8; KEM_CIPHERTEXT_BYTES]>, Secret32) {
+    {
         let (ct, ss) = ek.encapsulate_with_rng(rng);
         let mut ct_out = Box::new([0u8; KEM_CIPHERTEXT_BYTES]);
         ct_out.copy_from_slice(ct.as_slice());
         let mut secret = Secret32([0; 32]);
         secret.0.copy_from_slice(ss.as_slice());
-        Ok((ct_out, secret))
+        (ct_out, secret)
     }
 }
 
@@ -219,7 +221,8 @@ pub struct OneTimePreKey {
 #[derive(Clone)]
 pub struct PqPreKey {
     pub(crate) seed: Box<[u8; KEM_SEED_BYTES]>,
-    pub(crate) decapsulation: Box<DecapsulationKey>,
+    /// Expanded from the seed on first use (imports stay cheap: no keygen per key).
+    decapsulation: std::sync::OnceLock<Box<DecapsulationKey>>,
     pub(crate) public: PqPreKeyPublic,
 }
 
@@ -315,11 +318,12 @@ impl PqPreKey {
     ) -> Self {
         let mut seed = Box::new([0u8; KEM_SEED_BYTES]);
         rng.fill_bytes(&mut seed[..]);
-        let decapsulation = Box::new(DecapsulationKey::from_seed(Seed::from(*seed)));
+        let dk = Box::new(DecapsulationKey::from_seed(Seed::from(*seed)));
         let mut key = Box::new([0u8; KEM_PUBLIC_KEY_BYTES]);
-        key.copy_from_slice(decapsulation.encapsulation_key().to_bytes().as_slice());
+        key.copy_from_slice(dk.encapsulation_key().to_bytes().as_slice());
         let data = PqPreKeyPublic::signed_data(identity.public(), id, kind, created_at, &key[..]);
         let signature = identity.sign(labels::SIG_PQ_PREKEY, &data);
+        let decapsulation = std::sync::OnceLock::from(dk);
         PqPreKey { seed, decapsulation, public: PqPreKeyPublic { id, kind, created_at, key, signature } }
     }
 
@@ -332,7 +336,8 @@ impl PqPreKey {
     /// gives a pseudorandom secret, which then fails at the first AEAD check.
     pub(crate) fn decapsulate(&self, ct: &[u8; KEM_CIPHERTEXT_BYTES]) -> Secret32 {
         let ct = Ciphertext::from(*ct);
-        let ss = self.decapsulation.decapsulate(&ct);
+        let dk = self.decapsulation.get_or_init(|| Box::new(DecapsulationKey::from_seed(Seed::from(*self.seed))));
+        let ss = dk.decapsulate(&ct);
         let mut out = Secret32([0; 32]);
         out.0.copy_from_slice(ss.as_slice());
         out
@@ -346,11 +351,7 @@ impl PqPreKey {
     pub(crate) fn read_secret(r: &mut Reader<'_>) -> Result<Self, KeyError> {
         let seed: Box<[u8; KEM_SEED_BYTES]> = Box::new(r.array()?);
         let public = PqPreKeyPublic::read(r)?;
-        let decapsulation = Box::new(DecapsulationKey::from_seed(Seed::from(*seed)));
-        if decapsulation.encapsulation_key().to_bytes().as_slice() != &public.key[..] {
-            return Err(KeyError::InconsistentKeyPair);
-        }
-        Ok(PqPreKey { seed, decapsulation, public })
+        Ok(PqPreKey { seed, decapsulation: std::sync::OnceLock::new(), public })
     }
 }
 

@@ -18,7 +18,7 @@ use thiserror::Error;
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroize;
 
-use crate::crypto::{dh, hkdf, hmac_sha256, x25519_public, AeadKey, Secret32, AEAD_TAG_BYTES};
+use crate::crypto::{dh, hkdf, hmac_sha256_pair, x25519_public, AeadKey, Secret32, AEAD_TAG_BYTES};
 use crate::labels;
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -131,8 +131,8 @@ pub(crate) struct ChainKey(pub(crate) Secret32);
 impl ChainKey {
     /// One step of the symmetric ratchet: returns the message key and the next chain key.
     pub(crate) fn step(&self) -> (Secret32, ChainKey) {
-        let mk = hmac_sha256(self.0.as_bytes(), &[labels::CHAIN_MESSAGE_KEY_BYTE]);
-        let next = hmac_sha256(self.0.as_bytes(), &[labels::CHAIN_NEXT_KEY_BYTE]);
+        let [mk, next] =
+            hmac_sha256_pair(self.0.as_bytes(), &[labels::CHAIN_MESSAGE_KEY_BYTE], &[labels::CHAIN_NEXT_KEY_BYTE]);
         (Secret32(mk), ChainKey(Secret32(next)))
     }
 }
@@ -264,10 +264,10 @@ impl RatchetState {
     }
 
     /// Responder: `DHs = SPK_B`, `RK = SK`, no chains yet.
-    pub(crate) fn new_responder(secret: &Secret32, our_signed_prekey: &StaticSecret) -> Self {
+    pub(crate) fn new_responder(secret: &Secret32, our_signed_prekey: &StaticSecret, public: [u8; 32]) -> Self {
         RatchetState {
             root: secret.clone(),
-            our_ratchet_pub: x25519_public(our_signed_prekey),
+            our_ratchet_pub: public,
             our_ratchet: our_signed_prekey.clone(),
             sending: None,
             previous_counter: 0,
@@ -407,7 +407,7 @@ impl RatchetState {
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
-        w.bytes(self.root.as_bytes()).bytes(self.our_ratchet.as_bytes());
+        w.bytes(self.root.as_bytes()).bytes(self.our_ratchet.as_bytes()).bytes(&self.our_ratchet_pub);
         match &self.sending {
             Some((ck, n)) => {
                 w.flag(true).bytes(ck.0.as_bytes()).u32(*n);
@@ -430,6 +430,7 @@ impl RatchetState {
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let root = Secret32(r.array()?);
         let our_ratchet = StaticSecret::from(r.array::<32>()?);
+        let our_ratchet_pub = r.array()?;
         let sending =
             if r.flag("sending chain flag")? { Some((ChainKey(Secret32(r.array()?)), r.u32()?)) } else { None };
         let previous_counter = r.u32()?;
@@ -447,15 +448,7 @@ impl RatchetState {
         for _ in 0..n {
             skipped.push_back(SkippedKey { ratchet_key: r.array()?, counter: r.u32()?, key: Secret32(r.array()?) });
         }
-        Ok(RatchetState {
-            root,
-            our_ratchet_pub: x25519_public(&our_ratchet),
-            our_ratchet,
-            sending,
-            previous_counter,
-            receiving,
-            skipped,
-        })
+        Ok(RatchetState { root, our_ratchet_pub, our_ratchet, sending, previous_counter, receiving, skipped })
     }
 }
 
@@ -490,7 +483,7 @@ mod tests {
     fn chain_step_matches_signal_construction() {
         let ck = ChainKey(Secret32([7; 32]));
         let (mk, next) = ck.step();
-        assert_eq!(mk.0, hmac_sha256(&[7; 32], &[1]));
-        assert_eq!(next.0 .0, hmac_sha256(&[7; 32], &[2]));
+        assert_eq!(mk.0, crate::crypto::hmac_sha256(&[7; 32], &[1]));
+        assert_eq!(next.0 .0, crate::crypto::hmac_sha256(&[7; 32], &[2]));
     }
 }

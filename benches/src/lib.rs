@@ -1,0 +1,1 @@
+//! Benchmarks live in `benches/compare.rs`; this library is empty.

@@ -1,0 +1,175 @@
+//! Fuzz target bodies for GoChat E2EE.
+//!
+//! Each public function takes the raw fuzz input and panics when it finds a bug (that is
+//! how libFuzzer learns of it). The cargo-fuzz targets in `fuzz/fuzz_targets/` are
+//! one-line wrappers around these functions, and `tests/replay.rs` runs every file of
+//! `fuzz/corpus/<target>/` through them in the ordinary `cargo test --workspace`.
+//!
+//! Every function returns `true` when the input was *accepted* (decoded, decrypted,
+//! imported...), so the replay test can check that the `valid-*` seeds still reach the
+//! deep code paths after a protocol change.
+//!
+//! Everything is deterministic: fixtures are built once from seeded ChaCha20 generators
+//! and every call that needs randomness gets a fresh generator with a fixed seed.
+//! See `docs/fuzzing.md`.
+
+// A fuzz harness reports findings by panicking: that is the point of these functions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod conversation;
+pub mod fixtures;
+pub mod sealed;
+
+use gochat_e2ee::{Device, Error, PreKeyBundle, SnapshotKey};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+pub use conversation::conversation;
+
+/// The fixed snapshot key used by the `snapshot` target and its seeds.
+pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
+
+/// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
+/// `fuzz/corpus/<name>/`.
+pub const TARGETS: [&str; 6] =
+    ["bundle", "prekey_message", "ratchet_message", "snapshot", "retry_request", "conversation"];
+
+/// Runs the target called `name` on `data` (for the replay test and tools).
+pub fn run(name: &str, data: &[u8]) -> Option<bool> {
+    Some(match name {
+        "bundle" => bundle(data),
+        "prekey_message" => prekey_message(data),
+        "ratchet_message" => ratchet_message(data),
+        "snapshot" => snapshot(data),
+        "retry_request" => retry_request(data),
+        "conversation" => conversation(data),
+        _ => return None,
+    })
+}
+
+/// A deterministic generator.
+pub fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+/// Decrypts and, if that fails, asserts that the device's state did not change.
+pub fn decrypt_atomic(
+    device: &mut Device,
+    peer: &str,
+    message: &[u8],
+    rng: &mut ChaCha20Rng,
+) -> Result<Vec<u8>, Error> {
+    let before = device.state_digest();
+    let out = device.decrypt(peer, message, rng);
+    if let Err(e) = &out {
+        assert_eq!(before, device.state_digest(), "decrypt failed ({e:?}) but changed the device state");
+    }
+    out
+}
+
+/// `bundle`: [`PreKeyBundle::from_bytes`]. An accepted bundle must re-encode to exactly
+/// the input (the encoding is canonical, so no byte can change without refusal).
+pub fn bundle(data: &[u8]) -> bool {
+    let Ok(b) = PreKeyBundle::from_bytes(data) else { return false };
+    assert_eq!(b.to_bytes(), data, "accepted bundle does not re-encode to its input");
+    true
+}
+
+/// Shared body of the two message targets: decrypt `data` from "alice" on a clone of
+/// `fixture`; a refusal must leave the state unchanged, an acceptance must not repeat.
+fn decrypt_once(fixture: &Device, data: &[u8]) -> bool {
+    let mut bob = fixture.clone();
+    let mut rng = rng(0xB0B);
+    if decrypt_atomic(&mut bob, "alice", data, &mut rng).is_err() {
+        return false;
+    }
+    let again = decrypt_atomic(&mut bob, "alice", data, &mut rng);
+    assert!(again.is_err(), "a message decrypted twice");
+    // The session the message established or advanced can still be used.
+    let _ = bob.encrypt("alice", b"reply");
+    true
+}
+
+/// `prekey_message`: [`Device::decrypt`] on a device with one-time and ML-KEM prekeys
+/// and no session.
+pub fn prekey_message(data: &[u8]) -> bool {
+    decrypt_once(&fixtures::get().prekey_bob, data)
+}
+
+/// `ratchet_message`: [`Device::decrypt`] on a device with an established session
+/// (several receiving chains, skipped keys).
+pub fn ratchet_message(data: &[u8]) -> bool {
+    decrypt_once(&fixtures::get().ratchet_bob, data)
+}
+
+/// `snapshot`: the first byte picks the mode, the rest is the input.
+///
+/// - mode 0: `rest` is a device snapshot for [`Device::import`] under [`SNAPSHOT_KEY`];
+/// - mode 1: `rest` is a *plaintext device state*; the harness seals it under the key
+///   itself (see [`sealed`]) so the fuzzer reaches the state decoder behind the AEAD;
+/// - mode 2 / 3: the same for a session record and [`Device::import_session`].
+///
+/// An accepted snapshot must survive export + import with an equal state digest, and
+/// the imported device must be usable without panicking.
+pub fn snapshot(data: &[u8]) -> bool {
+    let Some((&mode, rest)) = data.split_first() else { return false };
+    match mode % 4 {
+        0 => import_device(rest),
+        1 => import_device(&sealed::seal(sealed::KIND_DEVICE, rest)),
+        2 => import_session(rest),
+        _ => import_session(&sealed::seal(sealed::KIND_SESSION_RECORD, rest)),
+    }
+}
+
+fn import_device(bytes: &[u8]) -> bool {
+    let key = SnapshotKey::new(SNAPSHOT_KEY);
+    let Ok(mut device) = Device::import(&key, bytes) else { return false };
+    let again = Device::import(&key, &device.export(&key, &mut rng(1))).expect("re-import of an export failed");
+    assert_eq!(device.state_digest(), again.state_digest(), "export/import changed the state");
+    // Use what was imported: nothing may panic, whatever the (authenticated) state says.
+    let peers: Vec<String> = device.peers().map(str::to_owned).collect();
+    for peer in peers.iter().take(4) {
+        let _ = device.encrypt(peer, b"x");
+    }
+    let _ = device.next_bundle();
+    true
+}
+
+fn import_session(bytes: &[u8]) -> bool {
+    let key = SnapshotKey::new(SNAPSHOT_KEY);
+    let mut device = fixtures::get().ratchet_bob.clone();
+    let before = device.state_digest();
+    if let Err(e) = device.import_session("alice", &key, bytes) {
+        assert_eq!(before, device.state_digest(), "import_session failed ({e:?}) but changed the state");
+        return false;
+    }
+    let digest = device.state_digest();
+    let exported = device.export_session("alice", &key, &mut rng(2)).expect("export of an imported session failed");
+    device.import_session("alice", &key, &exported).expect("re-import of a session export failed");
+    assert_eq!(digest, device.state_digest(), "session export/import changed the state");
+    let _ = device.encrypt("alice", b"x");
+    true
+}
+
+/// `retry_request`: [`Device::handle_retry_request`] on a device that sent messages to
+/// "bob". A refusal leaves the state unchanged; an accepted request names a message that
+/// was sent, is honoured once only, and leaves a usable new session.
+pub fn retry_request(data: &[u8]) -> bool {
+    let f = fixtures::get();
+    let mut alice = f.retry_alice.clone();
+    let mut rng = rng(0xA11CE);
+    let before = alice.state_digest();
+    let digest = match alice.handle_retry_request("bob", data, &mut rng) {
+        Ok(d) => d,
+        Err(e) => {
+            assert_eq!(before, alice.state_digest(), "retry request refused ({e:?}) but changed the state");
+            return false;
+        }
+    };
+    assert!(f.retry_sent.iter().any(|m| Device::message_digest(m) == digest), "retry request names an unsent message");
+    let mid = alice.state_digest();
+    assert!(alice.handle_retry_request("bob", data, &mut rng).is_err(), "retry request honoured twice");
+    assert_eq!(mid, alice.state_digest(), "refused repeat of a retry request changed the state");
+    alice.encrypt("bob", b"re-sent").expect("no usable session after a retry request");
+    true
+}
