@@ -239,3 +239,69 @@ fn wycheproof_hkdf_sha256() {
     }
     assert!(checked > 50, "{checked}");
 }
+
+/// FIPS 203 known answers for ML-KEM-1024 (Wycheproof): key generation from the 64-byte
+/// seed (the form in which the library stores decapsulation keys), decapsulation
+/// (including malleable and implicitly rejected ciphertexts), and encapsulation,
+/// including encapsulation keys that fail the modulus check and must be refused.
+#[test]
+fn wycheproof_ml_kem_1024_keygen_encaps_decaps() {
+    use ml_kem::ml_kem_1024::{Ciphertext, DecapsulationKey, EncapsulationKey};
+    use ml_kem::{Decapsulate, KeyExport, Seed};
+
+    let keygen = wycheproof::mlkem::TestSet::load(wycheproof::mlkem::TestName::MlKem1024KeyGenSeed).unwrap();
+    let mut n = 0;
+    for t in keygen.test_groups.iter().flat_map(|g| &g.tests) {
+        let seed: [u8; 64] = t.seed.as_ref().unwrap()[..].try_into().unwrap();
+        let dk = DecapsulationKey::from_seed(Seed::from(seed));
+        assert_eq!(dk.encapsulation_key().to_bytes().as_slice(), &t.encaps_key.as_ref().unwrap()[..], "tc {}", t.tc_id);
+        n += 1;
+    }
+    assert_eq!(n, 100);
+
+    let decaps = wycheproof::mlkem::TestSet::load(wycheproof::mlkem::TestName::MlKem1024).unwrap();
+    let (mut valid, mut invalid) = (0, 0);
+    for t in decaps.test_groups.iter().flat_map(|g| &g.tests) {
+        let seed = <[u8; 64]>::try_from(&t.seed.as_ref().unwrap()[..]);
+        let ct = <[u8; 1568]>::try_from(&t.ct.as_ref().unwrap()[..]);
+        match (seed, ct) {
+            (Ok(seed), Ok(ct)) => {
+                assert_eq!(t.result, TestResult::Valid, "tc {}", t.tc_id);
+                let dk = DecapsulationKey::from_seed(Seed::from(seed));
+                assert_eq!(dk.encapsulation_key().to_bytes().as_slice(), &t.encaps_key.as_ref().unwrap()[..]);
+                let k = dk.decapsulate(&Ciphertext::from(ct));
+                assert_eq!(k.as_slice(), &t.shared_secret.as_ref().unwrap()[..], "tc {}", t.tc_id);
+                valid += 1;
+            }
+            // Wrong-length seeds or ciphertexts cannot be expressed in the wire format:
+            // every layout carries exactly 64 / 1568 bytes.
+            _ => {
+                assert_eq!(t.result, TestResult::Invalid, "tc {}", t.tc_id);
+                invalid += 1;
+            }
+        }
+    }
+    assert!(valid >= 150 && invalid > 0, "{valid} valid, {invalid} invalid");
+
+    let encaps = wycheproof::mlkem::TestSet::load(wycheproof::mlkem::TestName::MlKem1024Encaps).unwrap();
+    let (mut valid, mut refused) = (0, 0);
+    for t in encaps.test_groups.iter().flat_map(|g| &g.tests) {
+        let ek_bytes = &t.encaps_key.as_ref().unwrap()[..];
+        let ek = ml_kem::array::Array::try_from(ek_bytes).ok().and_then(|a| EncapsulationKey::new(&a).ok());
+        match ek {
+            Some(ek) => {
+                assert_eq!(t.result, TestResult::Valid, "tc {}", t.tc_id);
+                let m: [u8; 32] = t.msg.as_ref().unwrap()[..].try_into().unwrap();
+                let (c, k) = ek.encapsulate_deterministic(&m.into());
+                assert_eq!(c.as_slice(), &t.ct.as_ref().unwrap()[..], "tc {}", t.tc_id);
+                assert_eq!(k.as_slice(), &t.shared_secret.as_ref().unwrap()[..], "tc {}", t.tc_id);
+                valid += 1;
+            }
+            None => {
+                assert_eq!(t.result, TestResult::Invalid, "tc {}", t.tc_id);
+                refused += 1;
+            }
+        }
+    }
+    assert!(valid >= 130 && refused >= 16, "{valid} valid, {refused} refused");
+}
