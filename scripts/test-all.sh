@@ -148,6 +148,16 @@ suite_python() {
   return "$rc"
 }
 
+# Committed Swift bindings vs. the generator, and Swift API vs. Kotlin API (no Swift
+# toolchain here: generation-level checks only).
+suite_swift_drift() {
+  local log=$1 rc; : >"$log"
+  [[ -f scripts/check-swift-drift.sh && -d bindings/swift/Sources ]] || return 99
+  run "$log" bash scripts/check-swift-drift.sh; rc=$?
+  count_plain "$log" || true
+  return "$rc"
+}
+
 # Builds the wasm package for bindings/js (once).
 JS_READY=
 prepare_js() {
@@ -226,6 +236,7 @@ run_suite rust-clippy  suite_rust_clippy
 run_suite rust-test    suite_rust_test
 run_suite kotlin       suite_kotlin
 run_suite python       suite_python
+run_suite swift-drift  suite_swift_drift
 run_suite js-node      suite_js_node
 run_suite js-browser   suite_js_browser
 run_suite fuzz-smoke   suite_fuzz_smoke

@@ -214,8 +214,11 @@ impl Device {
     }
 
     /// Restores a device from a snapshot made by `export` with the same 32-byte key.
+    ///
+    /// Named `from_snapshot` rather than `import`: `import` is a keyword in Python and
+    /// Swift (uniffi turned it into a private-looking `Device._import` in Python).
     #[uniffi::constructor]
-    pub fn import(key: Vec<u8>, snapshot: Vec<u8>) -> Result<Arc<Self>> {
+    pub fn from_snapshot(key: Vec<u8>, snapshot: Vec<u8>) -> Result<Arc<Self>> {
         let d = core::Device::import(&snapshot_key(&key)?, &snapshot)?;
         Ok(Arc::new(Device { inner: Mutex::new(d) }))
     }
@@ -359,8 +362,8 @@ mod tests {
         assert_eq!(e.code(), "Duplicate");
         let key = vec![9u8; 32];
         let snap = bob.export(key.clone()).unwrap();
-        let bob2 = Device::import(key, snap).unwrap();
+        let bob2 = Device::from_snapshot(key, snap).unwrap();
         assert_eq!(bob2.identity_key(), bob.identity_key());
-        assert_eq!(Device::import(vec![1; 31], vec![]).unwrap_err().code(), "InvalidSnapshotKey");
+        assert_eq!(Device::from_snapshot(vec![1; 31], vec![]).unwrap_err().code(), "InvalidSnapshotKey");
     }
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# FFI crossing cost: the same two flows timed in Rust (the FFI crate's Rust API), on the
+# JVM (Kotlin via JNA) and in Python (ctypes), all against the release build, in one run.
+#
+#   bash scripts/bench-bindings.sh [ITERS] [SETUPS]     (defaults 20000 200)
+#
+# Flows: steady-state encrypt + decrypt of a 100-byte message on an established session,
+# and session setup (next_bundle -> initiate -> first encrypt -> responder decrypt; device
+# creation not timed). Prints a table in ns/op and the ratios to Rust; results go to
+# docs/benchmarks.md ("FFI crossing (uniffi)") by hand.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+ITERS=${1:-20000}
+SETUPS=${2:-200}
+OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
+
+# Generated sources do not depend on the profile; the library does.
+[[ -f bindings/python/generated/gochat_e2ee_ffi.py && -d bindings/kotlin/generated ]] \
+  || bash scripts/gen-bindings.sh kotlin python
+cargo build -q --release -p gochat-e2ee-ffi --lib --example ffi_baseline
+REL=$(cargo metadata --no-deps --format-version 1 | jq -r .target_directory)/release
+
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$REL/examples/ffi_baseline" "$ITERS" "$SETUPS" | tee -a "$OUT/results"
+
+mkdir -p "$OUT/py"
+cp bindings/python/generated/gochat_e2ee_ffi.py "$OUT/py/"
+cp "$REL"/libgochat_e2ee_ffi.* "$OUT/py/" 2>/dev/null || true
+PY=python3; [[ -x .venv/bin/python ]] && PY=.venv/bin/python
+PYTHONPATH="$OUT/py" "$PY" bindings/python/bench.py "$ITERS" "$SETUPS" | tee -a "$OUT/results"
+
+(cd bindings/kotlin && mvn -B -q test -Dtest=FfiBench -Dsurefire.failIfNoSpecifiedTests=false \
+  -Dnative.dir="$REL" -DargLine="-Dgochat.bench.iters=$ITERS -Dgochat.bench.setups=$SETUPS") \
+  | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^kotlin ' | tee -a "$OUT/results"
+
+echo
+printf '%-22s %12s %12s %12s %10s %10s\n' flow "rust ns" "kotlin ns" "python ns" "kotlin/rs" "python/rs"
+for flow in encrypt_decrypt_100B session_setup; do
+  r=$(awk -v f=$flow '$1=="rust" && $2==f {print $3}' "$OUT/results")
+  k=$(awk -v f=$flow '$1=="kotlin" && $2==f {print $3}' "$OUT/results")
+  p=$(awk -v f=$flow '$1=="python" && $2==f {print $3}' "$OUT/results")
+  printf '%-22s %12s %12s %12s %10s %10s\n' "$flow" "$r" "${k:--}" "${p:--}" \
+    "$(awk -v a="$k" -v b="$r" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}')" \
+    "$(awk -v a="$p" -v b="$r" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}')"
+done
