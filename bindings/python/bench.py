@@ -22,6 +22,7 @@ def main():
     alice, bob = g.Device("alice", NOW), g.Device("bob", NOW)
     alice.initiate("bob", bob.next_bundle())
     bob.decrypt("alice", alice.encrypt("bob", b"hello"))
+    alice.decrypt("bob", bob.encrypt("alice", b"hi"))  # answered: ratchet messages from now on
 
     def round_trip():
         bob.decrypt("alice", alice.encrypt("bob", msg))

@@ -20,12 +20,15 @@ fn main() {
     let iters: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let setups: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
 
-    // Steady state: one session, alternating nothing (one sending chain), 100-byte message.
+    // Steady state: an answered session (so messages are ratchet messages, not prekey
+    // messages), one sending chain, 100-byte message.
     let alice = Device::new("alice".into(), 1_700_000_000);
     let bob = Device::new("bob".into(), 1_700_000_000);
     alice.initiate("bob".into(), bob.next_bundle().unwrap()).unwrap();
     let first = alice.encrypt("bob".into(), b"hello".to_vec()).unwrap();
     bob.decrypt("alice".into(), first).unwrap();
+    let reply = bob.encrypt("alice".into(), b"hi".to_vec()).unwrap();
+    alice.decrypt("bob".into(), reply).unwrap();
     let msg = vec![0x42u8; 100];
     let round = || {
         let c = alice.encrypt("bob".into(), msg.clone()).unwrap();

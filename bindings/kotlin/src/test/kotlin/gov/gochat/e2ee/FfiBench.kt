@@ -18,6 +18,7 @@ class FfiBench {
         val bob = Device("bob", NOW)
         alice.initiate("bob", bob.nextBundle())
         bob.decrypt("alice", alice.encrypt("bob", "hello".toByteArray()))
+        alice.decrypt("bob", bob.encrypt("alice", "hi".toByteArray())) // answered: ratchet messages from now on
         var sink = 0
         fun round() {
             sink += bob.decrypt("alice", alice.encrypt("bob", msg)).size
