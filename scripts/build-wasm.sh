@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build a workspace package as a wasm32-unknown-unknown cdylib and run wasm-bindgen on it.
 #
-#   scripts/build-wasm.sh <package> <out-dir> [--target web|nodejs|bundler] [--debug]
+#   scripts/build-wasm.sh <package> <out-dir> [--target web|nodejs|bundler] [--debug | --profile NAME]
+#
+# --profile NAME builds with a custom cargo profile (e.g. wasm-release in the root Cargo.toml:
+# release + opt-level "s" + panic = "abort").
 #
 # Route 1 (ordinary): rustup with the wasm32-unknown-unknown target installed
 #   -> cargo build --release --target wasm32-unknown-unknown (normal target/ dir).
@@ -20,7 +23,7 @@
 #      WASM_ROUTE=rustup|debian forces a route.
 set -euo pipefail
 
-usage() { echo "usage: $0 <package> <out-dir> [--target web|nodejs|bundler] [--debug]" >&2; exit 2; }
+usage() { echo "usage: $0 <package> <out-dir> [--target web|nodejs|bundler] [--debug | --profile NAME]" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 PKG=$1; OUT=$2; shift 2
 TARGET=web
@@ -30,6 +33,8 @@ while [[ $# -gt 0 ]]; do
     --target) TARGET=${2:?}; shift 2 ;;
     --target=*) TARGET=${1#--target=}; shift ;;
     --debug) PROFILE=debug; shift ;;
+    --profile) PROFILE=${2:?}; shift 2 ;;
+    --profile=*) PROFILE=${1#--profile=}; shift ;;
     *) usage ;;
   esac
 done
@@ -65,7 +70,11 @@ if [[ ${#WASM_RUSTFLAGS[@]} -gt 0 ]]; then
 fi
 
 CARGO_PROFILE_ARGS=()
-[[ $PROFILE == release ]] && CARGO_PROFILE_ARGS=(--release)
+case $PROFILE in
+  debug) ;;
+  release) CARGO_PROFILE_ARGS=(--release) ;;
+  *) CARGO_PROFILE_ARGS=(--profile "$PROFILE") ;;
+esac
 
 # --- build -----------------------------------------------------------------------
 case $ROUTE in
@@ -111,12 +120,12 @@ if [[ -n $LOCK_WB && $LOCK_WB != "$CLI_WB" ]]; then
 fi
 mkdir -p "$OUT"
 BG_FLAGS=(--target "$TARGET" --out-dir "$OUT")
-[[ $PROFILE == release ]] && BG_FLAGS+=(--remove-name-section --remove-producers-section)
+[[ $PROFILE != debug ]] && BG_FLAGS+=(--remove-name-section --remove-producers-section)
 wasm-bindgen "${BG_FLAGS[@]}" "$WASM"
 BG=$OUT/${LIBNAME}_bg.wasm
 
 # --- wasm-opt (optional) ------------------------------------------------------------
-if [[ $PROFILE == release && ${WASM_OPT:-auto} != 0 ]] && command -v wasm-opt >/dev/null 2>&1; then
+if [[ $PROFILE != debug && ${WASM_OPT:-auto} != 0 ]] && command -v wasm-opt >/dev/null 2>&1; then
   BV=$(wasm-opt --version | grep -oE '[0-9]+' | head -n1)
   if [[ ${WASM_OPT:-auto} == 1 || ${BV:-0} -ge 116 ]]; then
     before=$(stat -c%s "$BG")

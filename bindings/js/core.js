@@ -1,0 +1,100 @@
+// @gochat/e2ee, no automatic initialisation: call `init()` (async, fetches the .wasm) or
+// `initSync(bytes)` before using anything else. `index.js` (browsers, bundlers) and
+// `node.js` (Node) do that for you and re-export everything below.
+//
+// Thin layer over the wasm-bindgen glue in ./pkg: errors thrown by the library become
+// `GoChatError` instances (an `Error` subclass with `code` and `retryMayHelp`).
+import rawInit, {
+  initSync as rawInitSync,
+  Device,
+  errorCodes,
+  libraryVersion,
+  limits,
+  verifyBundle as rawVerifyBundle,
+  identityFingerprint as rawIdentityFingerprint,
+  messageDigest,
+} from './pkg/gochat_e2ee_wasm.js';
+
+/** Errors thrown by the library. `code` is stable; see `errorCodes()`. */
+export class GoChatError extends Error {
+  constructor(message, code, retryMayHelp = false) {
+    super(message);
+    this.code = code;
+    this.retryMayHelp = retryMayHelp;
+  }
+}
+Object.defineProperty(GoChatError.prototype, 'name', { value: 'GoChatError', writable: true, configurable: true });
+
+/** True when `e` was thrown by the library (also for errors from another copy of it). */
+export function isGoChatError(e) {
+  return e instanceof GoChatError
+    || (e instanceof Error && e.name === 'GoChatError' && typeof e.code === 'string');
+}
+
+// The wasm side throws plain `Error`s named "GoChatError" with `code`/`retryMayHelp`;
+// re-parent them (keeps message and stack) so `instanceof GoChatError` works.
+function adopt(e) {
+  if (e instanceof Error && e.name === 'GoChatError' && !(e instanceof GoChatError)) {
+    Object.setPrototypeOf(e, GoChatError.prototype);
+  }
+  return e;
+}
+
+function wrap(fn) {
+  return function (...args) {
+    try {
+      return fn.apply(this, args);
+    } catch (e) {
+      throw adopt(e);
+    }
+  };
+}
+
+const THROWING_METHODS = [
+  'generateOneTimePreKeys', 'generatePqPreKeys', 'rotateSignedPreKey', 'rotateLastResortPreKey',
+  'nextBundle', 'initiate', 'encrypt', 'decrypt', 'retryRequest', 'handleRetryRequest',
+  'export', 'exportSession', 'importSession',
+];
+for (const m of THROWING_METHODS) {
+  Device.prototype[m] = wrap(Device.prototype[m]);
+}
+Device.import = wrap(Device.import);
+// wasm-bindgen already adds [Symbol.dispose] = free where the symbol exists.
+if (typeof Symbol.dispose === 'symbol' && !Device.prototype[Symbol.dispose]) {
+  Device.prototype[Symbol.dispose] = Device.prototype.free;
+}
+
+export const verifyBundle = wrap(rawVerifyBundle);
+export const identityFingerprint = wrap(rawIdentityFingerprint);
+export { Device, errorCodes, libraryVersion, limits, messageDigest };
+
+let resolveReady;
+let rejectReady;
+/** Resolves once the WebAssembly module is instantiated. */
+export const ready = new Promise((res, rej) => { resolveReady = res; rejectReady = rej; });
+ready.catch(() => {}); // an init failure is reported by init(), not as an unhandled rejection
+let started = null;
+
+/** The default location of the .wasm file, next to the glue code. */
+export const wasmUrl = new URL('./pkg/gochat_e2ee_wasm_bg.wasm', import.meta.url);
+
+/**
+ * Instantiates the module (once). `input`: a URL/Request/Response/BufferSource/
+ * WebAssembly.Module; default: fetch `wasmUrl`.
+ */
+export function init(input) {
+  if (!started) {
+    started = rawInit({ module_or_path: input ?? wasmUrl }).then(
+      () => { resolveReady(); },
+      (e) => { rejectReady(e); started = null; throw e; },
+    );
+  }
+  return started;
+}
+
+/** Instantiates the module synchronously from its bytes or a compiled WebAssembly.Module. */
+export function initSync(module) {
+  rawInitSync({ module });
+  started ??= Promise.resolve();
+  resolveReady();
+}
