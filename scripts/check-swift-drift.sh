@@ -63,7 +63,8 @@ fi
 # The Swift and Kotlin APIs: same functions/methods (both camelCase) and error cases.
 if python3 - "$TMP/kotlin/gov/gochat/e2ee/gochat_e2ee_ffi.kt" "$TMP/swift/GoChatE2EE.swift" <<'PY'
 import re, sys
-kt, sw = (open(p).read() for p in sys.argv[1:3])
+# Doc comments (/** ... */) sit between declarations and their fields: drop them first.
+kt, sw = (re.sub(r"/\*.*?\*/", "", open(p).read(), flags=re.S) for p in sys.argv[1:3])
 k_funcs = set(re.findall(r"fun `([a-zA-Z]+)`\(", kt))
 s_funcs = set(re.findall(r"(?:open|public) (?:static )?func ([a-zA-Z]+)\(", sw))
 s_funcs = {f for f in s_funcs if not re.match(r"(lift|lower|read|write|from|empty|hash|uniffi|FfiConverter)$|uniffi|FfiConverter", f)}

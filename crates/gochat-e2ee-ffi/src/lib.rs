@@ -25,15 +25,20 @@ fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
 }
 
 macro_rules! error_enum {
-    ($($name:ident),* $(,)?) => {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
         /// Every error of the library, one variant per core `ErrorCode`, each with a
         /// human-readable `detail` and whether asking the sender to retry can help.
         #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
         pub enum GoChatError {
             $(
-                #[allow(missing_docs)]
+                $(#[doc = $doc])*
                 #[error("{detail}")]
-                $name { detail: String, retry_may_help: bool },
+                $name {
+                    /// What exactly was refused.
+                    detail: String,
+                    /// Whether asking the sender to retry can help.
+                    retry_may_help: bool,
+                },
             )*
         }
 
@@ -60,40 +65,8 @@ macro_rules! error_enum {
     };
 }
 
-error_enum!(
-    Malformed,
-    TooLarge,
-    WrongMessageType,
-    UnsupportedVersion,
-    BadSignature,
-    WeakKey,
-    InvalidKey,
-    NonContributory,
-    UnknownSignedPreKey,
-    UnknownOneTimePreKey,
-    OneTimePreKeyReused,
-    UnknownPqPreKey,
-    PqPreKeyReused,
-    LastResortReplay,
-    SelfSession,
-    Duplicate,
-    TooFarAhead,
-    AuthenticationFailed,
-    InvalidPadding,
-    PlaintextTooLarge,
-    ChainExhausted,
-    NotReadyToSend,
-    NoSession,
-    PreKeyStoreFull,
-    IdsExhausted,
-    SnapshotTruncated,
-    SnapshotUndecryptable,
-    SnapshotWrongKind,
-    InvalidSnapshotKey,
-    WrongRecipient,
-    UntrustedIdentity,
-    UnknownMessage,
-);
+// One variant per core `ErrorCode`, from the core's single list.
+gochat_e2ee::for_each_error_code!(error_enum);
 
 type Result<T> = std::result::Result<T, GoChatError>;
 

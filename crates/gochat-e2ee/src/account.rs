@@ -92,6 +92,14 @@ fn next_id(id: &mut u32) -> Result<u32, AccountError> {
     Ok(out)
 }
 
+/// Reserves `count` consecutive ids, refusing (and reserving nothing) past `u32::MAX`.
+fn reserve_ids(next: &mut u32, count: usize) -> Result<core::ops::Range<u32>, AccountError> {
+    let first = *next;
+    let end = u32::try_from(count).ok().and_then(|c| first.checked_add(c)).ok_or(AccountError::IdsExhausted)?;
+    *next = end;
+    Ok(first..end)
+}
+
 impl Account {
     /// Creates an account: a fresh identity, a signed prekey and a last-resort ML-KEM prekey.
     pub fn new<R: CryptoRng + ?Sized>(now: u64, rng: &mut R) -> Self {
@@ -137,13 +145,8 @@ impl Account {
         if held + count > MAX_ONE_TIME_PREKEYS {
             return Err(AccountError::PreKeyStoreFull { held, max: MAX_ONE_TIME_PREKEYS });
         }
-        let mut ids = self.next_one_time_id;
-        let first = ids;
-        for _ in 0..count {
-            next_id(&mut ids)?;
-        }
-        self.next_one_time_id = ids;
-        Ok((first..ids)
+        let ids = reserve_ids(&mut self.next_one_time_id, count)?;
+        Ok(ids
             .map(|id| {
                 let k = OneTimePreKey::generate(&self.identity, id, rng);
                 let public = *k.public();
@@ -165,13 +168,8 @@ impl Account {
         if held + count > MAX_PQ_ONE_TIME_PREKEYS {
             return Err(AccountError::PreKeyStoreFull { held, max: MAX_PQ_ONE_TIME_PREKEYS });
         }
-        let mut ids = self.next_pq_id;
-        let first = ids;
-        for _ in 0..count {
-            next_id(&mut ids)?;
-        }
-        self.next_pq_id = ids;
-        Ok((first..ids)
+        let ids = reserve_ids(&mut self.next_pq_id, count)?;
+        Ok(ids
             .map(|id| {
                 let k = PqPreKey::generate(&self.identity, id, PqPreKeyKind::OneTime, now, rng);
                 let public = k.public().clone();

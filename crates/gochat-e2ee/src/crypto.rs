@@ -50,6 +50,15 @@ pub(crate) fn dh(ours: &StaticSecret, theirs: &[u8; 32]) -> Result<Secret32, Non
     Ok(Secret32(shared.to_bytes()))
 }
 
+/// A fresh X25519 secret from `rng` (the 32 random bytes are wiped after use).
+pub(crate) fn random_x25519<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> StaticSecret {
+    let mut b = [0u8; 32];
+    rng.fill_bytes(&mut b);
+    let s = StaticSecret::from(b);
+    b.zeroize();
+    s
+}
+
 /// The X25519 public key of a secret.
 pub(crate) fn x25519_public(secret: &StaticSecret) -> [u8; 32] {
     PublicKey::from(secret).to_bytes()
@@ -153,8 +162,13 @@ impl core::fmt::Debug for AeadKey {
 impl AeadKey {
     /// Derives a key and nonce from `ikm` with HKDF-SHA256 (salt: 32 zero bytes).
     pub(crate) fn derive(ikm: &[u8], info: &[u8]) -> Self {
+        Self::derive_salted(&[0u8; 32], ikm, info)
+    }
+
+    /// Derives a key and nonce: `key || nonce = HKDF-SHA256(salt, ikm, info, 44)`.
+    pub(crate) fn derive_salted(salt: &[u8], ikm: &[u8], info: &[u8]) -> Self {
         let mut okm = [0u8; 32 + AEAD_NONCE_BYTES];
-        hkdf(&[0u8; 32], ikm, info, &mut okm);
+        hkdf(salt, ikm, info, &mut okm);
         let mut out = AeadKey { key: [0; 32], nonce: [0; AEAD_NONCE_BYTES] };
         out.key.copy_from_slice(&okm[..32]);
         out.nonce.copy_from_slice(&okm[32..]);

@@ -152,7 +152,7 @@ impl Device {
         let m = Incoming::parse(message)?;
         let Some(header) = &m.prekey else {
             let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
-            return Ok(record.decrypt(&m, rng)?.0);
+            return Ok(record.decrypt(&m, rng)?);
         };
         if let Some(record) = self.peers.get_mut(peer) {
             if let Some(i) = record.find_base_key(&header.base_key) {

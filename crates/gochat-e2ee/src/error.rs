@@ -49,155 +49,106 @@ impl From<ParseError> for Error {
     }
 }
 
-/// A flat, stable name for every error case, shared by the bindings and the interop
-/// driver (`"error"` field). The names never change meaning once published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    /// Input does not follow its layout.
-    Malformed,
-    /// Input is larger than its documented maximum.
-    TooLarge,
-    /// The type byte names another kind of object.
-    WrongMessageType,
-    /// The version byte is not supported.
-    UnsupportedVersion,
-    /// A signature does not verify.
-    BadSignature,
-    /// A key is of low order or weak.
-    WeakKey,
-    /// A key is not a valid encoding.
-    InvalidKey,
-    /// An X25519 output was all zeros.
-    NonContributory,
-    /// The signed prekey named by a message is unknown (or expired).
-    UnknownSignedPreKey,
-    /// The one-time prekey named by a message is unknown.
-    UnknownOneTimePreKey,
-    /// The one-time prekey was already used by another session.
-    OneTimePreKeyReused,
-    /// The ML-KEM prekey named by a message is unknown.
-    UnknownPqPreKey,
-    /// The one-time ML-KEM prekey was already used.
-    PqPreKeyReused,
-    /// A last-resort prekey combination was replayed.
-    LastResortReplay,
-    /// A session with one's own identity.
-    SelfSession,
-    /// The message was already received.
-    Duplicate,
-    /// The message is too far ahead of its chain.
-    TooFarAhead,
-    /// The message failed authentication (tampered, or not for this session).
-    AuthenticationFailed,
-    /// Decrypted padding is invalid.
-    InvalidPadding,
-    /// The plaintext is too large.
-    PlaintextTooLarge,
-    /// The sending chain is exhausted.
-    ChainExhausted,
-    /// The session cannot send yet.
-    NotReadyToSend,
-    /// There is no session with the peer.
-    NoSession,
-    /// A prekey store is full.
-    PreKeyStoreFull,
-    /// Prekey ids are exhausted.
-    IdsExhausted,
-    /// A snapshot is truncated.
-    SnapshotTruncated,
-    /// Wrong snapshot key, or the snapshot was modified.
-    SnapshotUndecryptable,
-    /// The snapshot holds another kind of object.
-    SnapshotWrongKind,
-    /// A snapshot key has the wrong length.
-    InvalidSnapshotKey,
-    /// A retry request is addressed to another identity.
-    WrongRecipient,
-    /// A retry request comes from an identity we have no session with.
-    UntrustedIdentity,
-    /// A retry request names no recent message.
-    UnknownMessage,
-}
-
-impl ErrorCode {
-    /// The stable name, e.g. `"Duplicate"`.
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            Malformed => "Malformed",
-            TooLarge => "TooLarge",
-            WrongMessageType => "WrongMessageType",
-            UnsupportedVersion => "UnsupportedVersion",
-            BadSignature => "BadSignature",
-            WeakKey => "WeakKey",
-            InvalidKey => "InvalidKey",
-            NonContributory => "NonContributory",
-            UnknownSignedPreKey => "UnknownSignedPreKey",
-            UnknownOneTimePreKey => "UnknownOneTimePreKey",
-            OneTimePreKeyReused => "OneTimePreKeyReused",
-            UnknownPqPreKey => "UnknownPqPreKey",
-            PqPreKeyReused => "PqPreKeyReused",
-            LastResortReplay => "LastResortReplay",
-            SelfSession => "SelfSession",
-            Duplicate => "Duplicate",
-            TooFarAhead => "TooFarAhead",
-            AuthenticationFailed => "AuthenticationFailed",
-            InvalidPadding => "InvalidPadding",
-            PlaintextTooLarge => "PlaintextTooLarge",
-            ChainExhausted => "ChainExhausted",
-            NotReadyToSend => "NotReadyToSend",
-            NoSession => "NoSession",
-            PreKeyStoreFull => "PreKeyStoreFull",
-            IdsExhausted => "IdsExhausted",
-            SnapshotTruncated => "SnapshotTruncated",
-            SnapshotUndecryptable => "SnapshotUndecryptable",
-            SnapshotWrongKind => "SnapshotWrongKind",
-            InvalidSnapshotKey => "InvalidSnapshotKey",
-            WrongRecipient => "WrongRecipient",
-            UntrustedIdentity => "UntrustedIdentity",
-            UnknownMessage => "UnknownMessage",
-        }
-    }
-
-    /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 32] = {
-        use ErrorCode::*;
-        [
+/// Calls `$m!` with every error code, each preceded by its doc comment, in the stable
+/// order. The single list from which [`ErrorCode`] and the bindings' error enums are made,
+/// so no binding can drift from the core.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! for_each_error_code {
+    ($m:ident) => {
+        $m! {
+            /// Input does not follow its layout.
             Malformed,
+            /// Input is larger than its documented maximum.
             TooLarge,
+            /// The type byte names another kind of object.
             WrongMessageType,
+            /// The version byte is not supported.
             UnsupportedVersion,
+            /// A signature does not verify.
             BadSignature,
+            /// A key is of low order or weak.
             WeakKey,
+            /// A key is not a valid encoding.
             InvalidKey,
+            /// An X25519 output was all zeros.
             NonContributory,
+            /// The signed prekey named by a message is unknown (or expired).
             UnknownSignedPreKey,
+            /// The one-time prekey named by a message is unknown.
             UnknownOneTimePreKey,
+            /// The one-time prekey was already used by another session.
             OneTimePreKeyReused,
+            /// The ML-KEM prekey named by a message is unknown.
             UnknownPqPreKey,
+            /// The one-time ML-KEM prekey was already used.
             PqPreKeyReused,
+            /// A last-resort prekey combination was replayed.
             LastResortReplay,
+            /// A session with one's own identity.
             SelfSession,
+            /// The message was already received.
             Duplicate,
+            /// The message is too far ahead of its chain.
             TooFarAhead,
+            /// The message failed authentication (tampered, or not for this session).
             AuthenticationFailed,
+            /// Decrypted padding is invalid.
             InvalidPadding,
+            /// The plaintext is too large.
             PlaintextTooLarge,
+            /// The sending chain is exhausted.
             ChainExhausted,
+            /// The session cannot send yet.
             NotReadyToSend,
+            /// There is no session with the peer.
             NoSession,
+            /// A prekey store is full.
             PreKeyStoreFull,
+            /// Prekey ids are exhausted.
             IdsExhausted,
+            /// A snapshot is truncated.
             SnapshotTruncated,
+            /// Wrong snapshot key, or the snapshot was modified.
             SnapshotUndecryptable,
+            /// The snapshot holds another kind of object.
             SnapshotWrongKind,
+            /// A snapshot key has the wrong length.
             InvalidSnapshotKey,
+            /// A retry request is addressed to another identity.
             WrongRecipient,
+            /// A retry request comes from an identity we have no session with.
             UntrustedIdentity,
+            /// A retry request names no recent message.
             UnknownMessage,
-        ]
+        }
     };
 }
+
+macro_rules! define_error_code {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// A flat, stable name for every error case, shared by the bindings and the interop
+        /// driver (`"error"` field). The names never change meaning once published.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl ErrorCode {
+            /// The stable name, e.g. `"Duplicate"`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => stringify!($name),)*
+                }
+            }
+
+            /// Every code, in declaration order.
+            pub const ALL: [ErrorCode; [$(ErrorCode::$name),*].len()] = [$(ErrorCode::$name),*];
+        }
+    };
+}
+
+for_each_error_code!(define_error_code);
 
 fn decode_code(e: &DecodeError) -> ErrorCode {
     match e {

@@ -87,13 +87,7 @@ pub enum SnapshotError {
 fn derive(key: &SnapshotKey, salt: &[u8], kind: SnapshotKind) -> AeadKey {
     let mut info = labels::SNAPSHOT.to_vec();
     info.push(kind as u8);
-    let mut okm = [0u8; 44];
-    crate::crypto::hkdf(salt, &key.0, &info, &mut okm);
-    let mut out = AeadKey { key: [0; 32], nonce: [0; 12] };
-    out.key.copy_from_slice(&okm[..32]);
-    out.nonce.copy_from_slice(&okm[32..]);
-    okm.zeroize();
-    out
+    AeadKey::derive_salted(salt, &key.0, &info)
 }
 
 /// Encrypts `state` as a snapshot of `kind`.

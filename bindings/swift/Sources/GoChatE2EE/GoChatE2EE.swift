@@ -1326,69 +1326,357 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
 
     
     
-    case Malformed(detail: String, retryMayHelp: Bool
+    /**
+     * Input does not follow its layout.
+     */
+    case Malformed(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case TooLarge(detail: String, retryMayHelp: Bool
+    /**
+     * Input is larger than its documented maximum.
+     */
+    case TooLarge(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case WrongMessageType(detail: String, retryMayHelp: Bool
+    /**
+     * The type byte names another kind of object.
+     */
+    case WrongMessageType(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case UnsupportedVersion(detail: String, retryMayHelp: Bool
+    /**
+     * The version byte is not supported.
+     */
+    case UnsupportedVersion(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case BadSignature(detail: String, retryMayHelp: Bool
+    /**
+     * A signature does not verify.
+     */
+    case BadSignature(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case WeakKey(detail: String, retryMayHelp: Bool
+    /**
+     * A key is of low order or weak.
+     */
+    case WeakKey(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case InvalidKey(detail: String, retryMayHelp: Bool
+    /**
+     * A key is not a valid encoding.
+     */
+    case InvalidKey(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case NonContributory(detail: String, retryMayHelp: Bool
+    /**
+     * An X25519 output was all zeros.
+     */
+    case NonContributory(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case UnknownSignedPreKey(detail: String, retryMayHelp: Bool
+    /**
+     * The signed prekey named by a message is unknown (or expired).
+     */
+    case UnknownSignedPreKey(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case UnknownOneTimePreKey(detail: String, retryMayHelp: Bool
+    /**
+     * The one-time prekey named by a message is unknown.
+     */
+    case UnknownOneTimePreKey(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case OneTimePreKeyReused(detail: String, retryMayHelp: Bool
+    /**
+     * The one-time prekey was already used by another session.
+     */
+    case OneTimePreKeyReused(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case UnknownPqPreKey(detail: String, retryMayHelp: Bool
+    /**
+     * The ML-KEM prekey named by a message is unknown.
+     */
+    case UnknownPqPreKey(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case PqPreKeyReused(detail: String, retryMayHelp: Bool
+    /**
+     * The one-time ML-KEM prekey was already used.
+     */
+    case PqPreKeyReused(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case LastResortReplay(detail: String, retryMayHelp: Bool
+    /**
+     * A last-resort prekey combination was replayed.
+     */
+    case LastResortReplay(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case SelfSession(detail: String, retryMayHelp: Bool
+    /**
+     * A session with one's own identity.
+     */
+    case SelfSession(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case Duplicate(detail: String, retryMayHelp: Bool
+    /**
+     * The message was already received.
+     */
+    case Duplicate(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case TooFarAhead(detail: String, retryMayHelp: Bool
+    /**
+     * The message is too far ahead of its chain.
+     */
+    case TooFarAhead(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case AuthenticationFailed(detail: String, retryMayHelp: Bool
+    /**
+     * The message failed authentication (tampered, or not for this session).
+     */
+    case AuthenticationFailed(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case InvalidPadding(detail: String, retryMayHelp: Bool
+    /**
+     * Decrypted padding is invalid.
+     */
+    case InvalidPadding(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case PlaintextTooLarge(detail: String, retryMayHelp: Bool
+    /**
+     * The plaintext is too large.
+     */
+    case PlaintextTooLarge(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case ChainExhausted(detail: String, retryMayHelp: Bool
+    /**
+     * The sending chain is exhausted.
+     */
+    case ChainExhausted(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case NotReadyToSend(detail: String, retryMayHelp: Bool
+    /**
+     * The session cannot send yet.
+     */
+    case NotReadyToSend(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case NoSession(detail: String, retryMayHelp: Bool
+    /**
+     * There is no session with the peer.
+     */
+    case NoSession(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case PreKeyStoreFull(detail: String, retryMayHelp: Bool
+    /**
+     * A prekey store is full.
+     */
+    case PreKeyStoreFull(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case IdsExhausted(detail: String, retryMayHelp: Bool
+    /**
+     * Prekey ids are exhausted.
+     */
+    case IdsExhausted(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case SnapshotTruncated(detail: String, retryMayHelp: Bool
+    /**
+     * A snapshot is truncated.
+     */
+    case SnapshotTruncated(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case SnapshotUndecryptable(detail: String, retryMayHelp: Bool
+    /**
+     * Wrong snapshot key, or the snapshot was modified.
+     */
+    case SnapshotUndecryptable(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case SnapshotWrongKind(detail: String, retryMayHelp: Bool
+    /**
+     * The snapshot holds another kind of object.
+     */
+    case SnapshotWrongKind(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case InvalidSnapshotKey(detail: String, retryMayHelp: Bool
+    /**
+     * A snapshot key has the wrong length.
+     */
+    case InvalidSnapshotKey(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case WrongRecipient(detail: String, retryMayHelp: Bool
+    /**
+     * A retry request is addressed to another identity.
+     */
+    case WrongRecipient(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case UntrustedIdentity(detail: String, retryMayHelp: Bool
+    /**
+     * A retry request comes from an identity we have no session with.
+     */
+    case UntrustedIdentity(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
-    case UnknownMessage(detail: String, retryMayHelp: Bool
+    /**
+     * A retry request names no recent message.
+     */
+    case UnknownMessage(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
     )
 
     

@@ -15,15 +15,14 @@
 
 use rand_core::CryptoRng;
 use thiserror::Error;
-use x25519_dalek::StaticSecret;
 use zeroize::Zeroize;
 
-use crate::crypto::{dh, hkdf, x25519_public, Secret32};
+use crate::crypto::{dh, hkdf, random_x25519, x25519_public, Secret32};
 use crate::keys::{
     IdentityKey, IdentityKeyPair, KeyError, OneTimePreKey, PqPreKey, PreKeyBundle, SignedPreKey, KEM_CIPHERTEXT_BYTES,
 };
 use crate::labels;
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::{Reader, Writer};
 
 /// Length of a session's associated data: both encoded identity keys.
 pub const SESSION_AD_BYTES: usize = 2 * crate::keys::IDENTITY_KEY_BYTES;
@@ -183,10 +182,7 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     if bundle.identity() == ours.public() {
         return Err(HandshakeError::SelfSession);
     }
-    let mut ek_bytes = [0u8; 32];
-    rng.fill_bytes(&mut ek_bytes);
-    let ek = StaticSecret::from(ek_bytes);
-    ek_bytes.zeroize();
+    let ek = random_x25519(rng);
     let spk = &bundle.signed_prekey().key;
     let nc = |_| HandshakeError::NonContributory;
     let mut dhs = vec![
@@ -240,10 +236,4 @@ pub(crate) fn accept(
     let kem_secret = keys.pq_prekey.decapsulate(&header.kem_ciphertext);
     let secret = derive_secret(&dhs, &kem_secret, trace);
     Ok((secret, session_ad(&header.initiator, keys.identity.public())))
-}
-
-impl From<DecodeError> for HandshakeError {
-    fn from(e: DecodeError) -> Self {
-        HandshakeError::InvalidBundle(KeyError::Decode(e))
-    }
 }

@@ -107,6 +107,7 @@ impl IdentityKey {
 }
 
 /// The private half of a device identity. Wiped on drop, never printed.
+#[derive(Clone)]
 pub struct IdentityKeyPair {
     signing: SigningKey,
     agreement: StaticSecret,
@@ -116,19 +117,6 @@ pub struct IdentityKeyPair {
 impl core::fmt::Debug for IdentityKeyPair {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "IdentityKeyPair {{ public: {:?}, secret: <redacted> }}", self.public)
-    }
-}
-
-impl Clone for IdentityKeyPair {
-    fn clone(&self) -> Self {
-        let mut seed = self.signing.to_bytes();
-        let out = Self::from_secret_bytes(&seed, &self.agreement.to_bytes());
-        seed.zeroize();
-        // from_secret_bytes only fails for keys that generate() never makes.
-        match out {
-            Ok(k) => k,
-            Err(_) => Self { signing: self.signing.clone(), agreement: self.agreement.clone(), public: self.public },
-        }
     }
 }
 

@@ -11,7 +11,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroize;
 
 use super::{IdentityKey, IdentityKeyPair, KeyError};
-use crate::crypto::{is_low_order_x25519, x25519_public, Secret32};
+use crate::crypto::{is_low_order_x25519, random_x25519, x25519_public, Secret32};
 use crate::labels;
 use crate::wire::{Reader, Writer};
 
@@ -238,14 +238,6 @@ macro_rules! redacted_debug {
 redacted_debug!(SignedPreKey);
 redacted_debug!(OneTimePreKey);
 redacted_debug!(PqPreKey);
-
-fn random_x25519<R: CryptoRng + ?Sized>(rng: &mut R) -> StaticSecret {
-    let mut b = [0u8; 32];
-    rng.fill_bytes(&mut b);
-    let s = StaticSecret::from(b);
-    b.zeroize();
-    s
-}
 
 impl SignedPreKey {
     /// Generates and signs a new signed prekey.

@@ -18,7 +18,7 @@ use thiserror::Error;
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroize;
 
-use crate::crypto::{dh, hkdf, hmac_sha256_pair, x25519_public, AeadKey, Secret32, AEAD_TAG_BYTES};
+use crate::crypto::{dh, hkdf, hmac_sha256_pair, random_x25519, x25519_public, AeadKey, Secret32, AEAD_TAG_BYTES};
 use crate::labels;
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -209,14 +209,6 @@ enum Staged {
     },
 }
 
-fn random_secret<R: CryptoRng + ?Sized>(rng: &mut R) -> StaticSecret {
-    let mut b = [0u8; 32];
-    rng.fill_bytes(&mut b);
-    let s = StaticSecret::from(b);
-    b.zeroize();
-    s
-}
-
 /// Derives message keys from `chain` at `from` up to (excluding) `to`, keeping only the
 /// newest `MAX_SKIPPED_KEYS` of them, then the key at `to`.
 fn advance(
@@ -249,7 +241,7 @@ impl RatchetState {
         their_signed_prekey: &[u8; 32],
         rng: &mut R,
     ) -> Result<Self, RatchetError> {
-        let our_ratchet = random_secret(rng);
+        let our_ratchet = random_x25519(rng);
         let shared = dh(&our_ratchet, their_signed_prekey).map_err(|_| RatchetError::NonContributory)?;
         let (root, sending) = kdf_rk(secret, &shared);
         Ok(RatchetState {
@@ -365,7 +357,7 @@ impl RatchetState {
         let recv_dh = dh(&self.our_ratchet, &header.ratchet_key).map_err(nc)?;
         let (root1, recv_chain) = kdf_rk(&self.root, &recv_dh);
         let (skipped, mk, next) = advance(&header.ratchet_key, recv_chain, 0, header.counter)?;
-        let our_ratchet = random_secret(rng);
+        let our_ratchet = random_x25519(rng);
         let send_dh = dh(&our_ratchet, &header.ratchet_key).map_err(nc)?;
         let (root, sending) = kdf_rk(&root1, &send_dh);
         let receiving = ReceivingChain { ratchet_key: header.ratchet_key, chain: next, counter: header.counter + 1 };

@@ -93,13 +93,6 @@ impl Session {
     }
 }
 
-/// What happened when a message was decrypted on a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Placement {
-    Current,
-    Archived,
-}
-
 /// Why a message could not be decrypted on any session of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RecordError {
@@ -181,20 +174,24 @@ impl SessionRecord {
         &mut self,
         m: &Incoming<'_>,
         rng: &mut R,
-    ) -> Result<(Vec<u8>, Placement), RecordError> {
+    ) -> Result<Vec<u8>, RecordError> {
         if self.sessions.is_empty() {
             return Err(RecordError::NoSession);
         }
         if let Some(i) = self.sessions.iter().position(|s| s.recognizes(m)) {
             let s = self.sessions.get_mut(i).ok_or(RecordError::NoSession)?;
             let pt = s.decrypt(m, rng).map_err(RecordError::Ratchet)?;
-            return Ok((pt, self.promote(i)));
+            self.promote(i);
+            return Ok(pt);
         }
         let mut first_err = None;
         for i in 0..self.sessions.len() {
             let Some(s) = self.sessions.get_mut(i) else { break };
             match s.decrypt(m, rng) {
-                Ok(pt) => return Ok((pt, self.promote(i))),
+                Ok(pt) => {
+                    self.promote(i);
+                    return Ok(pt);
+                }
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
@@ -203,14 +200,13 @@ impl SessionRecord {
         Err(RecordError::Ratchet(first_err.unwrap_or(RatchetError::AuthenticationFailed)))
     }
 
-    fn promote(&mut self, i: usize) -> Placement {
-        if i == 0 {
-            return Placement::Current;
+    /// Makes session `i` current (the others keep their order).
+    fn promote(&mut self, i: usize) {
+        if i > 0 {
+            if let Some(s) = self.sessions.remove(i) {
+                self.sessions.push_front(s);
+            }
         }
-        if let Some(s) = self.sessions.remove(i) {
-            self.sessions.push_front(s);
-        }
-        Placement::Archived
     }
 
     fn truncate(&mut self) {
