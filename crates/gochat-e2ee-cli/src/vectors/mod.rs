@@ -110,6 +110,8 @@ struct Scenario {
     alice: bool,
     events: Vec<Event>,
     snapshot_key: Option<[u8; 32]>,
+    /// After the events: Bob builds a retry request for this (sent) message of Alice's.
+    retry_message: Option<usize>,
 }
 
 fn send(from: &'static str, text: &str) -> Event {
@@ -136,6 +138,7 @@ fn scenarios() -> Vec<Scenario> {
             alice: false,
             events: Vec::new(),
             snapshot_key: None,
+            retry_message: None,
         },
         Scenario {
             name: "pqxdh_one_time_prekey",
@@ -144,6 +147,7 @@ fn scenarios() -> Vec<Scenario> {
             alice: true,
             events: vec![send("alice", "Hello Bob! This is the first prekey message."), deliver("bob", 0)],
             snapshot_key: None,
+            retry_message: None,
         },
         Scenario {
             name: "pqxdh_last_resort",
@@ -152,6 +156,7 @@ fn scenarios() -> Vec<Scenario> {
             alice: true,
             events: vec![send("alice", "Hello Bob! No one-time prekey was left."), deliver("bob", 0)],
             snapshot_key: None,
+            retry_message: None,
         },
         Scenario {
             name: "ratchet_conversation",
@@ -179,6 +184,7 @@ fn scenarios() -> Vec<Scenario> {
                 deliver("bob", 8),
             ],
             snapshot_key: None,
+            retry_message: None,
         },
         Scenario {
             name: "padding",
@@ -187,6 +193,7 @@ fn scenarios() -> Vec<Scenario> {
             alice: true,
             events: padding,
             snapshot_key: None,
+            retry_message: None,
         },
         Scenario {
             name: "snapshot",
@@ -200,6 +207,16 @@ fn scenarios() -> Vec<Scenario> {
                 deliver("alice", 1),
             ],
             snapshot_key: Some(core::array::from_fn(|i| i as u8)),
+            retry_message: None,
+        },
+        Scenario {
+            name: "retry_request",
+            description: "A signed retry request: Bob could not decrypt Alice's second message (it was never delivered) and asks her to start over. The request carries Bob's next bundle (no one-time X25519 prekey is left, so it has the last-resort ML-KEM-1024 prekey), the SHA-256 digest that names the message, and Bob's Ed25519 signature.",
+            one_time_prekeys: 1,
+            alice: true,
+            events: vec![send("alice", "Hi Bob"), deliver("bob", 0), send("alice", "This one is lost")],
+            snapshot_key: None,
+            retry_message: Some(1),
         },
     ]
 }
@@ -257,6 +274,7 @@ fn run_library(s: &Scenario) -> Result<(Value, Value), String> {
     outputs.insert("bob_fingerprint".into(), hv(&bob.identity().fingerprint()));
     outputs.insert("bundle".into(), hv(&bundle_bytes));
 
+    let mut alice_after = None;
     if s.alice {
         let mut alice_rng = RecordingRng::from_seed(seed(s.name, "alice"));
         let mut alice = Device::new("alice", NOW, &mut alice_rng);
@@ -299,8 +317,29 @@ fn run_library(s: &Scenario) -> Result<(Value, Value), String> {
             }
         }
         inputs.insert("events".into(), Value::Array(events));
+        alice_after = Some(alice);
         outputs.insert("messages".into(), Value::Array(sent.iter().map(|(m, _)| hv(m)).collect()));
         outputs.insert("plaintexts".into(), Value::Array(plaintexts));
+    }
+
+    if let (Some(index), Some(messages)) = (s.retry_message, outputs.get("messages").cloned()) {
+        let failed = messages
+            .as_array()
+            .and_then(|m| m.get(index))
+            .and_then(Value::as_str)
+            .and_then(crate::hex::decode)
+            .ok_or("scenario names an unsent message")?;
+        let mut alice = alice_after.ok_or("a retry scenario needs Alice")?;
+        let request = lib(bob.retry_request(alice.identity(), &failed), "retry_request")?;
+        // Alice must honour it (on a throwaway RNG: her new session is not part of the vector).
+        let mut scratch = RecordingRng::from_seed([0; 32]);
+        let digest = lib(alice.handle_retry_request("bob", &request, &mut scratch), "handle_retry_request")?;
+        if digest != Device::message_digest(&failed) {
+            return Err("library: the retry request names another message".into());
+        }
+        inputs.insert("retry".into(), json!({"requester": "bob", "recipient": "alice", "message": index}));
+        outputs.insert("retry_request".into(), hv(&request));
+        outputs.insert("failed_message_digest".into(), hv(&Device::message_digest(&failed)));
     }
 
     if let Some(key) = s.snapshot_key {

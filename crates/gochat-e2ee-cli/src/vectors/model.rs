@@ -23,6 +23,8 @@ const PQXDH: &[u8] = b"GoChat-E2EE v1 PQXDH X25519 SHA-256 ML-KEM-1024";
 const ROOT: &[u8] = b"GoChat-E2EE v1 ratchet root";
 const MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 1:1 message keys";
 const SNAPSHOT: &[u8] = b"GoChat-E2EE v1 snapshot";
+const SIG_RETRY: &[u8] = b"GoChat-E2EE v1 retry request";
+const MESSAGE_DIGEST: &[u8] = b"GoChat-E2EE v1 message digest";
 const PAD_BLOCK: usize = 64;
 
 fn a32(v: &[u8]) -> Result<[u8; 32], String> {
@@ -147,10 +149,16 @@ pub fn run(inputs: &Value, outputs: &Value) -> Result<(Value, Value), String> {
     expect.insert("bob_fingerprint".into(), hv(&prim::sha256(&[FINGERPRINT, &bob.identity])));
     expect.insert("bundle".into(), hv(&bundle));
 
+    let mut alice_keys = None;
     if let Some(alice_in) = inputs.get("alice") {
         let alice = device_keys(&mut draws, "alice", str_field(alice_in, "user")?, alice_in)?;
         keys.insert("alice".into(), keys_json(&alice));
         conversation(&mut draws, inputs, &alice, &bob, bundle_opk, bundle_pq, &mut inter, &mut expect)?;
+        alice_keys = Some(alice);
+    }
+    if let Some(r) = inputs.get("retry") {
+        let alice = alice_keys.as_ref().ok_or("retry: needs alice")?;
+        retry_request(r, alice, &bob, now, &mut inter, &mut expect)?;
     }
     inter.insert("keys".into(), Value::Object(keys));
 
@@ -220,6 +228,13 @@ struct Record {
 
 /// The three records of the first bundle, and the ids of its one-time / PQ prekeys.
 fn bundle_records(k: &DeviceKeys, now: u64) -> Result<(Vec<Record>, Option<u32>, u32), String> {
+    records(k, now, true)
+}
+
+/// The records of a bundle: with `one_time`, the first one-time X25519 and ML-KEM
+/// prekeys (when the device has them); without, only the signed prekey and the
+/// last-resort ML-KEM prekey (what `next_bundle` gives once the one-time keys are issued).
+fn records(k: &DeviceKeys, now: u64, one_time: bool) -> Result<(Vec<Record>, Option<u32>, u32), String> {
     let mut out = Vec::new();
     // Signed prekey: id 1, created_at = now.
     let fields = [&1u32.to_be_bytes()[..], &now.to_be_bytes(), &k.spk_public].concat();
@@ -228,7 +243,7 @@ fn bundle_records(k: &DeviceKeys, now: u64) -> Result<(Vec<Record>, Option<u32>,
         encoding: [&fields[..], &sig].concat(),
         json: json!({"record": "signed prekey", "id": 1, "signed_bytes": hv(&msg), "signature": hv(&sig)}),
     });
-    let opk = k.opks.first().copied();
+    let opk = if one_time { k.opks.first().copied() } else { None };
     if let Some((id, s)) = opk {
         let fields = [&id.to_be_bytes()[..], &x25519_public(&s)].concat();
         let (msg, sig) = signed(&k.ed_seed, SIG_OPK, &[&k.identity[..], &fields].concat());
@@ -238,7 +253,7 @@ fn bundle_records(k: &DeviceKeys, now: u64) -> Result<(Vec<Record>, Option<u32>,
         });
     }
     // PQ prekey: the first one-time ML-KEM prekey (kind 0), else the last-resort one (id 1, kind 1).
-    let (pq_id, kind, seed) = match k.pq_one_time.first() {
+    let (pq_id, kind, seed) = match k.pq_one_time.first().filter(|_| one_time) {
         Some((id, seed)) => (*id, 0u8, *seed),
         None => (1, 1u8, k.last_resort_seed),
     };
@@ -526,5 +541,46 @@ fn snapshot(
     );
     expect.insert("snapshot".into(), hv(&snapshot));
     expect.insert("state_digest".into(), hv(&prim::sha256(&[&state])));
+    Ok(())
+}
+
+/// Retry request by Bob for one of Alice's messages (`docs/protocol.md` 7.1). Bob's
+/// first bundle issued his one-time prekeys, so the request carries his second bundle:
+/// the signed prekey and the last-resort ML-KEM prekey. No random draws.
+fn retry_request(
+    r: &Value,
+    alice: &DeviceKeys,
+    bob: &DeviceKeys,
+    now: u64,
+    inter: &mut Map<String, Value>,
+    expect: &mut Map<String, Value>,
+) -> Result<(), String> {
+    let index = u64_field(r, "message")? as usize;
+    let failed = expect
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.get(index))
+        .and_then(Value::as_str)
+        .and_then(crate::hex::decode)
+        .ok_or("retry: no such message")?;
+    let digest = prim::sha256(&[MESSAGE_DIGEST, &failed]);
+    let (recs, _, _) = records(bob, now, false)?;
+    let bundle = bundle_bytes(bob, &recs, false);
+    let prefix =
+        [&[0x05, 0x01][..], &bob.identity, &alice.identity, &digest, &(bundle.len() as u16).to_be_bytes(), &bundle]
+            .concat();
+    let (signed_bytes, signature) = signed(&bob.ed_seed, SIG_RETRY, &prefix);
+    inter.insert(
+        "retry".into(),
+        json!({
+            "digest_input": hv(&[MESSAGE_DIGEST, &failed].concat()),
+            "digest": hv(&digest),
+            "bundle": hv(&bundle),
+            "signed_bytes": hv(&signed_bytes),
+            "signature": hv(&signature),
+        }),
+    );
+    expect.insert("retry_request".into(), hv(&[&prefix[..], &signature].concat()));
+    expect.insert("failed_message_digest".into(), hv(&digest));
     Ok(())
 }
