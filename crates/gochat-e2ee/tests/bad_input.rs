@@ -579,3 +579,14 @@ fn authenticated_message_with_invalid_padding_is_refused_and_keeps_state() {
     exchange(&mut alice, "bob", &mut bob, "alice", b"real", &mut rng);
     exchange(&mut bob, "alice", &mut alice, "bob", b"fine", &mut rng);
 }
+
+#[test]
+fn initiate_refuses_a_session_with_our_own_identity_and_keeps_state() {
+    let mut rng = rng(91);
+    let mut alice = device("alice", 2, &mut rng);
+    let own = bundle(&mut alice);
+    let before = alice.state_digest();
+    assert_eq!(alice.initiate("me", &own, &mut rng).unwrap_err().code(), ErrorCode::SelfSession);
+    assert_eq!(alice.state_digest(), before);
+    assert!(alice.session_record("me").is_none());
+}
