@@ -40,13 +40,13 @@ fn ours_devices(r: &mut ChaCha20Rng) -> (Device, Device) {
 fn ours_established(r: &mut ChaCha20Rng) -> (Device, Device) {
     let (mut alice, mut bob) = ours_devices(r);
     let bundle = bob.next_bundle().unwrap();
-    alice.initiate("bob", &bundle, r).unwrap();
+    let _ = alice.initiate("bob", &bundle, r).unwrap();
     let m = alice.encrypt("bob", b"hi").unwrap();
-    bob.decrypt("alice", &m, r).unwrap();
+    bob.decrypt("alice", &m, r).unwrap().plaintext;
     let m = bob.encrypt("alice", b"hi").unwrap();
-    alice.decrypt("bob", &m, r).unwrap();
+    alice.decrypt("bob", &m, r).unwrap().plaintext;
     let m = alice.encrypt("bob", b"hi").unwrap();
-    bob.decrypt("alice", &m, r).unwrap();
+    bob.decrypt("alice", &m, r).unwrap().plaintext;
     (alice, bob)
 }
 
@@ -78,9 +78,9 @@ fn vz_established() -> (Session, Session) {
     let m = vz_prekey(a.encrypt(b"hi").unwrap());
     let mut b = bob.create_inbound_session(SessionConfig::version_2(), alice.curve25519_key(), &m).unwrap().session;
     let m = b.encrypt(b"hi").unwrap();
-    a.decrypt(&m).unwrap();
+    a.decrypt(&m).unwrap().plaintext;
     let m = a.encrypt(b"hi").unwrap();
-    b.decrypt(&m).unwrap();
+    b.decrypt(&m).unwrap().plaintext;
     (a, b)
 }
 
@@ -395,7 +395,7 @@ fn session_setup(c: &mut Criterion) {
             || alice.clone(),
             |mut a| {
                 let bundle = PreKeyBundle::from_bytes(&bundle_bytes).unwrap();
-                a.initiate("bob", &bundle, r).unwrap();
+                let _ = a.initiate("bob", &bundle, r).unwrap();
                 (a.encrypt("bob", &MSG).unwrap(), a)
             },
             BatchSize::SmallInput,
@@ -405,17 +405,21 @@ fn session_setup(c: &mut Criterion) {
         b.iter_batched(
             || alice.clone(),
             |mut a| {
-                a.initiate("bob", &bundle, r).unwrap();
+                let _ = a.initiate("bob", &bundle, r).unwrap();
                 a
             },
             BatchSize::SmallInput,
         )
     });
     let mut a = alice.clone();
-    a.initiate("bob", &bundle, r).unwrap();
+    let _ = a.initiate("bob", &bundle, r).unwrap();
     let first = a.encrypt("bob", &MSG).unwrap();
     g.bench_function("ours/responder_first_decrypt", |b| {
-        b.iter_batched(|| bob.clone(), |mut d| (d.decrypt("alice", &first, r).unwrap(), d), BatchSize::SmallInput)
+        b.iter_batched(
+            || bob.clone(),
+            |mut d| (d.decrypt("alice", &first, r).unwrap().plaintext, d),
+            BatchSize::SmallInput,
+        )
     });
 
     let va = Account::new();
@@ -448,14 +452,14 @@ fn steady_state(c: &mut Criterion) {
     g.bench_function("ours", |b| {
         b.iter(|| {
             let m = alice.encrypt("bob", black_box(&MSG)).unwrap();
-            bob.decrypt("alice", &m, r).unwrap()
+            bob.decrypt("alice", &m, r).unwrap().plaintext
         })
     });
     let (mut a, mut b2) = vz_established();
     g.bench_function("vodozemac", |b| {
         b.iter(|| {
             let m = a.encrypt(black_box(MSG)).unwrap();
-            b2.decrypt(&m).unwrap()
+            b2.decrypt(&m).unwrap().plaintext
         })
     });
     g.finish();
@@ -468,18 +472,18 @@ fn ping_pong(c: &mut Criterion) {
     g.bench_function("ours", |b| {
         b.iter(|| {
             let m = alice.encrypt("bob", &MSG).unwrap();
-            bob.decrypt("alice", &m, r).unwrap();
+            bob.decrypt("alice", &m, r).unwrap().plaintext;
             let m = bob.encrypt("alice", &MSG).unwrap();
-            alice.decrypt("bob", &m, r).unwrap()
+            alice.decrypt("bob", &m, r).unwrap().plaintext
         })
     });
     let (mut a, mut bs) = vz_established();
     g.bench_function("vodozemac", |b| {
         b.iter(|| {
             let m = a.encrypt(MSG).unwrap();
-            bs.decrypt(&m).unwrap();
+            bs.decrypt(&m).unwrap().plaintext;
             let m = bs.encrypt(MSG).unwrap();
-            a.decrypt(&m).unwrap()
+            a.decrypt(&m).unwrap().plaintext
         })
     });
     g.finish();
@@ -494,7 +498,11 @@ fn skip_1000(c: &mut Criterion) {
     }
     let last = alice.encrypt("bob", &MSG).unwrap();
     g.bench_function("ours", |b| {
-        b.iter_batched(|| bob.clone(), |mut d| (d.decrypt("alice", &last, r).unwrap(), d), BatchSize::SmallInput)
+        b.iter_batched(
+            || bob.clone(),
+            |mut d| (d.decrypt("alice", &last, r).unwrap().plaintext, d),
+            BatchSize::SmallInput,
+        )
     });
     let (mut a, bs) = vz_established();
     for _ in 0..1000 {
@@ -502,7 +510,7 @@ fn skip_1000(c: &mut Criterion) {
     }
     let last = a.encrypt(MSG).unwrap();
     g.bench_function("vodozemac", |b| {
-        b.iter_batched(|| vz_clone(&bs), |mut s| (s.decrypt(&last).unwrap(), s), BatchSize::SmallInput)
+        b.iter_batched(|| vz_clone(&bs), |mut s| (s.decrypt(&last).unwrap().plaintext, s), BatchSize::SmallInput)
     });
     g.finish();
 }
@@ -545,7 +553,7 @@ fn overhead(_c: &mut Criterion) {
     let r = &mut rng();
     let (mut alice, mut bob) = ours_devices(r);
     let bundle = bob.next_bundle().unwrap();
-    alice.initiate("bob", &bundle, r).unwrap();
+    let _ = alice.initiate("bob", &bundle, r).unwrap();
     let pre = alice.encrypt("bob", &MSG).unwrap();
     let (mut alice, _) = ours_established(r);
     let norm = alice.encrypt("bob", &MSG).unwrap();

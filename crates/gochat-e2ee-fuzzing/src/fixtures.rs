@@ -64,13 +64,13 @@ fn build() -> Fixtures {
     seeds.push(("bundle", ("invalid-truncated", b3.to_bytes()[..200].to_vec())));
 
     let mut alice = Device::new("alice", NOW, r);
-    alice.initiate("bob", &b1, r).unwrap();
+    let _ = alice.initiate("bob", &b1, r).unwrap();
     let conversation_alice = alice.clone();
     let conversation_bob = bob.clone();
     let m1 = alice.encrypt("bob", b"hello bob").unwrap();
     let m2 = alice.encrypt("bob", b"second prekey message").unwrap();
     let mut carol = Device::new("carol", NOW, r);
-    carol.initiate("bob", &b3, r).unwrap();
+    let _ = carol.initiate("bob", &b3, r).unwrap();
     let mc = carol.encrypt("bob", b"from the last-resort key").unwrap();
     let prekey_bob = bob.clone();
     seeds.push(("prekey_message", ("valid-one-time", m1.clone())));

@@ -7,6 +7,7 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::Aes256Gcm;
+use aes_gcm_siv::Aes256GcmSiv;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -181,6 +182,20 @@ impl AeadKey {
         let cipher = Aes256Gcm::new(&self.key.into());
         // Encryption fails only for inputs over ~64 GiB; every caller bounds its input.
         cipher.encrypt(&self.nonce.into(), Payload { msg: plaintext, aad }).unwrap_or_default()
+    }
+
+    /// Encrypts with AES-256-GCM-SIV (RFC 8452), nonce-misuse resistant: sealing two
+    /// plaintexts under the same key and nonce reveals only whether they are equal.
+    /// `None` only for inputs over the AEAD's size limit.
+    pub(crate) fn seal_siv(&self, aad: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
+        let cipher = Aes256GcmSiv::new(&self.key.into());
+        cipher.encrypt(&self.nonce.into(), Payload { msg: plaintext, aad }).ok()
+    }
+
+    /// Decrypts and authenticates AES-256-GCM-SIV; `None` if the tag does not verify.
+    pub(crate) fn open_siv(&self, aad: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+        let cipher = Aes256GcmSiv::new(&self.key.into());
+        cipher.decrypt(&self.nonce.into(), Payload { msg: ciphertext, aad }).ok()
     }
 
     /// Decrypts and authenticates; `None` if the tag does not verify (compared in

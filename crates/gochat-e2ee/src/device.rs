@@ -16,6 +16,7 @@ use crate::ratchet::RatchetState;
 use crate::retry::{self, RetryError};
 use crate::session::{message_digest, Incoming, RecordError, Session, SessionRecord};
 use crate::snapshot::{self, SnapshotError, SnapshotKey, SnapshotKind};
+use crate::trust::{IdentityEvent, IdentityPolicy, TrustStore};
 use crate::wire::{DecodeError, Reader, Writer};
 
 /// Longest peer name and user id accepted, in bytes.
@@ -24,11 +25,32 @@ pub const MAX_NAME_BYTES: usize = 256;
 pub const MAX_PEERS: usize = 1_000_000;
 
 /// A device: identity, prekeys and sessions with peer devices (named by the app).
-#[derive(Clone, Debug)]
+///
+/// Deliberately not `Clone`: two copies of live ratchet state that both send would
+/// re-use message keys. Moving state goes through [`Device::export`] and
+/// [`Device::import`], and an imported device starts a new sender epoch.
+#[derive(Debug)]
 pub struct Device {
     user_id: String,
     account: Account,
     peers: BTreeMap<String, SessionRecord>,
+    trust: TrustStore,
+}
+
+/// A decrypted message and who sent it.
+///
+/// `identity` says how the sender's identity relates to the one pinned for the peer.
+/// An app must show [`IdentityEvent::Changed`] to the user; with
+/// `approved: false` the message comes from an identity the user has not approved.
+#[must_use = "the identity event must be checked"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decrypted {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The sender's full identity key.
+    pub sender: IdentityKey,
+    /// New, same, or changed (and whether the change is approved).
+    pub identity: IdentityEvent,
 }
 
 impl From<RecordError> for Error {
@@ -44,12 +66,12 @@ impl Device {
     /// Creates a device for `user_id` (cut to `MAX_NAME_BYTES`) with a fresh identity, signed prekey and
     /// last-resort ML-KEM prekey (no one-time prekeys yet).
     pub fn new<R: CryptoRng + ?Sized>(user_id: &str, now: u64, rng: &mut R) -> Self {
-        Device { user_id: truncate_name(user_id), account: Account::new(now, rng), peers: BTreeMap::new() }
+        Self::from_account(user_id, Account::new(now, rng))
     }
 
     /// Wraps an existing account.
     pub fn from_account(user_id: &str, account: Account) -> Self {
-        Device { user_id: truncate_name(user_id), account, peers: BTreeMap::new() }
+        Device { user_id: truncate_name(user_id), account, peers: BTreeMap::new(), trust: TrustStore::default() }
     }
 
     /// The user this device belongs to.
@@ -72,6 +94,30 @@ impl Device {
         &mut self.account
     }
 
+    /// The pinned identities and the identity-change policy.
+    pub fn trust(&self) -> &TrustStore {
+        &self.trust
+    }
+
+    /// Sets what happens when a peer shows a changed identity (default:
+    /// [`IdentityPolicy::RequireApproval`]).
+    pub fn set_identity_policy(&mut self, policy: IdentityPolicy) {
+        self.trust.set_policy(policy);
+    }
+
+    /// The app's trust decision: pins `identity` for `peer` (clearing any pending
+    /// change) and makes the newest session with that identity current. Approving the
+    /// already-pinned identity keeps it and dismisses a pending change. Can also pin an
+    /// identity before any session exists (verified out of band).
+    pub fn approve_identity(&mut self, peer: &str, identity: &IdentityKey) -> Result<(), Error> {
+        check_name(peer)?;
+        self.trust.approve(peer, identity);
+        if let Some(record) = self.peers.get_mut(peer) {
+            record.promote_identity(identity);
+        }
+        Ok(())
+    }
+
     /// The next bundle to publish (see [`Account::next_bundle`]).
     pub fn next_bundle(&mut self) -> Result<PreKeyBundle, Error> {
         Ok(self.account.next_bundle()?)
@@ -89,16 +135,18 @@ impl Device {
 
     /// Starts an outbound session with `peer` from its (verified) bundle. The new session
     /// becomes current; a previous one is archived.
+    ///
+    /// The bundle's identity is checked against the pin: a first contact pins it
+    /// ([`IdentityEvent::New`]); another identity than the pinned one is refused with
+    /// `IdentityChanged` under `RequireApproval` (nothing changes), and pinned at once
+    /// under `Notify`.
     pub fn initiate<R: CryptoRng + ?Sized>(
         &mut self,
         peer: &str,
         bundle: &PreKeyBundle,
         rng: &mut R,
-    ) -> Result<(), Error> {
-        check_name(peer)?;
-        let session = self.outbound_session(bundle, rng, None)?;
-        self.peers.entry(peer.to_owned()).or_default().insert_outbound(session);
-        Ok(())
+    ) -> Result<IdentityEvent, Error> {
+        self.initiate_inner(peer, bundle, rng, None)
     }
 
     /// As [`Device::initiate`], also returning the PQXDH key schedule (for test vectors).
@@ -108,11 +156,27 @@ impl Device {
         bundle: &PreKeyBundle,
         rng: &mut R,
     ) -> Result<KeyScheduleTrace, Error> {
-        check_name(peer)?;
         let mut trace = KeyScheduleTrace { dh: Vec::new(), kem_secret: [0; 32], ikm: Vec::new(), secret: [0; 32] };
-        let session = self.outbound_session(bundle, rng, Some(&mut trace))?;
-        self.peers.entry(peer.to_owned()).or_default().insert_outbound(session);
+        let _event = self.initiate_inner(peer, bundle, rng, Some(&mut trace))?;
         Ok(trace)
+    }
+
+    fn initiate_inner<R: CryptoRng + ?Sized>(
+        &mut self,
+        peer: &str,
+        bundle: &PreKeyBundle,
+        rng: &mut R,
+        trace: Option<&mut KeyScheduleTrace>,
+    ) -> Result<IdentityEvent, Error> {
+        check_name(peer)?;
+        let event = self.trust.classify(peer, bundle.identity());
+        if !event.is_trusted() {
+            return Err(Error::IdentityChanged);
+        }
+        let session = self.outbound_session(bundle, rng, trace)?;
+        self.trust.record(peer, bundle.identity(), &event);
+        self.peers.entry(peer.to_owned()).or_default().insert_outbound(session);
+        Ok(event)
     }
 
     fn outbound_session<R: CryptoRng + ?Sized>(
@@ -134,39 +198,80 @@ impl Device {
 
     /// Encrypts `plaintext` for `peer` on the current session. Until the peer has
     /// replied, the result is a prekey message; afterwards a ratchet message.
+    ///
+    /// Refused with `IdentityChanged` while the peer's current session is not with the
+    /// pinned identity or a changed identity awaits approval: nothing is ever sent to an
+    /// identity the app has not accepted. Persist the device state before sending the
+    /// result: a state restored from before this call re-uses the message counter.
     pub fn encrypt(&mut self, peer: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
+        let identity = record.remote_identity().ok_or(Error::NoSession)?;
+        self.trust.check_send(peer, identity).map_err(|_| Error::IdentityChanged)?;
         Ok(record.encrypt(plaintext)?)
     }
 
-    /// Decrypts a message from `peer`. A prekey message that starts a new session creates
-    /// it (consuming the one-time prekeys it names); a retransmitted prekey message is
-    /// decrypted on the session it started (so a replay is reported as `Duplicate`).
+    /// Decrypts a message from `peer`, reporting the sender's identity and how it relates
+    /// to the pinned one.
+    ///
+    /// A prekey message that starts a new session creates it (consuming the one-time
+    /// prekeys it names); a retransmitted prekey message is decrypted on the session it
+    /// started (so a replay is reported as `Duplicate`). A session whose identity is not
+    /// the pinned one never becomes current: under `RequireApproval` it is kept aside
+    /// until [`Device::approve_identity`]. On any error, nothing changes.
     pub fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         peer: &str,
         message: &[u8],
         rng: &mut R,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<Decrypted, Error> {
         check_name(peer)?;
         let m = Incoming::parse(message)?;
         let Some(header) = &m.prekey else {
             let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
-            return Ok(record.decrypt(&m, rng)?);
+            let (plaintext, index) = record.decrypt(&m, rng)?;
+            return Ok(self.conclude(peer, index, plaintext, true));
         };
         if let Some(record) = self.peers.get_mut(peer) {
             if let Some(i) = record.find_base_key(&header.base_key) {
-                return Ok(record.decrypt_on(i, &m, rng)?);
+                let plaintext = record.decrypt_on(i, &m, rng)?;
+                return Ok(self.conclude(peer, i, plaintext, false));
             }
+        }
+        if !self.peers.contains_key(peer) && self.peers.len() >= MAX_PEERS {
+            return Err(Error::TooManyPeers);
         }
         let (secret, ad, signed, consumed) = self.account.accept(header, None)?;
         let ratchet = RatchetState::new_responder(&secret.0, &signed.secret, signed.public.key);
         let mut session =
             Session { ratchet, ad, remote_identity: header.initiator, base_key: header.base_key, pending: None };
-        let plaintext = session.decrypt(&m, rng)?;
+        let plaintext = session.decrypt(&m, crate::ratchet::MAX_FORWARD_JUMP, rng)?;
         self.account.commit(consumed);
-        self.peers.entry(peer.to_owned()).or_default().insert_inbound(session);
-        Ok(plaintext)
+        let sender = header.initiator;
+        let identity = self.trust.classify(peer, &sender);
+        self.trust.record(peer, &sender, &identity);
+        let record = self.peers.entry(peer.to_owned()).or_default();
+        match self.trust.pinned(peer) {
+            Some(pinned) if !identity.is_trusted() => record.insert_unapproved(session, pinned),
+            _ => record.insert_inbound(session),
+        }
+        Ok(Decrypted { plaintext, sender, identity })
+    }
+
+    /// After a successful decrypt on session `index` of `peer`'s record: classifies the
+    /// sender's identity, records the event, and (if `promote`) makes the session current
+    /// when its identity is trusted.
+    fn conclude(&mut self, peer: &str, index: usize, plaintext: Vec<u8>, promote: bool) -> Decrypted {
+        let Some(record) = self.peers.get_mut(peer) else {
+            // Unreachable: the caller just decrypted on this record.
+            return Decrypted { plaintext, sender: *self.account.identity(), identity: IdentityEvent::Same };
+        };
+        let sender = record.identity_at(index).copied().unwrap_or(*self.account.identity());
+        let identity = self.trust.classify(peer, &sender);
+        self.trust.record(peer, &sender, &identity);
+        if promote && identity.is_trusted() {
+            record.promote(index);
+        }
+        Decrypted { plaintext, sender, identity }
     }
 
     /// The digest by which a retry request names `message` (for the app's sent log).
@@ -175,37 +280,57 @@ impl Device {
     }
 
     /// Builds a signed retry request for a message from `peer` that we could not
-    /// decrypt. It carries a fresh bundle of ours (issuing one-time prekeys) and is
-    /// bound to the sender's identity `recipient`.
-    pub fn retry_request(&mut self, recipient: &IdentityKey, failed_message: &[u8]) -> Result<Vec<u8>, Error> {
+    /// decrypt, bound to the sender's identity `recipient` and stamped with `now`.
+    ///
+    /// Refused with `Duplicate` if the message's header names a counter we already
+    /// used (a replay must never be turned into a re-send). The bundle it carries uses
+    /// no one-time prekeys (see [`Account::retry_bundle`]), so failures a server
+    /// provokes cannot drain them.
+    pub fn retry_request(
+        &mut self,
+        peer: &str,
+        recipient: &IdentityKey,
+        failed_message: &[u8],
+        now: u64,
+    ) -> Result<Vec<u8>, Error> {
+        if let (Ok(m), Some(record)) = (Incoming::parse(failed_message), self.peers.get(peer)) {
+            if record.is_replay(&m) {
+                return Err(crate::ratchet::RatchetError::Duplicate.into());
+            }
+        }
         let bundle = self.account.next_bundle()?;
-        Ok(retry::encode(self.account.identity_pair(), recipient, &message_digest(failed_message), &bundle))
+        Ok(retry::encode(self.account.identity_pair(), recipient, &message_digest(failed_message), now, &bundle))
     }
 
-    /// Handles a retry request from `peer`: checks it is signed by the identity of our
-    /// current session with `peer`, addressed to us, and names a message we sent among
-    /// the last `RETRY_WINDOW` (once only). Then starts a new session from the bundle it
-    /// carries and returns the digest of the message the app should re-send.
+    /// Handles a retry request from `peer`: checks that it is signed by the peer's
+    /// pinned identity (the full key), addressed to us, fresh at `now`, and names a
+    /// message we sent to that same identity among the last `RETRY_WINDOW`, on a session
+    /// we still hold (once only). Then starts a new session from the bundle it carries
+    /// and returns the digest of the message the app should re-send.
     pub fn handle_retry_request<R: CryptoRng + ?Sized>(
         &mut self,
         peer: &str,
         request: &[u8],
+        now: u64,
         rng: &mut R,
     ) -> Result<[u8; 32], Error> {
         let req = retry::decode(request)?;
         if &req.recipient != self.identity() {
             return Err(RetryError::WrongRecipient.into());
         }
-        let record = self.peers.get(peer).ok_or(Error::NoSession)?;
-        if record.remote_identity() != Some(&req.requester) {
+        if !self.trust.is_pinned(peer, &req.requester) {
             return Err(RetryError::UntrustedIdentity.into());
         }
-        if !record.has_sent_digest(&req.digest) {
+        if !retry::is_fresh(req.created_at, now) {
+            return Err(RetryError::Expired.into());
+        }
+        let record = self.peers.get(peer).ok_or(Error::NoSession)?;
+        if record.sent_to(&req.digest, &req.requester).is_none() {
             return Err(RetryError::UnknownMessage.into());
         }
         let session = self.outbound_session(&req.bundle, rng, None)?;
         let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
-        record.take_sent_digest(&req.digest);
+        record.take_sent(&req.digest);
         record.insert_outbound(session);
         Ok(req.digest)
     }
@@ -228,6 +353,7 @@ impl Device {
             w.var_bytes(name.as_bytes());
             record.write(&mut w);
         }
+        self.trust.write(&mut w);
         w.into_bytes()
     }
 
@@ -236,7 +362,10 @@ impl Device {
         snapshot::seal(key, SnapshotKind::Device, self.encode_state(), rng)
     }
 
-    /// Imports a device snapshot made by [`Device::export`].
+    /// Imports a device snapshot made by [`Device::export`]. Every session of the
+    /// imported device starts a new sender epoch, so nothing it sends shares a message
+    /// key and nonce with what the exported device sent, and peers can tell its
+    /// messages from replays (`CounterReused`).
     pub fn import(key: &SnapshotKey, bytes: &[u8]) -> Result<Self, Error> {
         let state = snapshot::open(key, SnapshotKind::Device, bytes)?;
         let invalid = |e: DecodeError| Error::Snapshot(SnapshotError::InvalidState(e));
@@ -250,10 +379,15 @@ impl Device {
         let mut peers = BTreeMap::new();
         for _ in 0..n {
             let name = read_name(&mut r).map_err(invalid)?;
-            peers.insert(name, SessionRecord::read(&mut r).map_err(invalid)?);
+            let mut record = SessionRecord::read(&mut r).map_err(invalid)?;
+            record.bump_epochs();
+            if peers.insert(name, record).is_some() {
+                return Err(invalid(DecodeError::InvalidValue("duplicate peer name")));
+            }
         }
+        let trust = TrustStore::read(&mut r, MAX_PEERS, read_name).map_err(invalid)?;
         r.finish().map_err(invalid)?;
-        Ok(Device { user_id, account, peers })
+        Ok(Device { user_id, account, peers, trust })
     }
 
     /// Exports the session record with `peer` as an encrypted snapshot.
@@ -269,14 +403,20 @@ impl Device {
         Ok(snapshot::seal(key, SnapshotKind::SessionRecord, w.into_bytes(), rng))
     }
 
-    /// Imports a session record snapshot for `peer`, replacing any record held.
+    /// Imports a session record snapshot for `peer`, replacing any record held. Its
+    /// sessions start a new sender epoch. The pinned identity of `peer` is not changed:
+    /// sending stays refused unless the imported current session is with it.
     pub fn import_session(&mut self, peer: &str, key: &SnapshotKey, bytes: &[u8]) -> Result<(), Error> {
         check_name(peer)?;
         let state = snapshot::open(key, SnapshotKind::SessionRecord, bytes)?;
         let mut r = Reader::raw(&state);
         let invalid = |e: DecodeError| Error::Snapshot(SnapshotError::InvalidState(e));
-        let record = SessionRecord::read(&mut r).map_err(invalid)?;
+        let mut record = SessionRecord::read(&mut r).map_err(invalid)?;
         r.finish().map_err(invalid)?;
+        if !self.peers.contains_key(peer) && self.peers.len() >= MAX_PEERS {
+            return Err(Error::TooManyPeers);
+        }
+        record.bump_epochs();
         self.peers.insert(peer.to_owned(), record);
         Ok(())
     }

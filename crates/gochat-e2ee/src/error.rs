@@ -38,6 +38,14 @@ pub enum Error {
     /// A retry request was refused.
     #[error(transparent)]
     Retry(#[from] RetryError),
+    /// The peer's current session is not with its pinned identity, or a changed identity
+    /// awaits the app's approval (`approve_identity`): nothing is sent to it, and a
+    /// session start with an unapproved identity is refused.
+    #[error("the peer's identity changed and is not approved")]
+    IdentityChanged,
+    /// A new peer would exceed `MAX_PEERS`.
+    #[error("too many peers")]
+    TooManyPeers,
 }
 
 impl From<ParseError> for Error {
@@ -121,6 +129,17 @@ macro_rules! for_each_error_code {
             UntrustedIdentity,
             /// A retry request names no recent message.
             UnknownMessage,
+            /// The peer's identity changed and the app has not approved it.
+            IdentityChanged,
+            /// The message's key was discarded under the state bounds before it arrived:
+            /// it can never be decrypted ("a message could not be decrypted").
+            MessageLost,
+            /// The sender restored older state and re-used a message counter.
+            CounterReused,
+            /// A retry request is stale or dated in the future.
+            RetryExpired,
+            /// A new peer would exceed the peer limit.
+            TooManyPeers,
         }
     };
 }
@@ -187,6 +206,8 @@ impl Error {
             },
             Error::Ratchet(r) => match r {
                 RatchetError::Duplicate => ErrorCode::Duplicate,
+                RatchetError::MessageLost => ErrorCode::MessageLost,
+                RatchetError::CounterReused => ErrorCode::CounterReused,
                 RatchetError::TooFarAhead { .. } => ErrorCode::TooFarAhead,
                 RatchetError::AuthenticationFailed => ErrorCode::AuthenticationFailed,
                 RatchetError::NonContributory => ErrorCode::NonContributory,
@@ -213,7 +234,10 @@ impl Error {
                 RetryError::WrongRecipient => ErrorCode::WrongRecipient,
                 RetryError::UntrustedIdentity => ErrorCode::UntrustedIdentity,
                 RetryError::UnknownMessage => ErrorCode::UnknownMessage,
+                RetryError::Expired => ErrorCode::RetryExpired,
             },
+            Error::IdentityChanged => ErrorCode::IdentityChanged,
+            Error::TooManyPeers => ErrorCode::TooManyPeers,
         }
     }
 
@@ -230,6 +254,8 @@ impl Error {
                 | ErrorCode::UnknownPqPreKey
                 | ErrorCode::AuthenticationFailed
                 | ErrorCode::TooFarAhead
+                | ErrorCode::MessageLost
+                | ErrorCode::CounterReused
         )
     }
 }

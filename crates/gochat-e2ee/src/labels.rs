@@ -19,8 +19,9 @@ pub const SIG_RETRY_REQUEST: &[u8] = b"GoChat-E2EE v1 retry request";
 pub const PQXDH: &[u8] = b"GoChat-E2EE v1 PQXDH X25519 SHA-256 ML-KEM-1024";
 /// HKDF info of a root-chain step of the Double Ratchet.
 pub const RATCHET_ROOT: &[u8] = b"GoChat-E2EE v1 ratchet root";
-/// HKDF info that turns a 1:1 message key into an AES-256-GCM key and nonce.
-pub const MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 1:1 message keys";
+/// HKDF info prefix (followed by the sender epoch, u32) that turns a 1:1 message key
+/// into an AES-256-GCM-SIV key and nonce (message version 2).
+pub const MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v2 1:1 message keys";
 /// Hash prefix of a last-resort prekey use record (replay detection).
 pub const LAST_RESORT_USE: &[u8] = b"GoChat-E2EE v1 last-resort use";
 /// Hash prefix of the digest that names a message in a retry request.

@@ -22,9 +22,11 @@
 //! bob.account_mut().generate_pq_prekeys(10, 1_700_000_000, &mut rng).unwrap();
 //!
 //! let bundle = bob.next_bundle().unwrap();
-//! alice.initiate("bob/1", &bundle, &mut rng).unwrap();
+//! let _first_contact = alice.initiate("bob/1", &bundle, &mut rng).unwrap();
 //! let m = alice.encrypt("bob/1", b"hello").unwrap();
-//! assert_eq!(bob.decrypt("alice/1", &m, &mut rng).unwrap(), b"hello");
+//! let got = bob.decrypt("alice/1", &m, &mut rng).unwrap();
+//! assert_eq!(got.plaintext, b"hello");
+//! assert_eq!(got.identity, gochat_e2ee::IdentityEvent::New); // first contact: pinned
 //! ```
 
 #![forbid(unsafe_code)]
@@ -42,13 +44,15 @@ pub mod ratchet;
 pub mod retry;
 pub mod session;
 pub mod snapshot;
+pub mod trust;
 pub mod wire;
 
 pub use account::Account;
-pub use device::Device;
+pub use device::{Decrypted, Device};
 pub use error::{Error, ErrorCode};
 pub use keys::{IdentityKey, PreKeyBundle};
 pub use snapshot::SnapshotKey;
+pub use trust::{IdentityEvent, IdentityPolicy};
 
 /// Every bound the protocol enforces, in one place (each is also listed in
 /// `docs/protocol.md`, "Limits").
@@ -59,9 +63,10 @@ pub mod limits {
     pub use crate::device::{MAX_NAME_BYTES, MAX_PEERS};
     pub use crate::keys::MAX_BUNDLE_BYTES;
     pub use crate::ratchet::{
-        MAX_FORWARD_JUMP, MAX_PADDED_BYTES, MAX_PLAINTEXT_BYTES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS, PADDING_BLOCK,
+        MAX_ARCHIVED_FORWARD_JUMP, MAX_DROPPED_CHAINS, MAX_EVICTED_RANGES, MAX_FORWARD_JUMP, MAX_PADDED_BYTES,
+        MAX_PLAINTEXT_BYTES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS, PADDING_BLOCK,
     };
-    pub use crate::retry::MAX_RETRY_REQUEST_BYTES;
+    pub use crate::retry::{MAX_RETRY_REQUEST_BYTES, RETRY_MAX_AGE_SECS, RETRY_MAX_FUTURE_SECS};
     pub use crate::session::{MAX_ARCHIVED_SESSIONS, MAX_MESSAGE_BYTES, RETRY_WINDOW};
     pub use crate::snapshot::MAX_SNAPSHOT_BYTES;
 }

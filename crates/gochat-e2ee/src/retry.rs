@@ -1,15 +1,19 @@
 //! Retry requests: "I could not decrypt your message, start a new session and re-send."
 //!
 //! ```text
-//! RetryRequest = 0x05 || 0x01 || requester IdentityKey (66) || recipient IdentityKey (66)
-//!             || failed message digest (32) || bundle length (u16) || PreKeyBundle
+//! RetryRequest = 0x05 || 0x02 || requester IdentityKey (66) || recipient IdentityKey (66)
+//!             || failed message digest (32) || created_at (u64, requester's clock)
+//!             || bundle length (u16) || PreKeyBundle
 //!             || Ed25519 signature (64) by the requester over
 //!                "GoChat-E2EE v1 retry request" || every preceding byte
 //! digest = SHA-256("GoChat-E2EE v1 message digest" || failed message bytes)
 //! ```
-//! Bounds (no loops): the recipient honours a request only for a message it sent to
-//! that peer among its last `RETRY_WINDOW` messages, and at most once per message; the
-//! request must be signed by the identity the recipient already has a session with.
+//! Bounds (no loops): the recipient honours a request only if it is signed by the
+//! peer's pinned identity, names a message it sent *to that identity* among its last
+//! `RETRY_WINDOW` messages, on a session it still holds, at most once per message, and
+//! only while the request is fresh: `created_at` is at most `RETRY_MAX_AGE_SECS` old and
+//! at most `RETRY_MAX_FUTURE_SECS` ahead of the recipient's clock. The requester refuses
+//! to ask for a message it can tell is a replay (its header names a used counter).
 
 use thiserror::Error;
 
@@ -18,7 +22,11 @@ use crate::labels;
 use crate::wire::{type_byte, DecodeError, Reader, Writer};
 
 /// Largest encoded retry request.
-pub const MAX_RETRY_REQUEST_BYTES: usize = 2 + 66 + 66 + 32 + 2 + MAX_BUNDLE_BYTES + 64;
+pub const MAX_RETRY_REQUEST_BYTES: usize = 2 + 66 + 66 + 32 + 8 + 2 + MAX_BUNDLE_BYTES + 64;
+/// Oldest retry request honoured, by its `created_at`: one day.
+pub const RETRY_MAX_AGE_SECS: u64 = 24 * 60 * 60;
+/// How far a retry request's `created_at` may be ahead of the recipient's clock.
+pub const RETRY_MAX_FUTURE_SECS: u64 = 5 * 60;
 
 /// Why a retry request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -36,9 +44,13 @@ pub enum RetryError {
     /// must go through the app's trust decision first).
     #[error("retry request from an untrusted identity")]
     UntrustedIdentity,
-    /// The digest names no message we sent to this peer recently, or it was already retried.
+    /// The digest names no message we sent to this identity recently on a session we
+    /// still hold, or it was already retried.
     #[error("retry request names no recent message (or was already handled)")]
     UnknownMessage,
+    /// The request's time is outside the window the recipient accepts.
+    #[error("retry request is stale or from the future")]
+    Expired,
 }
 
 /// A parsed, signature-checked retry request.
@@ -47,6 +59,7 @@ pub(crate) struct RetryRequest {
     pub(crate) requester: IdentityKey,
     pub(crate) recipient: IdentityKey,
     pub(crate) digest: [u8; 32],
+    pub(crate) created_at: u64,
     pub(crate) bundle: PreKeyBundle,
 }
 
@@ -54,6 +67,7 @@ pub(crate) fn encode(
     requester: &IdentityKeyPair,
     recipient: &IdentityKey,
     digest: &[u8; 32],
+    created_at: u64,
     bundle: &PreKeyBundle,
 ) -> Vec<u8> {
     let b = bundle.to_bytes();
@@ -61,7 +75,7 @@ pub(crate) fn encode(
     requester.public().write(&mut w);
     recipient.write(&mut w);
     // The bundle is at most MAX_BUNDLE_BYTES < u16::MAX.
-    w.bytes(digest).u16(b.len() as u16).bytes(&b);
+    w.bytes(digest).u64(created_at).u16(b.len() as u16).bytes(&b);
     let mut out = w.into_bytes();
     let sig = requester.sign(labels::SIG_RETRY_REQUEST, &out);
     out.extend_from_slice(&sig);
@@ -73,6 +87,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<RetryRequest, RetryError> {
     let requester = IdentityKey::read(&mut r)?;
     let recipient = IdentityKey::read(&mut r)?;
     let digest = r.array().map_err(KeyError::from)?;
+    let created_at = r.u64().map_err(KeyError::from)?;
     let len = r.u16().map_err(KeyError::from)? as usize;
     if len > MAX_BUNDLE_BYTES {
         return Err(KeyError::Decode(DecodeError::InvalidValue("bundle length")).into());
@@ -89,5 +104,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<RetryRequest, RetryError> {
     if bundle.identity() != &requester {
         return Err(RetryError::UntrustedIdentity);
     }
-    Ok(RetryRequest { requester, recipient, digest, bundle })
+    Ok(RetryRequest { requester, recipient, digest, created_at, bundle })
+}
+
+/// Whether a request made at `created_at` is fresh at `now`.
+pub(crate) fn is_fresh(created_at: u64, now: u64) -> bool {
+    created_at <= now.saturating_add(RETRY_MAX_FUTURE_SECS) && now.saturating_sub(created_at) <= RETRY_MAX_AGE_SECS
 }

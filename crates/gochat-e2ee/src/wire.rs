@@ -9,8 +9,28 @@
 
 use thiserror::Error;
 
-/// The wire-format version written by this library (and the only one it reads).
+/// The version of the layouts that have not changed since the first release: identity
+/// keys, prekey records and bundles (version 1; their bytes feed fingerprints and
+/// signatures, so they keep it).
 pub const WIRE_VERSION: u8 = 0x01;
+/// The version of the 1:1 message layouts (prekey and ratchet messages): version 2 added
+/// the sender epoch to the ratchet header and moved message encryption to AES-256-GCM-SIV.
+pub const MESSAGE_VERSION: u8 = 0x02;
+/// The version of retry requests: version 2 added the request time.
+pub const RETRY_REQUEST_VERSION: u8 = 0x02;
+/// The version of snapshots: version 2 state holds pinned identities, sender epochs,
+/// dropped-chain records and recipient-bound retry windows.
+pub const SNAPSHOT_VERSION: u8 = 0x02;
+
+/// The one version this library writes and reads for objects of `type_byte`.
+pub const fn version_of(type_byte: u8) -> u8 {
+    match type_byte {
+        type_byte::PREKEY_MESSAGE | type_byte::RATCHET_MESSAGE => MESSAGE_VERSION,
+        type_byte::RETRY_REQUEST => RETRY_REQUEST_VERSION,
+        type_byte::SNAPSHOT => SNAPSHOT_VERSION,
+        _ => WIRE_VERSION,
+    }
+}
 
 /// Type bytes: the first byte of every encoded object.
 pub mod type_byte {
@@ -99,7 +119,7 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::WrongType { expected: expected_type, found });
         }
         let version = self.u8()?;
-        if version != WIRE_VERSION {
+        if version != version_of(expected_type) {
             return Err(DecodeError::UnsupportedVersion(version));
         }
         Ok(())
@@ -203,7 +223,7 @@ impl Writer {
     pub(crate) fn with_header(type_byte: u8, capacity: usize) -> Self {
         let mut buf = Vec::with_capacity(capacity);
         buf.push(type_byte);
-        buf.push(WIRE_VERSION);
+        buf.push(version_of(type_byte));
         Writer { buf }
     }
 

@@ -52,7 +52,7 @@ fn prekey_setup(seed: u64, one_time: bool) -> (Device, Device, Vec<u8>, ChaCha20
         bob.account_mut().generate_pq_prekeys(1, NOW, &mut rng).unwrap();
     }
     let b = bundle(&mut bob);
-    alice.initiate("bob", &b, &mut rng).unwrap();
+    let _ = alice.initiate("bob", &b, &mut rng).unwrap();
     let m = alice.encrypt("bob", b"the original").unwrap();
     (alice, bob, m, rng)
 }
@@ -61,12 +61,12 @@ fn prekey_setup(seed: u64, one_time: bool) -> (Device, Device, Vec<u8>, ChaCha20
 /// Alice (plaintext "second") on a chain Bob has already seen.
 fn ratchet_setup(seed: u64) -> (Device, Device, Vec<u8>, ChaCha20Rng) {
     let (mut alice, mut bob, m, mut rng) = prekey_setup(seed, false);
-    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap(), b"the original");
+    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap().plaintext, b"the original");
     let r = bob.encrypt("alice", b"reply").unwrap();
-    assert_eq!(alice.decrypt("bob", &r, &mut rng).unwrap(), b"reply");
+    assert_eq!(alice.decrypt("bob", &r, &mut rng).unwrap().plaintext, b"reply");
     let step = alice.encrypt("bob", b"on a new chain").unwrap();
     let known = alice.encrypt("bob", b"second").unwrap();
-    assert_eq!(bob.decrypt("alice", &step, &mut rng).unwrap(), b"on a new chain");
+    assert_eq!(bob.decrypt("alice", &step, &mut rng).unwrap().plaintext, b"on a new chain");
     (alice, bob, known, rng)
 }
 
@@ -87,7 +87,7 @@ fn check_flips(bob: &mut Device, peer: &str, m: &[u8], bits: &[usize], rng: &mut
         assert_eq!(bob.state_digest(), before, "flip of bit {bit} changed state ({err})");
         *codes.entry(err.code().as_str()).or_insert(0usize) += 1;
     }
-    assert_eq!(bob.decrypt(peer, m, rng).unwrap(), original, "the original still decrypts");
+    assert_eq!(bob.decrypt(peer, m, rng).unwrap().plaintext, original, "the original still decrypts");
     eprintln!("{} flips refused: {codes:?}", bits.len());
 }
 
@@ -99,7 +99,7 @@ fn every_bit_flip_of_a_ratchet_message_is_rejected_and_keeps_state() {
     check_flips(&mut bob, "alice", &known, &all, &mut rng, b"second");
     // On a new chain (a DH ratchet step for Bob).
     let r = bob.encrypt("alice", b"r").unwrap();
-    assert_eq!(alice.decrypt("bob", &r, &mut rng).unwrap(), b"r");
+    assert_eq!(alice.decrypt("bob", &r, &mut rng).unwrap().plaintext, b"r");
     let new_chain = alice.encrypt("bob", b"needs a step").unwrap();
     let all: Vec<usize> = (0..new_chain.len() * 8).collect();
     check_flips(&mut bob, "alice", &new_chain, &all, &mut rng, b"needs a step");
@@ -119,7 +119,7 @@ fn every_bit_flip_of_a_prekey_message_is_rejected_and_keeps_state() {
 fn every_bit_flip_of_a_retransmitted_prekey_message_is_rejected_and_keeps_state() {
     // Bob already holds the session this prekey message belongs to.
     let (mut alice, mut bob, m, mut rng) = prekey_setup(16, true);
-    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap(), b"the original");
+    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap().plaintext, b"the original");
     let again = alice.encrypt("bob", b"retransmitted").unwrap();
     assert_eq!(base_key(&again), base_key(&m));
     let l = prekey_layout(&again);
@@ -159,7 +159,7 @@ fn every_prefix_of_a_ratchet_message_is_malformed() {
         assert_eq!(err.code(), ErrorCode::Malformed, "prefix of {len} bytes: {err}");
         assert_eq!(bob.state_digest(), before);
     }
-    assert_eq!(bob.decrypt("alice", &known, &mut rng).unwrap(), b"second");
+    assert_eq!(bob.decrypt("alice", &known, &mut rng).unwrap().plaintext, b"second");
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn prefixes_of_a_prekey_message_are_malformed() {
         assert_eq!(err.code(), ErrorCode::Malformed, "prefix of {len} bytes: {err}");
         assert_eq!(bob.state_digest(), before);
     }
-    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap(), b"the original");
+    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap().plaintext, b"the original");
 }
 
 #[test]
@@ -188,14 +188,14 @@ fn extended_inputs_are_refused() {
     assert_refused(&mut bob, "alice", &longer, &mut rng, ErrorCode::Malformed);
     longer.extend([0; 63]);
     assert_refused(&mut bob, "alice", &longer, &mut rng, ErrorCode::AuthenticationFailed);
-    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap(), b"the original");
+    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap().plaintext, b"the original");
     let r = bob.encrypt("alice", b"reply").unwrap();
     let mut longer = r.clone();
     longer.push(0);
     assert_refused(&mut alice, "bob", &longer, &mut rng, ErrorCode::Malformed);
     longer.extend([0; 63]);
     assert_refused(&mut alice, "bob", &longer, &mut rng, ErrorCode::AuthenticationFailed);
-    assert_eq!(alice.decrypt("bob", &r, &mut rng).unwrap(), b"reply");
+    assert_eq!(alice.decrypt("bob", &r, &mut rng).unwrap().plaintext, b"reply");
 
     // Bundles: a full bundle is at the size bound; a shorter one has a trailing byte.
     let mut carol = device("carol", 1, &mut rng);
@@ -225,18 +225,18 @@ fn extended_inputs_are_refused() {
     bob.account_mut().generate_one_time_prekeys(1, &mut rng).unwrap();
     let sent = alice.encrypt("bob", b"x").unwrap();
     for _ in 0..2 {
-        let mut req = bob.retry_request(&alice_id, &sent).unwrap();
+        let mut req = bob.retry_request("alice", &alice_id, &sent, NOW).unwrap();
         let expected = if req.len() == MAX_RETRY_REQUEST_BYTES { ErrorCode::TooLarge } else { ErrorCode::Malformed };
         req.push(0);
         let before = alice.state_digest();
-        assert_eq!(alice.handle_retry_request("bob", &req, &mut rng).unwrap_err().code(), expected);
+        assert_eq!(alice.handle_retry_request("bob", &req, NOW, &mut rng).unwrap_err().code(), expected);
         assert_eq!(alice.state_digest(), before);
     }
 }
 
 fn assert_retry_refused(alice: &mut Device, req: &[u8], rng: &mut ChaCha20Rng) -> ErrorCode {
     let before = alice.state_digest();
-    let err = alice.handle_retry_request("bob", req, rng).unwrap_err();
+    let err = alice.handle_retry_request("bob", req, NOW, rng).unwrap_err();
     assert_eq!(alice.state_digest(), before, "{err}");
     err.code()
 }
@@ -285,19 +285,19 @@ fn one_mib_random_inputs_give_typed_errors() {
         // Snapshots are large; random bytes fail on the header or the tag.
         if i >= 2 {
             junk[0] = 0x10;
-            junk[1] = 0x01;
+            junk[1] = 0x02;
             junk[2] = 0x01 + (i % 2);
         }
         let expected = match (junk[0], junk[1], junk[2]) {
-            (0x10, 0x01, 0x01) => ErrorCode::SnapshotUndecryptable,
-            (0x10, 0x01, _) => ErrorCode::SnapshotWrongKind,
+            (0x10, 0x02, 0x01) => ErrorCode::SnapshotUndecryptable,
+            (0x10, 0x02, _) => ErrorCode::SnapshotWrongKind,
             (0x10, _, _) => ErrorCode::UnsupportedVersion,
             _ => ErrorCode::WrongMessageType,
         };
         assert_eq!(Device::import(&key, &junk).unwrap_err().code(), expected);
         let expected_record = match (junk[0], junk[1], junk[2]) {
-            (0x10, 0x01, 0x02) => ErrorCode::SnapshotUndecryptable,
-            (0x10, 0x01, _) => ErrorCode::SnapshotWrongKind,
+            (0x10, 0x02, 0x02) => ErrorCode::SnapshotUndecryptable,
+            (0x10, 0x02, _) => ErrorCode::SnapshotWrongKind,
             _ => expected,
         };
         let before = bob.state_digest();
@@ -337,23 +337,23 @@ fn message_for_bob_given_to_carol_is_refused() {
     // Carol issued a bundle too, so the prekey ids in Alice's message exist at Carol's.
     let c = bundle(&mut carol);
     assert_eq!(b.signed_prekey().id, c.signed_prekey().id);
-    alice.initiate("bob", &b, &mut rng).unwrap();
+    let _ = alice.initiate("bob", &b, &mut rng).unwrap();
     let p = alice.encrypt("bob", b"for bob").unwrap();
     assert_refused(&mut carol, "alice", &p, &mut rng, ErrorCode::AuthenticationFailed);
-    assert_eq!(bob.decrypt("alice", &p, &mut rng).unwrap(), b"for bob");
+    assert_eq!(bob.decrypt("alice", &p, &mut rng).unwrap().plaintext, b"for bob");
     exchange(&mut bob, "alice", &mut alice, "bob", b"hi", &mut rng);
     let m = alice.encrypt("bob", b"for bob again").unwrap();
     assert_eq!(m[0], RATCHET_MESSAGE);
     assert_refused(&mut carol, "alice", &m, &mut rng, ErrorCode::NoSession);
     // Carol with her own session with Alice.
-    alice.initiate("carol", &c, &mut rng).unwrap();
+    let _ = alice.initiate("carol", &c, &mut rng).unwrap();
     let pc = alice.encrypt("carol", b"for carol").unwrap();
-    assert_eq!(carol.decrypt("alice", &pc, &mut rng).unwrap(), b"for carol");
+    assert_eq!(carol.decrypt("alice", &pc, &mut rng).unwrap().plaintext, b"for carol");
     assert_refused(&mut carol, "alice", &m, &mut rng, ErrorCode::AuthenticationFailed);
     assert_refused(&mut carol, "alice", &p, &mut rng, ErrorCode::OneTimePreKeyReused);
     // Bob himself under the wrong peer name.
     assert_refused(&mut bob, "carol", &m, &mut rng, ErrorCode::NoSession);
-    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap(), b"for bob again");
+    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap().plaintext, b"for bob again");
 }
 
 #[test]
@@ -400,7 +400,7 @@ fn snapshot_wrong_key_truncated_and_tampered_are_refused() {
 fn bit_flips_of_a_retry_request_are_refused_and_keep_state() {
     let Pair { mut alice, mut bob, mut rng } = pair(14);
     let sent = alice.encrypt("bob", b"x").unwrap();
-    let req = bob.retry_request(alice.identity(), &sent).unwrap();
+    let req = bob.retry_request("alice", alice.identity(), &sent, NOW).unwrap();
     let mut codes = std::collections::BTreeMap::new();
     let stride = if exhaustive() { 1 } else { 32 };
     let bundle_at = 2 + 66 + 66 + 32;
@@ -425,7 +425,7 @@ fn bit_flips_of_a_retry_request_are_refused_and_keep_state() {
     for len in [1, 2, 100, 134, 166, 168, 500, req.len() - 64, req.len() - 1] {
         assert_eq!(assert_retry_refused(&mut alice, &req[..len], &mut rng), ErrorCode::Malformed, "{len}");
     }
-    assert_eq!(alice.handle_retry_request("bob", &req, &mut rng).unwrap(), Device::message_digest(&sent));
+    assert_eq!(alice.handle_retry_request("bob", &req, NOW, &mut rng).unwrap(), Device::message_digest(&sent));
 }
 
 /// An Ed25519 key encoding that is not a curve point.
@@ -460,7 +460,8 @@ fn every_decrypt_error_variant_keeps_state() {
         (ErrorCode::TooLarge, vec![PREKEY_MESSAGE; MAX_MESSAGE_BYTES + 1]),
         (ErrorCode::WrongMessageType, alice.identity().to_bytes().to_vec()),
         (ErrorCode::WrongMessageType, edit(&|m| m[0] = 0x05)),
-        (ErrorCode::UnsupportedVersion, edit(&|m| m[1] = 2)),
+        (ErrorCode::UnsupportedVersion, edit(&|m| m[1] = 1)),
+        (ErrorCode::UnsupportedVersion, edit(&|m| m[1] = 3)),
         (ErrorCode::WrongMessageType, edit(&|m| m[2] = 2)),
         (ErrorCode::UnsupportedVersion, edit(&|m| m[3] = 0)),
         (ErrorCode::Malformed, edit(&|m| m[l.one_time_flag] = 2)),
@@ -485,12 +486,12 @@ fn every_decrypt_error_variant_keeps_state() {
     }
     let long_name = "x".repeat(MAX_NAME_BYTES + 1);
     assert_refused(&mut bob, &long_name, &p, &mut rng, ErrorCode::Malformed);
-    assert_eq!(bob.decrypt("alice", &p, &mut rng).unwrap(), b"the original");
+    assert_eq!(bob.decrypt("alice", &p, &mut rng).unwrap().plaintext, b"the original");
     // On the established session.
     assert_refused(&mut bob, "alice", &p, &mut rng, ErrorCode::Duplicate);
     let mut alice = alice;
     let r = bob.encrypt("alice", b"r").unwrap();
-    assert_eq!(alice.decrypt("bob", &r, &mut rng).unwrap(), b"r");
+    assert_eq!(alice.decrypt("bob", &r, &mut rng).unwrap().plaintext, b"r");
     let m = alice.encrypt("bob", b"m").unwrap();
     let mut zero_key = m.clone();
     zero_key[2..34].fill(0);
@@ -502,7 +503,7 @@ fn every_decrypt_error_variant_keeps_state() {
     far[38] ^= 0x01;
     assert_refused(&mut bob, "alice", &far, &mut rng, ErrorCode::TooFarAhead);
     assert_refused(&mut bob, "carol", &m, &mut rng, ErrorCode::NoSession);
-    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap(), b"m");
+    assert_eq!(bob.decrypt("alice", &m, &mut rng).unwrap().plaintext, b"m");
     assert_refused(&mut bob, "alice", &m, &mut rng, ErrorCode::Duplicate);
     // TooFarAhead, OneTimePreKeyReused, PqPreKeyReused and LastResortReplay are shown to
     // keep state in conversation.rs, InvalidPadding below.
@@ -527,13 +528,15 @@ fn forge_with_padding(alice: &Device, bob: &Device, padded: &[u8], rng: &mut Cha
     let state =
         aes_gcm::Aes256Gcm::new(&k.into()).decrypt(&n.into(), Payload { msg: &snap[35..], aad: &snap[..35] }).unwrap();
     // u32 session count || remote identity (66) || root (32) || our ratchet secret (32)
-    // || our ratchet public key (32) || sending flag || sending chain key (32) || Ns || PN || ...
+    // || our ratchet public key (32) || sending flag || sending chain key (32) || Ns || PN
+    // || epoch || ...
     let at = 4 + 66;
     let secret: [u8; 32] = state[at + 32..at + 64].try_into().unwrap();
     assert_eq!(state[at + 96], 1, "Alice can send");
     let ck = &state[at + 97..at + 129];
     let ns = &state[at + 129..at + 133];
     let pn = &state[at + 133..at + 137];
+    let epoch = &state[at + 137..at + 141];
     let ratchet_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(secret));
     let hmac = |data: u8| -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(ck).unwrap();
@@ -542,15 +545,17 @@ fn forge_with_padding(alice: &Device, bob: &Device, padded: &[u8], rng: &mut Cha
     };
     let mk = hmac(0x01);
     let mut okm = [0u8; 44];
-    hkdf::Hkdf::<Sha256>::new(Some(&[0u8; 32]), &mk).expand(b"GoChat-E2EE v1 1:1 message keys", &mut okm).unwrap();
+    let info = [&b"GoChat-E2EE v2 1:1 message keys"[..], epoch].concat();
+    hkdf::Hkdf::<Sha256>::new(Some(&[0u8; 32]), &mk).expand(&info, &mut okm).unwrap();
     let k: [u8; 32] = okm[..32].try_into().unwrap();
     let n: [u8; 12] = okm[32..].try_into().unwrap();
-    let mut msg = vec![RATCHET_MESSAGE, 1];
+    let mut msg = vec![RATCHET_MESSAGE, 2];
     msg.extend_from_slice(ratchet_pub.as_bytes());
     msg.extend_from_slice(pn);
     msg.extend_from_slice(ns);
+    msg.extend_from_slice(epoch);
     let aad = [&alice.identity().to_bytes()[..], &bob.identity().to_bytes()[..], &msg[..]].concat();
-    let ct = aes_gcm::Aes256Gcm::new(&k.into()).encrypt(&n.into(), Payload { msg: padded, aad: &aad }).unwrap();
+    let ct = aes_gcm_siv::Aes256GcmSiv::new(&k.into()).encrypt(&n.into(), Payload { msg: padded, aad: &aad }).unwrap();
     msg.extend_from_slice(&ct);
     msg
 }
@@ -565,7 +570,7 @@ fn authenticated_message_with_invalid_padding_is_refused_and_keeps_state() {
     good.push(0x80);
     good.resize(64, 0);
     let m = forge_with_padding(&alice, &bob, &good, &mut rng);
-    assert_eq!(bob.clone().decrypt("alice", &m, &mut rng).unwrap(), b"forged but fine");
+    assert_eq!(fork(&bob, &mut rng).decrypt("alice", &m, &mut rng).unwrap().plaintext, b"forged but fine");
     let mut too_long = vec![b'x'];
     too_long.push(0x80);
     too_long.resize(128, 0);

@@ -161,7 +161,8 @@ impl World {
         let expect = model.expect(key, counter, !self.restarted);
         let before = (!expect.refusals.is_empty()).then(|| receiver.state_digest());
         match receiver.decrypt(peer, &sent.bytes, &mut self.rng) {
-            Ok(pt) => {
+            Ok(got) => {
+                let pt = got.plaintext;
                 let next = expect.success.unwrap_or_else(|| panic!("message {id} decrypted, model expected refusal"));
                 assert_eq!(pt, sent.plaintext, "message {id} decrypted to something else");
                 assert!(!sent.decrypted, "message {id} decrypted twice");
@@ -212,7 +213,7 @@ impl World {
                     (&mut self.alice, &mut self.bob, "bob")
                 };
                 let b = responder.next_bundle().unwrap();
-                initiator.initiate(peer, &b, &mut self.rng).unwrap();
+                let _ = initiator.initiate(peer, &b, &mut self.rng).unwrap();
                 self.restarted = true;
             }
             _ => {}
@@ -234,21 +235,24 @@ impl World {
     }
 }
 
-/// Alice with a session started from Bob's bundle, and Bob: built once, cloned per case.
-fn start() -> &'static (Device, Device) {
-    static START: OnceLock<(Device, Device)> = OnceLock::new();
+/// Alice with a session started from Bob's bundle, and Bob: built once as snapshots, imported per case.
+fn start() -> &'static (Vec<u8>, Vec<u8>) {
+    static START: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
     START.get_or_init(|| {
         let mut rng = rng(0x5eed);
         let mut alice = device("alice", 1, &mut rng);
         let mut bob = device("bob", 1, &mut rng);
         let b = bundle(&mut bob);
-        alice.initiate("bob", &b, &mut rng).unwrap();
-        (alice, bob)
+        let _ = alice.initiate("bob", &b, &mut rng).unwrap();
+        let key = snapshot_key(0x11);
+        (alice.export(&key, &mut rng), bob.export(&key, &mut rng))
     })
 }
 
 fn run(seed: u64, events: &[Event]) -> [usize; 3] {
-    let (alice, bob) = start().clone();
+    let (alice, bob) = start();
+    let key = snapshot_key(0x11);
+    let (alice, bob) = (Device::import(&key, alice).unwrap(), Device::import(&key, bob).unwrap());
     let mut w = World {
         alice,
         bob,

@@ -2,14 +2,21 @@
 //!
 //! - Root chain: `RK', CK = HKDF-SHA256(salt = RK, ikm = DH, info = "GoChat-E2EE v1 ratchet root", L = 64)`.
 //! - Symmetric chains: `MK = HMAC-SHA256(CK, 0x01)`, `CK' = HMAC-SHA256(CK, 0x02)`.
-//! - Message encryption: `key || nonce = HKDF-SHA256(salt = 0^32, ikm = MK,
-//!   info = "GoChat-E2EE v1 1:1 message keys", L = 44)`, AES-256-GCM with the full tag,
-//!   `AAD = session AD || every message byte before the ciphertext`.
+//! - Message encryption (message version 2): `key || nonce = HKDF-SHA256(salt = 0^32,
+//!   ikm = MK, info = "GoChat-E2EE v2 1:1 message keys" || epoch (u32), L = 44)`,
+//!   AES-256-GCM-SIV (RFC 8452) with the full tag, `AAD = session AD || every message
+//!   byte before the ciphertext`. GCM-SIV is nonce-misuse resistant: a sender whose
+//!   state was restored from an older snapshot and who re-uses a message key leaks at
+//!   most whether two plaintexts are equal, never their XOR or the authentication key.
+//! - The sender epoch counts restores of the session; a receiver that sees a used
+//!   counter with a newer epoch reports [`RatchetError::CounterReused`] rather than
+//!   dropping the message as a duplicate.
 //! - Plaintexts are padded to a multiple of [`PADDING_BLOCK`] bytes.
 //!
 //! Decryption is failure-atomic: every new chain key, root key, ratchet key and skipped
 //! key is computed into a staged update that is applied only after the AEAD tag has
-//! verified. A failed decrypt leaves the state byte-for-byte unchanged.
+//! verified. A failed decrypt leaves the state byte-for-byte unchanged. Work per
+//! message is bounded by the caller's `max_jump` (see `docs/protocol.md`, "Work budget").
 
 use std::collections::VecDeque;
 
@@ -22,34 +29,54 @@ use crate::crypto::{dh, hkdf, hmac_sha256_pair, random_x25519, x25519_public, Ae
 use crate::labels;
 use crate::wire::{DecodeError, Reader, Writer};
 
-/// How far ahead of a receiving chain a message may be (as libsignal).
+/// How far ahead of a receiving chain a message on the current session may be (as libsignal).
 pub const MAX_FORWARD_JUMP: u32 = 25_000;
+/// How far ahead a message may be on an archived session (or a session whose identity
+/// is not approved). Keeps the work of one hostile message tried on every session of a
+/// record within `MAX_FORWARD_JUMP + MAX_ARCHIVED_SESSIONS * MAX_ARCHIVED_FORWARD_JUMP`
+/// chain steps.
+pub const MAX_ARCHIVED_FORWARD_JUMP: u32 = 250;
 /// Skipped message keys stored per session; beyond it the oldest is evicted.
 pub const MAX_SKIPPED_KEYS: usize = 2_000;
 /// Receiving chains kept per session; beyond it the oldest is dropped.
 pub const MAX_RECEIVER_CHAINS: usize = 5;
+/// Records of dropped receiving chains (ratchet key, next counter, epoch) kept per
+/// session, so a replay on a dropped chain is still recognised as a duplicate.
+pub const MAX_DROPPED_CHAINS: usize = 64;
+/// Ranges of evicted skipped keys remembered per session, so a message whose key was
+/// evicted is reported as lost rather than as a duplicate.
+pub const MAX_EVICTED_RANGES: usize = 32;
 /// Plaintexts are padded to a multiple of this many bytes.
 pub const PADDING_BLOCK: usize = 64;
 /// Largest plaintext accepted by `encrypt` (so that the padded size is at most 64 KiB).
 pub const MAX_PLAINTEXT_BYTES: usize = 65_535;
 /// Largest padded plaintext, i.e. the largest ciphertext body minus the tag.
 pub const MAX_PADDED_BYTES: usize = MAX_PLAINTEXT_BYTES + 1;
-/// Size of the ratchet header: ratchet key, previous-chain length, counter.
-pub const RATCHET_HEADER_BYTES: usize = 32 + 4 + 4;
+/// Size of the ratchet header: ratchet key, previous-chain length, counter, sender epoch.
+pub const RATCHET_HEADER_BYTES: usize = 32 + 4 + 4 + 4;
 
 /// Why a message could not be decrypted on a session (or encrypted).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RatchetError {
-    /// This message was already decrypted (or its key was evicted as the oldest of
-    /// more than `MAX_SKIPPED_KEYS` skipped keys).
+    /// This message was already decrypted. Decided from the header alone (before any
+    /// authentication), so a forged header naming a used counter gets this too.
     #[error("message already received")]
     Duplicate,
-    /// The message counter is more than `MAX_FORWARD_JUMP` ahead of its chain.
+    /// The message's key was discarded under the state bounds before the message
+    /// arrived (its skipped key was evicted, or its receiving chain was dropped): it can
+    /// never be decrypted here. The app should show "a message could not be decrypted".
+    #[error("message key was discarded before the message arrived")]
+    MessageLost,
+    /// The counter was already used on this chain, but by an older sender epoch: the
+    /// sender restored older state and sent a new message under a used counter.
+    #[error("sender re-used a message counter after restoring older state")]
+    CounterReused,
+    /// The message counter is further ahead of its chain than this session allows.
     #[error("message is {jump} ahead of its chain (maximum {max})")]
     TooFarAhead {
         /// How far ahead the message is.
         jump: u64,
-        /// `MAX_FORWARD_JUMP`.
+        /// The bound that applied (`MAX_FORWARD_JUMP` or `MAX_ARCHIVED_FORWARD_JUMP`).
         max: u32,
     },
     /// The AEAD tag did not verify: the message was modified, or is not for this session.
@@ -81,15 +108,18 @@ pub struct RatchetHeader {
     pub previous_counter: u32,
     /// Index of this message in the sending chain.
     pub counter: u32,
+    /// The sender's epoch for this session: 0 at creation, plus one at every import of
+    /// the session from a snapshot.
+    pub epoch: u32,
 }
 
 impl RatchetHeader {
     pub(crate) fn write(&self, w: &mut Writer) {
-        w.bytes(&self.ratchet_key).u32(self.previous_counter).u32(self.counter);
+        w.bytes(&self.ratchet_key).u32(self.previous_counter).u32(self.counter).u32(self.epoch);
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(RatchetHeader { ratchet_key: r.array()?, previous_counter: r.u32()?, counter: r.u32()? })
+        Ok(RatchetHeader { ratchet_key: r.array()?, previous_counter: r.u32()?, counter: r.u32()?, epoch: r.u32()? })
     }
 }
 
@@ -149,9 +179,13 @@ pub(crate) fn kdf_rk(root: &Secret32, dh_out: &Secret32) -> (Secret32, ChainKey)
     (rk, ChainKey(ck))
 }
 
-/// Expands a message key into the AES-256-GCM key and nonce.
-pub(crate) fn message_aead_key(mk: &Secret32) -> AeadKey {
-    AeadKey::derive(mk.as_bytes(), labels::MESSAGE_KEYS)
+/// Expands a message key into the AES-256-GCM-SIV key and nonce for sender `epoch`.
+pub(crate) fn message_aead_key(mk: &Secret32, epoch: u32) -> AeadKey {
+    let mut info = [0u8; 64];
+    let n = labels::MESSAGE_KEYS.len();
+    info[..n].copy_from_slice(labels::MESSAGE_KEYS);
+    info[n..n + 4].copy_from_slice(&epoch.to_be_bytes());
+    AeadKey::derive(mk.as_bytes(), &info[..n + 4])
 }
 
 #[derive(Clone, Debug)]
@@ -159,6 +193,25 @@ struct ReceivingChain {
     ratchet_key: [u8; 32],
     chain: ChainKey,
     counter: u32,
+    /// The newest sender epoch authenticated on this chain.
+    epoch: u32,
+}
+
+/// What is left of a receiving chain after it was dropped: enough to tell a replay
+/// (counter below `next_counter`) from a message that can no longer be decrypted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct DroppedChain {
+    ratchet_key: [u8; 32],
+    next_counter: u32,
+    epoch: u32,
+}
+
+/// Counters `lo..hi` of chain `ratchet_key` whose skipped keys were evicted unused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct EvictedRange {
+    ratchet_key: [u8; 32],
+    lo: u32,
+    hi: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -176,17 +229,25 @@ pub(crate) struct RatchetState {
     our_ratchet_pub: [u8; 32],
     sending: Option<(ChainKey, u32)>,
     previous_counter: u32,
+    /// Our sender epoch: bumped at every import, written into every header.
+    epoch: u32,
     /// Oldest first.
     receiving: VecDeque<ReceivingChain>,
     /// Oldest first.
     skipped: VecDeque<SkippedKey>,
+    /// Oldest first.
+    dropped: VecDeque<DroppedChain>,
+    /// Oldest first.
+    evicted: VecDeque<EvictedRange>,
 }
 
 impl core::fmt::Debug for RatchetState {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RatchetState")
+            .field("epoch", &self.epoch)
             .field("receiving_chains", &self.receiving.len())
             .field("skipped_keys", &self.skipped.len())
+            .field("dropped_chains", &self.dropped.len())
             .finish_non_exhaustive()
     }
 }
@@ -199,27 +260,35 @@ enum Staged {
         chain: ChainKey,
         counter: u32,
         skipped: Vec<SkippedKey>,
+        lost: Option<EvictedRange>,
     },
+    /// The receiving half of a DH ratchet step; the sending half (a fresh ratchet key
+    /// and a second DH) is computed only after the message has authenticated.
     DhStep {
         root: Secret32,
-        our_ratchet: StaticSecret,
-        sending: ChainKey,
         receiving: ReceivingChain,
         skipped: Vec<SkippedKey>,
+        lost: Option<EvictedRange>,
     },
 }
 
+/// The result of [`advance`]: skipped keys to store, the counters whose keys were not
+/// kept (beyond `MAX_SKIPPED_KEYS`), the message key and the next chain key.
+type Advanced = (Vec<SkippedKey>, Option<EvictedRange>, Secret32, ChainKey);
+
 /// Derives message keys from `chain` at `from` up to (excluding) `to`, keeping only the
-/// newest `MAX_SKIPPED_KEYS` of them, then the key at `to`.
+/// newest `MAX_SKIPPED_KEYS` of them, then the key at `to`. Refuses a jump over `max_jump`
+/// before doing any work.
 fn advance(
     ratchet_key: &[u8; 32],
     mut chain: ChainKey,
     from: u32,
     to: u32,
-) -> Result<(Vec<SkippedKey>, Secret32, ChainKey), RatchetError> {
+    max_jump: u32,
+) -> Result<Advanced, RatchetError> {
     let jump = u64::from(to) - u64::from(from);
-    if jump > u64::from(MAX_FORWARD_JUMP) {
-        return Err(RatchetError::TooFarAhead { jump, max: MAX_FORWARD_JUMP });
+    if jump > u64::from(max_jump) {
+        return Err(RatchetError::TooFarAhead { jump, max: max_jump });
     }
     let keep_from = to.saturating_sub(MAX_SKIPPED_KEYS as u32).max(from);
     let mut skipped = Vec::with_capacity((to - keep_from) as usize);
@@ -231,7 +300,8 @@ fn advance(
         chain = next;
     }
     let (mk, next) = chain.step();
-    Ok((skipped, mk, next))
+    let lost = (keep_from > from).then_some(EvictedRange { ratchet_key: *ratchet_key, lo: from, hi: keep_from });
+    Ok((skipped, lost, mk, next))
 }
 
 impl RatchetState {
@@ -250,8 +320,11 @@ impl RatchetState {
             our_ratchet,
             sending: Some((sending, 0)),
             previous_counter: 0,
+            epoch: 0,
             receiving: VecDeque::new(),
             skipped: VecDeque::new(),
+            dropped: VecDeque::new(),
+            evicted: VecDeque::new(),
         })
     }
 
@@ -263,16 +336,42 @@ impl RatchetState {
             our_ratchet: our_signed_prekey.clone(),
             sending: None,
             previous_counter: 0,
+            epoch: 0,
             receiving: VecDeque::new(),
             skipped: VecDeque::new(),
+            dropped: VecDeque::new(),
+            evicted: VecDeque::new(),
         }
     }
 
-    /// Whether `header` names a receiving chain or a skipped key this state holds, so
-    /// that no DH ratchet step is needed to decrypt it.
+    /// Marks this state as restored from a snapshot: later messages carry a newer
+    /// sender epoch, so they never share a message key and nonce with messages sent by
+    /// the state that was exported, and the receiver can tell them from replays.
+    pub(crate) fn bump_epoch(&mut self) {
+        self.epoch = self.epoch.saturating_add(1);
+    }
+
+    /// Whether `header` names a chain (live or dropped) or a skipped key this state
+    /// knows, so that no DH ratchet step is needed to handle it.
     pub(crate) fn recognizes(&self, header: &RatchetHeader) -> bool {
-        self.receiving.iter().any(|c| c.ratchet_key == header.ratchet_key)
-            || self.skipped.iter().any(|k| k.ratchet_key == header.ratchet_key)
+        let rk = &header.ratchet_key;
+        self.receiving.iter().any(|c| &c.ratchet_key == rk)
+            || self.skipped.iter().any(|k| &k.ratchet_key == rk)
+            || self.dropped.iter().any(|d| &d.ratchet_key == rk)
+            || self.evicted.iter().any(|e| &e.ratchet_key == rk)
+    }
+
+    /// Whether `header` names a counter this state already used (a replay), decided
+    /// from the header alone without any key derivation.
+    pub(crate) fn is_replay(&self, header: &RatchetHeader) -> bool {
+        let used = |next: u32, epoch: u32| {
+            header.counter < next && header.epoch <= epoch && !self.is_evicted(&header.ratchet_key, header.counter)
+        };
+        if self.skipped.iter().any(|k| k.ratchet_key == header.ratchet_key && k.counter == header.counter) {
+            return false;
+        }
+        self.receiving.iter().any(|c| c.ratchet_key == header.ratchet_key && used(c.counter, c.epoch))
+            || self.dropped.iter().any(|d| d.ratchet_key == header.ratchet_key && used(d.next_counter, d.epoch))
     }
 
     /// Encrypts `plaintext`: appends the ratchet header to `w` (which already holds the
@@ -294,13 +393,15 @@ impl RatchetState {
             ratchet_key: self.our_ratchet_pub,
             previous_counter: self.previous_counter,
             counter: *counter,
+            epoch: self.epoch,
         };
         let (mk, next) = chain.step();
         header.write(&mut w);
         let aad = [session_ad, &w.into_bytes()].concat();
         let mut padded = pad(plaintext);
-        let ct = message_aead_key(&mk).seal(&aad, &padded);
+        let ct = message_aead_key(&mk, header.epoch).seal_siv(&aad, &padded);
         padded.zeroize();
+        let ct = ct.ok_or(RatchetError::PlaintextTooLarge(plaintext.len()))?;
         self.sending = Some((next, counter + 1));
         let mut out = aad;
         out.drain(..session_ad.len());
@@ -309,28 +410,42 @@ impl RatchetState {
     }
 
     /// Decrypts a message whose header is `header`, whose bytes before the ciphertext
-    /// are `prefix`, and whose ciphertext is `ciphertext`. Changes state only on success.
+    /// are `prefix`, and whose ciphertext is `ciphertext`, refusing a forward jump over
+    /// `max_jump`. Changes state only on success.
     pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         session_ad: &[u8],
         prefix: &[u8],
         header: &RatchetHeader,
         ciphertext: &[u8],
+        max_jump: u32,
         rng: &mut R,
     ) -> Result<Vec<u8>, RatchetError> {
-        let (staged, mk) = self.stage(header, rng)?;
+        let (staged, mk) = self.stage(header, max_jump)?;
         let aad = [session_ad, prefix].concat();
-        let padded = message_aead_key(&mk).open(&aad, ciphertext).ok_or(RatchetError::AuthenticationFailed)?;
+        let padded =
+            message_aead_key(&mk, header.epoch).open_siv(&aad, ciphertext).ok_or(RatchetError::AuthenticationFailed)?;
         let plaintext = unpad(padded)?;
-        self.apply(staged);
+        self.apply(staged, header, rng)?;
         Ok(plaintext)
     }
 
-    fn stage<R: CryptoRng + ?Sized>(
-        &self,
-        header: &RatchetHeader,
-        rng: &mut R,
-    ) -> Result<(Staged, Secret32), RatchetError> {
+    /// Classifies a counter below a chain's next counter that has no skipped key.
+    fn used_counter(&self, header: &RatchetHeader, chain_epoch: u32) -> RatchetError {
+        if self.is_evicted(&header.ratchet_key, header.counter) {
+            RatchetError::MessageLost
+        } else if header.epoch > chain_epoch {
+            RatchetError::CounterReused
+        } else {
+            RatchetError::Duplicate
+        }
+    }
+
+    fn is_evicted(&self, ratchet_key: &[u8; 32], counter: u32) -> bool {
+        self.evicted.iter().any(|e| &e.ratchet_key == ratchet_key && (e.lo..e.hi).contains(&counter))
+    }
+
+    fn stage(&self, header: &RatchetHeader, max_jump: u32) -> Result<(Staged, Secret32), RatchetError> {
         if let Some(i) =
             self.skipped.iter().position(|k| k.ratchet_key == header.ratchet_key && k.counter == header.counter)
         {
@@ -344,46 +459,91 @@ impl RatchetState {
         if let Some(index) = self.receiving.iter().position(|c| c.ratchet_key == header.ratchet_key) {
             let chain = self.receiving.get(index).ok_or(RatchetError::Duplicate)?;
             if header.counter < chain.counter {
-                return Err(RatchetError::Duplicate);
+                return Err(self.used_counter(header, chain.epoch));
             }
-            let (skipped, mk, next) = advance(&chain.ratchet_key, chain.chain.clone(), chain.counter, header.counter)?;
-            return Ok((Staged::Chain { index, chain: next, counter: header.counter + 1, skipped }, mk));
+            let (skipped, lost, mk, next) =
+                advance(&chain.ratchet_key, chain.chain.clone(), chain.counter, header.counter, max_jump)?;
+            return Ok((Staged::Chain { index, chain: next, counter: header.counter + 1, skipped, lost }, mk));
         }
-        // A new ratchet key from the peer: a DH ratchet step.
-        if header.counter > MAX_FORWARD_JUMP {
-            return Err(RatchetError::TooFarAhead { jump: u64::from(header.counter), max: MAX_FORWARD_JUMP });
+        if let Some(d) = self.dropped.iter().find(|d| d.ratchet_key == header.ratchet_key) {
+            return Err(if header.counter < d.next_counter {
+                self.used_counter(header, d.epoch)
+            } else {
+                RatchetError::MessageLost
+            });
         }
-        let nc = |_| RatchetError::NonContributory;
-        let recv_dh = dh(&self.our_ratchet, &header.ratchet_key).map_err(nc)?;
-        let (root1, recv_chain) = kdf_rk(&self.root, &recv_dh);
-        let (skipped, mk, next) = advance(&header.ratchet_key, recv_chain, 0, header.counter)?;
-        let our_ratchet = random_x25519(rng);
-        let send_dh = dh(&our_ratchet, &header.ratchet_key).map_err(nc)?;
-        let (root, sending) = kdf_rk(&root1, &send_dh);
-        let receiving = ReceivingChain { ratchet_key: header.ratchet_key, chain: next, counter: header.counter + 1 };
-        Ok((Staged::DhStep { root, our_ratchet, sending, receiving, skipped }, mk))
+        if self.evicted.iter().any(|e| e.ratchet_key == header.ratchet_key) {
+            // Every key of this chain that we held was evicted: the chain itself is gone.
+            return Err(RatchetError::MessageLost);
+        }
+        // A new ratchet key from the peer: the receiving half of a DH ratchet step.
+        if header.counter > max_jump {
+            return Err(RatchetError::TooFarAhead { jump: u64::from(header.counter), max: max_jump });
+        }
+        let recv_dh = dh(&self.our_ratchet, &header.ratchet_key).map_err(|_| RatchetError::NonContributory)?;
+        let (root, recv_chain) = kdf_rk(&self.root, &recv_dh);
+        let (skipped, lost, mk, next) = advance(&header.ratchet_key, recv_chain, 0, header.counter, max_jump)?;
+        let receiving =
+            ReceivingChain { ratchet_key: header.ratchet_key, chain: next, counter: header.counter + 1, epoch: 0 };
+        Ok((Staged::DhStep { root, receiving, skipped, lost }, mk))
     }
 
-    fn push_skipped(&mut self, keys: Vec<SkippedKey>) {
+    /// Stores new skipped keys (evicting the oldest beyond `MAX_SKIPPED_KEYS`) and
+    /// remembers the counters whose keys were never kept or were evicted.
+    fn push_skipped(&mut self, keys: Vec<SkippedKey>, lost: Option<EvictedRange>) {
+        if let Some(l) = lost {
+            self.push_evicted(l);
+        }
         self.skipped.extend(keys);
         while self.skipped.len() > MAX_SKIPPED_KEYS {
-            self.skipped.pop_front();
+            if let Some(k) = self.skipped.pop_front() {
+                self.record_evicted(k.ratchet_key, k.counter);
+            }
         }
     }
 
-    fn apply(&mut self, staged: Staged) {
+    fn record_evicted(&mut self, ratchet_key: [u8; 32], counter: u32) {
+        self.push_evicted(EvictedRange { ratchet_key, lo: counter, hi: counter + 1 });
+    }
+
+    /// Adds a range of lost counters, merging it into the newest range when contiguous.
+    fn push_evicted(&mut self, range: EvictedRange) {
+        if let Some(last) = self.evicted.back_mut() {
+            if last.ratchet_key == range.ratchet_key && last.hi == range.lo {
+                last.hi = range.hi;
+                return;
+            }
+        }
+        self.evicted.push_back(range);
+        while self.evicted.len() > MAX_EVICTED_RANGES {
+            self.evicted.pop_front();
+        }
+    }
+
+    fn apply<R: CryptoRng + ?Sized>(
+        &mut self,
+        staged: Staged,
+        header: &RatchetHeader,
+        rng: &mut R,
+    ) -> Result<(), RatchetError> {
         match staged {
             Staged::Skipped(i) => {
                 self.skipped.remove(i);
             }
-            Staged::Chain { index, chain, counter, skipped } => {
+            Staged::Chain { index, chain, counter, skipped, lost } => {
                 if let Some(c) = self.receiving.get_mut(index) {
                     c.chain = chain;
                     c.counter = counter;
+                    c.epoch = c.epoch.max(header.epoch);
                 }
-                self.push_skipped(skipped);
+                self.push_skipped(skipped, lost);
             }
-            Staged::DhStep { root, our_ratchet, sending, receiving, skipped } => {
+            Staged::DhStep { root, mut receiving, skipped, lost } => {
+                // The sending half: drawn only now, after the message has authenticated.
+                let our_ratchet = random_x25519(rng);
+                let send_dh = dh(&our_ratchet, &header.ratchet_key).map_err(|_| RatchetError::NonContributory)?;
+                let (root, sending) = kdf_rk(&root, &send_dh);
+                receiving.epoch = header.epoch;
                 self.root = root;
                 self.previous_counter = self.sending.as_ref().map_or(0, |(_, n)| *n);
                 self.our_ratchet_pub = x25519_public(&our_ratchet);
@@ -391,11 +551,21 @@ impl RatchetState {
                 self.sending = Some((sending, 0));
                 self.receiving.push_back(receiving);
                 while self.receiving.len() > MAX_RECEIVER_CHAINS {
-                    self.receiving.pop_front();
+                    if let Some(c) = self.receiving.pop_front() {
+                        self.dropped.push_back(DroppedChain {
+                            ratchet_key: c.ratchet_key,
+                            next_counter: c.counter,
+                            epoch: c.epoch,
+                        });
+                    }
                 }
-                self.push_skipped(skipped);
+                while self.dropped.len() > MAX_DROPPED_CHAINS {
+                    self.dropped.pop_front();
+                }
+                self.push_skipped(skipped, lost);
             }
         }
+        Ok(())
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
@@ -409,13 +579,22 @@ impl RatchetState {
             }
         }
         w.u32(self.previous_counter);
+        w.u32(self.epoch);
         w.u32(self.receiving.len() as u32);
         for c in &self.receiving {
-            w.bytes(&c.ratchet_key).bytes(c.chain.0.as_bytes()).u32(c.counter);
+            w.bytes(&c.ratchet_key).bytes(c.chain.0.as_bytes()).u32(c.counter).u32(c.epoch);
         }
         w.u32(self.skipped.len() as u32);
         for k in &self.skipped {
             w.bytes(&k.ratchet_key).u32(k.counter).bytes(k.key.as_bytes());
+        }
+        w.u32(self.dropped.len() as u32);
+        for d in &self.dropped {
+            w.bytes(&d.ratchet_key).u32(d.next_counter).u32(d.epoch);
+        }
+        w.u32(self.evicted.len() as u32);
+        for e in &self.evicted {
+            w.bytes(&e.ratchet_key).u32(e.lo).u32(e.hi);
         }
     }
 
@@ -426,6 +605,7 @@ impl RatchetState {
         let sending =
             if r.flag("sending chain flag")? { Some((ChainKey(Secret32(r.array()?)), r.u32()?)) } else { None };
         let previous_counter = r.u32()?;
+        let epoch = r.u32()?;
         let n = r.count(MAX_RECEIVER_CHAINS, "receiving chain count")?;
         let mut receiving = VecDeque::with_capacity(n);
         for _ in 0..n {
@@ -433,6 +613,7 @@ impl RatchetState {
                 ratchet_key: r.array()?,
                 chain: ChainKey(Secret32(r.array()?)),
                 counter: r.u32()?,
+                epoch: r.u32()?,
             });
         }
         let n = r.count(MAX_SKIPPED_KEYS, "skipped key count")?;
@@ -440,7 +621,32 @@ impl RatchetState {
         for _ in 0..n {
             skipped.push_back(SkippedKey { ratchet_key: r.array()?, counter: r.u32()?, key: Secret32(r.array()?) });
         }
-        Ok(RatchetState { root, our_ratchet_pub, our_ratchet, sending, previous_counter, receiving, skipped })
+        let n = r.count(MAX_DROPPED_CHAINS, "dropped chain count")?;
+        let mut dropped = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            dropped.push_back(DroppedChain { ratchet_key: r.array()?, next_counter: r.u32()?, epoch: r.u32()? });
+        }
+        let n = r.count(MAX_EVICTED_RANGES, "evicted range count")?;
+        let mut evicted = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            let e = EvictedRange { ratchet_key: r.array()?, lo: r.u32()?, hi: r.u32()? };
+            if e.lo >= e.hi {
+                return Err(DecodeError::InvalidValue("evicted range"));
+            }
+            evicted.push_back(e);
+        }
+        Ok(RatchetState {
+            root,
+            our_ratchet_pub,
+            our_ratchet,
+            sending,
+            previous_counter,
+            epoch,
+            receiving,
+            skipped,
+            dropped,
+            evicted,
+        })
     }
 }
 

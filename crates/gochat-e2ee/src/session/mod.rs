@@ -2,14 +2,20 @@
 //!
 //! A [`SessionRecord`] holds up to `1 + MAX_ARCHIVED_SESSIONS` sessions, the current one
 //! first. Rules (specified in `docs/protocol.md`, "Session records"):
-//! - a ratchet message that decrypts on an archived session makes it current;
+//! - a ratchet message that decrypts on an archived session makes it current, but only
+//!   if the session's identity is the pinned one (the device decides: see `trust`);
 //! - a prekey message whose base key matches a stored session is decrypted on it (so a
 //!   retransmission is reported as a duplicate, not as a new session);
 //! - a new inbound session becomes current, except when the current session is our own
 //!   still-unanswered outbound session to the same peer identity and its base key sorts
 //!   lower: then both sides of a simultaneous start keep the same session (the one with
 //!   the lower base key). A peer that comes back with a new identity always wins, so a
-//!   reinstalled peer is never stuck behind our unanswered session.
+//!   reinstalled peer is never stuck behind our unanswered session;
+//! - a session with an unapproved identity is kept aside (never current), and at most
+//!   one such session is kept, so a server cannot flush the archive with throwaway
+//!   identities;
+//! - work per message is bounded: the current session allows a forward jump of up to
+//!   `MAX_FORWARD_JUMP`, every other session `MAX_ARCHIVED_FORWARD_JUMP`.
 
 mod message;
 
@@ -24,7 +30,7 @@ use crate::crypto::sha256;
 use crate::handshake::{PreKeyHeader, SESSION_AD_BYTES};
 use crate::keys::IdentityKey;
 use crate::labels;
-use crate::ratchet::{RatchetError, RatchetState};
+use crate::ratchet::{RatchetError, RatchetState, MAX_ARCHIVED_FORWARD_JUMP, MAX_FORWARD_JUMP};
 use crate::wire::{type_byte, DecodeError, Reader, Writer};
 
 /// Archived sessions kept per peer device, besides the current one (as libsignal).
@@ -59,9 +65,10 @@ impl Session {
     pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         m: &Incoming<'_>,
+        max_jump: u32,
         rng: &mut R,
     ) -> Result<Vec<u8>, RatchetError> {
-        let out = self.ratchet.decrypt(&self.ad, m.prefix, &m.header, m.ciphertext, rng)?;
+        let out = self.ratchet.decrypt(&self.ad, m.prefix, &m.header, m.ciphertext, max_jump, rng)?;
         self.pending = None;
         Ok(out)
     }
@@ -100,16 +107,34 @@ pub(crate) enum RecordError {
     Ratchet(RatchetError),
 }
 
+/// A message we sent, remembered so that a retry request can name it: its digest, the
+/// identity it was encrypted to, and the session it went on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SentMessage {
+    pub(crate) digest: [u8; 32],
+    pub(crate) recipient: IdentityKey,
+    pub(crate) base_key: [u8; 32],
+}
+
 /// All sessions with one peer device, current first.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct SessionRecord {
     sessions: VecDeque<Session>,
-    sent_digests: VecDeque<[u8; 32]>,
+    sent: VecDeque<SentMessage>,
 }
 
 /// The digest that names a message in a retry request.
 pub(crate) fn message_digest(message: &[u8]) -> [u8; 32] {
     sha256(&[labels::MESSAGE_DIGEST, message])
+}
+
+/// The forward-jump bound for the session at `index` (0 is current).
+fn max_jump(index: usize) -> u32 {
+    if index == 0 {
+        MAX_FORWARD_JUMP
+    } else {
+        MAX_ARCHIVED_FORWARD_JUMP
+    }
 }
 
 impl SessionRecord {
@@ -123,35 +148,40 @@ impl SessionRecord {
         self.sessions.len().saturating_sub(1)
     }
 
-    /// Encrypts on the current session and remembers the message's digest.
+    /// Encrypts on the current session and remembers the message (digest, recipient
+    /// identity, session) for retry requests.
     pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
         let s = self.sessions.front_mut().ok_or(RecordError::NoSession)?;
         let out = s.encrypt(plaintext).map_err(RecordError::Ratchet)?;
-        self.sent_digests.push_back(message_digest(&out));
-        while self.sent_digests.len() > RETRY_WINDOW {
-            self.sent_digests.pop_front();
+        let sent = SentMessage { digest: message_digest(&out), recipient: s.remote_identity, base_key: s.base_key };
+        if self.sent.len() == RETRY_WINDOW {
+            self.sent.pop_front();
         }
+        self.sent.push_back(sent);
         Ok(out)
     }
 
-    /// Whether `digest` names one of the last `RETRY_WINDOW` messages sent.
-    pub(crate) fn has_sent_digest(&self, digest: &[u8; 32]) -> bool {
-        self.sent_digests.contains(digest)
+    /// The sent message named by `digest`, if it is among the last `RETRY_WINDOW` sent,
+    /// was encrypted to `recipient` (full identity), and its session is still held.
+    pub(crate) fn sent_to(&self, digest: &[u8; 32], recipient: &IdentityKey) -> Option<&SentMessage> {
+        self.sent
+            .iter()
+            .find(|m| &m.digest == digest && &m.recipient == recipient)
+            .filter(|m| self.find_base_key(&m.base_key).is_some())
     }
 
-    /// Removes `digest` from the sent window; true if it was there.
-    pub(crate) fn take_sent_digest(&mut self, digest: &[u8; 32]) -> bool {
-        match self.sent_digests.iter().position(|d| d == digest) {
-            Some(i) => {
-                self.sent_digests.remove(i);
-                true
-            }
-            None => false,
-        }
+    /// Removes `digest` from the sent window (a message is retried at most once).
+    pub(crate) fn take_sent(&mut self, digest: &[u8; 32]) {
+        self.sent.retain(|m| &m.digest != digest);
     }
 
     pub(crate) fn find_base_key(&self, base_key: &[u8; 32]) -> Option<usize> {
         self.sessions.iter().position(|s| &s.base_key == base_key)
+    }
+
+    /// The identity of the session at `index`.
+    pub(crate) fn identity_at(&self, index: usize) -> Option<&IdentityKey> {
+        self.sessions.get(index).map(|s| &s.remote_identity)
     }
 
     /// Decrypts a prekey message on the stored session `index` (a retransmission).
@@ -163,35 +193,33 @@ impl SessionRecord {
         rng: &mut R,
     ) -> Result<Vec<u8>, RecordError> {
         let s = self.sessions.get_mut(index).ok_or(RecordError::NoSession)?;
-        s.decrypt(m, rng).map_err(RecordError::Ratchet)
+        s.decrypt(m, max_jump(index), rng).map_err(RecordError::Ratchet)
     }
 
     /// Decrypts a ratchet message: first on a session that already knows its ratchet
     /// key, else by trying a DH ratchet step on each session, current first (at most
-    /// `1 + MAX_ARCHIVED_SESSIONS` attempts). An archived session that succeeds becomes
-    /// current. Failure leaves every session unchanged.
+    /// `1 + MAX_ARCHIVED_SESSIONS` attempts, each within its forward-jump bound).
+    /// Returns the plaintext and the index of the session that decrypted it; does not
+    /// change which session is current (the caller promotes a trusted one). Failure
+    /// leaves every session unchanged.
     pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         m: &Incoming<'_>,
         rng: &mut R,
-    ) -> Result<Vec<u8>, RecordError> {
+    ) -> Result<(Vec<u8>, usize), RecordError> {
         if self.sessions.is_empty() {
             return Err(RecordError::NoSession);
         }
         if let Some(i) = self.sessions.iter().position(|s| s.recognizes(m)) {
             let s = self.sessions.get_mut(i).ok_or(RecordError::NoSession)?;
-            let pt = s.decrypt(m, rng).map_err(RecordError::Ratchet)?;
-            self.promote(i);
-            return Ok(pt);
+            let pt = s.decrypt(m, max_jump(i), rng).map_err(RecordError::Ratchet)?;
+            return Ok((pt, i));
         }
         let mut first_err = None;
         for i in 0..self.sessions.len() {
             let Some(s) = self.sessions.get_mut(i) else { break };
-            match s.decrypt(m, rng) {
-                Ok(pt) => {
-                    self.promote(i);
-                    return Ok(pt);
-                }
+            match s.decrypt(m, max_jump(i), rng) {
+                Ok(pt) => return Ok((pt, i)),
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
@@ -201,11 +229,18 @@ impl SessionRecord {
     }
 
     /// Makes session `i` current (the others keep their order).
-    fn promote(&mut self, i: usize) {
+    pub(crate) fn promote(&mut self, i: usize) {
         if i > 0 {
             if let Some(s) = self.sessions.remove(i) {
                 self.sessions.push_front(s);
             }
+        }
+    }
+
+    /// Makes the newest session with `identity` current, if there is one.
+    pub(crate) fn promote_identity(&mut self, identity: &IdentityKey) {
+        if let Some(i) = self.sessions.iter().position(|s| &s.remote_identity == identity) {
+            self.promote(i);
         }
     }
 
@@ -219,7 +254,8 @@ impl SessionRecord {
         self.truncate();
     }
 
-    /// Stores a new inbound session (see the module rules for which becomes current).
+    /// Stores a new inbound session with a trusted identity (see the module rules for
+    /// which becomes current).
     pub(crate) fn insert_inbound(&mut self, s: Session) {
         let keep_current = matches!(
             self.sessions.front(),
@@ -235,9 +271,35 @@ impl SessionRecord {
         self.truncate();
     }
 
+    /// Stores a session whose identity is not approved: never current, and it replaces
+    /// any other session whose identity is not `pinned`.
+    pub(crate) fn insert_unapproved(&mut self, s: Session, pinned: &IdentityKey) {
+        self.sessions.retain(|x| &x.remote_identity == pinned);
+        let at = self.sessions.len().min(1);
+        self.sessions.insert(at, s);
+        self.truncate();
+    }
+
     /// The identity of the peer on the current session.
     pub fn remote_identity(&self) -> Option<&IdentityKey> {
         self.sessions.front().map(|s| &s.remote_identity)
+    }
+
+    /// Whether `m`'s header names a counter already used on the session it belongs to
+    /// (decided from the header alone, as `Duplicate` is).
+    pub(crate) fn is_replay(&self, m: &Incoming<'_>) -> bool {
+        let on = |s: &Session| s.ratchet.is_replay(&m.header);
+        match &m.prekey {
+            Some(h) => self.find_base_key(&h.base_key).and_then(|i| self.sessions.get(i)).is_some_and(on),
+            None => self.sessions.iter().any(on),
+        }
+    }
+
+    /// Marks every session as restored from a snapshot (a new sender epoch).
+    pub(crate) fn bump_epochs(&mut self) {
+        for s in &mut self.sessions {
+            s.ratchet.bump_epoch();
+        }
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
@@ -246,24 +308,29 @@ impl SessionRecord {
             s.remote_identity.write(w);
             s.write(w);
         }
-        w.u32(self.sent_digests.len() as u32);
-        for d in &self.sent_digests {
-            w.bytes(d);
+        w.u32(self.sent.len() as u32);
+        for m in &self.sent {
+            w.bytes(&m.digest);
+            m.recipient.write(w);
+            w.bytes(&m.base_key);
         }
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let bad_identity = |_| DecodeError::InvalidValue("remote identity");
         let n = r.count(1 + MAX_ARCHIVED_SESSIONS, "session count")?;
         let mut sessions = VecDeque::with_capacity(n);
         for _ in 0..n {
-            let remote = IdentityKey::read(r).map_err(|_| DecodeError::InvalidValue("remote identity"))?;
+            let remote = IdentityKey::read(r).map_err(bad_identity)?;
             sessions.push_back(Session::read(r, remote)?);
         }
-        let n = r.count(RETRY_WINDOW, "sent digest count")?;
-        let mut sent_digests = VecDeque::with_capacity(n);
+        let n = r.count(RETRY_WINDOW, "sent message count")?;
+        let mut sent = VecDeque::with_capacity(n);
         for _ in 0..n {
-            sent_digests.push_back(r.array()?);
+            let digest = r.array()?;
+            let recipient = IdentityKey::read(r).map_err(bad_identity)?;
+            sent.push_back(SentMessage { digest, recipient, base_key: r.array()? });
         }
-        Ok(SessionRecord { sessions, sent_digests })
+        Ok(SessionRecord { sessions, sent })
     }
 }

@@ -1,0 +1,191 @@
+//! Pinned peer identities and the identity-change policy.
+//!
+//! The device pins one identity per peer name: the first identity seen (trust on first
+//! use), or the one the app approved. Every decrypt and every session start compares
+//! the peer's **full 66-byte identity key** (Ed25519 and X25519 parts) with the pin. Half
+//! a key is never enough: an identity is two independent keys, so
+//! `(IKsig_Alice, IKdh_Mallory)` is a different identity from Alice's, and Mallory holds
+//! its agreement secret.
+//!
+//! A changed identity never takes over by itself. Under [`IdentityPolicy::RequireApproval`]
+//! (the default) a session with a changed identity is kept aside, never becomes current,
+//! and sending to the peer fails with `IdentityChanged` until the app calls
+//! `approve_identity`. Under [`IdentityPolicy::Notify`] the change is accepted at once,
+//! and still reported. Either way the change reaches the app as an [`IdentityEvent`] in
+//! the result of the call that saw it.
+
+use std::collections::BTreeMap;
+
+use crate::keys::IdentityKey;
+use crate::wire::{DecodeError, Reader, Writer};
+
+/// What the device does when a peer shows an identity other than the pinned one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdentityPolicy {
+    /// Keep the old identity pinned; the new one waits for `approve_identity`, and
+    /// sending to the peer fails with `IdentityChanged` meanwhile. The default.
+    #[default]
+    RequireApproval,
+    /// Pin the new identity at once (the change is still reported as an event).
+    Notify,
+}
+
+impl IdentityPolicy {
+    fn to_byte(self) -> u8 {
+        match self {
+            IdentityPolicy::RequireApproval => 0,
+            IdentityPolicy::Notify => 1,
+        }
+    }
+
+    fn from_byte(b: u8) -> Result<Self, DecodeError> {
+        match b {
+            0 => Ok(IdentityPolicy::RequireApproval),
+            1 => Ok(IdentityPolicy::Notify),
+            _ => Err(DecodeError::InvalidValue("identity policy")),
+        }
+    }
+}
+
+/// How the sender's identity relates to the identity pinned for the peer.
+#[must_use = "an identity change must be shown to the user"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityEvent {
+    /// No identity was pinned for this peer: this one is now (trust on first use).
+    New,
+    /// The pinned identity.
+    Same,
+    /// Another identity than the pinned one.
+    Changed {
+        /// The identity pinned before.
+        previous: IdentityKey,
+        /// True if the new identity is now pinned (policy `Notify`); false if it waits
+        /// for `approve_identity` and sending to the peer is blocked until then.
+        approved: bool,
+    },
+}
+
+impl IdentityEvent {
+    /// Whether the identity is (now) the pinned one, so its session may become current.
+    pub fn is_trusted(&self) -> bool {
+        !matches!(self, IdentityEvent::Changed { approved: false, .. })
+    }
+}
+
+/// The trust record of one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PeerTrust {
+    pinned: IdentityKey,
+    /// The newest unapproved identity seen, if any.
+    pending: Option<IdentityKey>,
+}
+
+/// Pinned identities of every peer, and the policy.
+#[derive(Debug, Clone, Default)]
+pub struct TrustStore {
+    policy: IdentityPolicy,
+    peers: BTreeMap<String, PeerTrust>,
+}
+
+/// Why sending to a peer is refused by the trust layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Untrusted;
+
+impl TrustStore {
+    /// The policy in force.
+    pub fn policy(&self) -> IdentityPolicy {
+        self.policy
+    }
+
+    pub(crate) fn set_policy(&mut self, policy: IdentityPolicy) {
+        self.policy = policy;
+    }
+
+    /// The pinned identity of `peer`.
+    pub fn pinned(&self, peer: &str) -> Option<&IdentityKey> {
+        self.peers.get(peer).map(|t| &t.pinned)
+    }
+
+    /// The unapproved identity `peer` showed last, if any.
+    pub fn pending(&self, peer: &str) -> Option<&IdentityKey> {
+        self.peers.get(peer).and_then(|t| t.pending.as_ref())
+    }
+
+    /// The event `identity` would cause for `peer`, without recording it.
+    pub(crate) fn classify(&self, peer: &str, identity: &IdentityKey) -> IdentityEvent {
+        match self.peers.get(peer) {
+            None => IdentityEvent::New,
+            Some(t) if &t.pinned == identity => IdentityEvent::Same,
+            Some(t) => IdentityEvent::Changed { previous: t.pinned, approved: self.policy == IdentityPolicy::Notify },
+        }
+    }
+
+    /// Records what [`TrustStore::classify`] returned for `identity` (call only after the
+    /// operation that saw it has succeeded).
+    pub(crate) fn record(&mut self, peer: &str, identity: &IdentityKey, event: &IdentityEvent) {
+        match event {
+            IdentityEvent::New | IdentityEvent::Changed { approved: true, .. } => {
+                self.peers.insert(peer.to_owned(), PeerTrust { pinned: *identity, pending: None });
+            }
+            IdentityEvent::Same => {}
+            IdentityEvent::Changed { approved: false, .. } => {
+                if let Some(t) = self.peers.get_mut(peer) {
+                    t.pending = Some(*identity);
+                }
+            }
+        }
+    }
+
+    /// Pins `identity` for `peer` and clears any pending change: the app's decision.
+    pub(crate) fn approve(&mut self, peer: &str, identity: &IdentityKey) {
+        self.peers.insert(peer.to_owned(), PeerTrust { pinned: *identity, pending: None });
+    }
+
+    /// Whether we may send to `peer` on a session with `identity`: it must be the pinned
+    /// identity, and no unapproved change may be pending.
+    pub(crate) fn check_send(&self, peer: &str, identity: &IdentityKey) -> Result<(), Untrusted> {
+        match self.peers.get(peer) {
+            Some(t) if &t.pinned == identity && t.pending.is_none() => Ok(()),
+            _ => Err(Untrusted),
+        }
+    }
+
+    /// Whether `identity` is the pinned identity of `peer`.
+    pub(crate) fn is_pinned(&self, peer: &str, identity: &IdentityKey) -> bool {
+        self.pinned(peer) == Some(identity)
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u8(self.policy.to_byte());
+        w.u32(self.peers.len() as u32);
+        for (name, t) in &self.peers {
+            w.var_bytes(name.as_bytes());
+            t.pinned.write(w);
+            w.flag(t.pending.is_some());
+            if let Some(p) = &t.pending {
+                p.write(w);
+            }
+        }
+    }
+
+    pub(crate) fn read(
+        r: &mut Reader<'_>,
+        max_peers: usize,
+        read_name: impl Fn(&mut Reader<'_>) -> Result<String, DecodeError>,
+    ) -> Result<Self, DecodeError> {
+        let policy = IdentityPolicy::from_byte(r.u8()?)?;
+        let n = r.count(max_peers, "pinned identity count")?;
+        let mut peers = BTreeMap::new();
+        let bad = |_| DecodeError::InvalidValue("pinned identity");
+        for _ in 0..n {
+            let name = read_name(r)?;
+            let pinned = IdentityKey::read(r).map_err(bad)?;
+            let pending =
+                if r.flag("pending identity flag")? { Some(IdentityKey::read(r).map_err(bad)?) } else { None };
+            if peers.insert(name, PeerTrust { pinned, pending }).is_some() {
+                return Err(DecodeError::InvalidValue("duplicate pinned peer"));
+            }
+        }
+        Ok(TrustStore { policy, peers })
+    }
+}
