@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use common::*;
-use gochat_e2ee::limits::{MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS};
+use gochat_e2ee::limits::{MAX_ARCHIVED_FORWARD_JUMP, MAX_DROPPED_CHAINS, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS};
 use gochat_e2ee::{Device, ErrorCode};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
@@ -76,8 +76,18 @@ impl Receiver {
         self.order.len() - 1 - i < MAX_RECEIVER_CHAINS
     }
 
+    /// Whether the chain of `key` is held or still remembered as a dropped chain.
+    fn remembered(&self, key: &[u8; 32]) -> bool {
+        let i = self.order.iter().position(|k| k == key).unwrap();
+        self.order.len() - 1 - i < MAX_RECEIVER_CHAINS + MAX_DROPPED_CHAINS
+    }
+
     fn expect(&self, key: [u8; 32], counter: u32, exact: bool) -> Expect {
-        use ErrorCode::{AuthenticationFailed, Duplicate};
+        use ErrorCode::{AuthenticationFailed, Duplicate, MessageLost, TooFarAhead};
+        // With several sessions, the message may be tried on an archived one, whose
+        // forward jump is bounded more tightly.
+        let archived_too_far =
+            |jump: u32| if !exact && jump > MAX_ARCHIVED_FORWARD_JUMP { vec![TooFarAhead] } else { vec![] };
         let mut next = self.clone();
         if next.skipped.remove(&(key, counter)) {
             return Expect { success: Some(next), refusals: vec![] };
@@ -88,12 +98,15 @@ impl Receiver {
             next.next.insert(key, counter + 1);
             next.skipped.extend((0..counter).map(|c| (key, c)));
             assert!(next.skipped.len() < MAX_SKIPPED_KEYS, "the model does not cover eviction");
-            return Expect { success: Some(next), refusals: vec![] };
+            return Expect { success: Some(next), refusals: archived_too_far(counter) };
         };
-        // A dropped chain cannot be told apart from a forgery.
+        // A dropped chain is remembered (ratchet key, next counter) for a while: replays
+        // on it are duplicates, later counters are lost. Beyond that record it cannot be
+        // told apart from a forgery.
         let held = self.held(&key);
+        let remembered = self.remembered(&key);
         if counter < n {
-            let refusals = match (held, exact) {
+            let refusals = match (held || remembered, exact) {
                 (true, _) => vec![Duplicate],
                 (false, true) => vec![AuthenticationFailed],
                 (false, false) => vec![Duplicate, AuthenticationFailed],
@@ -103,10 +116,15 @@ impl Receiver {
         next.skipped.extend((n..counter).map(|c| (key, c)));
         next.next.insert(key, counter + 1);
         assert!(next.skipped.len() < MAX_SKIPPED_KEYS, "the model does not cover eviction");
+        let gone = if remembered { MessageLost } else { AuthenticationFailed };
         match (held, exact) {
-            (true, _) => Expect { success: Some(next), refusals: vec![] },
-            (false, true) => Expect { success: None, refusals: vec![AuthenticationFailed] },
-            (false, false) => Expect { success: Some(next), refusals: vec![AuthenticationFailed] },
+            (true, _) => Expect { success: Some(next), refusals: archived_too_far(counter - n) },
+            (false, true) => Expect { success: None, refusals: vec![gone] },
+            (false, false) => {
+                let mut refusals = vec![MessageLost, AuthenticationFailed];
+                refusals.extend(archived_too_far(counter - n));
+                Expect { success: Some(next), refusals }
+            }
         }
     }
 }
@@ -291,14 +309,21 @@ proptest! {
 fn model_exercises_duplicates_and_dropped_chains() {
     // A fixed schedule: heavy ping-pong with a message held back from the first chain,
     // and re-deliveries, so both refusal kinds the model predicts are observed.
-    let mut events = vec![Event::Send { to_bob: true, len: 0 }, Event::Send { to_bob: true, len: 1 }];
+    // Three on the first chain; the middle one is delivered, so the first stays a
+    // stored skipped key and the third is held back until its chain is dropped (lost).
+    let mut events = vec![
+        Event::Send { to_bob: true, len: 0 },
+        Event::Send { to_bob: true, len: 1 },
+        Event::Send { to_bob: true, len: 1 },
+    ];
     events.push(Event::Deliver(1));
     for _ in 0..MAX_RECEIVER_CHAINS + 1 {
-        events.extend([Event::Send { to_bob: false, len: 2 }, Event::Deliver(1), Event::Send { to_bob: true, len: 3 }]);
-        events.push(Event::Deliver(1));
+        events.extend([Event::Send { to_bob: false, len: 2 }, Event::Deliver(2), Event::Send { to_bob: true, len: 3 }]);
+        events.push(Event::Deliver(2));
     }
-    let last = 2 + 2 * (MAX_RECEIVER_CHAINS + 1) - 1;
+    let last = 3 + 2 * (MAX_RECEIVER_CHAINS + 1) - 1;
     events.extend([Event::Duplicate(1), Event::Duplicate(last), Event::Deliver(1), Event::Deliver(1)]);
+    events.extend([Event::Deliver(0), Event::Deliver(0), Event::Deliver(0)]);
     let [ok, duplicate, dropped] = run(7, &events);
     assert!(ok > 10);
     assert!(duplicate >= 1, "{duplicate}");
