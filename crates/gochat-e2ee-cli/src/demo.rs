@@ -118,7 +118,7 @@ impl Chat {
                         }
                     }
                 }
-                (format!("reads {}", quote(&pt)), format!("  ({})", notes.join("; ")))
+                (format!("reads {}", quote(&pt.plaintext)), format!("  ({})", notes.join("; ")))
             }
             Err(e) => (format!("refuses it: {}", e.code().as_str()), String::new()),
         };

@@ -9,7 +9,7 @@ use std::io::{BufRead, Write};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use gochat_e2ee::{limits, Device, PreKeyBundle, SnapshotKey};
+use gochat_e2ee::{limits, Device, IdentityEvent, IdentityKey, IdentityPolicy, PreKeyBundle, SnapshotKey};
 use rand_core::UnwrapErr;
 use serde_json::{json, Map, Value};
 
@@ -113,12 +113,7 @@ impl Driver {
             "new_device" => {
                 let name = str_arg(obj, "device")?.to_owned();
                 let user = str_arg(obj, "user")?;
-                let now = match obj.get("now") {
-                    None => unix_now(),
-                    Some(v) => {
-                        v.as_u64().ok_or_else(|| Failure::bad_request("`now` must be a non-negative integer"))?
-                    }
-                };
+                let now = now_arg(obj)?;
                 let mut device = Device::new(user, now, rng);
                 device
                     .account_mut()
@@ -141,8 +136,8 @@ impl Driver {
                 let bundle = b64_arg(obj, "bundle")?;
                 let device = self.device(obj)?;
                 let bundle = PreKeyBundle::from_bytes(&bundle).map_err(gochat_e2ee::Error::from)?;
-                device.initiate(peer, &bundle, rng)?;
-                json!({})
+                let event = device.initiate(peer, &bundle, rng)?;
+                json!({ "identity_event": identity_event_json(&event) })
             }
             "encrypt" => {
                 let peer = str_arg(obj, "peer")?;
@@ -153,8 +148,12 @@ impl Driver {
             "decrypt" => {
                 let peer = str_arg(obj, "peer")?;
                 let message = b64_arg(obj, "message")?;
-                let plaintext = self.device(obj)?.decrypt(peer, &message, rng)?;
-                json!({ "plaintext": B64.encode(plaintext) })
+                let d = self.device(obj)?.decrypt(peer, &message, rng)?;
+                json!({
+                    "plaintext": B64.encode(&d.plaintext),
+                    "sender_identity": B64.encode(d.sender.to_bytes()),
+                    "identity_event": identity_event_json(&d.identity),
+                })
             }
             "export" => {
                 let state = self.device(obj)?.export(&SnapshotKey::new(DRIVER_SNAPSHOT_KEY), rng);
@@ -182,14 +181,38 @@ impl Driver {
                     .session_record(peer)
                     .and_then(|r| r.remote_identity())
                     .ok_or(gochat_e2ee::Error::NoSession)?;
-                let request = device.retry_request(&recipient, &message)?;
+                let now = now_arg(obj)?;
+                let request = device.retry_request(peer, &recipient, &message, now)?;
                 json!({ "request": B64.encode(request) })
             }
             "handle_retry" => {
                 let peer = str_arg(obj, "peer")?;
                 let request = b64_arg(obj, "request")?;
-                let digest = self.device(obj)?.handle_retry_request(peer, &request, rng)?;
+                let now = now_arg(obj)?;
+                let digest = self.device(obj)?.handle_retry_request(peer, &request, now, rng)?;
                 json!({ "digest": B64.encode(digest) })
+            }
+            "set_identity_policy" => {
+                let policy = match str_arg(obj, "policy")? {
+                    "require_approval" => IdentityPolicy::RequireApproval,
+                    "notify" => IdentityPolicy::Notify,
+                    other => return Err(Failure::bad_request(format!("unknown policy {other:?}"))),
+                };
+                self.device(obj)?.set_identity_policy(policy);
+                json!({})
+            }
+            "approve_identity" => {
+                let peer = str_arg(obj, "peer")?;
+                let key = b64_arg(obj, "identity_key")?;
+                let key = IdentityKey::from_bytes(&key).map_err(gochat_e2ee::Error::from)?;
+                self.device(obj)?.approve_identity(peer, &key)?;
+                json!({})
+            }
+            "pinned_identity" => {
+                let peer = str_arg(obj, "peer")?;
+                let trust = self.device(obj)?.trust();
+                let b64 = |k: Option<&IdentityKey>| k.map(|k| B64.encode(k.to_bytes()));
+                json!({ "identity_key": b64(trust.pinned(peer)), "pending": b64(trust.pending(peer)) })
             }
             other => return Err(Failure { error: "UnknownOp", detail: format!("unknown op {other:?}") }),
         };
@@ -197,6 +220,26 @@ impl Driver {
             Value::Object(m) => Ok(m),
             _ => Ok(Map::new()),
         }
+    }
+}
+
+/// `{"kind": "new" | "same" | "changed", "previous": base64, "approved": bool}` (the last
+/// two only for `changed`).
+fn identity_event_json(e: &IdentityEvent) -> Value {
+    match e {
+        IdentityEvent::New => json!({ "kind": "new" }),
+        IdentityEvent::Same => json!({ "kind": "same" }),
+        IdentityEvent::Changed { previous, approved } => {
+            json!({ "kind": "changed", "previous": B64.encode(previous.to_bytes()), "approved": approved })
+        }
+    }
+}
+
+/// The optional `now` argument (Unix seconds), defaulting to the current time.
+fn now_arg(obj: &Map<String, Value>) -> Result<u64, Failure> {
+    match obj.get("now") {
+        None => Ok(unix_now()),
+        Some(v) => v.as_u64().ok_or_else(|| Failure::bad_request("`now` must be a non-negative integer")),
     }
 }
 

@@ -114,6 +114,60 @@ pub struct Limits {
     pub padding_block: u32,
 }
 
+/// How a peer's identity relates to the one pinned for it (see `docs/api.md`,
+/// "Identity changes"). An app must show `Changed` to the user.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum IdentityEvent {
+    /// First contact: this identity is now pinned (trust on first use).
+    New,
+    /// The pinned identity.
+    Same,
+    /// Another identity than the pinned one.
+    Changed {
+        /// The identity pinned before (66 bytes).
+        previous: Vec<u8>,
+        /// True if the new identity is now pinned (policy `Notify`); false if it waits for
+        /// `approve_identity` and sending to the peer fails with `IdentityChanged`.
+        approved: bool,
+    },
+}
+
+impl From<core::IdentityEvent> for IdentityEvent {
+    fn from(e: core::IdentityEvent) -> Self {
+        match e {
+            core::IdentityEvent::New => IdentityEvent::New,
+            core::IdentityEvent::Same => IdentityEvent::Same,
+            core::IdentityEvent::Changed { previous, approved } => {
+                IdentityEvent::Changed { previous: previous.to_bytes().to_vec(), approved }
+            }
+        }
+    }
+}
+
+/// What the device does when a peer shows a changed identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum IdentityPolicy {
+    /// The default: the change waits for `approve_identity`; sending is blocked meanwhile.
+    RequireApproval,
+    /// Accept the new identity at once (the change is still reported).
+    Notify,
+}
+
+/// A decrypted message, its sender's identity, and the identity event.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DecryptResult {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The sender's identity key (66 bytes).
+    pub sender_identity: Vec<u8>,
+    /// New, same, or changed: must be checked.
+    pub identity_event: IdentityEvent,
+}
+
+fn identity_key_arg(bytes: &[u8]) -> Result<core::IdentityKey> {
+    core::IdentityKey::from_bytes(bytes).map_err(|e| core::Error::from(e).into())
+}
+
 /// Decodes and verifies a bundle: every signature, key and byte.
 #[uniffi::export]
 pub fn verify_bundle(bundle: Vec<u8>) -> Result<BundleInfo> {
@@ -245,11 +299,46 @@ impl Device {
         Ok(self.lock().next_bundle()?.to_bytes())
     }
 
-    /// Starts an outbound session with `peer` from its bundle (verified first).
-    pub fn initiate(&self, peer: String, bundle: Vec<u8>) -> Result<()> {
+    /// Starts an outbound session with `peer` from its bundle (verified first). The
+    /// bundle's identity is checked against the pin: refused with `IdentityChanged` if it
+    /// differs under `RequireApproval`.
+    pub fn initiate(&self, peer: String, bundle: Vec<u8>) -> Result<IdentityEvent> {
         let bundle = core::PreKeyBundle::from_bytes(&bundle).map_err(core::Error::from)?;
-        self.lock().initiate(&peer, &bundle, &mut rng())?;
+        Ok(self.lock().initiate(&peer, &bundle, &mut rng())?.into())
+    }
+
+    /// Sets the identity-change policy (default `RequireApproval`).
+    pub fn set_identity_policy(&self, policy: IdentityPolicy) {
+        self.lock().set_identity_policy(match policy {
+            IdentityPolicy::RequireApproval => core::IdentityPolicy::RequireApproval,
+            IdentityPolicy::Notify => core::IdentityPolicy::Notify,
+        });
+    }
+
+    /// The identity-change policy in force.
+    pub fn identity_policy(&self) -> IdentityPolicy {
+        match self.lock().trust().policy() {
+            core::IdentityPolicy::RequireApproval => IdentityPolicy::RequireApproval,
+            core::IdentityPolicy::Notify => IdentityPolicy::Notify,
+        }
+    }
+
+    /// The app's trust decision: pins `identity_key` for `peer` and makes the newest
+    /// session with it current (approving the pinned one dismisses a pending change).
+    pub fn approve_identity(&self, peer: String, identity_key: Vec<u8>) -> Result<()> {
+        let identity = identity_key_arg(&identity_key)?;
+        self.lock().approve_identity(&peer, &identity)?;
         Ok(())
+    }
+
+    /// The identity pinned for `peer`, if any.
+    pub fn pinned_identity(&self, peer: String) -> Option<Vec<u8>> {
+        self.lock().trust().pinned(&peer).map(|k| k.to_bytes().to_vec())
+    }
+
+    /// The changed identity `peer` showed that awaits approval, if any.
+    pub fn pending_identity(&self, peer: String) -> Option<Vec<u8>> {
+        self.lock().trust().pending(&peer).map(|k| k.to_bytes().to_vec())
     }
 
     /// Whether a session with `peer` exists.
@@ -267,22 +356,35 @@ impl Device {
         Ok(self.lock().encrypt(&peer, &plaintext)?)
     }
 
-    /// Decrypts a message from `peer` (starting a session on a prekey message).
-    pub fn decrypt(&self, peer: String, message: Vec<u8>) -> Result<Vec<u8>> {
-        Ok(self.lock().decrypt(&peer, &message, &mut rng())?)
+    /// Decrypts a message from `peer` (starting a session on a prekey message), with
+    /// the sender's identity and the identity event the app must check.
+    pub fn decrypt(&self, peer: String, message: Vec<u8>) -> Result<DecryptResult> {
+        let d = self.lock().decrypt(&peer, &message, &mut rng())?;
+        Ok(DecryptResult {
+            plaintext: d.plaintext,
+            sender_identity: d.sender.to_bytes().to_vec(),
+            identity_event: d.identity.into(),
+        })
     }
 
-    /// Builds a signed retry request for `failed_message`, addressed to the identity
-    /// `recipient_identity` (the sender of the failed message).
-    pub fn retry_request(&self, recipient_identity: Vec<u8>, failed_message: Vec<u8>) -> Result<Vec<u8>> {
-        let recipient = core::IdentityKey::from_bytes(&recipient_identity).map_err(core::Error::from)?;
-        Ok(self.lock().retry_request(&recipient, &failed_message)?)
+    /// Builds a signed retry request for `failed_message` from `peer`, addressed to the
+    /// identity `recipient_identity` (the sender of the failed message), stamped `now`.
+    /// Refused with `Duplicate` for a message whose header names a used counter.
+    pub fn retry_request(
+        &self,
+        peer: String,
+        recipient_identity: Vec<u8>,
+        failed_message: Vec<u8>,
+        now: u64,
+    ) -> Result<Vec<u8>> {
+        let recipient = identity_key_arg(&recipient_identity)?;
+        Ok(self.lock().retry_request(&peer, &recipient, &failed_message, now)?)
     }
 
-    /// Handles a retry request from `peer`: starts a new session and returns the digest
-    /// of the message to re-send.
-    pub fn handle_retry_request(&self, peer: String, request: Vec<u8>) -> Result<Vec<u8>> {
-        Ok(self.lock().handle_retry_request(&peer, &request, &mut rng())?.to_vec())
+    /// Handles a retry request from `peer` at time `now`: starts a new session and
+    /// returns the digest of the message to re-send.
+    pub fn handle_retry_request(&self, peer: String, request: Vec<u8>, now: u64) -> Result<Vec<u8>> {
+        Ok(self.lock().handle_retry_request(&peer, &request, now, &mut rng())?.to_vec())
     }
 
     /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.
@@ -328,9 +430,13 @@ mod tests {
         bob.generate_pq_prekeys(2, 1).unwrap();
         let bundle = bob.next_bundle().unwrap();
         assert_eq!(verify_bundle(bundle.clone()).unwrap().one_time_prekey_id, Some(1));
-        alice.initiate("bob".into(), bundle).unwrap();
+        assert_eq!(alice.initiate("bob".into(), bundle).unwrap(), IdentityEvent::New);
         let m = alice.encrypt("bob".into(), b"hi".to_vec()).unwrap();
-        assert_eq!(bob.decrypt("alice".into(), m.clone()).unwrap(), b"hi");
+        let got = bob.decrypt("alice".into(), m.clone()).unwrap();
+        assert_eq!(got.plaintext, b"hi");
+        assert_eq!(got.sender_identity, alice.identity_key());
+        assert_eq!(got.identity_event, IdentityEvent::New);
+        assert_eq!(bob.pinned_identity("alice".into()), Some(alice.identity_key()));
         let e = bob.decrypt("alice".into(), m).unwrap_err();
         assert_eq!(e.code(), "Duplicate");
         let key = vec![9u8; 32];

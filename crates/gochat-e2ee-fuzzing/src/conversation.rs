@@ -182,7 +182,7 @@ impl World {
 /// was accepted before the final checks.
 pub fn conversation(data: &[u8]) -> bool {
     let f = fixtures::get();
-    let side = |d: &Device| Side { device: d.clone(), chains: VecDeque::new(), seen: HashSet::new() };
+    let side = |d: &Device| Side { device: d.fork_for_testing(), chains: VecDeque::new(), seen: HashSet::new() };
     let mut w = World {
         sides: [side(&f.conversation_alice), side(&f.conversation_bob)],
         originals: Vec::new(),

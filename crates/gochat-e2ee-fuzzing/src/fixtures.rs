@@ -65,14 +65,14 @@ fn build() -> Fixtures {
 
     let mut alice = Device::new("alice", NOW, r);
     let _ = alice.initiate("bob", &b1, r).unwrap();
-    let conversation_alice = alice.clone();
-    let conversation_bob = bob.clone();
+    let conversation_alice = alice.fork_for_testing();
+    let conversation_bob = bob.fork_for_testing();
     let m1 = alice.encrypt("bob", b"hello bob").unwrap();
     let m2 = alice.encrypt("bob", b"second prekey message").unwrap();
     let mut carol = Device::new("carol", NOW, r);
     let _ = carol.initiate("bob", &b3, r).unwrap();
     let mc = carol.encrypt("bob", b"from the last-resort key").unwrap();
-    let prekey_bob = bob.clone();
+    let prekey_bob = bob.fork_for_testing();
     seeds.push(("prekey_message", ("valid-one-time", m1.clone())));
     seeds.push(("prekey_message", ("valid-counter-1", m2.clone())));
     seeds.push(("prekey_message", ("valid-last-resort", mc.clone())));
@@ -80,7 +80,7 @@ fn build() -> Fixtures {
     seeds.push(("prekey_message", ("invalid-truncated", m1[..100].to_vec())));
 
     // An established session: Bob has received chains CA0 and CA1, with a skipped key.
-    let mut bob2 = bob.clone();
+    let mut bob2 = bob.fork_for_testing();
     decrypt_atomic(&mut bob2, "alice", &m1, r).unwrap();
     let b_1 = bob2.encrypt("alice", b"hi alice").unwrap();
     decrypt_atomic(&mut alice, "bob", &b_1, r).unwrap();
@@ -94,7 +94,7 @@ fn build() -> Fixtures {
     let a6 = alice.encrypt("bob", b"a6, new chain").unwrap();
     let a7 = alice.encrypt("bob", b"a7").unwrap();
     let a8 = alice.encrypt("bob", &[0x42; 150]).unwrap();
-    let ratchet_bob = bob2.clone();
+    let ratchet_bob = bob2.fork_for_testing();
     seeds.push(("ratchet_message", ("valid-skipped-key", a4.clone())));
     seeds.push(("ratchet_message", ("valid-dh-step", a6.clone())));
     seeds.push(("ratchet_message", ("valid-dh-step-with-skip", a8.clone())));
@@ -104,14 +104,14 @@ fn build() -> Fixtures {
 
     // Retry requests from Bob for messages Alice sent.
     let retry_sent = vec![m1.clone(), m2, a3, a4, a5, a6, a7.clone(), a8];
-    let mut bob3 = bob2.clone();
-    let req = bob3.retry_request(alice.identity(), &a7).unwrap();
+    let mut bob3 = bob2.fork_for_testing();
+    let req = bob3.retry_request("alice", alice.identity(), &a7, NOW).unwrap();
     seeds.push(("retry_request", ("valid-ratchet-message", req.clone())));
-    seeds.push(("retry_request", ("valid-prekey-message", bob3.retry_request(alice.identity(), &m1).unwrap())));
-    seeds.push(("retry_request", ("invalid-unknown-message", bob3.retry_request(alice.identity(), b"never").unwrap())));
-    seeds.push(("retry_request", ("invalid-wrong-recipient", bob3.retry_request(carol.identity(), &a7).unwrap())));
+    seeds.push(("retry_request", ("valid-prekey-message", bob3.retry_request("alice", alice.identity(), &m1, NOW).unwrap())));
+    seeds.push(("retry_request", ("invalid-unknown-message", bob3.retry_request("alice", alice.identity(), b"never", NOW).unwrap())));
+    seeds.push(("retry_request", ("invalid-wrong-recipient", bob3.retry_request("alice", carol.identity(), &a7, NOW).unwrap())));
     seeds.push(("retry_request", ("invalid-bad-signature", flip(req, 100))));
-    let retry_alice = alice.clone();
+    let retry_alice = alice.fork_for_testing();
 
     // Snapshots under the fixed key, sealed by the core and as plaintext for the harness.
     let key = SnapshotKey::new(SNAPSHOT_KEY);

@@ -60,7 +60,7 @@ pub fn decrypt_atomic(
     rng: &mut ChaCha20Rng,
 ) -> Result<Vec<u8>, Error> {
     let before = device.state_digest();
-    let out = device.decrypt(peer, message, rng);
+    let out = device.decrypt(peer, message, rng).map(|d| d.plaintext);
     if let Err(e) = &out {
         assert_eq!(before, device.state_digest(), "decrypt failed ({e:?}) but changed the device state");
     }
@@ -78,7 +78,7 @@ pub fn bundle(data: &[u8]) -> bool {
 /// Shared body of the two message targets: decrypt `data` from "alice" on a clone of
 /// `fixture`; a refusal must leave the state unchanged, an acceptance must not repeat.
 fn decrypt_once(fixture: &Device, data: &[u8]) -> bool {
-    let mut bob = fixture.clone();
+    let mut bob = fixture.fork_for_testing();
     let mut rng = rng(0xB0B);
     if decrypt_atomic(&mut bob, "alice", data, &mut rng).is_err() {
         return false;
@@ -137,7 +137,7 @@ fn import_device(bytes: &[u8]) -> bool {
 
 fn import_session(bytes: &[u8]) -> bool {
     let key = SnapshotKey::new(SNAPSHOT_KEY);
-    let mut device = fixtures::get().ratchet_bob.clone();
+    let mut device = fixtures::get().ratchet_bob.fork_for_testing();
     let before = device.state_digest();
     if let Err(e) = device.import_session("alice", &key, bytes) {
         assert_eq!(before, device.state_digest(), "import_session failed ({e:?}) but changed the state");
@@ -156,10 +156,10 @@ fn import_session(bytes: &[u8]) -> bool {
 /// was sent, is honoured once only, and leaves a usable new session.
 pub fn retry_request(data: &[u8]) -> bool {
     let f = fixtures::get();
-    let mut alice = f.retry_alice.clone();
+    let mut alice = f.retry_alice.fork_for_testing();
     let mut rng = rng(0xA11CE);
     let before = alice.state_digest();
-    let digest = match alice.handle_retry_request("bob", data, &mut rng) {
+    let digest = match alice.handle_retry_request("bob", data, fixtures::NOW, &mut rng) {
         Ok(d) => d,
         Err(e) => {
             assert_eq!(before, alice.state_digest(), "retry request refused ({e:?}) but changed the state");
@@ -168,7 +168,7 @@ pub fn retry_request(data: &[u8]) -> bool {
     };
     assert!(f.retry_sent.iter().any(|m| Device::message_digest(m) == digest), "retry request names an unsent message");
     let mid = alice.state_digest();
-    assert!(alice.handle_retry_request("bob", data, &mut rng).is_err(), "retry request honoured twice");
+    assert!(alice.handle_retry_request("bob", data, fixtures::NOW, &mut rng).is_err(), "retry request honoured twice");
     assert_eq!(mid, alice.state_digest(), "refused repeat of a retry request changed the state");
     alice.encrypt("bob", b"re-sent").expect("no usable session after a retry request");
     true

@@ -38,6 +38,28 @@ fn seconds(now: f64) -> u64 {
     }
 }
 
+fn identity_key(bytes: &[u8]) -> JsResult<core::IdentityKey> {
+    core::IdentityKey::from_bytes(bytes).map_err(|e| js_error(e.into()))
+}
+
+/// `{kind: "new" | "same" | "changed", previous?: Uint8Array, approved?: boolean}`.
+fn identity_event(e: core::IdentityEvent) -> JsValue {
+    let o = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = js_sys::Reflect::set(&o, &k.into(), &v);
+    };
+    match e {
+        core::IdentityEvent::New => set("kind", "new".into()),
+        core::IdentityEvent::Same => set("kind", "same".into()),
+        core::IdentityEvent::Changed { previous, approved } => {
+            set("kind", "changed".into());
+            set("previous", js_sys::Uint8Array::from(&previous.to_bytes()[..]).into());
+            set("approved", approved.into());
+        }
+    }
+    o.into()
+}
+
 fn snapshot_key(key: &[u8]) -> JsResult<SnapshotKey> {
     SnapshotKey::from_slice(key).map_err(|e| js_error(e.into()))
 }
@@ -185,10 +207,52 @@ impl Device {
         Ok(self.inner.next_bundle().map_err(js_error)?.to_bytes())
     }
 
-    /// Starts an outbound session with `peer` from its bundle (verified first).
-    pub fn initiate(&mut self, peer: &str, bundle: &[u8]) -> JsResult<()> {
+    /// Starts an outbound session with `peer` from its bundle (verified first); returns
+    /// the identity event. Throws `IdentityChanged` for an unapproved changed identity.
+    pub fn initiate(&mut self, peer: &str, bundle: &[u8]) -> JsResult<JsValue> {
         let bundle = core::PreKeyBundle::from_bytes(bundle).map_err(|e| js_error(e.into()))?;
-        self.inner.initiate(peer, &bundle, &mut rng()).map_err(js_error)
+        Ok(identity_event(self.inner.initiate(peer, &bundle, &mut rng()).map_err(js_error)?))
+    }
+
+    /// Sets the identity-change policy: `"requireApproval"` (default) or `"notify"`.
+    #[wasm_bindgen(js_name = setIdentityPolicy)]
+    pub fn set_identity_policy(&mut self, policy: &str) -> JsResult<()> {
+        let p = match policy {
+            "requireApproval" => core::IdentityPolicy::RequireApproval,
+            "notify" => core::IdentityPolicy::Notify,
+            _ => return Err(js_error(core::wire::DecodeError::InvalidValue("identity policy").into())),
+        };
+        self.inner.set_identity_policy(p);
+        Ok(())
+    }
+
+    /// The identity-change policy: `"requireApproval"` or `"notify"`.
+    #[wasm_bindgen(getter, js_name = identityPolicy)]
+    pub fn identity_policy(&self) -> String {
+        match self.inner.trust().policy() {
+            core::IdentityPolicy::RequireApproval => "requireApproval".into(),
+            core::IdentityPolicy::Notify => "notify".into(),
+        }
+    }
+
+    /// The app's trust decision: pins `identityKey` for `peer` and makes the newest
+    /// session with it current.
+    #[wasm_bindgen(js_name = approveIdentity)]
+    pub fn approve_identity(&mut self, peer: &str, identity: &[u8]) -> JsResult<()> {
+        let k = identity_key(identity)?;
+        self.inner.approve_identity(peer, &k).map_err(js_error)
+    }
+
+    /// The identity pinned for `peer`, or `undefined`.
+    #[wasm_bindgen(js_name = pinnedIdentity)]
+    pub fn pinned_identity(&self, peer: &str) -> Option<Vec<u8>> {
+        self.inner.trust().pinned(peer).map(|k| k.to_bytes().to_vec())
+    }
+
+    /// The changed identity of `peer` awaiting approval, or `undefined`.
+    #[wasm_bindgen(js_name = pendingIdentity)]
+    pub fn pending_identity(&self, peer: &str) -> Option<Vec<u8>> {
+        self.inner.trust().pending(peer).map(|k| k.to_bytes().to_vec())
     }
 
     /// Whether a session with `peer` exists.
@@ -208,24 +272,37 @@ impl Device {
         self.inner.encrypt(peer, plaintext).map_err(js_error)
     }
 
-    /// Decrypts a message from `peer` (starting a session on a prekey message).
-    pub fn decrypt(&mut self, peer: &str, message: &[u8]) -> JsResult<Vec<u8>> {
-        self.inner.decrypt(peer, message, &mut rng()).map_err(js_error)
+    /// Decrypts a message from `peer` (starting a session on a prekey message). Returns
+    /// `{plaintext, senderIdentity, identityEvent}`; the event must be checked.
+    pub fn decrypt(&mut self, peer: &str, message: &[u8]) -> JsResult<JsValue> {
+        let d = self.inner.decrypt(peer, message, &mut rng()).map_err(js_error)?;
+        let o = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&o, &"plaintext".into(), &js_sys::Uint8Array::from(&d.plaintext[..]).into());
+        let sender = js_sys::Uint8Array::from(&d.sender.to_bytes()[..]);
+        let _ = js_sys::Reflect::set(&o, &"senderIdentity".into(), &sender.into());
+        let _ = js_sys::Reflect::set(&o, &"identityEvent".into(), &identity_event(d.identity));
+        Ok(o.into())
     }
 
-    /// Builds a signed retry request for `failedMessage`, addressed to the identity
-    /// `recipientIdentity` (the sender of the failed message).
+    /// Builds a signed retry request for `failedMessage` from `peer`, addressed to the
+    /// identity `recipientIdentity` (the sender of the failed message), stamped `now`.
     #[wasm_bindgen(js_name = retryRequest)]
-    pub fn retry_request(&mut self, recipient_identity: &[u8], failed_message: &[u8]) -> JsResult<Vec<u8>> {
-        let recipient = core::IdentityKey::from_bytes(recipient_identity).map_err(|e| js_error(e.into()))?;
-        self.inner.retry_request(&recipient, failed_message).map_err(js_error)
+    pub fn retry_request(
+        &mut self,
+        peer: &str,
+        recipient_identity: &[u8],
+        failed_message: &[u8],
+        now: f64,
+    ) -> JsResult<Vec<u8>> {
+        let recipient = identity_key(recipient_identity)?;
+        self.inner.retry_request(peer, &recipient, failed_message, seconds(now)).map_err(js_error)
     }
 
-    /// Handles a retry request from `peer`: starts a new session and returns the digest
-    /// of the message to re-send.
+    /// Handles a retry request from `peer` at time `now`: starts a new session and
+    /// returns the digest of the message to re-send.
     #[wasm_bindgen(js_name = handleRetryRequest)]
-    pub fn handle_retry_request(&mut self, peer: &str, request: &[u8]) -> JsResult<Vec<u8>> {
-        Ok(self.inner.handle_retry_request(peer, request, &mut rng()).map_err(js_error)?.to_vec())
+    pub fn handle_retry_request(&mut self, peer: &str, request: &[u8], now: f64) -> JsResult<Vec<u8>> {
+        Ok(self.inner.handle_retry_request(peer, request, seconds(now), &mut rng()).map_err(js_error)?.to_vec())
     }
 
     /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.

@@ -74,6 +74,20 @@ impl Device {
         Device { user_id: truncate_name(user_id), account, peers: BTreeMap::new(), trust: TrustStore::default() }
     }
 
+    /// An exact copy of this device's live state, for fuzzers, benches and tests only
+    /// (feature `testing`). Two copies that both send re-use message keys (AES-GCM-SIV
+    /// then reveals equal plaintexts, and the receiver drops one as a duplicate); apps
+    /// move state with [`Device::export`] / [`Device::import`] instead.
+    #[cfg(feature = "testing")]
+    pub fn fork_for_testing(&self) -> Self {
+        Device {
+            user_id: self.user_id.clone(),
+            account: self.account.clone(),
+            peers: self.peers.clone(),
+            trust: self.trust.clone(),
+        }
+    }
+
     /// The user this device belongs to.
     pub fn user_id(&self) -> &str {
         &self.user_id

@@ -306,7 +306,7 @@ fn run_library(s: &Scenario) -> Result<(Value, Value), String> {
                         (&mut bob, &mut bob_rng, "alice")
                     };
                     let (m, expected) = sent.get(*message).ok_or("scenario delivers an unsent message")?;
-                    let pt = lib(dev.decrypt(peer, m, rng), &format!("decrypt (event {i})"))?;
+                    let pt = lib(dev.decrypt(peer, m, rng), &format!("decrypt (event {i})"))?.plaintext;
                     if &pt != expected {
                         return Err(format!("library: event {i} decrypted to other bytes"));
                     }
@@ -330,10 +330,10 @@ fn run_library(s: &Scenario) -> Result<(Value, Value), String> {
             .and_then(crate::hex::decode)
             .ok_or("scenario names an unsent message")?;
         let mut alice = alice_after.ok_or("a retry scenario needs Alice")?;
-        let request = lib(bob.retry_request(alice.identity(), &failed), "retry_request")?;
+        let request = lib(bob.retry_request("alice", alice.identity(), &failed, NOW), "retry_request")?;
         // Alice must honour it (on a throwaway RNG: her new session is not part of the vector).
         let mut scratch = RecordingRng::from_seed([0; 32]);
-        let digest = lib(alice.handle_retry_request("bob", &request, &mut scratch), "handle_retry_request")?;
+        let digest = lib(alice.handle_retry_request("bob", &request, NOW, &mut scratch), "handle_retry_request")?;
         if digest != Device::message_digest(&failed) {
             return Err("library: the retry request names another message".into());
         }

@@ -117,7 +117,7 @@ pub(crate) struct SentMessage {
 }
 
 /// All sessions with one peer device, current first.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SessionRecord {
     sessions: VecDeque<Session>,
     sent: VecDeque<SentMessage>,
