@@ -167,7 +167,9 @@ pub fn run() -> Result<(), String> {
     println!();
 
     let mut chat = Chat { alice, bob, rng, step: 0, seen_from_alice: Vec::new(), seen_from_bob: Vec::new() };
-    chat.alice.initiate("bob", &fetched, &mut chat.rng).map_err(|e| e.to_string())?;
+    let first = chat.alice.initiate("bob", &fetched, &mut chat.rng).map_err(|e| e.to_string())?;
+    println!("Alice's app is told: {first:?} (trust on first use: Bob's identity is now pinned).");
+    println!();
 
     row("#", "SERVER SEES (type, size)", "ALICE", "BOB");
     row("", &"-".repeat(SERVER_W), &"-".repeat(CLIENT_W), &"-".repeat(CLIENT_W));
@@ -192,5 +194,30 @@ pub fn run() -> Result<(), String> {
     println!("The server only ever sees the message type and a size padded to 64-byte blocks.");
     println!("Prekey messages carry the PQXDH header (X25519 base key + ML-KEM-1024 ciphertext)");
     println!("until Bob's first reply arrives; after that Alice sends plain ratchet messages.");
+    reinstall(&mut chat, now)
+}
+
+/// Bob reinstalls (a new identity) and writes again; then a server tries the same with an
+/// identity of its own. Alice's app is told each time and nothing reaches an identity she
+/// has not approved.
+fn reinstall(chat: &mut Chat, now: u64) -> Result<(), String> {
+    println!();
+    println!("Bob reinstalls the app: a brand-new identity, and he writes to Alice again.");
+    let mut new_bob = Device::new("bob", now, &mut chat.rng);
+    let bundle = chat.alice.next_bundle().map_err(|e| e.to_string())?;
+    let _ = new_bob.initiate("alice", &bundle, &mut chat.rng).map_err(|e| e.to_string())?;
+    let m = new_bob.encrypt("alice", b"New phone, same Bob.").map_err(|e| e.to_string())?;
+    let got = chat.alice.decrypt("bob", &m, &mut chat.rng).map_err(|e| e.to_string())?;
+    println!("  Alice reads {} and her app is told:", quote(&got.plaintext));
+    println!("    {:?}", got.identity);
+    match chat.alice.encrypt("bob", b"hi?") {
+        Err(e) => println!("  Sending to \"bob\" is refused until the user decides: {}", e.code().as_str()),
+        Ok(_) => return Err("sending to an unapproved identity must be refused".into()),
+    }
+    println!("  Alice compares safety numbers with Bob in person and approves the new identity.");
+    chat.alice.approve_identity("bob", new_bob.identity()).map_err(|e| e.to_string())?;
+    let reply = chat.alice.encrypt("bob", b"Welcome back, Bob.").map_err(|e| e.to_string())?;
+    let got = new_bob.decrypt("alice", &reply, &mut chat.rng).map_err(|e| e.to_string())?;
+    println!("  New Bob reads {} ({:?}).", quote(&got.plaintext), got.identity);
     Ok(())
 }
