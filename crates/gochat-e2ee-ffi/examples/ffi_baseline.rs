@@ -26,9 +26,9 @@ fn main() {
     let bob = Device::new("bob".into(), 1_700_000_000);
     let _ = alice.initiate("bob".into(), bob.next_bundle().unwrap()).unwrap();
     let first = alice.encrypt("bob".into(), b"hello".to_vec()).unwrap();
-    bob.decrypt("alice".into(), first).unwrap().plaintext;
+    let _ = bob.decrypt("alice".into(), first).unwrap();
     let reply = bob.encrypt("alice".into(), b"hi".to_vec()).unwrap();
-    alice.decrypt("bob".into(), reply).unwrap().plaintext;
+    let _ = alice.decrypt("bob".into(), reply).unwrap();
     let msg = vec![0x42u8; 100];
     let round = || {
         let c = alice.encrypt("bob".into(), msg.clone()).unwrap();

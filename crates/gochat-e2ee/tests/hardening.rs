@@ -257,7 +257,7 @@ fn a_hostile_message_is_tried_on_archived_sessions_only_within_their_small_budge
     let fresh = gochat_e2ee::IdentityKey::from_bytes(&device("z", 0, &mut rng).identity().to_bytes()).unwrap();
     forged[2..34].copy_from_slice(fresh.agreement_key_bytes());
     put_u32(&mut forged, 38, MAX_FORWARD_JUMP);
-    assert!(MAX_FORWARD_JUMP > MAX_ARCHIVED_FORWARD_JUMP);
+    const { assert!(MAX_FORWARD_JUMP > MAX_ARCHIVED_FORWARD_JUMP) };
     assert_refused(&mut bob, "alice", &forged, &mut rng, ErrorCode::AuthenticationFailed);
     // Above the archived bound only the current session does the work.
     put_u32(&mut forged, 38, MAX_FORWARD_JUMP + 1);

@@ -50,6 +50,8 @@ impl IdentityPolicy {
 /// How the sender's identity relates to the identity pinned for the peer.
 #[must_use = "an identity change must be shown to the user"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// One value per call, never stored in bulk: boxing `previous` would only cost an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum IdentityEvent {
     /// No identity was pinned for this peer: this one is now (trust on first use).
     New,
