@@ -578,8 +578,80 @@ fn overhead(_c: &mut Criterion) {
     );
 }
 
+/// The two ways issue 8 allowed to make message-key re-use after a restore harmless,
+/// on one 1:1 message body (100 B padded to 128 B): (a) AES-256-GCM-SIV under the
+/// HKDF-expanded key (what v2 uses), (b) AES-256-GCM with a fresh 16-byte random salt in
+/// the HKDF (needs an RNG in every encrypt). Both include the HKDF expansion.
+fn aead_choice(c: &mut Criterion) {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use rand_core::Rng as _;
+    let mut g = c.benchmark_group("message_aead_seal+open_128B");
+    let mk = [7u8; 32];
+    let body = [0x41u8; 128];
+    let aad = [0x42u8; 132 + 46];
+    let expand = |salt: &[u8]| {
+        let mut okm = [0u8; 44];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(salt), &mk).expand(b"GoChat-E2EE v2 1:1 message keys\0\0\0\0", &mut okm).unwrap();
+        okm
+    };
+    g.bench_function("gcm_siv_deterministic", |b| {
+        b.iter(|| {
+            let okm = expand(&[0u8; 32]);
+            let key: [u8; 32] = okm[..32].try_into().unwrap();
+            let nonce: [u8; 12] = okm[32..].try_into().unwrap();
+            let c = aes_gcm_siv::Aes256GcmSiv::new(&key.into());
+            let ct = c.encrypt(&nonce.into(), Payload { msg: black_box(&body), aad: &aad }).unwrap();
+            c.decrypt(&nonce.into(), Payload { msg: &ct, aad: &aad }).unwrap()
+        })
+    });
+    let r = &mut rng();
+    g.bench_function("gcm_random_salt", |b| {
+        b.iter(|| {
+            let mut salt = [0u8; 16];
+            r.fill_bytes(&mut salt);
+            let okm = expand(&salt);
+            let key: [u8; 32] = okm[..32].try_into().unwrap();
+            let nonce: [u8; 12] = okm[32..].try_into().unwrap();
+            let c = aes_gcm::Aes256Gcm::new(&key.into());
+            let ct = c.encrypt(&nonce.into(), Payload { msg: black_box(&body), aad: &aad }).unwrap();
+            c.decrypt(&nonce.into(), Payload { msg: &ct, aad: &aad }).unwrap()
+        })
+    });
+    g.finish();
+}
+
+/// Issue 8, item 5: the worst-case hostile ratchet message (new ratchet key, counter at
+/// `MAX_FORWARD_JUMP`, bad tag) against a record with 1 current + 40 archived sessions,
+/// next to the same message against a record with one session (the target is <= 2x).
+fn hostile_message(c: &mut Criterion) {
+    use gochat_e2ee::limits::{MAX_ARCHIVED_SESSIONS, MAX_FORWARD_JUMP};
+    let mut g = c.benchmark_group("worst_case_hostile_message");
+    g.sample_size(10);
+    let r = &mut rng();
+    for sessions in [1usize, 1 + MAX_ARCHIVED_SESSIONS] {
+        let mut alice = Device::new("alice", NOW, r);
+        let mut bob = Device::new("bob", NOW, r);
+        let b = bob.next_bundle().unwrap();
+        for _ in 0..sessions {
+            let _ = alice.initiate("bob", &b, r).unwrap();
+            let m = alice.encrypt("bob", b"x").unwrap();
+            let _ = bob.decrypt("alice", &m, r).unwrap();
+        }
+        let mut forged = bob.encrypt("alice", b"y").unwrap();
+        let fresh = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([9u8; 32]));
+        forged[2..34].copy_from_slice(fresh.as_bytes());
+        forged[38..42].copy_from_slice(&MAX_FORWARD_JUMP.to_be_bytes());
+        g.bench_function(format!("{sessions}_sessions"), |bn| {
+            bn.iter(|| bob.decrypt("alice", black_box(&forged), r).unwrap_err())
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    aead_choice,
+    hostile_message,
     overhead,
     primitives,
     account_creation,
