@@ -205,3 +205,40 @@ fn eof_exits_zero_immediately() {
     let d = Driver::spawn();
     assert!(d.finish().success());
 }
+
+#[test]
+fn identity_change_is_reported_blocks_sending_and_approval_unblocks() {
+    let mut d = Driver::spawn();
+    let alice_key = d.ok("new_device", json!({"device": "alice", "user": "alice"}))["identity_key"].clone();
+    d.ok("new_device", json!({"device": "bob", "user": "bob"}));
+    let bundle = d.ok("bundle", json!({"device": "alice"}))["bundle"].clone();
+    let r = d.ok("init", json!({"device": "bob", "peer": "alice", "bundle": bundle}));
+    assert_eq!(r["identity_event"], json!({"kind": "new"}));
+    let m =
+        d.ok("encrypt", json!({"device": "bob", "peer": "alice", "plaintext": B64.encode("hi")}))["message"].clone();
+    let r = d.ok("decrypt", json!({"device": "alice", "peer": "bob", "message": m}));
+    assert_eq!(r["identity_event"], json!({"kind": "new"}));
+    let old_bob = r["sender_identity"].clone();
+    // Bob reinstalls under the same device name: a new identity.
+    let new_bob = d.ok("new_device", json!({"device": "bob", "user": "bob"}))["identity_key"].clone();
+    let bundle = d.ok("bundle", json!({"device": "alice"}))["bundle"].clone();
+    d.ok("init", json!({"device": "bob", "peer": "alice", "bundle": bundle}));
+    let m = d.ok("encrypt", json!({"device": "bob", "peer": "alice", "plaintext": B64.encode("new phone")}))["message"]
+        .clone();
+    let r = d.ok("decrypt", json!({"device": "alice", "peer": "bob", "message": m}));
+    assert_eq!(r["identity_event"], json!({"kind": "changed", "previous": old_bob, "approved": false}));
+    assert_eq!(r["sender_identity"], new_bob);
+    let p = d.ok("pinned_identity", json!({"device": "alice", "peer": "bob"}));
+    assert_eq!((p["identity_key"].clone(), p["pending"].clone()), (old_bob.clone(), new_bob.clone()));
+    let e = d.call("encrypt", json!({"device": "alice", "peer": "bob", "plaintext": B64.encode("x")}));
+    assert_eq!(e["error"], json!("IdentityChanged"), "{e}");
+    d.ok("approve_identity", json!({"device": "alice", "peer": "bob", "identity_key": new_bob}));
+    let m = d.ok("encrypt", json!({"device": "alice", "peer": "bob", "plaintext": B64.encode("welcome")}))["message"]
+        .clone();
+    let r = d.ok("decrypt", json!({"device": "bob", "peer": "alice", "message": m}));
+    assert_eq!(r["identity_event"], json!({"kind": "same"}));
+    assert_eq!(r["sender_identity"], alice_key);
+    let e = d.call("set_identity_policy", json!({"device": "alice", "policy": "trust_everyone"}));
+    assert_eq!(e["error"], json!("BadRequest"), "{e}");
+    d.ok("set_identity_policy", json!({"device": "alice", "policy": "notify"}));
+}
