@@ -591,7 +591,9 @@ fn aead_choice(c: &mut Criterion) {
     let aad = [0x42u8; 132 + 46];
     let expand = |salt: &[u8]| {
         let mut okm = [0u8; 44];
-        hkdf::Hkdf::<sha2::Sha256>::new(Some(salt), &mk).expand(b"GoChat-E2EE v2 1:1 message keys\0\0\0\0", &mut okm).unwrap();
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(salt), &mk)
+            .expand(b"GoChat-E2EE v2 1:1 message keys\0\0\0\0", &mut okm)
+            .unwrap();
         okm
     };
     g.bench_function("gcm_siv_deterministic", |b| {

@@ -107,9 +107,18 @@ fn build() -> Fixtures {
     let mut bob3 = bob2.fork_for_testing();
     let req = bob3.retry_request("alice", alice.identity(), &a7, NOW).unwrap();
     seeds.push(("retry_request", ("valid-ratchet-message", req.clone())));
-    seeds.push(("retry_request", ("valid-prekey-message", bob3.retry_request("alice", alice.identity(), &m1, NOW).unwrap())));
-    seeds.push(("retry_request", ("invalid-unknown-message", bob3.retry_request("alice", alice.identity(), b"never", NOW).unwrap())));
-    seeds.push(("retry_request", ("invalid-wrong-recipient", bob3.retry_request("alice", carol.identity(), &a7, NOW).unwrap())));
+    seeds.push((
+        "retry_request",
+        ("valid-prekey-message", bob3.retry_request("alice", alice.identity(), &m1, NOW).unwrap()),
+    ));
+    seeds.push((
+        "retry_request",
+        ("invalid-unknown-message", bob3.retry_request("alice", alice.identity(), b"never", NOW).unwrap()),
+    ));
+    seeds.push((
+        "retry_request",
+        ("invalid-wrong-recipient", bob3.retry_request("alice", carol.identity(), &a7, NOW).unwrap()),
+    ));
     seeds.push(("retry_request", ("invalid-bad-signature", flip(req, 100))));
     let retry_alice = alice.fork_for_testing();
 
