@@ -21,7 +21,7 @@ const SIG_OPK: &[u8] = b"GoChat-E2EE v1 one-time prekey";
 const SIG_PQ: &[u8] = b"GoChat-E2EE v1 ML-KEM-1024 prekey";
 const PQXDH: &[u8] = b"GoChat-E2EE v1 PQXDH X25519 SHA-256 ML-KEM-1024";
 const ROOT: &[u8] = b"GoChat-E2EE v1 ratchet root";
-const MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 1:1 message keys";
+const MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v2 1:1 message keys";
 const SNAPSHOT: &[u8] = b"GoChat-E2EE v1 snapshot";
 const SIG_RETRY: &[u8] = b"GoChat-E2EE v1 retry request";
 const MESSAGE_DIGEST: &[u8] = b"GoChat-E2EE v1 message digest";
@@ -90,6 +90,8 @@ struct Party {
     sent: u32,
     previous: u32,
     pending: bool,
+    /// The sender epoch written in this party's headers (restores of the session).
+    sender_epoch: u32,
     /// Next expected counter per received epoch.
     received: BTreeMap<usize, u32>,
 }
@@ -421,24 +423,32 @@ fn conversation(
                 }
                 let mk = prim::hmac(&ck, &[0x01])?;
                 let next_ck = prim::hmac(&ck, &[0x02])?;
-                let okm = prim::hkdf(&[0; 32], &mk, MESSAGE_KEYS, 44)?;
+                let info = [MESSAGE_KEYS, &p.sender_epoch.to_be_bytes()].concat();
+                let okm = prim::hkdf(&[0; 32], &mk, &info, 44)?;
                 let key = a32(&okm[..32])?;
                 let nonce: [u8; 12] = okm[32..].try_into().map_err(|_| "nonce")?;
-                let header = [&epoch.public[..], &p.previous.to_be_bytes(), &p.sent.to_be_bytes()].concat();
+                let header = [
+                    &epoch.public[..],
+                    &p.previous.to_be_bytes(),
+                    &p.sent.to_be_bytes(),
+                    &p.sender_epoch.to_be_bytes(),
+                ]
+                .concat();
                 let prefix = if p.pending {
-                    [&[0x03, 0x01][..], &prekey_header, &header].concat()
+                    [&[0x03, 0x02][..], &prekey_header, &header].concat()
                 } else {
-                    [&[0x04, 0x01][..], &header].concat()
+                    [&[0x04, 0x02][..], &header].concat()
                 };
                 let aad = [&ad[..], &prefix].concat();
                 let padded = prim::pad(&pt, PAD_BLOCK);
-                let ct = prim::aes_gcm_seal(&key, &nonce, &aad, &padded)?;
+                let ct = prim::aes_gcm_siv_seal(&key, &nonce, &aad, &padded)?;
                 let message = [&prefix[..], &ct].concat();
                 messages.push(json!({
                     "index": sent.len(), "event": i, "from": from,
                     "type": if p.pending { "prekey message (0x03)" } else { "ratchet message (0x04)" },
                     "epoch": e, "ratchet_public": hv(&epoch.public), "previous_counter": p.previous, "counter": p.sent,
                     "chain_key": hv(&ck), "message_key": hv(&mk), "next_chain_key": hv(&next_ck),
+                    "sender_epoch": p.sender_epoch, "message_key_info": hv(&info),
                     "aead_key": hv(&key), "aead_nonce": hv(&nonce),
                     "ratchet_header": hv(&header), "prefix": hv(&prefix), "aad": hv(&aad),
                     "plaintext": hv(&pt), "plaintext_length": pt.len(),
@@ -510,7 +520,7 @@ fn snapshot(
     let okm = prim::hkdf(&salt, &key, &info, 44)?;
     let aead_key = a32(&okm[..32])?;
     let nonce: [u8; 12] = okm[32..].try_into().map_err(|_| "nonce")?;
-    let header = [&[0x10, 0x01, kind][..], &salt].concat();
+    let header = [&[0x10, 0x02, kind][..], &salt].concat();
     let given = hex_field(outputs, "snapshot")?;
     let ct = given.get(header.len()..).ok_or("snapshot too short")?;
     let state = prim::aes_gcm_open(&aead_key, &nonce, &header, ct)?;
@@ -566,9 +576,16 @@ fn retry_request(
     let digest = prim::sha256(&[MESSAGE_DIGEST, &failed]);
     let (recs, _, _) = records(bob, now, false)?;
     let bundle = bundle_bytes(bob, &recs, false);
-    let prefix =
-        [&[0x05, 0x01][..], &bob.identity, &alice.identity, &digest, &(bundle.len() as u16).to_be_bytes(), &bundle]
-            .concat();
+    let prefix = [
+        &[0x05, 0x02][..],
+        &bob.identity,
+        &alice.identity,
+        &digest,
+        &now.to_be_bytes(),
+        &(bundle.len() as u16).to_be_bytes(),
+        &bundle,
+    ]
+    .concat();
     let (signed_bytes, signature) = signed(&bob.ed_seed, SIG_RETRY, &prefix);
     inter.insert(
         "retry".into(),

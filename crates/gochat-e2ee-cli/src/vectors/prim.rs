@@ -3,6 +3,7 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::Aes256Gcm;
+use aes_gcm_siv::Aes256GcmSiv;
 use ed25519_dalek::{Signer, SigningKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
@@ -66,6 +67,13 @@ pub fn aes_gcm_open(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> 
     Aes256Gcm::new(&(*key).into())
         .decrypt(&(*nonce).into(), Payload { msg: ct, aad })
         .map_err(|_| "AES-GCM authentication failed".to_owned())
+}
+
+/// AES-256-GCM-SIV (RFC 8452) encryption (ciphertext || 16-byte tag).
+pub fn aes_gcm_siv_seal(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, String> {
+    Aes256GcmSiv::new(&(*key).into())
+        .encrypt(&(*nonce).into(), aes_gcm_siv::aead::Payload { msg: pt, aad })
+        .map_err(|_| "AES-GCM-SIV encryption failed".to_owned())
 }
 
 fn decapsulation_key(seed: &[u8; 64]) -> DecapsulationKey {
