@@ -109,7 +109,11 @@ fn build() -> Fixtures {
     seeds.push(("retry_request", ("valid-ratchet-message", req.clone())));
     seeds.push((
         "retry_request",
-        ("valid-prekey-message", bob3.retry_request("alice", alice.identity(), &m1, NOW).unwrap()),
+        // From a Bob that never decrypted m1: a requester refuses to ask for a replay.
+        (
+            "valid-prekey-message",
+            prekey_bob.fork_for_testing().retry_request("alice", alice.identity(), &m1, NOW).unwrap(),
+        ),
     ));
     seeds.push((
         "retry_request",

@@ -6,7 +6,7 @@
 //! core needs no `cfg(fuzzing)` bypass.
 //!
 //! ```text
-//! Snapshot = 0x10 || 0x01 || kind (1) || salt (32) || AES-256-GCM(state) || tag (16)
+//! Snapshot = 0x10 || 0x02 || kind (1) || salt (32) || AES-256-GCM(state) || tag (16)
 //! key || nonce = HKDF-SHA256(salt, ikm = key, info = "GoChat-E2EE v1 snapshot" || kind, L = 44)
 //! AAD = the 35 header bytes
 //! ```
@@ -38,7 +38,7 @@ fn cipher(kind: u8, salt: &[u8]) -> (Aes256Gcm, [u8; 12]) {
 
 /// Seals `state` as a snapshot of `kind` under [`SNAPSHOT_KEY`] (with a fixed salt).
 pub fn seal(kind: u8, state: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x10, 0x01, kind];
+    let mut out = vec![0x10, gochat_e2ee::wire::SNAPSHOT_VERSION, kind];
     out.extend_from_slice(&SALT);
     let (c, nonce) = cipher(kind, &SALT);
     let ct = c.encrypt(&nonce.into(), Payload { msg: state, aad: &out }).expect("AES-GCM encryption of a small state");
@@ -49,7 +49,7 @@ pub fn seal(kind: u8, state: &[u8]) -> Vec<u8> {
 /// Opens a snapshot of `kind` sealed under [`SNAPSHOT_KEY`] (by the core or by [`seal`]).
 pub fn open(kind: u8, bytes: &[u8]) -> Option<Vec<u8>> {
     let header = bytes.get(..35)?;
-    if header[..3] != [0x10, 0x01, kind] {
+    if header[..3] != [0x10, gochat_e2ee::wire::SNAPSHOT_VERSION, kind] {
         return None;
     }
     let (c, nonce) = cipher(kind, &header[3..]);
