@@ -164,7 +164,7 @@ impl Device {
         let mut session =
             Session { ratchet, ad, remote_identity: header.initiator, base_key: header.base_key, pending: None };
         let plaintext = session.decrypt(&m, rng)?;
-        self.account.commit(consumed);
+        self.account.commit(consumed, rng);
         self.peers.entry(peer.to_owned()).or_default().insert_inbound(session);
         Ok(plaintext)
     }
@@ -175,10 +175,12 @@ impl Device {
     }
 
     /// Builds a signed retry request for a message from `peer` that we could not
-    /// decrypt. It carries a fresh bundle of ours (issuing one-time prekeys) and is
-    /// bound to the sender's identity `recipient`.
+    /// decrypt. It carries a bundle of ours that issues nothing ([`Account::retry_bundle`]:
+    /// no one-time X25519 prekey, the last-resort ML-KEM prekey), so undecryptable
+    /// messages cannot use up one-time prekeys, and is bound to the sender's identity
+    /// `recipient`.
     pub fn retry_request(&mut self, recipient: &IdentityKey, failed_message: &[u8]) -> Result<Vec<u8>, Error> {
-        let bundle = self.account.next_bundle()?;
+        let bundle = self.account.retry_bundle()?;
         Ok(retry::encode(self.account.identity_pair(), recipient, &message_digest(failed_message), &bundle))
     }
 
