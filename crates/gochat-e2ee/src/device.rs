@@ -259,7 +259,7 @@ impl Device {
         let mut session =
             Session { ratchet, ad, remote_identity: header.initiator, base_key: header.base_key, pending: None };
         let plaintext = session.decrypt(&m, crate::ratchet::MAX_FORWARD_JUMP, rng)?;
-        self.account.commit(consumed);
+        self.account.commit(consumed, rng);
         let sender = header.initiator;
         let identity = self.trust.classify(peer, &sender);
         self.trust.record(peer, &sender, &identity);
@@ -297,9 +297,9 @@ impl Device {
     /// decrypt, bound to the sender's identity `recipient` and stamped with `now`.
     ///
     /// Refused with `Duplicate` if the message's header names a counter we already
-    /// used (a replay must never be turned into a re-send). The bundle it carries uses
-    /// no one-time prekeys (see [`Account::retry_bundle`]), so failures a server
-    /// provokes cannot drain them.
+    /// used (a replay must never be turned into a re-send). The bundle it carries issues
+    /// nothing ([`Account::retry_bundle`]: no one-time X25519 prekey, the last-resort
+    /// ML-KEM prekey), so failures a server provokes cannot drain the one-time pools.
     pub fn retry_request(
         &mut self,
         peer: &str,
@@ -312,7 +312,7 @@ impl Device {
                 return Err(crate::ratchet::RatchetError::Duplicate.into());
             }
         }
-        let bundle = self.account.next_bundle()?;
+        let bundle = self.account.retry_bundle()?;
         Ok(retry::encode(self.account.identity_pair(), recipient, &message_digest(failed_message), now, &bundle))
     }
 

@@ -199,7 +199,9 @@ impl Error {
                 HandshakeError::UnknownSignedPreKey(_) => ErrorCode::UnknownSignedPreKey,
                 HandshakeError::UnknownOneTimePreKey(_) => ErrorCode::UnknownOneTimePreKey,
                 HandshakeError::OneTimePreKeyReused(_) => ErrorCode::OneTimePreKeyReused,
-                HandshakeError::UnknownPqPreKey(_) => ErrorCode::UnknownPqPreKey,
+                HandshakeError::UnknownPqPreKey(_) | HandshakeError::LastResortExhausted(_) => {
+                    ErrorCode::UnknownPqPreKey
+                }
                 HandshakeError::PqPreKeyReused(_) => ErrorCode::PqPreKeyReused,
                 HandshakeError::LastResortReplay => ErrorCode::LastResortReplay,
                 HandshakeError::SelfSession => ErrorCode::SelfSession,

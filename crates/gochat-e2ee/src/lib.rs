@@ -58,7 +58,8 @@ pub use trust::{IdentityEvent, IdentityPolicy};
 /// `docs/protocol.md`, "Limits").
 pub mod limits {
     pub use crate::account::{
-        MAX_LAST_RESORT_USES, MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS, MAX_RETIRED_PREKEYS, PREKEY_GRACE_SECS,
+        ISSUED_PREKEY_LIFETIME_SECS, MAX_ISSUED_PREKEYS, MAX_LAST_RESORT_USES, MAX_ONE_TIME_PREKEYS,
+        MAX_PQ_ONE_TIME_PREKEYS, MAX_RETIRED_PREKEYS, PREKEY_GRACE_SECS,
     };
     pub use crate::device::{MAX_NAME_BYTES, MAX_PEERS};
     pub use crate::keys::MAX_BUNDLE_BYTES;

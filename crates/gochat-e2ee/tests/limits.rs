@@ -26,6 +26,8 @@ fn documented_values() {
     assert_eq!(MAX_RETIRED_PREKEYS, 4);
     assert_eq!(PREKEY_GRACE_SECS, 30 * 24 * 60 * 60);
     assert_eq!(MAX_LAST_RESORT_USES, 4_096);
+    assert_eq!(MAX_ISSUED_PREKEYS, 1_000);
+    assert_eq!(ISSUED_PREKEY_LIFETIME_SECS, 30 * 24 * 60 * 60);
     assert_eq!(MAX_NAME_BYTES, 256);
     assert_eq!(MAX_PEERS, 1_000_000);
     assert_eq!(MAX_BUNDLE_BYTES, 1_922);
@@ -68,9 +70,11 @@ fn largest_encodings_match_their_bounds() {
     assert_eq!(bob.encrypt("alice", b"").unwrap().len(), bob.encrypt("alice", &[1; 63]).unwrap().len());
     assert_eq!(bob.encrypt("alice", &[1; 64]).unwrap().len(), r.len() - MAX_PADDED_BYTES + 2 * PADDING_BLOCK);
     bob.account_mut().generate_one_time_prekeys(1, &mut rng).unwrap();
+    // Our retry requests carry a bundle without a one-time prekey (it issues nothing);
+    // the bound still admits one with a one-time prekey (100 bytes more).
     let unseen = alice.encrypt("bob", b"not yet received").unwrap();
     let req = bob.retry_request("alice", alice.identity(), &unseen, NOW).unwrap();
-    assert_eq!(req.len(), MAX_RETRY_REQUEST_BYTES);
+    assert_eq!(req.len() + 100, MAX_RETRY_REQUEST_BYTES);
 }
 
 #[test]
@@ -160,6 +164,7 @@ fn retry_may_help_only_when_state_may_be_out_of_step() {
         Error::Handshake(HandshakeError::UnknownPqPreKey(1)),
         Error::Ratchet(RatchetError::MessageLost),
         Error::Ratchet(RatchetError::CounterReused),
+        Error::Handshake(HandshakeError::LastResortExhausted(1)),
     ];
     for e in &helps {
         assert!(e.retry_may_help(), "{e}");
@@ -179,4 +184,109 @@ fn retry_may_help_only_when_state_may_be_out_of_step() {
     for e in &futile {
         assert!(!e.retry_may_help(), "{e}");
     }
+}
+
+/// Starts a session on `bob` from `bundle` as a fresh initiator and returns the first
+/// (prekey) message after `bob` accepted it under peer name `peer`.
+fn start_from(bundle: &gochat_e2ee::PreKeyBundle, bob: &mut Device, peer: &str, rng: &mut ChaCha20Rng) -> Vec<u8> {
+    let mut alice = Device::new("alice", NOW, rng);
+    let _ = alice.initiate("bob", bundle, rng).unwrap();
+    let m = alice.encrypt("bob", b"hi").unwrap();
+    assert_eq!(bob.decrypt(peer, &m, rng).unwrap().plaintext, b"hi");
+    m
+}
+
+use rand_chacha::ChaCha20Rng;
+
+#[test]
+fn last_resort_replay_records_cannot_be_flushed() {
+    let mut rng = rng(40);
+    let mut bob = Device::new("bob", NOW, &mut rng);
+    let bundle = bob.next_bundle().unwrap();
+    let first_id = bundle.pq_prekey().id;
+    let first = start_from(&bundle, &mut bob, "alice", &mut rng);
+    // A flood of throwaway session starts on the same last-resort prekey.
+    for _ in 1..MAX_LAST_RESORT_USES {
+        start_from(&bundle, &mut bob, "alice", &mut rng);
+    }
+    // The use that filled the records retired the key: a new last-resort key is current.
+    let next = bob.next_bundle().unwrap();
+    assert_ne!(next.pq_prekey().id, first_id);
+    // The first message is still refused as a replay (the old code had forgotten it).
+    assert_refused(&mut bob, "replayer", &first, &mut rng, ErrorCode::LastResortReplay);
+    // Further uses of the full, retired key are refused (a retry can help: new bundle).
+    let mut mallory = Device::new("mallory", NOW, &mut rng);
+    for _ in 0..900 {
+        let _ = mallory.initiate("bob", &bundle, &mut rng).unwrap();
+        let m = mallory.encrypt("bob", b"x").unwrap();
+        let before = bob.state_digest();
+        let err = bob.decrypt("mallory", &m, &mut rng).unwrap_err();
+        assert_eq!(err, Error::Handshake(HandshakeError::LastResortExhausted(first_id)));
+        assert_eq!(err.code(), ErrorCode::UnknownPqPreKey);
+        assert!(err.retry_may_help());
+        assert_eq!(bob.state_digest(), before);
+    }
+    assert_refused(&mut bob, "replayer", &first, &mut rng, ErrorCode::LastResortReplay);
+    // The new key works, and the state survives a snapshot round trip.
+    start_from(&next, &mut bob, "carol", &mut rng);
+    let key = gochat_e2ee::SnapshotKey::new([9; 32]);
+    let mut restored = Device::import(&key, &bob.export(&key, &mut rng)).unwrap();
+    // (An import bumps the sender epochs; the account part round-trips exactly.)
+    assert_eq!(restored.account().unissued_prekeys(), bob.account().unissued_prekeys());
+    assert_refused(&mut restored, "replayer", &first, &mut rng, ErrorCode::LastResortReplay);
+    // The retired key, stamped by the next expiry call, is dropped after the grace period.
+    bob.account_mut().expire_prekeys(NOW + 100);
+    bob.account_mut().expire_prekeys(NOW + 100 + PREKEY_GRACE_SECS);
+    assert_refused(&mut bob, "replayer", &first, &mut rng, ErrorCode::LastResortReplay);
+    bob.account_mut().expire_prekeys(NOW + 101 + PREKEY_GRACE_SECS);
+    // Dropped with its records; its id was issued, so it reads as used (as before).
+    assert_refused(&mut bob, "replayer", &first, &mut rng, ErrorCode::PqPreKeyReused);
+}
+
+#[test]
+fn issued_prekeys_do_not_exhaust_the_pools() {
+    let mut rng = rng(41);
+    let mut bob = Device::new("bob", NOW, &mut rng);
+    // Hand out every key (as bundle fetches that are never used would).
+    for _ in 0..6 {
+        bob.account_mut().generate_one_time_prekeys(MAX_ONE_TIME_PREKEYS, &mut rng).unwrap();
+        bob.account_mut().generate_pq_prekeys(MAX_PQ_ONE_TIME_PREKEYS, NOW, &mut rng).unwrap();
+        for _ in 0..MAX_ONE_TIME_PREKEYS {
+            assert!(bob.next_bundle().unwrap().one_time_prekey().is_some());
+        }
+        assert_eq!(bob.account().unissued_prekeys(), (0, 0));
+    }
+    // Issued keys do not count against the caps, and at most MAX_ISSUED_PREKEYS are held.
+    assert_eq!(bob.account().issued_prekeys(), (MAX_ISSUED_PREKEYS, MAX_ISSUED_PREKEYS));
+    bob.account_mut().generate_one_time_prekeys(MAX_ONE_TIME_PREKEYS, &mut rng).unwrap();
+    bob.account_mut().generate_pq_prekeys(MAX_PQ_ONE_TIME_PREKEYS, NOW, &mut rng).unwrap();
+    // The largest state the account can reach imports.
+    let key = gochat_e2ee::SnapshotKey::new([9; 32]);
+    let restored = Device::import(&key, &bob.export(&key, &mut rng)).unwrap();
+    assert_eq!(restored.state_digest(), bob.state_digest());
+    // Issued keys are stamped by the next expiry call and deleted after their lifetime.
+    bob.account_mut().expire_prekeys(NOW);
+    bob.account_mut().expire_prekeys(NOW + ISSUED_PREKEY_LIFETIME_SECS);
+    assert_eq!(bob.account().issued_prekeys(), (MAX_ISSUED_PREKEYS, MAX_ISSUED_PREKEYS));
+    let b = bob.next_bundle().unwrap();
+    bob.account_mut().expire_prekeys(NOW + ISSUED_PREKEY_LIFETIME_SECS + 1);
+    assert_eq!(bob.account().issued_prekeys(), (1, 1));
+    assert_eq!(bob.account().unissued_prekeys(), (MAX_ONE_TIME_PREKEYS - 1, MAX_PQ_ONE_TIME_PREKEYS - 1));
+    start_from(&b, &mut bob, "alice", &mut rng);
+    assert_eq!(bob.account().issued_prekeys(), (0, 0));
+}
+
+#[test]
+fn retry_requests_issue_no_prekeys() {
+    let mut rng = rng(42);
+    let mut bob = device("bob", 3, &mut rng);
+    let alice = Device::new("alice", NOW, &mut rng);
+    for i in 0..50u8 {
+        bob.retry_request("alice", alice.identity(), &[i; 100], NOW).unwrap();
+    }
+    assert_eq!(bob.account().unissued_prekeys(), (3, 3));
+    assert_eq!(bob.account().issued_prekeys(), (0, 0));
+    let b = bob.account().retry_bundle().unwrap();
+    assert!(b.one_time_prekey().is_none());
+    assert_eq!(b.pq_prekey().kind, gochat_e2ee::keys::PqPreKeyKind::LastResort);
 }

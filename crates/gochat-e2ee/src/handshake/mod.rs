@@ -54,6 +54,10 @@ pub enum HandshakeError {
     /// This exact last-resort combination (prekeys and base key) was already accepted.
     #[error("replayed last-resort prekey message")]
     LastResortReplay,
+    /// The last-resort ML-KEM prekey named by the message is retired and its use records
+    /// are full (`MAX_LAST_RESORT_USES`): it accepts no further session starts.
+    #[error("last-resort ML-KEM prekey {0} is retired and has reached its use limit")]
+    LastResortExhausted(u32),
     /// The message is for a session with ourselves.
     #[error("a session with our own identity is refused")]
     SelfSession,

@@ -15,13 +15,35 @@ pub const IDENTITY_KEY_BYTES: usize = 2 + 32 + 32;
 
 /// The public identity of a device: its Ed25519 verification key and X25519 key.
 ///
-/// A value of this type always holds a valid, non-weak Ed25519 point and a
-/// non-low-order X25519 key: the constructor refuses anything else.
+/// A value of this type always holds the canonical encoding of a valid, non-weak
+/// Ed25519 point and a canonical, non-low-order X25519 key: the constructor refuses
+/// anything else, so one key has exactly one encoding (and one fingerprint).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IdentityKey {
-    /// Decompressed once, at construction, so each signature check skips it.
-    signing: VerifyingKey,
+    /// The compressed Ed25519 key; decompressed when a signature is checked.
+    signing: [u8; 32],
     agreement: [u8; 32],
+}
+
+/// `p = 2^255 - 19`, little-endian.
+const P_LE: [u8; 32] = {
+    let mut p = [0xff; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    p
+};
+
+/// Whether a 32-byte little-endian field encoding, with bit 255 cleared, is `>= p`.
+fn is_non_canonical_field(bytes: &[u8; 32]) -> bool {
+    let mut v = *bytes;
+    v[31] &= 0x7f;
+    // Compare little-endian values from the most significant byte down.
+    for i in (0..32).rev() {
+        if v[i] != P_LE[i] {
+            return v[i] > P_LE[i];
+        }
+    }
+    true
 }
 
 impl core::fmt::Debug for IdentityKey {
@@ -50,15 +72,44 @@ impl IdentityKey {
         Self::from_parts(signing, agreement)
     }
 
+    /// Reads an identity from state that was already authenticated (a snapshot) and
+    /// validated when it was first accepted: checks the encodings and the X25519 key but
+    /// skips the Ed25519 decompression (done when a signature is checked).
+    pub(crate) fn read_trusted(r: &mut Reader<'_>) -> Result<Self, KeyError> {
+        r.header(type_byte::IDENTITY_KEY)?;
+        let signing: [u8; 32] = r.array()?;
+        let agreement: [u8; 32] = r.array()?;
+        Self::check_encodings(&signing, &agreement)?;
+        Ok(IdentityKey { signing, agreement })
+    }
+
+    /// The checks that need no point decompression: canonical encodings, X25519 not of
+    /// low order.
+    fn check_encodings(signing: &[u8; 32], agreement: &[u8; 32]) -> Result<(), KeyError> {
+        // Ed25519: the y coordinate (bit 255 is the sign of x) must be < p.
+        if is_non_canonical_field(signing) {
+            return Err(KeyError::InvalidIdentityKey);
+        }
+        // X25519: bit 255 is ignored by the function, so only 0 is canonical.
+        if agreement[31] & 0x80 != 0 {
+            return Err(KeyError::InvalidIdentityKey);
+        }
+        if is_low_order_x25519(agreement) {
+            return Err(KeyError::WeakKey("identity agreement key"));
+        }
+        Ok(())
+    }
+
     fn from_parts(signing: [u8; 32], agreement: [u8; 32]) -> Result<Self, KeyError> {
+        if is_non_canonical_field(&signing) {
+            return Err(KeyError::InvalidIdentityKey);
+        }
         let vk = VerifyingKey::from_bytes(&signing).map_err(|_| KeyError::InvalidIdentityKey)?;
         if vk.is_weak() {
             return Err(KeyError::WeakKey("identity signing key"));
         }
-        if is_low_order_x25519(&agreement) {
-            return Err(KeyError::WeakKey("identity agreement key"));
-        }
-        Ok(IdentityKey { signing: vk, agreement })
+        Self::check_encodings(&signing, &agreement)?;
+        Ok(IdentityKey { signing, agreement })
     }
 
     /// The 66-byte encoding: `0x01 || 0x01 || ed25519 || x25519`.
@@ -66,7 +117,7 @@ impl IdentityKey {
         let mut out = [0u8; IDENTITY_KEY_BYTES];
         out[0] = type_byte::IDENTITY_KEY;
         out[1] = crate::wire::WIRE_VERSION;
-        out[2..34].copy_from_slice(self.signing.as_bytes());
+        out[2..34].copy_from_slice(&self.signing);
         out[34..].copy_from_slice(&self.agreement);
         out
     }
@@ -77,7 +128,7 @@ impl IdentityKey {
 
     /// The Ed25519 verification key.
     pub fn signing_key_bytes(&self) -> &[u8; 32] {
-        self.signing.as_bytes()
+        &self.signing
     }
 
     /// The X25519 agreement key.
@@ -102,7 +153,10 @@ impl IdentityKey {
         let mut data = Vec::with_capacity(label.len() + message.len());
         data.extend_from_slice(label);
         data.extend_from_slice(message);
-        self.signing.verify_strict(&data, &Signature::from_bytes(signature)).is_ok()
+        match VerifyingKey::from_bytes(&self.signing) {
+            Ok(vk) => vk.verify_strict(&data, &Signature::from_bytes(signature)).is_ok(),
+            Err(_) => false,
+        }
     }
 }
 
@@ -183,12 +237,66 @@ mod tests {
         for i in 0..bytes.len() * 8 {
             let mut b = bytes;
             b[i / 8] ^= 1 << (i % 8);
-            if let Ok(k) = IdentityKey::from_bytes(&b) {
+            if i == IDENTITY_KEY_BYTES * 8 - 1 {
+                // Bit 255 of IKdh: the same X25519 key, non-canonically encoded.
+                assert_eq!(IdentityKey::from_bytes(&b), Err(KeyError::InvalidIdentityKey));
+            } else if let Ok(k) = IdentityKey::from_bytes(&b) {
                 // A flipped key bit can still be a valid key, but never the same identity.
                 assert_ne!(k.fingerprint(), id.public().fingerprint());
             }
         }
         assert!(IdentityKey::from_bytes(&bytes[..65]).is_err());
+    }
+
+    #[test]
+    fn non_canonical_encodings_are_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let good = id.public().to_bytes();
+        // X25519 with bit 255 set: the same key to X25519, a second encoding.
+        let mut b = good;
+        b[65] |= 0x80;
+        assert_eq!(IdentityKey::from_bytes(&b), Err(KeyError::InvalidIdentityKey));
+        let mut r = Reader::raw(&b);
+        assert_eq!(IdentityKey::read_trusted(&mut r), Err(KeyError::InvalidIdentityKey));
+        // Ed25519 with y = p + k: find small k where dalek accepts y = p + k as a
+        // non-weak point (the same point as y = k); it must be refused.
+        let mut refused_but_dalek_accepts = 0;
+        for k in 0u8..19 {
+            for sign in [0u8, 0x80] {
+                let mut y = P_LE;
+                y[0] = 0xed + k;
+                y[31] |= sign;
+                assert!(is_non_canonical_field(&y));
+                let mut b = good;
+                b[2..34].copy_from_slice(&y);
+                assert!(IdentityKey::from_bytes(&b).is_err(), "y = p + {k} accepted");
+                let mut r = Reader::raw(&b);
+                assert!(IdentityKey::read_trusted(&mut r).is_err());
+                if VerifyingKey::from_bytes(&y).is_ok_and(|vk| !vk.is_weak()) {
+                    refused_but_dalek_accepts += 1;
+                }
+            }
+        }
+        assert!(refused_but_dalek_accepts > 0, "no non-canonical y accepted by dalek was tried");
+        // The boundary: p - 1 is canonical, p is not.
+        let mut pm1 = P_LE;
+        pm1[0] = 0xec;
+        assert!(!is_non_canonical_field(&pm1));
+        assert!(is_non_canonical_field(&P_LE));
+        assert!(!is_non_canonical_field(id.public().signing_key_bytes()));
+    }
+
+    #[test]
+    fn trusted_read_equals_checked_read() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let bytes = id.public().to_bytes();
+        let mut r = Reader::raw(&bytes);
+        let k = IdentityKey::read_trusted(&mut r).unwrap();
+        assert_eq!(k, *id.public());
+        let sig = id.sign(b"A", b"m");
+        assert!(k.verify(b"A", b"m", &sig));
     }
 
     #[test]

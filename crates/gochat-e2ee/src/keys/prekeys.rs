@@ -221,7 +221,8 @@ pub struct OneTimePreKey {
 #[derive(Clone)]
 pub struct PqPreKey {
     pub(crate) seed: Box<[u8; KEM_SEED_BYTES]>,
-    /// Expanded from the seed on first use (imports stay cheap: no keygen per key).
+    /// Expanded from the seed on first use, or when an import checks the seed against
+    /// the public key.
     decapsulation: std::sync::OnceLock<Box<DecapsulationKey>>,
     pub(crate) public: PqPreKeyPublic,
 }
@@ -338,6 +339,13 @@ impl PqPreKey {
     pub(crate) fn write_secret(&self, w: &mut Writer) {
         w.bytes(&self.seed[..]);
         self.public.write(w);
+    }
+
+    /// Whether the stored seed regenerates the stored public key. Expands the
+    /// decapsulation key (a key generation) and keeps it for later decapsulations.
+    pub(crate) fn seed_matches_public(&self) -> bool {
+        let dk = self.decapsulation.get_or_init(|| Box::new(DecapsulationKey::from_seed(Seed::from(*self.seed))));
+        dk.encapsulation_key().to_bytes().as_slice() == &self.public.key[..]
     }
 
     pub(crate) fn read_secret(r: &mut Reader<'_>) -> Result<Self, KeyError> {

@@ -321,7 +321,7 @@ impl SessionRecord {
         let n = r.count(1 + MAX_ARCHIVED_SESSIONS, "session count")?;
         let mut sessions = VecDeque::with_capacity(n);
         for _ in 0..n {
-            let remote = IdentityKey::read(r).map_err(bad_identity)?;
+            let remote = IdentityKey::read_trusted(r).map_err(bad_identity)?;
             sessions.push_back(Session::read(r, remote)?);
         }
         let n = r.count(RETRY_WINDOW, "sent message count")?;
