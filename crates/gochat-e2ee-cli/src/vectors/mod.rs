@@ -97,8 +97,18 @@ fn short(v: &Value) -> String {
 // Scenarios.
 
 enum Event {
-    Send { from: &'static str, plaintext: Vec<u8> },
-    Deliver { to: &'static str, message: usize },
+    Send {
+        from: &'static str,
+        plaintext: Vec<u8>,
+    },
+    Deliver {
+        to: &'static str,
+        message: usize,
+    },
+    /// Alice exports her device (snapshot key `00 01 .. 1f`), drawing a salt.
+    Export,
+    /// Alice's device is replaced by the import of her last export (a new sender epoch).
+    Import,
 }
 
 struct Scenario {
@@ -210,6 +220,25 @@ fn scenarios() -> Vec<Scenario> {
             retry_message: None,
         },
         Scenario {
+            name: "restored_sender",
+            description: "A sender restored from a snapshot: Alice exports her device, sends A1 (never delivered), imports the export and sends again on the same counter. The second header carries sender epoch 1, so the message key expansion differs and no key+nonce is re-used; Bob decrypts it.",
+            one_time_prekeys: 1,
+            alice: true,
+            events: vec![
+                send("alice", "A0: first prekey message"),
+                deliver("bob", 0),
+                send("bob", "B0: reply"),
+                deliver("alice", 1),
+                Event::Export,
+                send("alice", "A1: sent, then lost with the restored state"),
+                Event::Import,
+                send("alice", "A1': same counter, sender epoch 1"),
+                deliver("bob", 3),
+            ],
+            snapshot_key: None,
+            retry_message: None,
+        },
+        Scenario {
             name: "retry_request",
             description: "A signed retry request: Bob could not decrypt Alice's second message (it was never delivered) and asks her to start over. The request carries Bob's next bundle (no one-time X25519 prekey is left, so it has the last-resort ML-KEM-1024 prekey), the SHA-256 digest that names the message, and Bob's Ed25519 signature.",
             one_time_prekeys: 1,
@@ -291,8 +320,20 @@ fn run_library(s: &Scenario) -> Result<(Value, Value), String> {
         let mut events = Vec::new();
         let mut sent: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut plaintexts = Vec::new();
+        let alice_key = SnapshotKey::new(core::array::from_fn(|i| i as u8));
+        let mut alice_export: Option<Vec<u8>> = None;
         for (i, ev) in s.events.iter().enumerate() {
             match ev {
+                Event::Export => {
+                    alice_export = Some(alice.export(&alice_key, &mut alice_rng));
+                    log.record("alice", format!("Device::export (event {i})"), &mut alice_rng);
+                    events.push(json!({"op": "export", "device": "alice", "key": hv(&core::array::from_fn::<u8, 32, _>(|i| i as u8))}));
+                }
+                Event::Import => {
+                    let snap = alice_export.as_ref().ok_or("scenario imports before an export")?;
+                    alice = lib(Device::import(&alice_key, snap), "import")?;
+                    events.push(json!({"op": "import", "device": "alice"}));
+                }
                 Event::Send { from, plaintext } => {
                     let (dev, peer) = if *from == "alice" { (&mut alice, "bob") } else { (&mut bob, "alice") };
                     let m = lib(dev.encrypt(peer, plaintext), "encrypt")?;

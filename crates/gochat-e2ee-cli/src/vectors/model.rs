@@ -84,7 +84,7 @@ struct Epoch {
     chain0: [u8; 32],
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Party {
     epoch: Option<usize>,
     sent: u32,
@@ -409,8 +409,21 @@ fn conversation(
     let mut out_messages = Vec::new();
     let mut deliveries = Vec::new();
     let mut out_plaintexts = Vec::new();
+    let mut exported: Option<Party> = None;
     for (i, ev) in arr(inputs, "events")?.iter().enumerate() {
         match str_field(ev, "op")? {
+            // Alice's export draws the snapshot salt; an import restores her party state as
+            // exported, with every session's sender epoch one higher. (The model tracks
+            // only the ratchet state; the snapshot bytes are not part of this vector.)
+            "export" => {
+                draws.next("alice", 32, "snapshot salt")?;
+                exported = Some(parties.get("alice").ok_or("no alice")?.clone());
+            }
+            "import" => {
+                let mut p = exported.clone().ok_or_else(|| format!("event {i}: import before export"))?;
+                p.sender_epoch += 1;
+                parties.insert("alice", p);
+            }
             "send" => {
                 let from = str_field(ev, "from")?;
                 let pt = hex_field(ev, "plaintext")?;
