@@ -28,8 +28,8 @@ def pair():
     bob.generate_one_time_prekeys(2)
     bob.generate_pq_prekeys(2, NOW)
     alice.initiate("bob", bob.next_bundle())
-    assert bob.decrypt("alice", alice.encrypt("bob", b"hello")) == b"hello"
-    assert alice.decrypt("bob", bob.encrypt("alice", b"hi")) == b"hi"
+    assert bob.decrypt("alice", alice.encrypt("bob", b"hello")).plaintext == b"hello"
+    assert alice.decrypt("bob", bob.encrypt("alice", b"hi")).plaintext == b"hi"
     return alice, bob
 
 
@@ -125,15 +125,26 @@ def test_session_setup_and_conversation():
     assert info.identity_key == bob.identity_key()
     assert info.one_time_prekey_id == 1
     assert not alice.has_session("bob")
-    alice.initiate("bob", bundle)
+    assert alice.pinned_identity("bob") is None
+    assert alice.initiate("bob", bundle) == g.IdentityEvent.NEW()
     assert alice.has_session("bob")
     assert alice.peer_identity("bob") == bob.identity_key()
+    assert alice.pinned_identity("bob") == bob.identity_key()
+    assert alice.pending_identity("bob") is None
     m = alice.encrypt("bob", b"first")
-    assert bob.decrypt("alice", m) == b"first"
+    first = bob.decrypt("alice", m)
+    assert first.plaintext == b"first"
+    assert first.sender_identity == alice.identity_key()
+    assert first.identity_event.is_new()
+    assert first.identity_event == g.IdentityEvent.NEW()
+    assert bob.pinned_identity("alice") == alice.identity_key()
     assert bob.peer_identity("alice") == alice.identity_key()
+    second = bob.decrypt("alice", alice.encrypt("bob", b"second"))
+    assert second.plaintext == b"second"
+    assert second.identity_event == g.IdentityEvent.SAME()
     for i in range(5):
-        assert alice.decrypt("bob", bob.encrypt("alice", b"b%d" % i)) == b"b%d" % i
-        assert bob.decrypt("alice", alice.encrypt("bob", b"a%d" % i)) == b"a%d" % i
+        assert alice.decrypt("bob", bob.encrypt("alice", b"b%d" % i)).plaintext == b"b%d" % i
+        assert bob.decrypt("alice", alice.encrypt("bob", b"a%d" % i)).plaintext == b"a%d" % i
 
 
 def test_out_of_order_delivery():
@@ -141,14 +152,14 @@ def test_out_of_order_delivery():
     msgs = [alice.encrypt("bob", b"m%d" % i) for i in range(10)]
     order = [9, 0, 5, 1, 8, 2, 7, 3, 6, 4]
     for i in order:
-        assert bob.decrypt("alice", msgs[i]) == b"m%d" % i
+        assert bob.decrypt("alice", msgs[i]).plaintext == b"m%d" % i
     # Crossing sends, then late delivery from an older chain.
     late = alice.encrypt("bob", b"late")
     reply = bob.encrypt("alice", b"reply")
-    assert alice.decrypt("bob", reply) == b"reply"
+    assert alice.decrypt("bob", reply).plaintext == b"reply"
     newer = alice.encrypt("bob", b"newer")
-    assert bob.decrypt("alice", newer) == b"newer"
-    assert bob.decrypt("alice", late) == b"late"
+    assert bob.decrypt("alice", newer).plaintext == b"newer"
+    assert bob.decrypt("alice", late).plaintext == b"late"
 
 
 def test_tampering_and_duplicates_are_distinct_errors():
@@ -161,7 +172,7 @@ def test_tampering_and_duplicates_are_distinct_errors():
             bob.decrypt("alice", bytes(bad))
         assert isinstance(ei.value, g.GoChatError)
         assert ei.value.detail
-    assert bob.decrypt("alice", m) == b"secret"  # tampering left the session intact
+    assert bob.decrypt("alice", m).plaintext == b"secret"  # tampering left the session intact
     with pytest.raises(g.GoChatError.Duplicate) as ei:
         bob.decrypt("alice", m)
     assert not isinstance(ei.value, g.GoChatError.AuthenticationFailed)
@@ -179,8 +190,8 @@ def test_snapshot_round_trip():
     assert bob2.identity_key() == bob.identity_key()
     assert bob2.user_id() == "bob"
     m = alice.encrypt("bob", b"to the restored device")
-    assert bob2.decrypt("alice", m) == b"to the restored device"
-    assert alice.decrypt("bob", bob2.encrypt("alice", b"ok")) == b"ok"
+    assert bob2.decrypt("alice", m).plaintext == b"to the restored device"
+    assert alice.decrypt("bob", bob2.encrypt("alice", b"ok")).plaintext == b"ok"
     with pytest.raises(g.GoChatError.SnapshotUndecryptable):
         g.Device.from_snapshot(bytes(32), snap)
     # Session snapshots.
@@ -196,23 +207,95 @@ def test_retry_flow():
     alice, bob = pair()
     backup = bob.export(KEY)
     for i in range(3):
-        assert bob.decrypt("alice", alice.encrypt("bob", b"a%d" % i)) == b"a%d" % i
-        assert alice.decrypt("bob", bob.encrypt("alice", b"b%d" % i)) == b"b%d" % i
+        assert bob.decrypt("alice", alice.encrypt("bob", b"a%d" % i)).plaintext == b"a%d" % i
+        assert alice.decrypt("bob", bob.encrypt("alice", b"b%d" % i)).plaintext == b"b%d" % i
     bob = g.Device.from_snapshot(KEY, backup)  # Bob restored from an old backup
     failed = alice.encrypt("bob", b"please read me")
     with pytest.raises(g.GoChatError) as ei:
         bob.decrypt("alice", failed)
     assert ei.value.retry_may_help
-    request = bob.retry_request(alice.identity_key(), failed)
-    with pytest.raises(g.GoChatError.NoSession):
-        alice.handle_retry_request("carol", request)
-    digest = alice.handle_retry_request("bob", request)
+    request = bob.retry_request("alice", alice.identity_key(), failed, NOW)
+    with pytest.raises(g.GoChatError.UntrustedIdentity):  # bob's key is not pinned for "carol"
+        alice.handle_retry_request("carol", request, NOW)
+    with pytest.raises(g.GoChatError.RetryExpired) as ee:
+        alice.handle_retry_request("bob", request, NOW + 2 * 86_400)
+    assert ee.value.retry_may_help is False
+    digest = alice.handle_retry_request("bob", request, NOW + 60)
     assert digest == g.message_digest(failed)
     resent = alice.encrypt("bob", b"please read me")
-    assert bob.decrypt("alice", resent) == b"please read me"
+    assert bob.decrypt("alice", resent).plaintext == b"please read me"
     with pytest.raises(g.GoChatError.UnknownMessage):
-        alice.handle_retry_request("bob", request)
-    assert alice.decrypt("bob", bob.encrypt("alice", b"got it")) == b"got it"
+        alice.handle_retry_request("bob", request, NOW + 60)
+    assert alice.decrypt("bob", bob.encrypt("alice", b"got it")).plaintext == b"got it"
+
+
+def test_retry_request_for_an_already_used_counter_is_refused():
+    alice, bob = pair()
+    m = alice.encrypt("bob", b"read once")
+    assert bob.decrypt("alice", m).plaintext == b"read once"
+    # A replay must never be turned into a re-send.
+    with pytest.raises(g.GoChatError.Duplicate):
+        bob.retry_request("alice", alice.identity_key(), m, NOW)
+
+
+def test_restored_sender_starts_a_new_epoch_and_reused_counters_are_reported():
+    alice, bob = pair()
+    backup = alice.export(KEY)  # saved before the next encrypt: the wrong order
+    assert bob.decrypt("alice", alice.encrypt("bob", b"one")).plaintext == b"one"
+    alice2 = g.Device.from_snapshot(KEY, backup)
+    again = alice2.encrypt("bob", b"one again")  # re-uses the counter of "one"
+    with pytest.raises(g.GoChatError.CounterReused) as ei:
+        bob.decrypt("alice", again)
+    assert ei.value.retry_may_help is True
+    assert not isinstance(ei.value, g.GoChatError.Duplicate)
+
+
+# ------------------------------------------------------------------ identities
+
+
+def test_changed_identity_waits_for_approval():
+    alice, bob = pair()
+    assert alice.identity_policy() == g.IdentityPolicy.REQUIRE_APPROVAL
+    bob_new = g.Device("bob", NOW)  # Bob reinstalls: new identity, same name
+    bob_new.generate_one_time_prekeys(1)
+    with pytest.raises(g.GoChatError.IdentityChanged):
+        alice.initiate("bob", bob_new.next_bundle())
+    assert bob_new.initiate("alice", alice.next_bundle()) == g.IdentityEvent.NEW()
+    got = alice.decrypt("bob", bob_new.encrypt("alice", b"new phone"))
+    assert got.plaintext == b"new phone"
+    assert got.sender_identity == bob_new.identity_key()
+    ev = got.identity_event
+    assert ev.is_changed()
+    assert ev == g.IdentityEvent.CHANGED(previous=bob.identity_key(), approved=False)
+    assert ev.previous == bob.identity_key()
+    assert ev.approved is False
+    assert alice.pinned_identity("bob") == bob.identity_key()
+    assert alice.pending_identity("bob") == bob_new.identity_key()
+    with pytest.raises(g.GoChatError.IdentityChanged) as ei:
+        alice.encrypt("bob", b"to whom?")
+    assert ei.value.detail
+    # The user compared fingerprints and approves.
+    alice.approve_identity("bob", bob_new.identity_key())
+    assert alice.pinned_identity("bob") == bob_new.identity_key()
+    assert alice.pending_identity("bob") is None
+    back = bob_new.decrypt("alice", alice.encrypt("bob", b"welcome back"))
+    assert back.plaintext == b"welcome back"
+    assert back.identity_event == g.IdentityEvent.SAME()
+    assert alice.decrypt("bob", bob_new.encrypt("alice", b"thanks")).identity_event.is_same()
+
+
+def test_notify_policy_accepts_a_changed_identity_and_reports_it():
+    alice, bob = pair()
+    alice.set_identity_policy(g.IdentityPolicy.NOTIFY)
+    assert alice.identity_policy() == g.IdentityPolicy.NOTIFY
+    bob_new = g.Device("bob", NOW)
+    bob_new.initiate("alice", alice.next_bundle())
+    got = alice.decrypt("bob", bob_new.encrypt("alice", b"new phone"))
+    assert got.plaintext == b"new phone"
+    assert got.identity_event == g.IdentityEvent.CHANGED(previous=bob.identity_key(), approved=True)
+    assert alice.pinned_identity("bob") == bob_new.identity_key()
+    assert alice.pending_identity("bob") is None
+    assert bob_new.decrypt("alice", alice.encrypt("bob", b"hello new bob")).plaintext == b"hello new bob"
 
 
 # ------------------------------------------------------------------ threads
@@ -246,7 +329,7 @@ def test_eight_threads_encrypt_on_one_device():
     # thread's messages arrive in the order that thread sent them.
     last = {}
     for c, p in items:
-        assert bob.decrypt("alice", c) == p
+        assert bob.decrypt("alice", c).plaintext == p
         t, i = int(p.split()[1]), int(p.split()[3])
         assert last.get(t, -1) < i
         last[t] = i
@@ -274,7 +357,7 @@ def test_concurrent_encrypt_without_ordering_all_decrypt_in_any_order():
     # Deliver in reverse (all out of order within one chain): every one decrypts once.
     out = set()
     for c, p in reversed(results):
-        assert bob.decrypt("alice", c) == p
+        assert bob.decrypt("alice", c).plaintext == p
         out.add(p)
     assert len(out) == 160
     # Concurrent decrypts on the receiver of fresh messages.
@@ -284,7 +367,7 @@ def test_concurrent_encrypt_without_ordering_all_decrypt_in_any_order():
     def rx(chunk):
         for c, p in chunk:
             try:
-                assert bob.decrypt("alice", c) == p
+                assert bob.decrypt("alice", c).plaintext == p
             except Exception as e:  # noqa: BLE001
                 errs.append(e)
 
