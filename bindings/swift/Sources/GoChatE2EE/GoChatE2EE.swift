@@ -591,9 +591,16 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol DeviceProtocol: AnyObject, Sendable {
     
     /**
-     * Decrypts a message from `peer` (starting a session on a prekey message).
+     * The app's trust decision: pins `identity_key` for `peer` and makes the newest
+     * session with it current (approving the pinned one dismisses a pending change).
      */
-    func decrypt(peer: String, message: Data) throws  -> Data
+    func approveIdentity(peer: String, identityKey: Data) throws 
+    
+    /**
+     * Decrypts a message from `peer` (starting a session on a prekey message), with
+     * the sender's identity and the identity event the app must check.
+     */
+    func decrypt(peer: String, message: Data) throws  -> DecryptResult
     
     /**
      * Encrypts for `peer` on the current session.
@@ -631,10 +638,10 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func generatePqPrekeys(count: UInt32, now: UInt64) throws 
     
     /**
-     * Handles a retry request from `peer`: starts a new session and returns the digest
-     * of the message to re-send.
+     * Handles a retry request from `peer` at time `now`: starts a new session and
+     * returns the digest of the message to re-send.
      */
-    func handleRetryRequest(peer: String, request: Data) throws  -> Data
+    func handleRetryRequest(peer: String, request: Data, now: UInt64) throws  -> Data
     
     /**
      * Whether a session with `peer` exists.
@@ -647,14 +654,21 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func identityKey()  -> Data
     
     /**
+     * The identity-change policy in force.
+     */
+    func identityPolicy()  -> IdentityPolicy
+    
+    /**
      * Imports a session record snapshot for `peer`, replacing any held.
      */
     func importSession(peer: String, key: Data, snapshot: Data) throws 
     
     /**
-     * Starts an outbound session with `peer` from its bundle (verified first).
+     * Starts an outbound session with `peer` from its bundle (verified first). The
+     * bundle's identity is checked against the pin: refused with `IdentityChanged` if it
+     * differs under `RequireApproval`.
      */
-    func initiate(peer: String, bundle: Data) throws 
+    func initiate(peer: String, bundle: Data) throws  -> IdentityEvent
     
     /**
      * A fresh bundle to publish: the next unissued one-time prekeys, else last-resort.
@@ -667,10 +681,21 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func peerIdentity(peer: String)  -> Data?
     
     /**
-     * Builds a signed retry request for `failed_message`, addressed to the identity
-     * `recipient_identity` (the sender of the failed message).
+     * The changed identity `peer` showed that awaits approval, if any.
      */
-    func retryRequest(recipientIdentity: Data, failedMessage: Data) throws  -> Data
+    func pendingIdentity(peer: String)  -> Data?
+    
+    /**
+     * The identity pinned for `peer`, if any.
+     */
+    func pinnedIdentity(peer: String)  -> Data?
+    
+    /**
+     * Builds a signed retry request for `failed_message` from `peer`, addressed to the
+     * identity `recipient_identity` (the sender of the failed message), stamped `now`.
+     * Refused with `Duplicate` for a message whose header names a used counter.
+     */
+    func retryRequest(peer: String, recipientIdentity: Data, failedMessage: Data, now: UInt64) throws  -> Data
     
     /**
      * Rotates the last-resort ML-KEM prekey (the old one stays usable for 30 days).
@@ -681,6 +706,11 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Rotates the signed prekey (the old one stays usable for 30 days).
      */
     func rotateSignedPrekey(now: UInt64) throws 
+    
+    /**
+     * Sets the identity-change policy (default `RequireApproval`).
+     */
+    func setIdentityPolicy(policy: IdentityPolicy) 
     
     /**
      * The user id given at creation.
@@ -775,10 +805,25 @@ public static func fromSnapshot(key: Data, snapshot: Data)throws  -> Device  {
 
     
     /**
-     * Decrypts a message from `peer` (starting a session on a prekey message).
+     * The app's trust decision: pins `identity_key` for `peer` and makes the newest
+     * session with it current (approving the pinned one dismisses a pending change).
      */
-open func decrypt(peer: String, message: Data)throws  -> Data  {
-    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+open func approveIdentity(peer: String, identityKey: Data)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_approve_identity(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
+        FfiConverterData.lower(identityKey),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Decrypts a message from `peer` (starting a session on a prekey message), with
+     * the sender's identity and the identity event the app must check.
+     */
+open func decrypt(peer: String, message: Data)throws  -> DecryptResult  {
+    return try  FfiConverterTypeDecryptResult_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_decrypt(
             self.uniffiCloneHandle(),
@@ -879,16 +924,17 @@ open func generatePqPrekeys(count: UInt32, now: UInt64)throws   {try rustCallWit
 }
     
     /**
-     * Handles a retry request from `peer`: starts a new session and returns the digest
-     * of the message to re-send.
+     * Handles a retry request from `peer` at time `now`: starts a new session and
+     * returns the digest of the message to re-send.
      */
-open func handleRetryRequest(peer: String, request: Data)throws  -> Data  {
+open func handleRetryRequest(peer: String, request: Data, now: UInt64)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_handle_retry_request(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(peer),
-        FfiConverterData.lower(request),uniffiCallStatus
+        FfiConverterData.lower(request),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
     )
 })
 }
@@ -919,6 +965,18 @@ open func identityKey() -> Data  {
 }
     
     /**
+     * The identity-change policy in force.
+     */
+open func identityPolicy() -> IdentityPolicy  {
+    return try!  FfiConverterTypeIdentityPolicy_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_identity_policy(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Imports a session record snapshot for `peer`, replacing any held.
      */
 open func importSession(peer: String, key: Data, snapshot: Data)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -933,16 +991,19 @@ open func importSession(peer: String, key: Data, snapshot: Data)throws   {try ru
 }
     
     /**
-     * Starts an outbound session with `peer` from its bundle (verified first).
+     * Starts an outbound session with `peer` from its bundle (verified first). The
+     * bundle's identity is checked against the pin: refused with `IdentityChanged` if it
+     * differs under `RequireApproval`.
      */
-open func initiate(peer: String, bundle: Data)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+open func initiate(peer: String, bundle: Data)throws  -> IdentityEvent  {
+    return try  FfiConverterTypeIdentityEvent_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_initiate(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(peer),
         FfiConverterData.lower(bundle),uniffiCallStatus
     )
-}
+})
 }
     
     /**
@@ -971,16 +1032,45 @@ open func peerIdentity(peer: String) -> Data?  {
 }
     
     /**
-     * Builds a signed retry request for `failed_message`, addressed to the identity
-     * `recipient_identity` (the sender of the failed message).
+     * The changed identity `peer` showed that awaits approval, if any.
      */
-open func retryRequest(recipientIdentity: Data, failedMessage: Data)throws  -> Data  {
+open func pendingIdentity(peer: String) -> Data?  {
+    return try!  FfiConverterOptionData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_pending_identity(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The identity pinned for `peer`, if any.
+     */
+open func pinnedIdentity(peer: String) -> Data?  {
+    return try!  FfiConverterOptionData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_pinned_identity(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Builds a signed retry request for `failed_message` from `peer`, addressed to the
+     * identity `recipient_identity` (the sender of the failed message), stamped `now`.
+     * Refused with `Duplicate` for a message whose header names a used counter.
+     */
+open func retryRequest(peer: String, recipientIdentity: Data, failedMessage: Data, now: UInt64)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_retry_request(
             self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
         FfiConverterData.lower(recipientIdentity),
-        FfiConverterData.lower(failedMessage),uniffiCallStatus
+        FfiConverterData.lower(failedMessage),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
     )
 })
 }
@@ -1005,6 +1095,18 @@ open func rotateSignedPrekey(now: UInt64)throws   {try rustCallWithError(FfiConv
     uniffi_gochat_e2ee_ffi_fn_method_device_rotate_signed_prekey(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Sets the identity-change policy (default `RequireApproval`).
+     */
+open func setIdentityPolicy(policy: IdentityPolicy)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_set_identity_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentityPolicy_lower(policy),uniffiCallStatus
     )
 }
 }
@@ -1185,6 +1287,85 @@ public func FfiConverterTypeBundleInfo_lift(_ buf: RustBuffer) throws -> BundleI
 #endif
 public func FfiConverterTypeBundleInfo_lower(_ value: BundleInfo) -> RustBuffer {
     return FfiConverterTypeBundleInfo.lower(value)
+}
+
+
+/**
+ * A decrypted message, its sender's identity, and the identity event.
+ */
+public struct DecryptResult: Equatable, Hashable {
+    /**
+     * The plaintext.
+     */
+    public var plaintext: Data
+    /**
+     * The sender's identity key (66 bytes).
+     */
+    public var senderIdentity: Data
+    /**
+     * New, same, or changed: must be checked.
+     */
+    public var identityEvent: IdentityEvent
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The plaintext.
+         */plaintext: Data, 
+        /**
+         * The sender's identity key (66 bytes).
+         */senderIdentity: Data, 
+        /**
+         * New, same, or changed: must be checked.
+         */identityEvent: IdentityEvent) {
+        self.plaintext = plaintext
+        self.senderIdentity = senderIdentity
+        self.identityEvent = identityEvent
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DecryptResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDecryptResult: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DecryptResult {
+        return
+            try DecryptResult(
+                plaintext: FfiConverterData.read(from: &buf), 
+                senderIdentity: FfiConverterData.read(from: &buf), 
+                identityEvent: FfiConverterTypeIdentityEvent.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DecryptResult, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.plaintext, into: &buf)
+        FfiConverterData.write(value.senderIdentity, into: &buf)
+        FfiConverterTypeIdentityEvent.write(value.identityEvent, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecryptResult_lift(_ buf: RustBuffer) throws -> DecryptResult {
+    return try FfiConverterTypeDecryptResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecryptResult_lower(_ value: DecryptResult) -> RustBuffer {
+    return FfiConverterTypeDecryptResult.lower(value)
 }
 
 
@@ -1678,6 +1859,62 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * Whether asking the sender to retry can help.
          */retryMayHelp: Bool
     )
+    /**
+     * The peer's identity changed and the app has not approved it.
+     */
+    case IdentityChanged(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The message's key was discarded under the state bounds before it arrived:
+     * it can never be decrypted ("a message could not be decrypted").
+     */
+    case MessageLost(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The sender restored older state and re-used a message counter.
+     */
+    case CounterReused(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A retry request is stale or dated in the future.
+     */
+    case RetryExpired(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A new peer would exceed the peer limit.
+     */
+    case TooManyPeers(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
 
     
 
@@ -1832,6 +2069,26 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
         case 32: return .UnknownMessage(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 33: return .IdentityChanged(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 34: return .MessageLost(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 35: return .CounterReused(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 36: return .RetryExpired(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 37: return .TooManyPeers(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -2038,6 +2295,36 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
+        
+        case let .IdentityChanged(detail,retryMayHelp):
+            writeInt(&buf, Int32(33))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .MessageLost(detail,retryMayHelp):
+            writeInt(&buf, Int32(34))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .CounterReused(detail,retryMayHelp):
+            writeInt(&buf, Int32(35))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .RetryExpired(detail,retryMayHelp):
+            writeInt(&buf, Int32(36))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .TooManyPeers(detail,retryMayHelp):
+            writeInt(&buf, Int32(37))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
         }
     }
 }
@@ -2056,6 +2343,178 @@ public func FfiConverterTypeGoChatError_lift(_ buf: RustBuffer) throws -> GoChat
 public func FfiConverterTypeGoChatError_lower(_ value: GoChatError) -> RustBuffer {
     return FfiConverterTypeGoChatError.lower(value)
 }
+
+
+/**
+ * How a peer's identity relates to the one pinned for it (see `docs/api.md`,
+ * "Identity changes"). An app must show `Changed` to the user.
+ */
+
+public enum IdentityEvent: Equatable, Hashable {
+    
+    /**
+     * First contact: this identity is now pinned (trust on first use).
+     */
+    case new
+    /**
+     * The pinned identity.
+     */
+    case same
+    /**
+     * Another identity than the pinned one.
+     */
+    case changed(
+        /**
+         * The identity pinned before (66 bytes).
+         */previous: Data, 
+        /**
+         * True if the new identity is now pinned (policy `Notify`); false if it waits for
+         * `approve_identity` and sending to the peer fails with `IdentityChanged`.
+         */approved: Bool
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension IdentityEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIdentityEvent: FfiConverterRustBuffer {
+    typealias SwiftType = IdentityEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IdentityEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .new
+        
+        case 2: return .same
+        
+        case 3: return .changed(previous: try FfiConverterData.read(from: &buf), approved: try FfiConverterBool.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: IdentityEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .new:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .same:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .changed(previous,approved):
+            writeInt(&buf, Int32(3))
+            FfiConverterData.write(previous, into: &buf)
+            FfiConverterBool.write(approved, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentityEvent_lift(_ buf: RustBuffer) throws -> IdentityEvent {
+    return try FfiConverterTypeIdentityEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentityEvent_lower(_ value: IdentityEvent) -> RustBuffer {
+    return FfiConverterTypeIdentityEvent.lower(value)
+}
+
+
+
+/**
+ * What the device does when a peer shows a changed identity.
+ */
+
+public enum IdentityPolicy: Equatable, Hashable {
+    
+    /**
+     * The default: the change waits for `approve_identity`; sending is blocked meanwhile.
+     */
+    case requireApproval
+    /**
+     * Accept the new identity at once (the change is still reported).
+     */
+    case notify
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension IdentityPolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIdentityPolicy: FfiConverterRustBuffer {
+    typealias SwiftType = IdentityPolicy
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IdentityPolicy {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .requireApproval
+        
+        case 2: return .notify
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: IdentityPolicy, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .requireApproval:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .notify:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentityPolicy_lift(_ buf: RustBuffer) throws -> IdentityPolicy {
+    return try FfiConverterTypeIdentityPolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentityPolicy_lower(_ value: IdentityPolicy) -> RustBuffer {
+    return FfiConverterTypeIdentityPolicy.lower(value)
+}
+
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
@@ -2188,7 +2647,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_func_verify_bundle() != 8948) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt() != 6734) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_approve_identity() != 24172) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt() != 49932) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_encrypt() != 21133) {
@@ -2212,7 +2674,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_generate_pq_prekeys() != 3821) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_handle_retry_request() != 36083) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_handle_retry_request() != 51277) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_has_session() != 9490) {
@@ -2221,10 +2683,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_identity_key() != 24727) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_identity_policy() != 31558) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_import_session() != 3362) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_initiate() != 51800) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_initiate() != 32995) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_next_bundle() != 54092) {
@@ -2233,13 +2698,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_peer_identity() != 39625) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_retry_request() != 51289) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_pending_identity() != 28555) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_pinned_identity() != 37260) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_retry_request() != 41847) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_rotate_last_resort_prekey() != 23604) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_rotate_signed_prekey() != 123) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_identity_policy() != 1104) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_user_id() != 28490) {

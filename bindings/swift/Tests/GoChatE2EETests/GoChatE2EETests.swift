@@ -32,6 +32,7 @@ extension Data {
 
 func utf8(_ s: String) -> Data { Data(s.utf8) }
 func str(_ d: Data) -> String { String(decoding: d, as: UTF8.self) }
+func str(_ r: DecryptResult) -> String { str(r.plaintext) }
 
 /// Alice has a session with Bob and Bob has answered.
 func pair() throws -> (Device, Device) {
@@ -39,7 +40,7 @@ func pair() throws -> (Device, Device) {
     let bob = Device(userId: "bob", now: now)
     try bob.generateOneTimePrekeys(count: 2)
     try bob.generatePqPrekeys(count: 2, now: now)
-    try alice.initiate(peer: "bob", bundle: try bob.nextBundle())
+    XCTAssertEqual(try alice.initiate(peer: "bob", bundle: try bob.nextBundle()), .new)
     XCTAssertEqual(str(try bob.decrypt(peer: "alice", message: try alice.encrypt(peer: "bob", plaintext: utf8("hello")))), "hello")
     XCTAssertEqual(str(try alice.decrypt(peer: "bob", message: try bob.encrypt(peer: "alice", plaintext: utf8("hi")))), "hi")
     return (alice, bob)
@@ -123,7 +124,10 @@ final class ConversationTests: XCTestCase {
         XCTAssertEqual(info.identityKey, bob.identityKey())
         XCTAssertEqual(info.oneTimePrekeyId, 1)
         XCTAssertFalse(alice.hasSession(peer: "bob"))
-        try alice.initiate(peer: "bob", bundle: bundle)
+        XCTAssertNil(alice.pinnedIdentity(peer: "bob"))
+        XCTAssertEqual(try alice.initiate(peer: "bob", bundle: bundle), .new)
+        XCTAssertEqual(alice.pinnedIdentity(peer: "bob"), bob.identityKey())
+        XCTAssertNil(alice.pendingIdentity(peer: "bob"))
         XCTAssertEqual(alice.peerIdentity(peer: "bob"), bob.identityKey())
         XCTAssertEqual(str(try bob.decrypt(peer: "alice", message: try alice.encrypt(peer: "bob", plaintext: utf8("first")))), "first")
         for i in 0..<5 {
@@ -181,11 +185,64 @@ final class ConversationTests: XCTestCase {
         let bob = try Device.fromSnapshot(key: key, snapshot: backup)
         let failed = try alice.encrypt(peer: "bob", plaintext: utf8("please read me"))
         XCTAssertThrowsError(try bob.decrypt(peer: "alice", message: failed))
-        let request = try bob.retryRequest(recipientIdentity: alice.identityKey(), failedMessage: failed)
-        assertThrowsCase(try alice.handleRetryRequest(peer: "carol", request: request)) { if case .NoSession = $0 { return true }; return false }
-        XCTAssertEqual(try alice.handleRetryRequest(peer: "bob", request: request), messageDigest(message: failed))
+        let request = try bob.retryRequest(peer: "alice", recipientIdentity: alice.identityKey(), failedMessage: failed, now: now)
+        // Bob's key is not pinned for "carol".
+        assertThrowsCase(try alice.handleRetryRequest(peer: "carol", request: request, now: now)) { if case .UntrustedIdentity = $0 { return true }; return false }
+        assertThrowsCase(try alice.handleRetryRequest(peer: "bob", request: request, now: now + 2 * 86_400)) { if case .RetryExpired(_, let retry) = $0 { return !retry }; return false }
+        XCTAssertEqual(try alice.handleRetryRequest(peer: "bob", request: request, now: now + 60), messageDigest(message: failed))
         XCTAssertEqual(str(try bob.decrypt(peer: "alice", message: try alice.encrypt(peer: "bob", plaintext: utf8("please read me")))), "please read me")
-        assertThrowsCase(try alice.handleRetryRequest(peer: "bob", request: request)) { if case .UnknownMessage = $0 { return true }; return false }
+        assertThrowsCase(try alice.handleRetryRequest(peer: "bob", request: request, now: now + 60)) { if case .UnknownMessage = $0 { return true }; return false }
+    }
+
+    func testRetryRequestForAnAlreadyUsedCounterIsRefused() throws {
+        let (alice, bob) = try pair()
+        let m = try alice.encrypt(peer: "bob", plaintext: utf8("read once"))
+        XCTAssertEqual(str(try bob.decrypt(peer: "alice", message: m)), "read once")
+        assertThrowsCase(try bob.retryRequest(peer: "alice", recipientIdentity: alice.identityKey(), failedMessage: m, now: now)) { if case .Duplicate = $0 { return true }; return false }
+    }
+
+    func testRestoredSenderReusedCounterIsCounterReused() throws {
+        let (alice, bob) = try pair()
+        let backup = try alice.export(key: key) // saved before the next encrypt: the wrong order
+        XCTAssertEqual(str(try bob.decrypt(peer: "alice", message: try alice.encrypt(peer: "bob", plaintext: utf8("one")))), "one")
+        let alice2 = try Device.fromSnapshot(key: key, snapshot: backup)
+        let again = try alice2.encrypt(peer: "bob", plaintext: utf8("one again"))
+        assertThrowsCase(try bob.decrypt(peer: "alice", message: again)) { if case .CounterReused(_, let retry) = $0 { return retry }; return false }
+    }
+
+    func testChangedIdentityWaitsForApproval() throws {
+        let (alice, bob) = try pair()
+        XCTAssertEqual(alice.identityPolicy(), .requireApproval)
+        let bobNew = Device(userId: "bob", now: now) // Bob reinstalls: new identity, same name
+        try bobNew.generateOneTimePrekeys(count: 1)
+        assertThrowsCase(try alice.initiate(peer: "bob", bundle: try bobNew.nextBundle())) { if case .IdentityChanged = $0 { return true }; return false }
+        XCTAssertEqual(try bobNew.initiate(peer: "alice", bundle: try alice.nextBundle()), .new)
+        let got = try alice.decrypt(peer: "bob", message: try bobNew.encrypt(peer: "alice", plaintext: utf8("new phone")))
+        XCTAssertEqual(str(got), "new phone")
+        XCTAssertEqual(got.senderIdentity, bobNew.identityKey())
+        XCTAssertEqual(got.identityEvent, .changed(previous: bob.identityKey(), approved: false))
+        XCTAssertEqual(alice.pinnedIdentity(peer: "bob"), bob.identityKey())
+        XCTAssertEqual(alice.pendingIdentity(peer: "bob"), bobNew.identityKey())
+        assertThrowsCase(try alice.encrypt(peer: "bob", plaintext: utf8("to whom?"))) { if case .IdentityChanged = $0 { return true }; return false }
+        try alice.approveIdentity(peer: "bob", identityKey: bobNew.identityKey())
+        XCTAssertEqual(alice.pinnedIdentity(peer: "bob"), bobNew.identityKey())
+        XCTAssertNil(alice.pendingIdentity(peer: "bob"))
+        let back = try bobNew.decrypt(peer: "alice", message: try alice.encrypt(peer: "bob", plaintext: utf8("welcome back")))
+        XCTAssertEqual(str(back), "welcome back")
+        XCTAssertEqual(back.identityEvent, .same)
+    }
+
+    func testNotifyPolicyAcceptsAChangedIdentity() throws {
+        let (alice, bob) = try pair()
+        alice.setIdentityPolicy(policy: .notify)
+        XCTAssertEqual(alice.identityPolicy(), .notify)
+        let bobNew = Device(userId: "bob", now: now)
+        _ = try bobNew.initiate(peer: "alice", bundle: try alice.nextBundle())
+        let got = try alice.decrypt(peer: "bob", message: try bobNew.encrypt(peer: "alice", plaintext: utf8("new phone")))
+        XCTAssertEqual(got.identityEvent, .changed(previous: bob.identityKey(), approved: true))
+        XCTAssertEqual(alice.pinnedIdentity(peer: "bob"), bobNew.identityKey())
+        XCTAssertNil(alice.pendingIdentity(peer: "bob"))
+        XCTAssertEqual(str(try bobNew.decrypt(peer: "alice", message: try alice.encrypt(peer: "bob", plaintext: utf8("hello new bob")))), "hello new bob")
     }
 }
 

@@ -263,6 +263,11 @@ uint64_t uniffi_gochat_e2ee_ffi_fn_constructor_device_from_snapshot(RustBuffer k
 uint64_t uniffi_gochat_e2ee_ffi_fn_constructor_device_new(RustBuffer user_id, uint64_t now, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_APPROVE_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_APPROVE_IDENTITY
+void uniffi_gochat_e2ee_ffi_fn_method_device_approve_identity(uint64_t ptr, RustBuffer peer, RustBuffer identity_key, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_DECRYPT
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_DECRYPT
 RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_decrypt(uint64_t ptr, RustBuffer peer, RustBuffer message, RustCallStatus *_Nonnull out_status
@@ -305,7 +310,7 @@ void uniffi_gochat_e2ee_ffi_fn_method_device_generate_pq_prekeys(uint64_t ptr, u
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_HANDLE_RETRY_REQUEST
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_HANDLE_RETRY_REQUEST
-RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_handle_retry_request(uint64_t ptr, RustBuffer peer, RustBuffer request, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_handle_retry_request(uint64_t ptr, RustBuffer peer, RustBuffer request, uint64_t now, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_HAS_SESSION
@@ -318,6 +323,11 @@ int8_t uniffi_gochat_e2ee_ffi_fn_method_device_has_session(uint64_t ptr, RustBuf
 RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_identity_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_IDENTITY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_IDENTITY_POLICY
+RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_identity_policy(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_IMPORT_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_IMPORT_SESSION
 void uniffi_gochat_e2ee_ffi_fn_method_device_import_session(uint64_t ptr, RustBuffer peer, RustBuffer key, RustBuffer snapshot, RustCallStatus *_Nonnull out_status
@@ -325,7 +335,7 @@ void uniffi_gochat_e2ee_ffi_fn_method_device_import_session(uint64_t ptr, RustBu
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_INITIATE
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_INITIATE
-void uniffi_gochat_e2ee_ffi_fn_method_device_initiate(uint64_t ptr, RustBuffer peer, RustBuffer bundle, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_initiate(uint64_t ptr, RustBuffer peer, RustBuffer bundle, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_NEXT_BUNDLE
@@ -338,9 +348,19 @@ RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_next_bundle(uint64_t ptr, Rus
 RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_peer_identity(uint64_t ptr, RustBuffer peer, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_PENDING_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_PENDING_IDENTITY
+RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_pending_identity(uint64_t ptr, RustBuffer peer, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_PINNED_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_PINNED_IDENTITY
+RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_pinned_identity(uint64_t ptr, RustBuffer peer, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_RETRY_REQUEST
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_RETRY_REQUEST
-RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_retry_request(uint64_t ptr, RustBuffer recipient_identity, RustBuffer failed_message, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_retry_request(uint64_t ptr, RustBuffer peer, RustBuffer recipient_identity, RustBuffer failed_message, uint64_t now, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_ROTATE_LAST_RESORT_PREKEY
@@ -351,6 +371,11 @@ void uniffi_gochat_e2ee_ffi_fn_method_device_rotate_last_resort_prekey(uint64_t 
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_ROTATE_SIGNED_PREKEY
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_ROTATE_SIGNED_PREKEY
 void uniffi_gochat_e2ee_ffi_fn_method_device_rotate_signed_prekey(uint64_t ptr, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SET_IDENTITY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SET_IDENTITY_POLICY
+void uniffi_gochat_e2ee_ffi_fn_method_device_set_identity_policy(uint64_t ptr, RustBuffer policy, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_USER_ID
@@ -675,6 +700,12 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_func_verify_bundle(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_APPROVE_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_APPROVE_IDENTITY
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_approve_identity(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_DECRYPT
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_DECRYPT
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt(void
@@ -741,6 +772,12 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_identity_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_IDENTITY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_IDENTITY_POLICY
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_identity_policy(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_IMPORT_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_IMPORT_SESSION
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_import_session(void
@@ -765,6 +802,18 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_peer_identity(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_PENDING_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_PENDING_IDENTITY
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_pending_identity(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_PINNED_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_PINNED_IDENTITY
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_pinned_identity(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_RETRY_REQUEST
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_RETRY_REQUEST
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_retry_request(void
@@ -780,6 +829,12 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_rotate_last_resort_prekey
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_ROTATE_SIGNED_PREKEY
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_ROTATE_SIGNED_PREKEY
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_rotate_signed_prekey(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_SET_IDENTITY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_SET_IDENTITY_POLICY
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_set_identity_policy(void
     
 );
 #endif
