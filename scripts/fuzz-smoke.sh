@@ -34,7 +34,7 @@ else
 fi
 echo "fuzz smoke: ${seconds}s per target, toolchain: $toolchain, scratch corpus: $work"
 
-"${cargo[@]}" fuzz build -O >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
+"${cargo[@]}" fuzz build -O -a >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
 
 failed=0
 printf '%-16s %8s %12s %10s %6s %7s  %s\n' target seconds executions exec/s cov corpus result
@@ -45,7 +45,7 @@ for t in $targets; do
     # The conversation target reads at most MAX_OPS (128) operations.
     extra=()
     if [ "$t" = conversation ]; then extra=(-max_len=640); fi
-    "${cargo[@]}" fuzz run -O "$t" "$work/$t" "corpus/$t" -- \
+    "${cargo[@]}" fuzz run -O -a "$t" "$work/$t" "corpus/$t" -- \
         -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 "${extra[@]}" \
         -print_final_stats=1 >"$log" 2>&1
     rc=$?

@@ -91,6 +91,14 @@ suite_rust_clippy() {
   return 0
 }
 
+# The public API docs build without warnings (broken or private intra-doc links).
+suite_rust_doc() {
+  local log=$1; : >"$log"
+  [[ -f Cargo.toml ]] || return 99
+  if RUSTDOCFLAGS="-D warnings" run "$log" cargo doc -p gochat-e2ee --no-deps; then P=1; else F=1; fi
+  return 0
+}
+
 suite_rust_test() {
   local log=$1 rc; : >"$log"
   [[ -f Cargo.toml ]] || return 99
@@ -233,6 +241,7 @@ fi
 
 run_suite rust-fmt     suite_rust_fmt
 run_suite rust-clippy  suite_rust_clippy
+run_suite rust-doc     suite_rust_doc
 run_suite rust-test    suite_rust_test
 run_suite kotlin       suite_kotlin
 run_suite python       suite_python

@@ -57,12 +57,21 @@ pub fn run() -> Result<(), String> {
     let mut out = stdout.lock();
     let mut driver = Driver::default();
     let mut rng: Rng = UnwrapErr(getrandom::SysRng);
-    for line in stdin.lock().lines() {
-        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
-        if line.trim().is_empty() {
-            continue;
+    let mut input = stdin.lock();
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        // Raw bytes, not `lines()`: a line that is not UTF-8 must get a BadRequest
+        // response like any other bad line, not end the process.
+        let n = input.read_until(b'\n', &mut raw).map_err(|e| format!("reading stdin: {e}"))?;
+        if n == 0 {
+            break;
         }
-        let response = driver.handle_line(&line, &mut rng);
+        let response = match std::str::from_utf8(&raw) {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => driver.handle_line(line, &mut rng),
+            Err(e) => error_response(Value::Null, &Failure::bad_request(format!("line is not valid UTF-8: {e}"))),
+        };
         let text = serde_json::to_string(&response).map_err(|e| format!("encoding a response: {e}"))?;
         writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| format!("writing stdout: {e}"))?;
     }

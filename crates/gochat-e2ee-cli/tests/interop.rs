@@ -41,6 +41,17 @@ impl Driver {
         serde_json::from_str(&out).unwrap()
     }
 
+    /// Sends raw bytes (which must end in a newline) and reads one response line.
+    fn raw_bytes(&mut self, line: &[u8]) -> Value {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(line).unwrap();
+        stdin.flush().unwrap();
+        let mut out = String::new();
+        self.stdout.read_line(&mut out).unwrap();
+        assert!(out.ends_with('\n'), "response is one line: {out:?}");
+        serde_json::from_str(&out).unwrap()
+    }
+
     /// Sends a request with a fresh id; checks the id is echoed.
     fn call(&mut self, op: &str, args: Value) -> Value {
         let id = self.next_id;
@@ -197,6 +208,28 @@ fn bad_requests_get_error_responses_and_the_process_continues() {
     d.err("decrypt", json!({"device": "alice", "peer": "bob", "message": B64.encode([9u8, 1])}), "WrongMessageType");
     // Still alive.
     assert!(d.ok("info", json!({}))["version"].is_string());
+    assert!(d.finish().success());
+}
+
+#[test]
+fn lines_that_are_not_utf8_get_bad_request_and_the_process_continues() {
+    let mut d = Driver::spawn();
+    // A BOM-like prefix before valid JSON, a lone UTF-8 lead byte, an invalid byte
+    // inside a JSON string, and a non-UTF-8 line with a CRLF ending.
+    let lines: [&[u8]; 4] =
+        [b"\xff\xfe{\"id\":1,\"op\":\"info\"}\n", b"\xc3\n", b"{\"id\":2,\"op\":\"in\xc3fo\"}\n", b"\x80\r\n"];
+    for line in lines {
+        let r = d.raw_bytes(line);
+        assert_eq!(
+            (r["id"].clone(), r["ok"].clone(), r["error"].clone()),
+            (Value::Null, json!(false), json!("BadRequest")),
+            "{line:?}: {r}"
+        );
+        assert!(r["detail"].is_string(), "{r}");
+    }
+    // Still alive, and a valid request still works.
+    assert!(d.ok("info", json!({}))["version"].is_string());
+    d.ok("new_device", json!({"device": "alice", "user": "alice"}));
     assert!(d.finish().success());
 }
 

@@ -1,7 +1,7 @@
 //! The account: a device's identity and its prekey stores, with bounded sizes.
 //!
 //! The account hands out bundles, and on an incoming prekey message looks up the
-//! prekeys it names. Consuming them is a separate step ([`Account::commit`]) taken only
+//! prekeys it names. Consuming them is a separate step (`Account::commit`) taken only
 //! after the first message has decrypted, so a failed session start consumes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -20,7 +20,10 @@ pub const AEAD_TAG_BYTES: usize = 16;
 pub const AEAD_NONCE_BYTES: usize = 12;
 
 /// 32 secret bytes that are wiped on drop and never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+///
+/// Deliberately not `PartialEq`: a derived comparison would stop at the first differing
+/// byte and leak timing; tests compare `as_bytes()` instead.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct Secret32(pub(crate) [u8; 32]);
 
 impl Secret32 {

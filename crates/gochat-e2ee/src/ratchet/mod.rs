@@ -655,6 +655,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn advance_accepts_exactly_max_forward_jump_and_refuses_one_more() {
+        let chain = || ChainKey(Secret32([3; 32]));
+        let from = 5;
+        let (skipped, _, _) = advance(&[1; 32], chain(), from, from + MAX_FORWARD_JUMP).unwrap();
+        assert_eq!(skipped.len(), MAX_SKIPPED_KEYS.min(MAX_FORWARD_JUMP as usize));
+        let err = advance(&[1; 32], chain(), from, from + MAX_FORWARD_JUMP + 1).unwrap_err();
+        assert_eq!(err, RatchetError::TooFarAhead { jump: u64::from(MAX_FORWARD_JUMP) + 1, max: MAX_FORWARD_JUMP });
+    }
+
+    #[test]
+    fn ratchet_state_debug_hides_every_secret() {
+        let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(9);
+        let peer = random_x25519(&mut rng);
+        let sk = Secret32(core::array::from_fn(|i| 0xC0 ^ i as u8));
+        let state = RatchetState::new_initiator(&sk, &x25519_public(&peer), &mut rng).unwrap();
+        let text = format!("{state:?}");
+        let (ck, _) = state.sending.clone().unwrap();
+        for secret in [*state.root.as_bytes(), *ck.0.as_bytes(), state.our_ratchet.to_bytes(), *sk.as_bytes()] {
+            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+            assert!(!text.to_lowercase().contains(&hex), "{text}");
+            let dec = format!("{:?}", &secret[..4]);
+            assert!(!text.contains(&dec[1..dec.len() - 1]), "{text}");
+        }
+    }
+
+    #[test]
     fn padding_round_trips_and_hides_small_length_differences() {
         for len in [0usize, 1, 63, 64, 65, 1000] {
             let p = pad(&vec![0xAB; len]);
