@@ -10,6 +10,7 @@ import org.junit.jupiter.api.assertThrows
 class ConversationTest {
     private fun b(s: String) = s.toByteArray()
     private fun ByteArray.s() = decodeToString()
+    private fun DecryptResult.s() = plaintext.decodeToString()
 
     @Test
     fun sessionSetupAndConversation() {
@@ -22,11 +23,21 @@ class ConversationTest {
         assertArrayEquals(bob.identityKey(), info.identityKey)
         assertEquals(1u, info.oneTimePrekeyId)
         assertFalse(alice.hasSession("bob"))
-        alice.initiate("bob", bundle)
+        assertEquals(null, alice.pinnedIdentity("bob"))
+        assertEquals(IdentityEvent.New, alice.initiate("bob", bundle))
         assertTrue(alice.hasSession("bob"))
         assertArrayEquals(bob.identityKey(), alice.peerIdentity("bob"))
-        assertEquals("first", bob.decrypt("alice", alice.encrypt("bob", b("first"))).s())
+        assertArrayEquals(bob.identityKey(), alice.pinnedIdentity("bob"))
+        assertEquals(null, alice.pendingIdentity("bob"))
+        val first = bob.decrypt("alice", alice.encrypt("bob", b("first")))
+        assertEquals("first", first.s())
+        assertArrayEquals(alice.identityKey(), first.senderIdentity)
+        assertEquals(IdentityEvent.New, first.identityEvent)
+        assertArrayEquals(alice.identityKey(), bob.pinnedIdentity("alice"))
         assertArrayEquals(alice.identityKey(), bob.peerIdentity("alice"))
+        val second = bob.decrypt("alice", alice.encrypt("bob", b("second")))
+        assertEquals("second", second.s())
+        assertEquals(IdentityEvent.Same, second.identityEvent)
         repeat(5) { i ->
             assertEquals("b$i", alice.decrypt("bob", bob.encrypt("alice", b("b$i"))).s())
             assertEquals("a$i", bob.decrypt("alice", alice.encrypt("bob", b("a$i"))).s())
@@ -93,12 +104,83 @@ class ConversationTest {
         val failed = alice.encrypt("bob", b("please read me"))
         val e = assertThrows<GoChatException> { bob.decrypt("alice", failed) }
         assertTrue(retryMayHelp(e))
-        val request = bob.retryRequest(alice.identityKey(), failed)
-        assertThrows<GoChatException.NoSession> { alice.handleRetryRequest("carol", request) }
-        assertArrayEquals(messageDigest(failed), alice.handleRetryRequest("bob", request))
+        val request = bob.retryRequest("alice", alice.identityKey(), failed, NOW)
+        assertThrows<GoChatException.UntrustedIdentity> { alice.handleRetryRequest("carol", request, NOW) } // not pinned for "carol"
+        val expired = assertThrows<GoChatException.RetryExpired> { alice.handleRetryRequest("bob", request, NOW + 2uL * 86_400uL) }
+        assertFalse(expired.retryMayHelp)
+        assertArrayEquals(messageDigest(failed), alice.handleRetryRequest("bob", request, NOW + 60uL))
         assertEquals("please read me", bob.decrypt("alice", alice.encrypt("bob", b("please read me"))).s())
-        assertThrows<GoChatException.UnknownMessage> { alice.handleRetryRequest("bob", request) }
+        assertThrows<GoChatException.UnknownMessage> { alice.handleRetryRequest("bob", request, NOW + 60uL) }
         assertEquals("got it", alice.decrypt("bob", bob.encrypt("alice", b("got it"))).s())
+    }
+
+    @Test
+    fun retryRequestForAnAlreadyUsedCounterIsRefused() {
+        val (alice, bob) = pair()
+        val m = alice.encrypt("bob", b("read once"))
+        assertEquals("read once", bob.decrypt("alice", m).s())
+        // A replay must never be turned into a re-send.
+        assertThrows<GoChatException.Duplicate> { bob.retryRequest("alice", alice.identityKey(), m, NOW) }
+    }
+
+    @Test
+    fun restoredSenderStartsANewEpochAndReusedCountersAreReported() {
+        val (alice, bob) = pair()
+        val backup = alice.export(KEY) // saved before the next encrypt: the wrong order
+        assertEquals("one", bob.decrypt("alice", alice.encrypt("bob", b("one"))).s())
+        val alice2 = Device.fromSnapshot(KEY, backup)
+        val again = alice2.encrypt("bob", b("one again")) // the counter "one" used
+        val e = assertThrows<GoChatException.CounterReused> { bob.decrypt("alice", again) }
+        assertTrue(e.retryMayHelp)
+        assertFalse((e as GoChatException) is GoChatException.Duplicate)
+    }
+
+    @Test
+    fun changedIdentityWaitsForApproval() {
+        val (alice, bob) = pair()
+        assertEquals(IdentityPolicy.REQUIRE_APPROVAL, alice.identityPolicy())
+        // Bob reinstalls: a new device with a new identity under the same name.
+        val bobNew = Device("bob", NOW)
+        bobNew.generateOneTimePrekeys(1u)
+        assertThrows<GoChatException.IdentityChanged> { alice.initiate("bob", bobNew.nextBundle()) }
+        assertEquals(IdentityEvent.New, bobNew.initiate("alice", alice.nextBundle()))
+        val got = alice.decrypt("bob", bobNew.encrypt("alice", b("new phone")))
+        assertEquals("new phone", got.s())
+        assertArrayEquals(bobNew.identityKey(), got.senderIdentity)
+        val ev = got.identityEvent
+        assertTrue(ev is IdentityEvent.Changed)
+        ev as IdentityEvent.Changed
+        assertArrayEquals(bob.identityKey(), ev.previous)
+        assertFalse(ev.approved)
+        assertArrayEquals(bob.identityKey(), alice.pinnedIdentity("bob"))
+        assertArrayEquals(bobNew.identityKey(), alice.pendingIdentity("bob"))
+        val blocked = assertThrows<GoChatException.IdentityChanged> { alice.encrypt("bob", b("to whom?")) }
+        assertTrue(blocked.detail.isNotEmpty())
+        // The user compared fingerprints and approves.
+        alice.approveIdentity("bob", bobNew.identityKey())
+        assertArrayEquals(bobNew.identityKey(), alice.pinnedIdentity("bob"))
+        assertEquals(null, alice.pendingIdentity("bob"))
+        val back = bobNew.decrypt("alice", alice.encrypt("bob", b("welcome back")))
+        assertEquals("welcome back", back.s())
+        assertEquals(IdentityEvent.Same, back.identityEvent)
+        assertEquals(IdentityEvent.Same, alice.decrypt("bob", bobNew.encrypt("alice", b("thanks"))).identityEvent)
+    }
+
+    @Test
+    fun notifyPolicyAcceptsAChangedIdentityAndReportsIt() {
+        val (alice, bob) = pair()
+        alice.setIdentityPolicy(IdentityPolicy.NOTIFY)
+        assertEquals(IdentityPolicy.NOTIFY, alice.identityPolicy())
+        val bobNew = Device("bob", NOW)
+        bobNew.initiate("alice", alice.nextBundle())
+        val got = alice.decrypt("bob", bobNew.encrypt("alice", b("new phone")))
+        assertEquals("new phone", got.s())
+        val ev = got.identityEvent as IdentityEvent.Changed
+        assertArrayEquals(bob.identityKey(), ev.previous)
+        assertTrue(ev.approved)
+        assertArrayEquals(bobNew.identityKey(), alice.pinnedIdentity("bob"))
+        assertEquals(null, alice.pendingIdentity("bob"))
+        assertEquals("hello new bob", bobNew.decrypt("alice", alice.encrypt("bob", b("hello new bob"))).s())
     }
 
     /** Every variant carries `retryMayHelp`; read it generically. */

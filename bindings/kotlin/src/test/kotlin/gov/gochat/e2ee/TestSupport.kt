@@ -94,7 +94,7 @@ fun pair(): Pair<Device, Device> {
     bob.generateOneTimePrekeys(2u)
     bob.generatePqPrekeys(2u, NOW)
     alice.initiate("bob", bob.nextBundle())
-    check(bob.decrypt("alice", alice.encrypt("bob", "hello".toByteArray())).decodeToString() == "hello")
-    check(alice.decrypt("bob", bob.encrypt("alice", "hi".toByteArray())).decodeToString() == "hi")
+    check(bob.decrypt("alice", alice.encrypt("bob", "hello".toByteArray())).plaintext.decodeToString() == "hello")
+    check(alice.decrypt("bob", bob.encrypt("alice", "hi".toByteArray())).plaintext.decodeToString() == "hi")
     return alice to bob
 }

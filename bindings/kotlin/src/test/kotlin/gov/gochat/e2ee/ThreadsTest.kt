@@ -35,7 +35,7 @@ class ThreadsTest {
         // order that thread sent them.
         val last = IntArray(threads) { -1 }
         for ((c, p) in sent) {
-            assertEquals(p, bob.decrypt("alice", c).decodeToString())
+            assertEquals(p, bob.decrypt("alice", c).plaintext.decodeToString())
             val parts = p.split(" ")
             val t = parts[1].toInt()
             val i = parts[3].toInt()
@@ -54,14 +54,14 @@ class ThreadsTest {
         val pool = Executors.newFixedThreadPool(8)
         val jobs = (0 until 4).flatMap { k ->
             listOf(
-                pool.submit { toBob.slice(k until toBob.size step 4).forEach { (c, p) -> if (bob.decrypt("alice", c).decodeToString() != p) errors.add(AssertionError(p)) } },
-                pool.submit { toAlice.slice(k until toAlice.size step 4).forEach { (c, p) -> if (alice.decrypt("bob", c).decodeToString() != p) errors.add(AssertionError(p)) } },
+                pool.submit { toBob.slice(k until toBob.size step 4).forEach { (c, p) -> if (bob.decrypt("alice", c).plaintext.decodeToString() != p) errors.add(AssertionError(p)) } },
+                pool.submit { toAlice.slice(k until toAlice.size step 4).forEach { (c, p) -> if (alice.decrypt("bob", c).plaintext.decodeToString() != p) errors.add(AssertionError(p)) } },
             )
         }
         jobs.forEach { it.get(60, TimeUnit.SECONDS) }
         pool.shutdown()
         assertEquals(emptyList<Throwable>(), errors.toList())
         // Both still talk afterwards.
-        assertEquals("after", bob.decrypt("alice", alice.encrypt("bob", "after".toByteArray())).decodeToString())
+        assertEquals("after", bob.decrypt("alice", alice.encrypt("bob", "after".toByteArray())).plaintext.decodeToString())
     }
 }
