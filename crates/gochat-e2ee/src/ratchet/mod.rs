@@ -658,10 +658,19 @@ mod tests {
     fn advance_accepts_exactly_max_forward_jump_and_refuses_one_more() {
         let chain = || ChainKey(Secret32([3; 32]));
         let from = 5;
-        let (skipped, _, _) = advance(&[1; 32], chain(), from, from + MAX_FORWARD_JUMP).unwrap();
+        let (skipped, lost, _, _) =
+            advance(&[1; 32], chain(), from, from + MAX_FORWARD_JUMP, MAX_FORWARD_JUMP).unwrap();
         assert_eq!(skipped.len(), MAX_SKIPPED_KEYS.min(MAX_FORWARD_JUMP as usize));
-        let err = advance(&[1; 32], chain(), from, from + MAX_FORWARD_JUMP + 1).unwrap_err();
+        // The keys not kept are recorded as lost, so they are never reported as duplicates.
+        let lost = lost.unwrap();
+        assert_eq!((lost.lo, lost.hi), (from, from + MAX_FORWARD_JUMP - MAX_SKIPPED_KEYS as u32));
+        let err = advance(&[1; 32], chain(), from, from + MAX_FORWARD_JUMP + 1, MAX_FORWARD_JUMP).unwrap_err();
         assert_eq!(err, RatchetError::TooFarAhead { jump: u64::from(MAX_FORWARD_JUMP) + 1, max: MAX_FORWARD_JUMP });
+        // The archived-session bound, likewise exact.
+        let b = MAX_ARCHIVED_FORWARD_JUMP;
+        assert!(advance(&[1; 32], chain(), from, from + b, b).is_ok());
+        let err = advance(&[1; 32], chain(), from, from + b + 1, b).unwrap_err();
+        assert_eq!(err, RatchetError::TooFarAhead { jump: u64::from(b) + 1, max: b });
     }
 
     #[test]
