@@ -263,3 +263,26 @@ fn a_hostile_message_is_tried_on_archived_sessions_only_within_their_small_budge
     put_u32(&mut forged, 38, MAX_FORWARD_JUMP + 1);
     assert_refused(&mut bob, "alice", &forged, &mut rng, ErrorCode::TooFarAhead);
 }
+
+#[test]
+fn the_retry_window_is_exactly_retry_window_messages() {
+    use gochat_e2ee::limits::RETRY_WINDOW;
+    let Pair { mut alice, mut bob, mut rng } = pair(110);
+    let sent: Vec<_> = (0..=RETRY_WINDOW).map(|i| alice.encrypt("bob", &[i as u8]).unwrap()).collect();
+    let alice_id = *alice.identity();
+    let req =
+        |bob: &mut Device, back: usize| bob.retry_request("alice", &alice_id, &sent[sent.len() - back], NOW).unwrap();
+    // 65 back (RETRY_WINDOW + 1): forgotten.
+    let r65 = req(&mut bob, RETRY_WINDOW + 1);
+    let before = alice.state_digest();
+    assert_eq!(alice.handle_retry_request("bob", &r65, NOW, &mut rng).unwrap_err().code(), ErrorCode::UnknownMessage);
+    assert_eq!(alice.state_digest(), before);
+    // 64 and 63 back: still held.
+    for back in [RETRY_WINDOW, RETRY_WINDOW - 1] {
+        let r = req(&mut bob, back);
+        assert_eq!(
+            alice.handle_retry_request("bob", &r, NOW, &mut rng).unwrap(),
+            Device::message_digest(&sent[sent.len() - back])
+        );
+    }
+}
