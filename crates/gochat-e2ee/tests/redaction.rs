@@ -29,7 +29,7 @@ fn has_current_is_false_without_a_session_and_true_after_initiate() {
     let mut bob = device("bob", 1, &mut rng);
     assert!(alice.session_record("bob").is_none());
     let b = bundle(&mut bob);
-    alice.initiate("bob", &b, &mut rng).unwrap();
+    assert_eq!(alice.initiate("bob", &b, &mut rng).unwrap(), gochat_e2ee::IdentityEvent::New);
     assert!(alice.session_record("bob").unwrap().has_current());
 }
 
