@@ -52,7 +52,8 @@ function wrap(fn) {
 
 const THROWING_METHODS = [
   'generateOneTimePreKeys', 'generatePqPreKeys', 'rotateSignedPreKey', 'rotateLastResortPreKey',
-  'nextBundle', 'initiate', 'encrypt', 'decrypt', 'retryRequest', 'handleRetryRequest',
+  'nextBundle', 'initiate', 'setIdentityPolicy', 'approveIdentity', 'encrypt', 'decrypt',
+  'retryRequest', 'handleRetryRequest',
   'export', 'exportSession', 'importSession',
 ];
 for (const m of THROWING_METHODS) {

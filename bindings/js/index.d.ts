@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'PlaintextTooLarge' | 'ChainExhausted' | 'NotReadyToSend' | 'NoSession'
   | 'PreKeyStoreFull' | 'IdsExhausted' | 'SnapshotTruncated' | 'SnapshotUndecryptable'
   | 'SnapshotWrongKind' | 'InvalidSnapshotKey' | 'WrongRecipient' | 'UntrustedIdentity'
-  | 'UnknownMessage';
+  | 'UnknownMessage' | 'IdentityChanged' | 'MessageLost' | 'CounterReused' | 'RetryExpired'
+  | 'TooManyPeers';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
@@ -34,6 +35,26 @@ export interface BundleInfo {
   oneTimePreKeyId: number | null;
   pqPreKeyId: number;
   pqPreKeyIsLastResort: boolean;
+}
+
+/**
+ * How a peer's identity relates to the one pinned for it. `changed` must be shown to the
+ * user; with `approved: false` (policy `requireApproval`) sending to the peer throws
+ * `IdentityChanged` until `approveIdentity(peer, newKey)`.
+ */
+export type IdentityEvent =
+  | { kind: 'new' }
+  | { kind: 'same' }
+  | { kind: 'changed'; previous: Uint8Array; approved: boolean };
+
+/** What a device does when a peer shows a changed identity (default `requireApproval`). */
+export type IdentityPolicy = 'requireApproval' | 'notify';
+
+/** A decrypted message, its sender's identity key (66 bytes) and the identity event. */
+export interface DecryptResult {
+  plaintext: Uint8Array;
+  senderIdentity: Uint8Array;
+  identityEvent: IdentityEvent;
 }
 
 /** The limits the library enforces (docs/protocol.md, section 10). */
@@ -75,19 +96,41 @@ export declare class Device {
   expirePreKeys(now: number): void;
   /** A fresh bundle to publish: the next unissued one-time prekeys, else last-resort. */
   nextBundle(): Uint8Array;
-  /** Starts an outbound session with `peer` from its bundle (verified first). */
-  initiate(peer: string, bundle: Uint8Array): void;
+  /**
+   * Starts an outbound session with `peer` from its bundle (verified first) and returns the
+   * identity event. Throws `IdentityChanged` for an unapproved changed identity.
+   */
+  initiate(peer: string, bundle: Uint8Array): IdentityEvent;
+  /** Sets the identity-change policy (default `"requireApproval"`). */
+  setIdentityPolicy(policy: IdentityPolicy): void;
+  /** The identity-change policy in force. */
+  readonly identityPolicy: IdentityPolicy;
+  /** The app's trust decision: pins `identityKey` for `peer` and makes its newest session current. */
+  approveIdentity(peer: string, identityKey: Uint8Array): void;
+  /** The identity pinned for `peer`, if any. */
+  pinnedIdentity(peer: string): Uint8Array | undefined;
+  /** The changed identity of `peer` awaiting approval, if any. */
+  pendingIdentity(peer: string): Uint8Array | undefined;
   hasSession(peer: string): boolean;
   /** The identity key of `peer` on the current session, if any. */
   peerIdentity(peer: string): Uint8Array | undefined;
   /** Encrypts for `peer` on the current session. */
   encrypt(peer: string, plaintext: Uint8Array): Uint8Array;
-  /** Decrypts a message from `peer` (a prekey message starts the session). */
-  decrypt(peer: string, message: Uint8Array): Uint8Array;
-  /** A signed retry request for a message we could not decrypt, to its sender. */
-  retryRequest(recipientIdentity: Uint8Array, failedMessage: Uint8Array): Uint8Array;
-  /** Handles a retry request: starts a new session and returns the digest of the message to re-send. */
-  handleRetryRequest(peer: string, request: Uint8Array): Uint8Array;
+  /**
+   * Decrypts a message from `peer` (a prekey message starts the session). The identity
+   * event must be checked.
+   */
+  decrypt(peer: string, message: Uint8Array): DecryptResult;
+  /**
+   * A signed retry request for a message from `peer` we could not decrypt, addressed to its
+   * sender's identity, stamped `now`. Throws `Duplicate` if the message names a used counter.
+   */
+  retryRequest(peer: string, recipientIdentity: Uint8Array, failedMessage: Uint8Array, now: number): Uint8Array;
+  /**
+   * Handles a retry request from `peer` at `now`: starts a new session and returns the
+   * digest of the message to re-send (throws `RetryExpired` when stale).
+   */
+  handleRetryRequest(peer: string, request: Uint8Array, now: number): Uint8Array;
   /** The whole device as a snapshot encrypted under a 32-byte key. */
   export(key: Uint8Array): Uint8Array;
   exportSession(peer: string, key: Uint8Array): Uint8Array;

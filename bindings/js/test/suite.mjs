@@ -91,7 +91,7 @@ export function defineTests(test, lib, loadVector) {
     eq(l.maxArchivedSessions, 40);
     eq(l.paddingBlock, 64);
     eq(l.maxBundleBytes, 1922);
-    eq(l.maxMessageBytes, 67273);
+    eq(l.maxMessageBytes, 67277); // message v2: the ratchet header carries the sender epoch
   });
 
   test('conversation: setup, replies, out-of-order delivery', () => {
@@ -100,19 +100,19 @@ export function defineTests(test, lib, loadVector) {
     const m2 = alice.encrypt('bob', enc.encode('two'));
     const m3 = alice.encrypt('bob', enc.encode('three'));
     eq(m1[0], 0x03, 'prekey message until Bob replies');
-    eq(dec.decode(bob.decrypt('alice', m3)), 'three');
-    eq(dec.decode(bob.decrypt('alice', m1)), 'one');
+    eq(dec.decode(bob.decrypt('alice', m3).plaintext), 'three');
+    eq(dec.decode(bob.decrypt('alice', m1).plaintext), 'one');
     const r = bob.encrypt('alice', enc.encode('reply'));
     eq(r[0], 0x04, 'ratchet message');
-    eq(dec.decode(alice.decrypt('bob', r)), 'reply');
-    eq(dec.decode(bob.decrypt('alice', m2)), 'two');
+    eq(dec.decode(alice.decrypt('bob', r).plaintext), 'reply');
+    eq(dec.decode(bob.decrypt('alice', m2).plaintext), 'two');
     const later = [];
     for (let i = 0; i < 10; i++) later.push(alice.encrypt('bob', enc.encode(`m${i}`)));
     eq(later[0][0], 0x04, 'after the reply: ratchet messages');
-    for (const i of [9, 3, 0, 7, 1, 2, 8, 4, 6, 5]) eq(dec.decode(bob.decrypt('alice', later[i])), `m${i}`);
+    for (const i of [9, 3, 0, 7, 1, 2, 8, 4, 6, 5]) eq(dec.decode(bob.decrypt('alice', later[i]).plaintext), `m${i}`);
     for (let i = 0; i < 5; i++) {
-      eq(dec.decode(bob.decrypt('alice', alice.encrypt('bob', enc.encode(`ping${i}`)))), `ping${i}`);
-      eq(dec.decode(alice.decrypt('bob', bob.encrypt('alice', enc.encode(`pong${i}`)))), `pong${i}`);
+      eq(dec.decode(bob.decrypt('alice', alice.encrypt('bob', enc.encode(`ping${i}`))).plaintext), `ping${i}`);
+      eq(dec.decode(alice.decrypt('bob', bob.encrypt('alice', enc.encode(`pong${i}`))).plaintext), `pong${i}`);
     }
     eq(bob.peerIdentity('alice'), alice.identityKey);
     alice.free(); bob.free();
@@ -127,7 +127,7 @@ export function defineTests(test, lib, loadVector) {
     bad[bad.length - 1] ^= 1;
     const e = throwsCode(lib, () => bob.decrypt('alice', bad), 'AuthenticationFailed');
     eq(e.retryMayHelp, true);
-    eq(dec.decode(bob.decrypt('alice', m)), 'secret', 'the original still decrypts');
+    eq(dec.decode(bob.decrypt('alice', m).plaintext), 'secret', 'the original still decrypts');
     const d = throwsCode(lib, () => bob.decrypt('alice', m), 'Duplicate');
     eq(d.retryMayHelp, false);
     throwsCode(lib, () => bob.decrypt('carol', m), 'NoSession');
@@ -145,7 +145,7 @@ export function defineTests(test, lib, loadVector) {
     const saved = bob.export(key);
     bob.free();
     const bob2 = lib.Device.import(key, saved);
-    eq(dec.decode(bob2.decrypt('alice', alice.encrypt('bob', enc.encode('after restore')))), 'after restore');
+    eq(dec.decode(bob2.decrypt('alice', alice.encrypt('bob', enc.encode('after restore'))).plaintext), 'after restore');
     const s = bob2.exportSession('alice', key);
     throwsCode(lib, () => bob2.importSession('alice', key.map((b) => b ^ 1), s), 'SnapshotUndecryptable');
     bob2.importSession('alice', key, s);
@@ -169,19 +169,104 @@ export function defineTests(test, lib, loadVector) {
     try { restored.decrypt('alice', failed); } catch (x) { e = x; }
     assert(lib.isGoChatError(e), 'the restored device cannot decrypt a message on a newer chain');
     assert(e.retryMayHelp, `retry may help (${e.code})`);
-    const req = restored.retryRequest(alice.identityKey, failed);
-    const digest = alice.handleRetryRequest('bob', req);
+    const req = restored.retryRequest('alice', alice.identityKey, failed, NOW);
+    throwsCode(lib, () => alice.handleRetryRequest('carol', req, NOW), 'UntrustedIdentity');
+    const ex = throwsCode(lib, () => alice.handleRetryRequest('bob', req, NOW + 2 * 86400), 'RetryExpired');
+    eq(ex.retryMayHelp, false);
+    const digest = alice.handleRetryRequest('bob', req, NOW + 60);
     eq(digest, lib.messageDigest(failed));
-    throwsCode(lib, () => alice.handleRetryRequest('bob', req), 'UnknownMessage');
+    throwsCode(lib, () => alice.handleRetryRequest('bob', req, NOW + 60), 'UnknownMessage');
     const again = alice.encrypt('bob', enc.encode('lost?'));
-    eq(dec.decode(restored.decrypt('alice', again)), 'lost?');
+    eq(dec.decode(restored.decrypt('alice', again).plaintext), 'lost?');
     alice.free(); bob.free(); restored.free();
+  });
+
+  test('retry request for an already used counter is refused (Duplicate)', () => {
+    const { alice, bob } = pair(lib);
+    const m = alice.encrypt('bob', enc.encode('read once'));
+    eq(dec.decode(bob.decrypt('alice', m).plaintext), 'read once');
+    throwsCode(lib, () => bob.retryRequest('alice', alice.identityKey, m, NOW), 'Duplicate');
+    alice.free(); bob.free();
+  });
+
+  test('a restored sender starts a new epoch: a re-used counter is CounterReused', () => {
+    const { alice, bob } = pair(lib);
+    const key = new Uint8Array(32).fill(5);
+    const backup = alice.export(key); // saved before the next encrypt: the wrong order
+    eq(dec.decode(bob.decrypt('alice', alice.encrypt('bob', enc.encode('one'))).plaintext), 'one');
+    const alice2 = lib.Device.import(key, backup);
+    const again = alice2.encrypt('bob', enc.encode('one again'));
+    const e = throwsCode(lib, () => bob.decrypt('alice', again), 'CounterReused');
+    eq(e.retryMayHelp, true);
+    alice.free(); bob.free(); alice2.free();
+  });
+
+  test('identity: first contact is new, then same; pinned and pending getters', () => {
+    const alice = new lib.Device('alice', NOW);
+    const bob = new lib.Device('bob', NOW);
+    eq(alice.pinnedIdentity('bob'), undefined);
+    eq(alice.initiate('bob', bob.nextBundle()), { kind: 'new' });
+    eq(alice.pinnedIdentity('bob'), bob.identityKey);
+    eq(alice.pendingIdentity('bob'), undefined);
+    const r = bob.decrypt('alice', alice.encrypt('bob', enc.encode('first')));
+    eq(dec.decode(r.plaintext), 'first');
+    assert(r.plaintext instanceof Uint8Array && r.senderIdentity instanceof Uint8Array, 'Uint8Array fields');
+    eq(r.senderIdentity, alice.identityKey);
+    eq(r.identityEvent, { kind: 'new' });
+    eq(bob.pinnedIdentity('alice'), alice.identityKey);
+    eq(bob.decrypt('alice', alice.encrypt('bob', enc.encode('second'))).identityEvent, { kind: 'same' });
+    alice.free(); bob.free();
+  });
+
+  test('identity: a reinstalled peer is changed, unapproved; sending waits for approveIdentity', () => {
+    const { alice, bob } = pair(lib);
+    bob.decrypt('alice', alice.encrypt('bob', enc.encode('hi')));
+    eq(alice.identityPolicy, 'requireApproval');
+    const bobNew = new lib.Device('bob', NOW); // Bob reinstalls: new identity, same name
+    bobNew.generateOneTimePreKeys(1);
+    throwsCode(lib, () => alice.initiate('bob', bobNew.nextBundle()), 'IdentityChanged');
+    eq(bobNew.initiate('alice', alice.nextBundle()), { kind: 'new' });
+    const got = alice.decrypt('bob', bobNew.encrypt('alice', enc.encode('new phone')));
+    eq(dec.decode(got.plaintext), 'new phone');
+    eq(got.senderIdentity, bobNew.identityKey);
+    eq(got.identityEvent.kind, 'changed');
+    eq(got.identityEvent.previous, bob.identityKey);
+    eq(got.identityEvent.approved, false);
+    eq(alice.pinnedIdentity('bob'), bob.identityKey);
+    eq(alice.pendingIdentity('bob'), bobNew.identityKey);
+    throwsCode(lib, () => alice.encrypt('bob', enc.encode('to whom?')), 'IdentityChanged');
+    alice.approveIdentity('bob', bobNew.identityKey);
+    eq(alice.pinnedIdentity('bob'), bobNew.identityKey);
+    eq(alice.pendingIdentity('bob'), undefined);
+    const back = bobNew.decrypt('alice', alice.encrypt('bob', enc.encode('welcome back')));
+    eq(dec.decode(back.plaintext), 'welcome back');
+    eq(back.identityEvent, { kind: 'same' });
+    alice.free(); bob.free(); bobNew.free();
+  });
+
+  test('identity: the notify policy accepts a changed identity and reports it', () => {
+    const { alice, bob } = pair(lib);
+    bob.decrypt('alice', alice.encrypt('bob', enc.encode('hi')));
+    alice.setIdentityPolicy('notify');
+    eq(alice.identityPolicy, 'notify');
+    throwsCode(lib, () => alice.setIdentityPolicy('sometimes'), 'Malformed');
+    const bobNew = new lib.Device('bob', NOW);
+    bobNew.initiate('alice', alice.nextBundle());
+    const got = alice.decrypt('bob', bobNew.encrypt('alice', enc.encode('new phone')));
+    eq(got.identityEvent.kind, 'changed');
+    eq(got.identityEvent.previous, bob.identityKey);
+    eq(got.identityEvent.approved, true);
+    eq(alice.pinnedIdentity('bob'), bobNew.identityKey);
+    eq(alice.pendingIdentity('bob'), undefined);
+    eq(dec.decode(bobNew.decrypt('alice', alice.encrypt('bob', enc.encode('hello new bob'))).plaintext), 'hello new bob');
+    alice.free(); bob.free(); bobNew.free();
   });
 
   test('errors: codes are stable and complete', () => {
     const codes = lib.errorCodes();
-    eq(codes.length, 32);
-    for (const c of ['Duplicate', 'AuthenticationFailed', 'TooFarAhead', 'NoSession', 'BadSignature', 'SnapshotUndecryptable']) {
+    eq(codes.length, 37);
+    for (const c of ['Duplicate', 'AuthenticationFailed', 'TooFarAhead', 'NoSession', 'BadSignature', 'SnapshotUndecryptable',
+      'IdentityChanged', 'MessageLost', 'CounterReused', 'RetryExpired', 'TooManyPeers']) {
       assert(codes.includes(c), c);
     }
     eq(new Set(codes).size, codes.length, 'distinct');
@@ -189,7 +274,7 @@ export function defineTests(test, lib, loadVector) {
     throwsCode(lib, () => d.initiate('y', new Uint8Array([2, 1])), 'Malformed');
     throwsCode(lib, () => d.initiate('y', new Uint8Array([2, 1, 0])), 'WrongMessageType');
     throwsCode(lib, () => d.generateOneTimePreKeys(201), 'PreKeyStoreFull');
-    throwsCode(lib, () => d.retryRequest(new Uint8Array(66), new Uint8Array(1)), 'WrongMessageType');
+    throwsCode(lib, () => d.retryRequest('y', new Uint8Array(65), new Uint8Array(1), NOW), 'WrongMessageType');
     eq(typeof lib.libraryVersion(), 'string');
     if (typeof Symbol.dispose === 'symbol') eq(typeof d[Symbol.dispose], 'function');
     d.free();
