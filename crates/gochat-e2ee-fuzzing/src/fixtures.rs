@@ -132,8 +132,9 @@ fn build() -> Fixtures {
     let dev = ratchet_bob.export(&key, r);
     let dev_small = conversation_alice.export(&key, r);
     let ses = ratchet_bob.export_session("alice", &key, r).unwrap();
-    let dev_plain = sealed::open(sealed::KIND_DEVICE, &dev).unwrap();
-    let ses_plain = sealed::open(sealed::KIND_SESSION_RECORD, &ses).unwrap();
+    let dev_plain = sealed::open(sealed::KIND_DEVICE, &dev, &[]).unwrap();
+    let ses_context = sealed::session_context(ratchet_bob.identity(), "alice");
+    let ses_plain = sealed::open(sealed::KIND_SESSION_RECORD, &ses, &ses_context).unwrap();
     seeds.push(("snapshot", ("valid-device", with_mode(0, &dev))));
     seeds.push(("snapshot", ("valid-device-small", with_mode(0, &dev_small))));
     seeds.push(("snapshot", ("valid-device-plaintext", with_mode(1, &dev_plain))));

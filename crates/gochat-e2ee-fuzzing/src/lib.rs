@@ -116,9 +116,12 @@ pub fn snapshot(data: &[u8]) -> bool {
     let Some((&mode, rest)) = data.split_first() else { return false };
     match mode % 4 {
         0 => import_device(rest),
-        1 => import_device(&sealed::seal(sealed::KIND_DEVICE, rest)),
+        1 => import_device(&sealed::seal(sealed::KIND_DEVICE, rest, &[])),
         2 => import_session(rest),
-        _ => import_session(&sealed::seal(sealed::KIND_SESSION_RECORD, rest)),
+        _ => {
+            let owner = fixtures::get().ratchet_bob.identity();
+            import_session(&sealed::seal(sealed::KIND_SESSION_RECORD, rest, &sealed::session_context(owner, "alice")))
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! ```text
 //! Snapshot = 0x10 || 0x02 || kind (1) || salt (32) || AES-256-GCM(state) || tag (16)
 //! key || nonce = HKDF-SHA256(salt, ikm = key, info = "GoChat-E2EE v1 snapshot" || kind, L = 44)
-//! AAD = the 35 header bytes
+//! AAD = the 35 header bytes || context (for a session record: the owner's identity and
+//!       the peer name, see `docs/protocol.md` 8; empty for a device)
 //! ```
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -36,22 +37,32 @@ fn cipher(kind: u8, salt: &[u8]) -> (Aes256Gcm, [u8; 12]) {
     (Aes256Gcm::new(&key.into()), nonce)
 }
 
-/// Seals `state` as a snapshot of `kind` under [`SNAPSHOT_KEY`] (with a fixed salt).
-pub fn seal(kind: u8, state: &[u8]) -> Vec<u8> {
+/// The AAD context of a session-record snapshot of `owner`'s record with `peer`.
+pub fn session_context(owner: &gochat_e2ee::IdentityKey, peer: &str) -> Vec<u8> {
+    let len = u32::try_from(peer.len()).expect("short peer name").to_be_bytes();
+    [&owner.to_bytes()[..], &len, peer.as_bytes()].concat()
+}
+
+/// Seals `state` as a snapshot of `kind` under [`SNAPSHOT_KEY`] (with a fixed salt),
+/// authenticating `context` too.
+pub fn seal(kind: u8, state: &[u8], context: &[u8]) -> Vec<u8> {
     let mut out = vec![0x10, gochat_e2ee::wire::SNAPSHOT_VERSION, kind];
     out.extend_from_slice(&SALT);
     let (c, nonce) = cipher(kind, &SALT);
-    let ct = c.encrypt(&nonce.into(), Payload { msg: state, aad: &out }).expect("AES-GCM encryption of a small state");
+    let aad = [&out[..], context].concat();
+    let ct = c.encrypt(&nonce.into(), Payload { msg: state, aad: &aad }).expect("AES-GCM encryption of a small state");
     out.extend_from_slice(&ct);
     out
 }
 
-/// Opens a snapshot of `kind` sealed under [`SNAPSHOT_KEY`] (by the core or by [`seal`]).
-pub fn open(kind: u8, bytes: &[u8]) -> Option<Vec<u8>> {
+/// Opens a snapshot of `kind` sealed under [`SNAPSHOT_KEY`] with `context` (by the core
+/// or by [`seal`]).
+pub fn open(kind: u8, bytes: &[u8], context: &[u8]) -> Option<Vec<u8>> {
     let header = bytes.get(..35)?;
     if header[..3] != [0x10, gochat_e2ee::wire::SNAPSHOT_VERSION, kind] {
         return None;
     }
     let (c, nonce) = cipher(kind, &header[3..]);
-    c.decrypt(&nonce.into(), Payload { msg: bytes.get(35..)?, aad: header }).ok()
+    let aad = [header, context].concat();
+    c.decrypt(&nonce.into(), Payload { msg: bytes.get(35..)?, aad: &aad }).ok()
 }

@@ -61,8 +61,8 @@ fn harness_sealing_matches_the_core() {
     let f = fixtures::get();
     let key = gochat_e2ee::SnapshotKey::new(gochat_e2ee_fuzzing::SNAPSHOT_KEY);
     let snap = f.ratchet_bob.export(&key, &mut gochat_e2ee_fuzzing::rng(9));
-    let plain = gochat_e2ee_fuzzing::sealed::open(gochat_e2ee_fuzzing::sealed::KIND_DEVICE, &snap).unwrap();
-    let resealed = gochat_e2ee_fuzzing::sealed::seal(gochat_e2ee_fuzzing::sealed::KIND_DEVICE, &plain);
+    let plain = gochat_e2ee_fuzzing::sealed::open(gochat_e2ee_fuzzing::sealed::KIND_DEVICE, &snap, &[]).unwrap();
+    let resealed = gochat_e2ee_fuzzing::sealed::seal(gochat_e2ee_fuzzing::sealed::KIND_DEVICE, &plain, &[]);
     let d = gochat_e2ee::Device::import(&key, &resealed).unwrap();
     let by_core = gochat_e2ee::Device::import(&key, &snap).unwrap();
     assert_eq!(d.state_digest(), by_core.state_digest());

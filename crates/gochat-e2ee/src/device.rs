@@ -373,7 +373,7 @@ impl Device {
 
     /// Exports the whole device (account, prekeys, sessions) as an encrypted snapshot.
     pub fn export<R: CryptoRng + ?Sized>(&self, key: &SnapshotKey, rng: &mut R) -> Vec<u8> {
-        snapshot::seal(key, SnapshotKind::Device, self.encode_state(), rng)
+        snapshot::seal(key, SnapshotKind::Device, self.encode_state(), &[], rng)
     }
 
     /// Imports a device snapshot made by [`Device::export`]. Every session of the
@@ -381,7 +381,7 @@ impl Device {
     /// key and nonce with what the exported device sent, and peers can tell its
     /// messages from replays (`CounterReused`).
     pub fn import(key: &SnapshotKey, bytes: &[u8]) -> Result<Self, Error> {
-        let state = snapshot::open(key, SnapshotKind::Device, bytes)?;
+        let state = snapshot::open(key, SnapshotKind::Device, bytes, &[])?;
         let invalid = |e: DecodeError| Error::Snapshot(SnapshotError::InvalidState(e));
         let mut r = Reader::raw(&state);
         let user_id = read_name(&mut r).map_err(invalid)?;
@@ -404,7 +404,8 @@ impl Device {
         Ok(Device { user_id, account, peers, trust })
     }
 
-    /// Exports the session record with `peer` as an encrypted snapshot.
+    /// Exports the session record with `peer` as an encrypted snapshot, bound (in the
+    /// AAD) to this device's identity and to the peer name.
     pub fn export_session<R: CryptoRng + ?Sized>(
         &self,
         peer: &str,
@@ -414,15 +415,19 @@ impl Device {
         let record = self.peers.get(peer).ok_or(Error::NoSession)?;
         let mut w = Writer::raw(4096);
         record.write(&mut w);
-        Ok(snapshot::seal(key, SnapshotKind::SessionRecord, w.into_bytes(), rng))
+        let context = snapshot::session_context(self.identity(), peer);
+        Ok(snapshot::seal(key, SnapshotKind::SessionRecord, w.into_bytes(), &context, rng))
     }
 
-    /// Imports a session record snapshot for `peer`, replacing any record held. Its
+    /// Imports a session record snapshot for `peer`, replacing any record held. Refused
+    /// (`SnapshotUndecryptable`, nothing changes) if it was exported by another identity
+    /// or for another peer name, so a record cannot be moved to another peer. Its
     /// sessions start a new sender epoch. The pinned identity of `peer` is not changed:
     /// sending stays refused unless the imported current session is with it.
     pub fn import_session(&mut self, peer: &str, key: &SnapshotKey, bytes: &[u8]) -> Result<(), Error> {
         check_name(peer)?;
-        let state = snapshot::open(key, SnapshotKind::SessionRecord, bytes)?;
+        let context = snapshot::session_context(self.identity(), peer);
+        let state = snapshot::open(key, SnapshotKind::SessionRecord, bytes, &context)?;
         let mut r = Reader::raw(&state);
         let invalid = |e: DecodeError| Error::Snapshot(SnapshotError::InvalidState(e));
         let mut record = SessionRecord::read(&mut r).map_err(invalid)?;

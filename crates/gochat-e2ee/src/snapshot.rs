@@ -4,8 +4,13 @@
 //! Snapshot = 0x10 || 0x01 || kind (1) || salt (32) || AES-256-GCM(state) || tag (16)
 //! key || nonce = HKDF-SHA256(salt = salt, ikm = caller's 32-byte key,
 //!                            info = "GoChat-E2EE v1 snapshot" || kind, L = 44)
-//! AAD = the 35 header bytes (type, version, kind, salt)
+//! AAD = the 35 header bytes (type, version, kind, salt) || context
+//! context = empty for a Device; for a SessionRecord, Encode(owner identity) (66)
+//!           || peer name length (u32) || peer name
 //! ```
+//! The context binds a session-record snapshot to the device that exported it and to
+//! the peer it is with: importing it under another peer name, or into another device,
+//! fails the tag (`SnapshotUndecryptable`) and changes nothing.
 //! The salt is fresh per export, so one caller key can protect any number of snapshots
 //! without nonce reuse. A wrong key and a modified snapshot are indistinguishable
 //! (both fail the tag); a short input is reported as truncated.
@@ -90,11 +95,20 @@ fn derive(key: &SnapshotKey, salt: &[u8], kind: SnapshotKind) -> AeadKey {
     AeadKey::derive_salted(salt, &key.0, &info)
 }
 
-/// Encrypts `state` as a snapshot of `kind`.
+/// The authenticated context of a session-record snapshot: owner identity and peer name.
+pub(crate) fn session_context(owner: &crate::keys::IdentityKey, peer: &str) -> Vec<u8> {
+    let mut w = Writer::raw(66 + 4 + peer.len());
+    owner.write(&mut w);
+    w.var_bytes(peer.as_bytes());
+    w.into_bytes()
+}
+
+/// Encrypts `state` as a snapshot of `kind`, authenticating `context` too.
 pub(crate) fn seal<R: CryptoRng + ?Sized>(
     key: &SnapshotKey,
     kind: SnapshotKind,
     mut state: Vec<u8>,
+    context: &[u8],
     rng: &mut R,
 ) -> Vec<u8> {
     let mut salt = [0u8; 32];
@@ -102,17 +116,19 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
     let mut w = Writer::with_header(type_byte::SNAPSHOT, HEADER_BYTES + state.len() + AEAD_TAG_BYTES);
     w.u8(kind as u8).bytes(&salt);
     let mut out = w.into_bytes();
-    let ct = derive(key, &salt, kind).seal(&out, &state);
+    let aad = [&out[..], context].concat();
+    let ct = derive(key, &salt, kind).seal(&aad, &state);
     state.zeroize();
     out.extend_from_slice(&ct);
     out
 }
 
-/// Decrypts a snapshot of `kind`, returning the state encoding.
+/// Decrypts a snapshot of `kind` sealed with `context`, returning the state encoding.
 pub(crate) fn open(
     key: &SnapshotKey,
     kind: SnapshotKind,
     bytes: &[u8],
+    context: &[u8],
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, SnapshotError> {
     if bytes.len() < HEADER_BYTES + AEAD_TAG_BYTES {
         if bytes.len() >= 2 {
@@ -128,6 +144,7 @@ pub(crate) fn open(
     let salt = r.bytes(32).map_err(|_| SnapshotError::Truncated)?;
     let header = bytes.get(..HEADER_BYTES).ok_or(SnapshotError::Truncated)?;
     let ct = r.rest();
-    let pt = derive(key, salt, kind).open(header, ct).ok_or(SnapshotError::Undecryptable)?;
+    let aad = [header, context].concat();
+    let pt = derive(key, salt, kind).open(&aad, ct).ok_or(SnapshotError::Undecryptable)?;
     Ok(zeroize::Zeroizing::new(pt))
 }

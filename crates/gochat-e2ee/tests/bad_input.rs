@@ -525,8 +525,9 @@ fn forge_with_padding(alice: &Device, bob: &Device, padded: &[u8], rng: &mut Cha
     hkdf::Hkdf::<Sha256>::new(Some(&snap[3..35]), &[0x77; 32]).expand(&info, &mut okm).unwrap();
     let k: [u8; 32] = okm[..32].try_into().unwrap();
     let n: [u8; 12] = okm[32..].try_into().unwrap();
-    let state =
-        aes_gcm::Aes256Gcm::new(&k.into()).decrypt(&n.into(), Payload { msg: &snap[35..], aad: &snap[..35] }).unwrap();
+    // AAD: the header, then the context binding the record to its owner and peer name.
+    let aad = [&snap[..35], &alice.identity().to_bytes()[..], &3u32.to_be_bytes(), b"bob"].concat();
+    let state = aes_gcm::Aes256Gcm::new(&k.into()).decrypt(&n.into(), Payload { msg: &snap[35..], aad: &aad }).unwrap();
     // u32 session count || remote identity (66) || root (32) || our ratchet secret (32)
     // || our ratchet public key (32) || sending flag || sending chain key (32) || Ns || PN
     // || epoch || ...

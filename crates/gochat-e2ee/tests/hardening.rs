@@ -286,3 +286,20 @@ fn the_retry_window_is_exactly_retry_window_messages() {
         );
     }
 }
+
+#[test]
+fn a_session_snapshot_is_bound_to_its_owner_and_peer_name() {
+    let Pair { mut alice, mut bob, mut rng } = pair(111);
+    let key = snapshot_key(12);
+    let snap = bob.export_session("alice", &key, &mut rng).unwrap();
+    // Moved to another peer name: refused, nothing changes.
+    let before = bob.state_digest();
+    assert_eq!(bob.import_session("carol", &key, &snap).unwrap_err().code(), ErrorCode::SnapshotUndecryptable);
+    assert_eq!(bob.state_digest(), before);
+    // Into another device: refused.
+    let mut carol = device("carol", 1, &mut rng);
+    assert_eq!(carol.import_session("alice", &key, &snap).unwrap_err().code(), ErrorCode::SnapshotUndecryptable);
+    // Where it belongs: accepted.
+    bob.import_session("alice", &key, &snap).unwrap();
+    exchange(&mut alice, "bob", &mut bob, "alice", b"still fine", &mut rng);
+}
