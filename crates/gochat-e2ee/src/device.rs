@@ -163,7 +163,9 @@ impl Device {
         self.initiate_inner(peer, bundle, rng, None)
     }
 
-    /// As [`Device::initiate`], also returning the PQXDH key schedule (for test vectors).
+    /// As [`Device::initiate`], also returning the PQXDH key schedule (for test vectors
+    /// only: feature `trace`; the result holds session secrets).
+    #[cfg(feature = "trace")]
     pub fn initiate_traced<R: CryptoRng + ?Sized>(
         &mut self,
         peer: &str,

@@ -41,6 +41,8 @@ fn snapshot_key_debug_hides_the_key() {
     assert!(text.contains("redacted"), "{text}");
 }
 
+/// Runs when the `trace` feature is on (it is in workspace builds: the CLI enables it).
+#[cfg(feature = "trace")]
 #[test]
 fn key_schedule_trace_debug_hides_every_secret() {
     let mut rng = rng(72);
