@@ -497,13 +497,9 @@ impl RatchetState {
         self.skipped.extend(keys);
         while self.skipped.len() > MAX_SKIPPED_KEYS {
             if let Some(k) = self.skipped.pop_front() {
-                self.record_evicted(k.ratchet_key, k.counter);
+                self.push_evicted(EvictedRange { ratchet_key: k.ratchet_key, lo: k.counter, hi: k.counter + 1 });
             }
         }
-    }
-
-    fn record_evicted(&mut self, ratchet_key: [u8; 32], counter: u32) {
-        self.push_evicted(EvictedRange { ratchet_key, lo: counter, hi: counter + 1 });
     }
 
     /// Adds a range of lost counters, merging it into the newest range when contiguous.
