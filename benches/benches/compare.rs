@@ -525,7 +525,7 @@ fn snapshots(c: &mut Criterion) {
     let (_, bob) = ours_established(r);
     let key = SnapshotKey::new([7; 32]);
     g.bench_function("ours/device(account+prekeys+session)", |b| {
-        b.iter(|| Device::import(&key, &bob.export(&key, r)).unwrap())
+        b.iter(|| Device::import(&key, &bob.export(&key, r).expect("export")).unwrap())
     });
     let mut target = bob.fork_for_testing();
     g.bench_function("ours/session_record", |b| {

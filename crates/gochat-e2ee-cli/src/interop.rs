@@ -165,7 +165,7 @@ impl Driver {
                 })
             }
             "export" => {
-                let state = self.device(obj)?.export(&SnapshotKey::new(DRIVER_SNAPSHOT_KEY), rng);
+                let state = self.device(obj)?.export(&SnapshotKey::new(DRIVER_SNAPSHOT_KEY), rng)?;
                 json!({ "state": B64.encode(state) })
             }
             "import" => {

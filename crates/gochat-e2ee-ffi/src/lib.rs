@@ -390,7 +390,7 @@ impl Device {
     /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.
     pub fn export(&self, key: Vec<u8>) -> Result<Vec<u8>> {
         let key = snapshot_key(&key)?;
-        Ok(self.lock().export(&key, &mut rng()))
+        Ok(self.lock().export(&key, &mut rng())?)
     }
 
     /// Exports the session record with `peer` as a snapshot.

@@ -168,7 +168,8 @@ impl World {
         // survive is the identity and the set of peers.
         let before = (*dev.identity(), dev.peers().map(str::to_owned).collect::<Vec<_>>());
         if sel & 2 == 0 {
-            let snap = dev.export(&key, &mut self.rng);
+            let snap = dev.export(&key, &mut self.rng).expect("export");
+            assert_eq!(snap.len(), dev.state_len() + gochat_e2ee::snapshot::OVERHEAD_BYTES, "state_len is exact");
             *dev = Device::import(&key, &snap).expect("import of an export failed");
         } else {
             match dev.export_session(peer_of(side), &key, &mut self.rng) {

@@ -129,8 +129,8 @@ fn build() -> Fixtures {
     // Snapshots under the fixed key, sealed by the core and as plaintext for the harness.
     let key = SnapshotKey::new(SNAPSHOT_KEY);
     let with_mode = |mode: u8, bytes: &[u8]| [&[mode][..], bytes].concat();
-    let dev = ratchet_bob.export(&key, r);
-    let dev_small = conversation_alice.export(&key, r);
+    let dev = ratchet_bob.export(&key, r).expect("export");
+    let dev_small = conversation_alice.export(&key, r).expect("export");
     let ses = ratchet_bob.export_session("alice", &key, r).unwrap();
     let dev_plain = sealed::open(sealed::KIND_DEVICE, &dev, &[]).unwrap();
     let ses_context = sealed::session_context(ratchet_bob.identity(), "alice");

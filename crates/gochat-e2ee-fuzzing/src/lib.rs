@@ -130,8 +130,11 @@ fn import_device(bytes: &[u8]) -> bool {
     let Ok(mut device) = Device::import(&key, bytes) else { return false };
     // Every import starts a new sender epoch, so compare two imports of exports of the
     // same state: the encoding must round-trip exactly.
-    let again = Device::import(&key, &device.export(&key, &mut rng(1))).expect("re-import of an export failed");
-    let twice = Device::import(&key, &device.export(&key, &mut rng(2))).expect("re-import of an export failed");
+    let exported = device.export(&key, &mut rng(1)).expect("export");
+    assert_eq!(exported.len(), device.state_len() + gochat_e2ee::snapshot::OVERHEAD_BYTES, "state_len is exact");
+    let again = Device::import(&key, &exported).expect("re-import of an export failed");
+    let twice = Device::import(&key, &device.export(&key, &mut rng(2)).expect("export"))
+        .expect("re-import of an export failed");
     assert_eq!(twice.state_digest(), again.state_digest(), "export/import changed the state");
     // Use what was imported: nothing may panic, whatever the (authenticated) state says.
     let peers: Vec<String> = device.peers().map(str::to_owned).collect();

@@ -60,7 +60,7 @@ fn every_target_survives_trivial_inputs() {
 fn harness_sealing_matches_the_core() {
     let f = fixtures::get();
     let key = gochat_e2ee::SnapshotKey::new(gochat_e2ee_fuzzing::SNAPSHOT_KEY);
-    let snap = f.ratchet_bob.export(&key, &mut gochat_e2ee_fuzzing::rng(9));
+    let snap = f.ratchet_bob.export(&key, &mut gochat_e2ee_fuzzing::rng(9)).expect("export");
     let plain = gochat_e2ee_fuzzing::sealed::open(gochat_e2ee_fuzzing::sealed::KIND_DEVICE, &snap, &[]).unwrap();
     let resealed = gochat_e2ee_fuzzing::sealed::seal(gochat_e2ee_fuzzing::sealed::KIND_DEVICE, &plain, &[]);
     let d = gochat_e2ee::Device::import(&key, &resealed).unwrap();

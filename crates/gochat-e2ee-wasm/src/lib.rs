@@ -307,7 +307,7 @@ impl Device {
 
     /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.
     pub fn export(&self, key: &[u8]) -> JsResult<Vec<u8>> {
-        Ok(self.inner.export(&snapshot_key(key)?, &mut rng()))
+        self.inner.export(&snapshot_key(key)?, &mut rng()).map_err(js_error)
     }
 
     /// Exports the session record with `peer` as a snapshot.

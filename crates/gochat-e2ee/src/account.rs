@@ -40,6 +40,42 @@ pub const PREKEY_GRACE_SECS: u64 = 30 * 24 * 60 * 60;
 /// further uses (`LastResortExhausted`).
 pub const MAX_LAST_RESORT_USES: usize = 4_096;
 
+/// The longest encoding of an account with the given list lengths (retired signed
+/// prekeys, one-time X25519 prekeys, one-time ML-KEM prekeys, retired last-resort
+/// prekeys, last-resort use records). Exact except that each one-time prekey and each
+/// retired last-resort prekey is counted with its 8-byte time present.
+const fn account_len_bound(retired_signed: usize, one_time: usize, pq: usize, retired_lr: usize, uses: usize) -> usize {
+    use crate::keys::{KEM_SEED_BYTES, OPK_BYTES, PQ_BYTES, SPK_BYTES};
+    let signed = 32 + SPK_BYTES;
+    let pq_key = KEM_SEED_BYTES + PQ_BYTES;
+    64 + signed
+        + 4
+        + retired_signed * (8 + signed)
+        + 4
+        + 4
+        + one_time * (9 + 32 + OPK_BYTES)
+        + 4
+        + 4
+        + pq * (9 + pq_key)
+        + pq_key
+        + 4
+        + retired_lr * (9 + pq_key)
+        + 4
+        + 4
+        + uses * (4 + 32)
+}
+
+/// The most bytes an account's state can take under its bounds (about 3.5 MB, most of
+/// it one-time ML-KEM prekeys and last-resort use records). A device reserves this much
+/// of its state budget for its account, so prekey operations never need a size check.
+pub const MAX_ACCOUNT_STATE_BYTES: usize = account_len_bound(
+    MAX_RETIRED_PREKEYS,
+    MAX_ONE_TIME_PREKEYS + MAX_ISSUED_PREKEYS,
+    MAX_PQ_ONE_TIME_PREKEYS + MAX_ISSUED_PREKEYS,
+    MAX_RETIRED_PREKEYS,
+    (1 + MAX_RETIRED_PREKEYS) * MAX_LAST_RESORT_USES,
+);
+
 /// Why an account operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AccountError {
@@ -451,6 +487,23 @@ impl Account {
         }
     }
 
+    /// The exact length of [`Account::write`]'s output, computed without writing.
+    pub(crate) fn encoded_len(&self) -> usize {
+        let uses = self.last_resort_uses.len() + self.retired_last_resort.iter().map(|r| r.uses.len()).sum::<usize>();
+        let bound = account_len_bound(
+            self.retired_signed.len(),
+            self.one_time.len(),
+            self.pq_one_time.len(),
+            self.retired_last_resort.len(),
+            uses,
+        );
+        let untimed = |i: &Issue| !matches!(i, Issue::Issued(Some(_)));
+        let short = self.one_time.values().filter(|(_, i)| untimed(i)).count()
+            + self.pq_one_time.values().filter(|(_, i)| untimed(i)).count()
+            + self.retired_last_resort.iter().filter(|r| r.retired_at.is_none()).count();
+        bound - 8 * short
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         let (seed, agreement) = self.identity.secret_bytes();
         w.bytes(&seed).bytes(&agreement);
@@ -625,6 +678,55 @@ mod tests {
         a.rotate_last_resort_prekey(NOW + 1, &mut rng).unwrap();
         a.next_bundle().unwrap();
         a
+    }
+
+    fn encoded(a: &Account) -> Vec<u8> {
+        let mut w = Writer::raw(4096);
+        a.write(&mut w);
+        w.into_bytes()
+    }
+
+    fn bound_of(a: &Account) -> (usize, usize) {
+        let uses = a.last_resort_uses.len() + a.retired_last_resort.iter().map(|r| r.uses.len()).sum::<usize>();
+        let slack = 8 * (a.one_time.len() + a.pq_one_time.len() + a.retired_last_resort.len());
+        let bound = account_len_bound(
+            a.retired_signed.len(),
+            a.one_time.len(),
+            a.pq_one_time.len(),
+            a.retired_last_resort.len(),
+            uses,
+        );
+        (bound, slack)
+    }
+
+    #[test]
+    fn account_length_bound_is_tight_for_every_list() {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let mut a = Account::new(NOW, &mut rng);
+        let check = |a: &Account| {
+            let len = encoded(a).len();
+            assert_eq!(len, a.encoded_len());
+            let (bound, slack) = bound_of(a);
+            assert!(len <= bound && len + slack >= bound, "len {len}, bound {bound}, slack {slack}");
+            assert!(len <= MAX_ACCOUNT_STATE_BYTES);
+        };
+        check(&a);
+        a.generate_one_time_prekeys(5, &mut rng).unwrap();
+        a.generate_pq_prekeys(3, NOW, &mut rng).unwrap();
+        check(&a);
+        a.next_bundle().unwrap();
+        a.expire_prekeys(NOW + 5);
+        check(&a);
+        for i in 0..(MAX_RETIRED_PREKEYS as u64 + 2) {
+            a.rotate_signed_prekey(NOW + i, &mut rng).unwrap();
+            a.rotate_last_resort_prekey(NOW + i, &mut rng).unwrap();
+            check(&a);
+        }
+        assert_eq!(a.retired_signed.len(), MAX_RETIRED_PREKEYS);
+        a.last_resort_uses.insert([1; 32]);
+        a.retired_last_resort[0].uses.insert([2; 32]);
+        check(&a);
+        const { assert!(MAX_ACCOUNT_STATE_BYTES < 4 * 1024 * 1024) };
     }
 
     fn round_trip(a: &Account) -> Result<Account, KeyError> {

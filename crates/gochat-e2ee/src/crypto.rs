@@ -4,6 +4,10 @@
 //! - AES-256-GCM with 12-byte nonces and the full 16-byte tag,
 //! - X25519 with the non-contributory (all-zero) output refused,
 //! - a redacting, zeroizing container for 32-byte secrets.
+//!
+//! Nothing here fails open: HMAC takes its key as one zero-padded block (RFC 2104 pads
+//! shorter keys the same way), so it cannot fail; HKDF and the AEADs report a refused
+//! length as a [`CryptoError`] instead of returning a zero key or an empty ciphertext.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::Aes256Gcm;
@@ -11,6 +15,7 @@ use aes_gcm_siv::Aes256GcmSiv;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use thiserror::Error;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -18,6 +23,19 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 pub const AEAD_TAG_BYTES: usize = 16;
 /// Length of an AES-256-GCM nonce.
 pub const AEAD_NONCE_BYTES: usize = 12;
+
+/// A primitive refused its input. Every caller bounds its inputs far below these limits,
+/// so this is never caused by peer input; it is reported (code `Internal`) rather than
+/// papered over with a zero key or an empty ciphertext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum CryptoError {
+    /// HKDF-Expand was asked for more than 255 * 32 bytes.
+    #[error("HKDF output of {0} bytes is too long")]
+    KdfOutputTooLong(usize),
+    /// The AEAD refused the input length (over its per-message limit).
+    #[error("AEAD input of {0} bytes is too large")]
+    AeadInputTooLarge(usize),
+}
 
 /// 32 secret bytes that are wiped on drop and never printed.
 ///
@@ -109,31 +127,36 @@ pub(crate) fn is_low_order_x25519(key: &[u8; 32]) -> bool {
 }
 
 /// HKDF-SHA256 (RFC 5869): extract with `salt`, expand with `info` into `out`.
-pub(crate) fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
+/// Refuses (and leaves `out` zeroed, never used) an output over 255 * 32 bytes.
+pub(crate) fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
     let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
-    // `out` is at most 255 * 32 bytes for every caller, so expand cannot fail.
-    if hk.expand(info, out).is_err() {
+    hk.expand(info, out).map_err(|_| {
         out.zeroize();
-    }
+        CryptoError::KdfOutputTooLong(out.len())
+    })
+}
+
+/// HMAC-SHA256 keyed with a 32-byte key, built infallibly: the key is given as one
+/// 64-byte block, zero-padded, exactly as RFC 2104 pads a key shorter than the block.
+fn hmac_keyed(key: &[u8; 32]) -> Hmac<Sha256> {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    let mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
+    block.zeroize();
+    mac
 }
 
 /// HMAC-SHA256 of `data` under `key`.
 #[cfg(test)]
 pub(crate) fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so construction cannot fail.
-    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return [0; 32],
-    };
+    let mut mac = hmac_keyed(key);
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
 
 /// HMAC-SHA256 of two messages under one key, sharing the key schedule.
 pub(crate) fn hmac_sha256_pair(key: &[u8; 32], a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
-    let Ok(keyed) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
-        return [[0; 32]; 2];
-    };
+    let keyed = hmac_keyed(key);
     let mut first = keyed.clone();
     first.update(a);
     let mut second = keyed;
@@ -165,34 +188,38 @@ impl core::fmt::Debug for AeadKey {
 
 impl AeadKey {
     /// Derives a key and nonce from `ikm` with HKDF-SHA256 (salt: 32 zero bytes).
-    pub(crate) fn derive(ikm: &[u8], info: &[u8]) -> Self {
+    pub(crate) fn derive(ikm: &[u8], info: &[u8]) -> Result<Self, CryptoError> {
         Self::derive_salted(&[0u8; 32], ikm, info)
     }
 
     /// Derives a key and nonce: `key || nonce = HKDF-SHA256(salt, ikm, info, 44)`.
-    pub(crate) fn derive_salted(salt: &[u8], ikm: &[u8], info: &[u8]) -> Self {
+    pub(crate) fn derive_salted(salt: &[u8], ikm: &[u8], info: &[u8]) -> Result<Self, CryptoError> {
         let mut okm = [0u8; 32 + AEAD_NONCE_BYTES];
-        hkdf(salt, ikm, info, &mut okm);
+        hkdf(salt, ikm, info, &mut okm)?;
         let mut out = AeadKey { key: [0; 32], nonce: [0; AEAD_NONCE_BYTES] };
         out.key.copy_from_slice(&okm[..32]);
         out.nonce.copy_from_slice(&okm[32..]);
         okm.zeroize();
-        out
+        Ok(out)
     }
 
     /// Encrypts `plaintext`, returning ciphertext with the 16-byte tag appended.
-    pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    /// Refused only for inputs over the AEAD's limit (about 64 GiB).
+    pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let cipher = Aes256Gcm::new(&self.key.into());
-        // Encryption fails only for inputs over ~64 GiB; every caller bounds its input.
-        cipher.encrypt(&self.nonce.into(), Payload { msg: plaintext, aad }).unwrap_or_default()
+        cipher
+            .encrypt(&self.nonce.into(), Payload { msg: plaintext, aad })
+            .map_err(|_| CryptoError::AeadInputTooLarge(plaintext.len()))
     }
 
     /// Encrypts with AES-256-GCM-SIV (RFC 8452), nonce-misuse resistant: sealing two
     /// plaintexts under the same key and nonce reveals only whether they are equal.
-    /// `None` only for inputs over the AEAD's size limit.
-    pub(crate) fn seal_siv(&self, aad: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
+    /// Refused only for inputs over the AEAD's size limit.
+    pub(crate) fn seal_siv(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let cipher = Aes256GcmSiv::new(&self.key.into());
-        cipher.encrypt(&self.nonce.into(), Payload { msg: plaintext, aad }).ok()
+        cipher
+            .encrypt(&self.nonce.into(), Payload { msg: plaintext, aad })
+            .map_err(|_| CryptoError::AeadInputTooLarge(plaintext.len()))
     }
 
     /// Decrypts and authenticates AES-256-GCM-SIV; `None` if the tag does not verify.
@@ -244,19 +271,43 @@ mod tests {
     fn secrets_do_not_print() {
         let s = Secret32([9; 32]);
         assert_eq!(format!("{s:?}"), "Secret32(<redacted>)");
-        let k = AeadKey::derive(b"x", b"y");
+        let k = AeadKey::derive(b"x", b"y").unwrap();
         assert!(!format!("{k:?}").contains('9'));
     }
 
     #[test]
     fn aead_refuses_any_modification() {
-        let k = AeadKey::derive(b"ikm", b"info");
-        let ct = k.seal(b"ad", b"hello");
+        let k = AeadKey::derive(b"ikm", b"info").unwrap();
+        let ct = k.seal(b"ad", b"hello").unwrap();
         assert_eq!(ct.len(), 5 + AEAD_TAG_BYTES);
         assert_eq!(k.open(b"ad", &ct).unwrap(), b"hello");
         assert!(k.open(b"ae", &ct).is_none());
         let mut bad = ct.clone();
         bad[0] ^= 1;
         assert!(k.open(b"ad", &bad).is_none());
+    }
+
+    #[test]
+    fn hmac_with_padded_block_key_is_rfc_2104_hmac() {
+        // RFC 4231 test case 2 uses a short key; here: the padded-block construction
+        // equals HMAC keyed with the 32-byte key itself, for several keys and messages.
+        for seed in 0u8..8 {
+            let key = [seed.wrapping_mul(37); 32];
+            let data = vec![seed; usize::from(seed) * 9];
+            let mut reference = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+            reference.update(&data);
+            let expected: [u8; 32] = reference.finalize().into_bytes().into();
+            assert_eq!(hmac_sha256(&key, &data), expected);
+            assert_eq!(hmac_sha256_pair(&key, &data, b"x")[0], expected);
+        }
+    }
+
+    #[test]
+    fn refused_lengths_are_errors_not_zero_keys() {
+        let mut out = vec![0xaau8; 255 * 32 + 1];
+        assert_eq!(hkdf(b"s", b"k", b"i", &mut out), Err(CryptoError::KdfOutputTooLong(255 * 32 + 1)));
+        assert!(out.iter().all(|b| *b == 0), "a refused output is wiped, never half-filled");
+        let mut max = vec![0u8; 255 * 32];
+        assert_eq!(hkdf(b"s", b"k", b"i", &mut max), Ok(()));
     }
 }

@@ -7,22 +7,39 @@
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
+use zeroize::Zeroize;
 
-use crate::account::Account;
+use crate::account::{Account, MAX_ACCOUNT_STATE_BYTES};
 use crate::error::Error;
 use crate::handshake::{initiate, KeyScheduleTrace};
-use crate::keys::{IdentityKey, PreKeyBundle};
+use crate::keys::{IdentityKey, PreKeyBundle, IDENTITY_KEY_BYTES};
 use crate::ratchet::RatchetState;
 use crate::retry::{self, RetryError};
-use crate::session::{message_digest, Incoming, RecordError, Session, SessionRecord};
-use crate::snapshot::{self, SnapshotError, SnapshotKey, SnapshotKind};
+use crate::session::{
+    message_digest, Incoming, RecordError, Session, SessionRecord, MAX_SESSION_STATE_BYTES, SENT_MESSAGE_STATE_BYTES,
+};
+use crate::snapshot::{self, SnapshotError, SnapshotKey, SnapshotKind, MAX_SNAPSHOT_BYTES};
 use crate::trust::{IdentityEvent, IdentityPolicy, TrustStore};
 use crate::wire::{DecodeError, Reader, Writer};
 
 /// Longest peer name and user id accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
-/// Most peers whose session records a device snapshot may hold.
+/// Most peers whose session records a device snapshot may hold (and, separately, most
+/// peers with a pinned identity).
 pub const MAX_PEERS: usize = 1_000_000;
+/// The largest device state (the encoding a device snapshot encrypts) a device grows
+/// to: its snapshot (header, salt and tag added) is at most `MAX_SNAPSHOT_BYTES`, so
+/// import never refuses what export produced. An input that could grow the state past
+/// it is refused with `StateFull` before it is processed.
+pub const MAX_STATE_BYTES: usize = MAX_SNAPSHOT_BYTES - snapshot::OVERHEAD_BYTES;
+/// The most one input (a message, a retry request, an approval) can add to a device's
+/// state: one full session, a new peer's record framing and its pinned identity.
+pub const MAX_STATE_GROWTH_PER_INPUT: usize = MAX_SESSION_STATE_BYTES + PEER_FRAMING_BYTES + TRUST_ENTRY_MAX_BYTES;
+
+/// A new peer's name and empty record in the state encoding.
+const PEER_FRAMING_BYTES: usize = 4 + MAX_NAME_BYTES + 4 + 4;
+/// A pinned identity entry at its largest (name, pinned and pending identity).
+const TRUST_ENTRY_MAX_BYTES: usize = 4 + MAX_NAME_BYTES + IDENTITY_KEY_BYTES + 1 + IDENTITY_KEY_BYTES;
 
 /// A device: identity, prekeys and sessions with peer devices (named by the app).
 ///
@@ -35,6 +52,11 @@ pub struct Device {
     account: Account,
     peers: BTreeMap<String, SessionRecord>,
     trust: TrustStore,
+    /// The exact bytes the peer list and the trust store take in the state encoding,
+    /// kept up to date by every call that changes them (the state-size budget).
+    held: usize,
+    /// `MAX_STATE_BYTES`; lowered only by unit tests, to reach the budget quickly.
+    budget: usize,
 }
 
 /// A decrypted message and who sent it.
@@ -71,7 +93,59 @@ impl Device {
 
     /// Wraps an existing account.
     pub fn from_account(user_id: &str, account: Account) -> Self {
-        Device { user_id: truncate_name(user_id), account, peers: BTreeMap::new(), trust: TrustStore::default() }
+        let mut device = Device {
+            user_id: truncate_name(user_id),
+            account,
+            peers: BTreeMap::new(),
+            trust: TrustStore::default(),
+            held: 0,
+            budget: MAX_STATE_BYTES,
+        };
+        device.held = device.count_held();
+        device
+    }
+
+    /// The bytes of the peer list and the trust store, counted from scratch.
+    fn count_held(&self) -> usize {
+        let trust: usize = self.trust.peers().map(|p| self.trust.entry_len(p)).sum();
+        4 + self.peers.iter().map(|(name, r)| 4 + name.len() + r.encoded_len()).sum::<usize>() + 1 + 4 + trust
+    }
+
+    /// The bytes `peer`'s record and pinned identity take in the state encoding.
+    fn peer_len(&self, peer: &str) -> usize {
+        self.peers.get(peer).map_or(0, |r| 4 + peer.len() + r.encoded_len()) + self.trust.entry_len(peer)
+    }
+
+    /// Refuses (`StateFull`) an input that could grow the state by `growth` past
+    /// `MAX_STATE_BYTES`. The account is counted at its largest
+    /// (`MAX_ACCOUNT_STATE_BYTES`), so prekey operations never need this check.
+    fn ensure_room(&self, growth: usize) -> Result<(), Error> {
+        let fixed = 4 + self.user_id.len() + MAX_ACCOUNT_STATE_BYTES;
+        if fixed + self.held + growth > self.budget {
+            return Err(Error::StateFull);
+        }
+        Ok(())
+    }
+
+    /// Updates the budget after `peer`'s entries changed from `before` bytes.
+    fn regrown(&mut self, peer: &str, before: usize) {
+        self.held = self.held - before + self.peer_len(peer);
+    }
+
+    /// Refuses a peer that would be one more than `MAX_PEERS` sessions or pins.
+    fn check_new_peer(&self, peer: &str) -> Result<(), Error> {
+        let new_record = !self.peers.contains_key(peer) && self.peers.len() >= MAX_PEERS;
+        let new_pin = !self.trust.contains(peer) && self.trust.len() >= MAX_PEERS;
+        if new_record || new_pin {
+            return Err(Error::TooManyPeers);
+        }
+        Ok(())
+    }
+
+    /// The exact length of the device's state encoding (what a snapshot encrypts).
+    /// Never more than `MAX_STATE_BYTES`.
+    pub fn state_len(&self) -> usize {
+        4 + self.user_id.len() + self.account.encoded_len() + self.held
     }
 
     /// An exact copy of this device's live state, for fuzzers, benches and tests only
@@ -85,6 +159,8 @@ impl Device {
             account: self.account.clone(),
             peers: self.peers.clone(),
             trust: self.trust.clone(),
+            held: self.held,
+            budget: self.budget,
         }
     }
 
@@ -125,11 +201,39 @@ impl Device {
     /// identity before any session exists (verified out of band).
     pub fn approve_identity(&mut self, peer: &str, identity: &IdentityKey) -> Result<(), Error> {
         check_name(peer)?;
+        self.check_new_peer(peer)?;
+        self.ensure_room(TRUST_ENTRY_MAX_BYTES)?;
+        let before = self.peer_len(peer);
         self.trust.approve(peer, identity);
         if let Some(record) = self.peers.get_mut(peer) {
             record.promote_identity(identity);
         }
+        self.regrown(peer, before);
         Ok(())
+    }
+
+    /// Deletes every session with `peer` and its retry window (the pinned identity
+    /// stays, so a later session start with another identity is still a change). Returns
+    /// whether there was a record. The way to shed state when calls fail with
+    /// `StateFull`.
+    pub fn remove_sessions(&mut self, peer: &str) -> bool {
+        let before = self.peer_len(peer);
+        let removed = self.peers.remove(peer).is_some();
+        self.regrown(peer, before);
+        removed
+    }
+
+    /// Forgets the pinned identity of `peer` (and any pending change): the next session
+    /// with `peer` is a first contact again ([`IdentityEvent::New`], trust on first
+    /// use). Sessions are kept; sending on them is refused until an identity is pinned
+    /// again. Returns whether an identity was pinned. Only for an explicit user decision
+    /// (e.g. "reset this contact"): it gives up the protection against a silent
+    /// identity change.
+    pub fn forget_identity(&mut self, peer: &str) -> bool {
+        let before = self.peer_len(peer);
+        let forgotten = self.trust.forget(peer);
+        self.regrown(peer, before);
+        forgotten
     }
 
     /// The next bundle to publish (see [`Account::next_bundle`]).
@@ -189,9 +293,13 @@ impl Device {
         if !event.is_trusted() {
             return Err(Error::IdentityChanged);
         }
+        self.check_new_peer(peer)?;
+        self.ensure_room(MAX_STATE_GROWTH_PER_INPUT)?;
         let session = self.outbound_session(bundle, rng, trace)?;
+        let before = self.peer_len(peer);
         self.trust.record(peer, bundle.identity(), &event);
         self.peers.entry(peer.to_owned()).or_default().insert_outbound(session);
+        self.regrown(peer, before);
         Ok(event)
     }
 
@@ -220,10 +328,14 @@ impl Device {
     /// identity the app has not accepted. Persist the device state before sending the
     /// result: a state restored from before this call re-uses the message counter.
     pub fn encrypt(&mut self, peer: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        self.ensure_room(SENT_MESSAGE_STATE_BYTES)?;
+        let before = self.peer_len(peer);
         let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
         let identity = record.remote_identity().ok_or(Error::NoSession)?;
         self.trust.check_send(peer, identity).map_err(|_| Error::IdentityChanged)?;
-        Ok(record.encrypt(plaintext)?)
+        let message = record.encrypt(plaintext)?;
+        self.regrown(peer, before);
+        Ok(message)
     }
 
     /// Decrypts a message from `peer`, reporting the sender's identity and how it relates
@@ -242,25 +354,36 @@ impl Device {
     ) -> Result<Decrypted, Error> {
         check_name(peer)?;
         let m = Incoming::parse(message)?;
+        self.ensure_room(MAX_STATE_GROWTH_PER_INPUT)?;
+        let before = self.peer_len(peer);
+        let decrypted = self.decrypt_parsed(peer, &m, rng)?;
+        self.regrown(peer, before);
+        Ok(decrypted)
+    }
+
+    fn decrypt_parsed<R: CryptoRng + ?Sized>(
+        &mut self,
+        peer: &str,
+        m: &Incoming<'_>,
+        rng: &mut R,
+    ) -> Result<Decrypted, Error> {
         let Some(header) = &m.prekey else {
             let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
-            let (plaintext, index) = record.decrypt(&m, rng)?;
-            return Ok(self.conclude(peer, index, plaintext, true));
+            let (plaintext, index, sender) = record.decrypt(m, rng)?;
+            return Ok(conclude(&mut self.trust, record, peer, (index, sender), plaintext, true));
         };
         if let Some(record) = self.peers.get_mut(peer) {
             if let Some(i) = record.find_base_key(&header.base_key) {
-                let plaintext = record.decrypt_on(i, &m, rng)?;
-                return Ok(self.conclude(peer, i, plaintext, false));
+                let (plaintext, sender) = record.decrypt_on(i, m, rng)?;
+                return Ok(conclude(&mut self.trust, record, peer, (i, sender), plaintext, false));
             }
         }
-        if !self.peers.contains_key(peer) && self.peers.len() >= MAX_PEERS {
-            return Err(Error::TooManyPeers);
-        }
+        self.check_new_peer(peer)?;
         let (secret, ad, signed, consumed) = self.account.accept(header, None)?;
         let ratchet = RatchetState::new_responder(&secret.0, &signed.secret, signed.public.key);
         let mut session =
             Session { ratchet, ad, remote_identity: header.initiator, base_key: header.base_key, pending: None };
-        let plaintext = session.decrypt(&m, crate::ratchet::MAX_FORWARD_JUMP, rng)?;
+        let plaintext = session.decrypt(m, crate::ratchet::MAX_FORWARD_JUMP, rng)?;
         self.account.commit(consumed, rng);
         let sender = header.initiator;
         let identity = self.trust.classify(peer, &sender);
@@ -271,23 +394,6 @@ impl Device {
             _ => record.insert_inbound(session),
         }
         Ok(Decrypted { plaintext, sender, identity })
-    }
-
-    /// After a successful decrypt on session `index` of `peer`'s record: classifies the
-    /// sender's identity, records the event, and (if `promote`) makes the session current
-    /// when its identity is trusted.
-    fn conclude(&mut self, peer: &str, index: usize, plaintext: Vec<u8>, promote: bool) -> Decrypted {
-        let Some(record) = self.peers.get_mut(peer) else {
-            // Unreachable: the caller just decrypted on this record.
-            return Decrypted { plaintext, sender: *self.account.identity(), identity: IdentityEvent::Same };
-        };
-        let sender = record.identity_at(index).copied().unwrap_or(*self.account.identity());
-        let identity = self.trust.classify(peer, &sender);
-        self.trust.record(peer, &sender, &identity);
-        if promote && identity.is_trusted() {
-            record.promote(index);
-        }
-        Decrypted { plaintext, sender, identity }
     }
 
     /// The digest by which a retry request names `message` (for the app's sent log).
@@ -344,10 +450,13 @@ impl Device {
         if record.sent_to(&req.digest, &req.requester).is_none() {
             return Err(RetryError::UnknownMessage.into());
         }
+        self.ensure_room(MAX_STATE_GROWTH_PER_INPUT)?;
         let session = self.outbound_session(&req.bundle, rng, None)?;
+        let before = self.peer_len(peer);
         let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
         record.take_sent(&req.digest);
         record.insert_outbound(session);
+        self.regrown(peer, before);
         Ok(req.digest)
     }
 
@@ -374,8 +483,16 @@ impl Device {
     }
 
     /// Exports the whole device (account, prekeys, sessions) as an encrypted snapshot.
-    pub fn export<R: CryptoRng + ?Sized>(&self, key: &SnapshotKey, rng: &mut R) -> Vec<u8> {
-        snapshot::seal(key, SnapshotKind::Device, self.encode_state(), &[], rng)
+    pub fn export<R: CryptoRng + ?Sized>(&self, key: &SnapshotKey, rng: &mut R) -> Result<Vec<u8>, Error> {
+        let mut state = self.encode_state();
+        debug_assert_eq!(state.len(), self.state_len());
+        // Every growth is checked against the budget, so this holds; it is checked
+        // again here so that no snapshot import would refuse is ever produced.
+        if state.len() > MAX_STATE_BYTES {
+            state.zeroize();
+            return Err(Error::StateFull);
+        }
+        Ok(snapshot::seal(key, SnapshotKind::Device, state, &[], rng)?)
     }
 
     /// Imports a device snapshot made by [`Device::export`]. Every session of the
@@ -403,7 +520,9 @@ impl Device {
         }
         let trust = TrustStore::read(&mut r, MAX_PEERS, read_name).map_err(invalid)?;
         r.finish().map_err(invalid)?;
-        Ok(Device { user_id, account, peers, trust })
+        let mut device = Device { user_id, account, peers, trust, held: 0, budget: MAX_STATE_BYTES };
+        device.held = device.count_held();
+        Ok(device)
     }
 
     /// Exports the session record with `peer` as an encrypted snapshot, bound (in the
@@ -418,7 +537,7 @@ impl Device {
         let mut w = Writer::raw(4096);
         record.write(&mut w);
         let context = snapshot::session_context(self.identity(), peer);
-        Ok(snapshot::seal(key, SnapshotKind::SessionRecord, w.into_bytes(), &context, rng))
+        Ok(snapshot::seal(key, SnapshotKind::SessionRecord, w.into_bytes(), &context, rng)?)
     }
 
     /// Imports a session record snapshot for `peer`, replacing any record held. Refused
@@ -437,10 +556,36 @@ impl Device {
         if !self.peers.contains_key(peer) && self.peers.len() >= MAX_PEERS {
             return Err(Error::TooManyPeers);
         }
+        let old = self.peers.get(peer).map_or(0, |r| 4 + peer.len() + r.encoded_len());
+        let fixed = 4 + self.user_id.len() + MAX_ACCOUNT_STATE_BYTES;
+        if fixed + self.held - old + 4 + peer.len() + record.encoded_len() > self.budget {
+            return Err(Error::StateFull);
+        }
+        let before = self.peer_len(peer);
         record.bump_epochs();
         self.peers.insert(peer.to_owned(), record);
+        self.regrown(peer, before);
         Ok(())
     }
+}
+
+/// After a successful decrypt on session `index` of `peer`'s record: classifies the
+/// sender's identity (the identity of the session that decrypted), records the event,
+/// and (if `promote`) makes the session current when its identity is trusted.
+fn conclude(
+    trust: &mut TrustStore,
+    record: &mut SessionRecord,
+    peer: &str,
+    (index, sender): (usize, IdentityKey),
+    plaintext: Vec<u8>,
+    promote: bool,
+) -> Decrypted {
+    let identity = trust.classify(peer, &sender);
+    trust.record(peer, &sender, &identity);
+    if promote && identity.is_trusted() {
+        record.promote(index);
+    }
+    Decrypted { plaintext, sender, identity }
 }
 
 fn check_name(peer: &str) -> Result<(), Error> {
@@ -461,4 +606,123 @@ fn truncate_name(s: &str) -> String {
 fn read_name(r: &mut Reader<'_>) -> Result<String, DecodeError> {
     let b = r.var_bytes(MAX_NAME_BYTES, "name")?;
     String::from_utf8(b.to_vec()).map_err(|_| DecodeError::InvalidValue("name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratchet::MAX_SKIPPED_KEYS;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn fixed(d: &Device) -> usize {
+        4 + d.user_id.len() + MAX_ACCOUNT_STATE_BYTES
+    }
+
+    /// Alice starts a session with `bob` under `peer` and sends `skip + 1` messages, of
+    /// which Bob gets only the last: Bob stores `skip` skipped keys.
+    fn skipped_session(bob: &mut Device, peer: &str, skip: usize, rng: &mut ChaCha20Rng) -> Result<(), Error> {
+        let mut alice = Device::new("alice", NOW, rng);
+        let bundle = bob.next_bundle()?;
+        let _ = alice.initiate("bob", &bundle, rng)?;
+        let first = alice.encrypt("bob", b"hello")?;
+        let _ = bob.decrypt(peer, &first, rng)?;
+        let reply = bob.encrypt(peer, b"hi")?;
+        let _ = alice.decrypt("bob", &reply, rng).map_err(|_| Error::NoSession)?;
+        let mut last = Vec::new();
+        for _ in 0..=skip {
+            last = alice.encrypt("bob", b"x")?;
+        }
+        let _ = bob.decrypt(peer, &last, rng)?;
+        Ok(())
+    }
+
+    #[test]
+    fn held_bytes_track_the_encoding_exactly() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let mut bob = Device::new("bob", NOW, &mut rng);
+        bob.account_mut().generate_one_time_prekeys(4, &mut rng).unwrap();
+        bob.account_mut().generate_pq_prekeys(4, NOW, &mut rng).unwrap();
+        assert_eq!(bob.encode_state().len(), bob.state_len());
+        bob.set_identity_policy(IdentityPolicy::Notify);
+        skipped_session(&mut bob, "a", 30, &mut rng).unwrap();
+        skipped_session(&mut bob, "a", 7, &mut rng).unwrap();
+        skipped_session(&mut bob, "b", 0, &mut rng).unwrap();
+        assert_eq!(bob.encode_state().len(), bob.state_len());
+        assert_eq!(bob.held, bob.count_held());
+        let other = Device::new("mallory", NOW, &mut rng);
+        bob.approve_identity("c", other.identity()).unwrap();
+        bob.approve_identity("a", other.identity()).unwrap();
+        assert_eq!(bob.encode_state().len(), bob.state_len());
+        assert!(bob.remove_sessions("b"));
+        assert!(bob.forget_identity("c"));
+        assert_eq!(bob.encode_state().len(), bob.state_len());
+        assert_eq!(bob.held, bob.count_held());
+    }
+
+    #[test]
+    fn state_budget_refuses_growth_and_changes_nothing() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let mut bob = Device::new("bob", NOW, &mut rng);
+        // Room for the held state plus a little more than two inputs' worst case.
+        bob.budget = fixed(&bob) + bob.held + 2 * MAX_STATE_GROWTH_PER_INPUT + 1000;
+        let mut filled = 0;
+        let refused = loop {
+            match skipped_session(&mut bob, &format!("peer{filled}"), MAX_SKIPPED_KEYS, &mut rng) {
+                Ok(()) => filled += 1,
+                Err(e) => break e,
+            }
+            assert!(filled < 10, "the budget never refused");
+        };
+        assert_eq!(refused, Error::StateFull);
+        assert_eq!(refused.code(), crate::ErrorCode::StateFull);
+        assert!(filled >= 1);
+        assert!(fixed(&bob) + bob.held <= bob.budget);
+        // Every growing call is refused up front, and changes nothing.
+        let digest = bob.state_digest();
+        let mut alice = Device::new("alice2", NOW, &mut rng);
+        // Prekey operations are outside the budget (the account is counted at its largest).
+        bob.account_mut().generate_one_time_prekeys(3, &mut rng).unwrap();
+        let bundle = bob.next_bundle().unwrap();
+        let digest_after_bundle = bob.state_digest();
+        assert_ne!(digest, digest_after_bundle);
+        let _ = alice.initiate("bob", &bundle, &mut rng).unwrap();
+        let m = alice.encrypt("bob", b"new contact").unwrap();
+        assert_eq!(bob.decrypt("fresh", &m, &mut rng), Err(Error::StateFull));
+        assert_eq!(bob.initiate("fresh", &alice.next_bundle().unwrap(), &mut rng), Err(Error::StateFull));
+        assert_eq!(bob.state_digest(), digest_after_bundle);
+        // Shedding state makes room again.
+        assert!(bob.remove_sessions("peer0"));
+        assert_eq!(bob.held, bob.count_held());
+        assert!(bob.decrypt("fresh", &m, &mut rng).is_ok());
+        let key = SnapshotKey::new([5; 32]);
+        let snap = bob.export(&key, &mut rng).unwrap();
+        assert_eq!(snap.len(), bob.state_len() + snapshot::OVERHEAD_BYTES);
+        let restored = Device::import(&key, &snap).unwrap();
+        assert_eq!(restored.state_len(), bob.state_len());
+    }
+
+    #[test]
+    fn the_largest_state_fits_a_snapshot() {
+        assert_eq!(MAX_STATE_BYTES + snapshot::OVERHEAD_BYTES, MAX_SNAPSHOT_BYTES);
+        // One hostile peer at its bounds (41 full sessions) is far below the budget,
+        // but about 44 of them would not be: the budget, not MAX_PEERS, is what binds.
+        let full_record = 4 + (1 + crate::session::MAX_ARCHIVED_SESSIONS) * MAX_SESSION_STATE_BYTES;
+        assert!(full_record < MAX_STATE_BYTES / 40);
+        assert!(MAX_PEERS * full_record > MAX_STATE_BYTES);
+    }
+
+    #[test]
+    fn pins_count_against_max_peers_and_budget() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let mut bob = Device::new("bob", NOW, &mut rng);
+        let other = Device::new("x", NOW, &mut rng);
+        bob.budget = fixed(&bob) + bob.held + TRUST_ENTRY_MAX_BYTES + 10;
+        bob.approve_identity("p", other.identity()).unwrap();
+        let digest = bob.state_digest();
+        assert_eq!(bob.approve_identity("q", other.identity()), Err(Error::StateFull));
+        assert_eq!(bob.state_digest(), digest);
+    }
 }

@@ -46,6 +46,13 @@ pub enum Error {
     /// A new peer would exceed `MAX_PEERS`.
     #[error("too many peers")]
     TooManyPeers,
+    /// The state would grow past `MAX_STATE_BYTES` (its snapshot would be refused by
+    /// import): the input was not processed and nothing changed.
+    #[error("device state is at its size budget")]
+    StateFull,
+    /// A primitive refused an internal length (a bug, never caused by input).
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
 }
 
 impl From<ParseError> for Error {
@@ -140,6 +147,12 @@ macro_rules! for_each_error_code {
             RetryExpired,
             /// A new peer would exceed the peer limit.
             TooManyPeers,
+            /// The device state would exceed its size budget (`MAX_STATE_BYTES`), so a
+            /// snapshot of it could no longer be imported: the input was not processed.
+            StateFull,
+            /// A primitive refused an internal length: a bug in this library, never
+            /// caused by peer input. Nothing was changed.
+            Internal,
         }
     };
 }
@@ -205,6 +218,7 @@ impl Error {
                 HandshakeError::PqPreKeyReused(_) => ErrorCode::PqPreKeyReused,
                 HandshakeError::LastResortReplay => ErrorCode::LastResortReplay,
                 HandshakeError::SelfSession => ErrorCode::SelfSession,
+                HandshakeError::Crypto(_) => ErrorCode::Internal,
             },
             Error::Ratchet(r) => match r {
                 RatchetError::Duplicate => ErrorCode::Duplicate,
@@ -217,6 +231,7 @@ impl Error {
                 RatchetError::PlaintextTooLarge(_) => ErrorCode::PlaintextTooLarge,
                 RatchetError::ChainExhausted => ErrorCode::ChainExhausted,
                 RatchetError::NotReadyToSend => ErrorCode::NotReadyToSend,
+                RatchetError::Crypto(_) => ErrorCode::Internal,
             },
             Error::NoSession => ErrorCode::NoSession,
             Error::Account(a) => match a {
@@ -229,6 +244,7 @@ impl Error {
                 SnapshotError::WrongKind { .. } => ErrorCode::SnapshotWrongKind,
                 SnapshotError::Undecryptable | SnapshotError::InvalidState(_) => ErrorCode::SnapshotUndecryptable,
                 SnapshotError::InvalidKeyLength(_) => ErrorCode::InvalidSnapshotKey,
+                SnapshotError::Crypto(_) => ErrorCode::Internal,
             },
             Error::Retry(r) => match r {
                 RetryError::Malformed(k) => key_code(k),
@@ -240,6 +256,8 @@ impl Error {
             },
             Error::IdentityChanged => ErrorCode::IdentityChanged,
             Error::TooManyPeers => ErrorCode::TooManyPeers,
+            Error::StateFull => ErrorCode::StateFull,
+            Error::Crypto(_) => ErrorCode::Internal,
         }
     }
 

@@ -48,6 +48,7 @@ pub mod trust;
 pub mod wire;
 
 pub use account::Account;
+pub use crypto::CryptoError;
 pub use device::{Decrypted, Device};
 pub use error::{Error, ErrorCode};
 pub use keys::{IdentityKey, PreKeyBundle};
@@ -57,11 +58,12 @@ pub use trust::{IdentityEvent, IdentityPolicy};
 /// Every bound the protocol enforces, in one place (each is also listed in
 /// `docs/protocol.md`, "Limits").
 pub mod limits {
+    pub use crate::account::MAX_ACCOUNT_STATE_BYTES;
     pub use crate::account::{
         ISSUED_PREKEY_LIFETIME_SECS, MAX_ISSUED_PREKEYS, MAX_LAST_RESORT_USES, MAX_ONE_TIME_PREKEYS,
         MAX_PQ_ONE_TIME_PREKEYS, MAX_RETIRED_PREKEYS, PREKEY_GRACE_SECS,
     };
-    pub use crate::device::{MAX_NAME_BYTES, MAX_PEERS};
+    pub use crate::device::{MAX_NAME_BYTES, MAX_PEERS, MAX_STATE_BYTES, MAX_STATE_GROWTH_PER_INPUT};
     pub use crate::keys::MAX_BUNDLE_BYTES;
     pub use crate::ratchet::{
         MAX_ARCHIVED_FORWARD_JUMP, MAX_DROPPED_CHAINS, MAX_EVICTED_RANGES, MAX_FORWARD_JUMP, MAX_PADDED_BYTES,

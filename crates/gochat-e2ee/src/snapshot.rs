@@ -19,13 +19,15 @@ use rand_core::CryptoRng;
 use thiserror::Error;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::crypto::{AeadKey, AEAD_TAG_BYTES};
+use crate::crypto::{AeadKey, CryptoError, AEAD_TAG_BYTES};
 use crate::labels;
 use crate::wire::{type_byte, DecodeError, Reader, Writer};
 
 /// Largest snapshot accepted by `import`.
 pub const MAX_SNAPSHOT_BYTES: usize = 256 * 1024 * 1024;
 const HEADER_BYTES: usize = 3 + 32;
+/// What a snapshot adds to the state it encrypts: header, salt and tag.
+pub const OVERHEAD_BYTES: usize = HEADER_BYTES + AEAD_TAG_BYTES;
 
 /// What a snapshot holds; the kind is authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,9 +89,12 @@ pub enum SnapshotError {
     /// The key is not 32 bytes.
     #[error("snapshot key must be 32 bytes, got {0}")]
     InvalidKeyLength(usize),
+    /// A primitive refused an internal length (a bug, never caused by the snapshot).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
 }
 
-fn derive(key: &SnapshotKey, salt: &[u8], kind: SnapshotKind) -> AeadKey {
+fn derive(key: &SnapshotKey, salt: &[u8], kind: SnapshotKind) -> Result<AeadKey, CryptoError> {
     let mut info = labels::SNAPSHOT.to_vec();
     info.push(kind as u8);
     AeadKey::derive_salted(salt, &key.0, &info)
@@ -110,17 +115,17 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
     mut state: Vec<u8>,
     context: &[u8],
     rng: &mut R,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, CryptoError> {
     let mut salt = [0u8; 32];
     rng.fill_bytes(&mut salt);
     let mut w = Writer::with_header(type_byte::SNAPSHOT, HEADER_BYTES + state.len() + AEAD_TAG_BYTES);
     w.u8(kind as u8).bytes(&salt);
     let mut out = w.into_bytes();
     let aad = [&out[..], context].concat();
-    let ct = derive(key, &salt, kind).seal(&aad, &state);
+    let ct = derive(key, &salt, kind).and_then(|k| k.seal(&aad, &state));
     state.zeroize();
-    out.extend_from_slice(&ct);
-    out
+    out.extend_from_slice(&ct?);
+    Ok(out)
 }
 
 /// Decrypts a snapshot of `kind` sealed with `context`, returning the state encoding.
@@ -145,6 +150,6 @@ pub(crate) fn open(
     let header = bytes.get(..HEADER_BYTES).ok_or(SnapshotError::Truncated)?;
     let ct = r.rest();
     let aad = [header, context].concat();
-    let pt = derive(key, salt, kind).open(&aad, ct).ok_or(SnapshotError::Undecryptable)?;
+    let pt = derive(key, salt, kind)?.open(&aad, ct).ok_or(SnapshotError::Undecryptable)?;
     Ok(zeroize::Zeroizing::new(pt))
 }

@@ -211,7 +211,7 @@ fn extended_inputs_are_refused() {
 
     // Snapshots.
     let key = snapshot_key(1);
-    let mut snap = bob.export(&key, &mut rng);
+    let mut snap = bob.export(&key, &mut rng).expect("export");
     snap.push(0);
     assert_eq!(Device::import(&key, &snap).unwrap_err().code(), ErrorCode::SnapshotUndecryptable);
     let mut rec = bob.export_session("alice", &key, &mut rng).unwrap();
@@ -360,7 +360,7 @@ fn message_for_bob_given_to_carol_is_refused() {
 fn snapshot_wrong_key_truncated_and_tampered_are_refused() {
     let Pair { mut alice, mut bob, mut rng } = pair(13);
     let key = snapshot_key(4);
-    let snap = bob.export(&key, &mut rng);
+    let snap = bob.export(&key, &mut rng).expect("export");
     let rec = bob.export_session("alice", &key, &mut rng).unwrap();
     assert_eq!(Device::import(&snapshot_key(5), &snap).unwrap_err().code(), ErrorCode::SnapshotUndecryptable);
     let before = bob.state_digest();

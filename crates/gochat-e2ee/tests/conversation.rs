@@ -207,8 +207,8 @@ fn device_snapshot_mid_conversation_continues() {
     let to_bob: Vec<_> = (0..4).map(|i| (text(i), alice.encrypt("bob", &text(i)).unwrap())).collect();
     let to_alice: Vec<_> = (0..3).map(|i| (text(i + 50), bob.encrypt("alice", &text(i + 50)).unwrap())).collect();
     let key = snapshot_key(7);
-    let a_snap = alice.export(&key, &mut rng);
-    let b_snap = bob.export(&key, &mut rng);
+    let a_snap = alice.export(&key, &mut rng).expect("export");
+    let b_snap = bob.export(&key, &mut rng).expect("export");
     let mut alice = Device::import(&key, &a_snap).unwrap();
     let mut bob = Device::import(&key, &b_snap).unwrap();
     assert_eq!(alice.user_id(), "alice");
@@ -225,7 +225,7 @@ fn device_snapshot_mid_conversation_continues() {
         exchange(&mut bob, "alice", &mut alice, "bob", &text(i), &mut rng);
     }
     // Each snapshot is freshly salted.
-    assert_ne!(alice.export(&key, &mut rng), alice.export(&key, &mut rng));
+    assert_ne!(alice.export(&key, &mut rng).expect("export"), alice.export(&key, &mut rng).expect("export"));
 }
 
 #[test]
@@ -246,7 +246,7 @@ fn session_record_snapshot_round_trips() {
     exchange(&mut alice, "bob", &mut bob2, "alice", b"ok", &mut rng);
     // Kinds are not interchangeable, and only existing records export.
     assert_eq!(Device::import(&key, &snap).unwrap_err().code(), ErrorCode::SnapshotWrongKind);
-    let dev = bob.export(&key, &mut rng);
+    let dev = bob.export(&key, &mut rng).expect("export");
     let before = bob.state_digest();
     assert_eq!(bob.import_session("alice", &key, &dev).unwrap_err().code(), ErrorCode::SnapshotWrongKind);
     assert_eq!(bob.state_digest(), before);
@@ -319,7 +319,7 @@ fn peer_with_a_new_identity_heals_with_a_new_prekey_message() {
 fn peer_restored_from_an_old_backup_heals_with_a_new_prekey_message() {
     let Pair { mut alice, mut bob, mut rng } = pair(10);
     let key = snapshot_key(3);
-    let backup = bob.export(&key, &mut rng);
+    let backup = bob.export(&key, &mut rng).expect("export");
     for i in 0..5 {
         exchange(&mut alice, "bob", &mut bob, "alice", &text(i), &mut rng);
         exchange(&mut bob, "alice", &mut alice, "bob", &text(i), &mut rng);
@@ -351,7 +351,7 @@ fn refuse_retry(alice: &mut Device, peer: &str, req: &[u8], code: ErrorCode, rng
 fn retry_request_restarts_the_session_and_the_message_is_redelivered() {
     let Pair { mut alice, mut bob, mut rng } = pair(11);
     let key = snapshot_key(4);
-    let backup = bob.export(&key, &mut rng);
+    let backup = bob.export(&key, &mut rng).expect("export");
     for i in 0..3 {
         exchange(&mut alice, "bob", &mut bob, "alice", &text(i), &mut rng);
         exchange(&mut bob, "alice", &mut alice, "bob", &text(i), &mut rng);

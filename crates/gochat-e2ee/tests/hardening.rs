@@ -179,7 +179,7 @@ fn replaying_a_long_conversation_never_delivers_a_plaintext_twice_nor_opens_a_re
 fn a_retry_request_is_bound_to_a_time_window() {
     let Pair { mut alice, mut bob, mut rng } = pair(106);
     let key = snapshot_key(8);
-    let backup = bob.export(&key, &mut rng);
+    let backup = bob.export(&key, &mut rng).expect("export");
     exchange(&mut alice, "bob", &mut bob, "alice", b"a", &mut rng);
     exchange(&mut bob, "alice", &mut alice, "bob", b"b", &mut rng);
     let mut bob = Device::import(&key, &backup).unwrap();
@@ -201,7 +201,7 @@ fn a_retry_request_is_bound_to_a_time_window() {
 fn restoring_a_sender_never_reuses_key_and_nonce_and_the_receiver_is_told() {
     let Pair { mut alice, mut bob, mut rng } = pair(107);
     let key = snapshot_key(9);
-    let snap = alice.export(&key, &mut rng);
+    let snap = alice.export(&key, &mut rng).expect("export");
     let first = alice.encrypt("bob", b"first, before the crash").unwrap();
     let mut alice = Device::import(&key, &snap).unwrap();
     let second = alice.encrypt("bob", b"second, after the restore").unwrap();
@@ -233,7 +233,7 @@ fn restoring_a_sender_never_reuses_key_and_nonce_and_the_receiver_is_told() {
 fn the_next_message_after_a_restore_on_an_unused_counter_decrypts() {
     let Pair { mut alice, mut bob, mut rng } = pair(108);
     let key = snapshot_key(10);
-    let snap = alice.export(&key, &mut rng);
+    let snap = alice.export(&key, &mut rng).expect("export");
     let _lost = alice.encrypt("bob", b"never delivered").unwrap();
     let mut alice = Device::import(&key, &snap).unwrap();
     let m = alice.encrypt("bob", b"after restore").unwrap();

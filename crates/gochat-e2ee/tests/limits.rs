@@ -39,6 +39,9 @@ fn documented_values() {
     assert_eq!(RETRY_MAX_AGE_SECS, 86_400);
     assert_eq!(RETRY_MAX_FUTURE_SECS, 300);
     assert_eq!(MAX_SNAPSHOT_BYTES, 256 * 1024 * 1024);
+    assert_eq!(MAX_STATE_BYTES, MAX_SNAPSHOT_BYTES - 51);
+    assert_eq!(MAX_ACCOUNT_STATE_BYTES, 2_977_489);
+    assert_eq!(MAX_STATE_GROWTH_PER_INPUT, 142_928);
     assert_eq!(gochat_e2ee::VERSION, env!("CARGO_PKG_VERSION"));
 }
 
@@ -150,7 +153,9 @@ fn error_codes_are_stable_and_distinct() {
     for c in ErrorCode::ALL {
         assert_eq!(c.as_str(), format!("{c:?}"));
     }
-    assert_eq!(ErrorCode::ALL.len(), 37);
+    assert_eq!(ErrorCode::ALL.len(), 39);
+    assert_eq!(ErrorCode::ALL[37].as_str(), "StateFull");
+    assert_eq!(ErrorCode::ALL[38].as_str(), "Internal");
 }
 
 #[test]
@@ -230,7 +235,7 @@ fn last_resort_replay_records_cannot_be_flushed() {
     // The new key works, and the state survives a snapshot round trip.
     start_from(&next, &mut bob, "carol", &mut rng);
     let key = gochat_e2ee::SnapshotKey::new([9; 32]);
-    let mut restored = Device::import(&key, &bob.export(&key, &mut rng)).unwrap();
+    let mut restored = Device::import(&key, &bob.export(&key, &mut rng).expect("export")).unwrap();
     // (An import bumps the sender epochs; the account part round-trips exactly.)
     assert_eq!(restored.account().unissued_prekeys(), bob.account().unissued_prekeys());
     assert_refused(&mut restored, "replayer", &first, &mut rng, ErrorCode::LastResortReplay);
@@ -262,7 +267,7 @@ fn issued_prekeys_do_not_exhaust_the_pools() {
     bob.account_mut().generate_pq_prekeys(MAX_PQ_ONE_TIME_PREKEYS, NOW, &mut rng).unwrap();
     // The largest state the account can reach imports.
     let key = gochat_e2ee::SnapshotKey::new([9; 32]);
-    let restored = Device::import(&key, &bob.export(&key, &mut rng)).unwrap();
+    let restored = Device::import(&key, &bob.export(&key, &mut rng).expect("export")).unwrap();
     assert_eq!(restored.state_digest(), bob.state_digest());
     // Issued keys are stamped by the next expiry call and deleted after their lifetime.
     bob.account_mut().expire_prekeys(NOW);
@@ -290,3 +295,4 @@ fn retry_requests_issue_no_prekeys() {
     assert!(b.one_time_prekey().is_none());
     assert_eq!(b.pq_prekey().kind, gochat_e2ee::keys::PqPreKeyKind::LastResort);
 }
+

@@ -263,7 +263,7 @@ fn start() -> &'static (Vec<u8>, Vec<u8>) {
         let b = bundle(&mut bob);
         let _ = alice.initiate("bob", &b, &mut rng).unwrap();
         let key = snapshot_key(0x11);
-        (alice.export(&key, &mut rng), bob.export(&key, &mut rng))
+        (alice.export(&key, &mut rng).expect("export"), bob.export(&key, &mut rng).expect("export"))
     })
 }
 

@@ -325,7 +325,7 @@ fn run_library(s: &Scenario) -> Result<(Value, Value), String> {
         for (i, ev) in s.events.iter().enumerate() {
             match ev {
                 Event::Export => {
-                    alice_export = Some(alice.export(&alice_key, &mut alice_rng));
+                    alice_export = Some(lib(alice.export(&alice_key, &mut alice_rng), "export")?);
                     log.record("alice", format!("Device::export (event {i})"), &mut alice_rng);
                     events.push(json!({"op": "export", "device": "alice", "key": hv(&core::array::from_fn::<u8, 32, _>(|i| i as u8))}));
                 }
@@ -384,7 +384,7 @@ fn run_library(s: &Scenario) -> Result<(Value, Value), String> {
     }
 
     if let Some(key) = s.snapshot_key {
-        let snapshot = bob.export(&SnapshotKey::new(key), &mut bob_rng);
+        let snapshot = lib(bob.export(&SnapshotKey::new(key), &mut bob_rng), "export")?;
         log.record("bob", "Device::export".into(), &mut bob_rng);
         let restored = lib(Device::import(&SnapshotKey::new(key), &snapshot), "import")?;
         // Import starts a new sender epoch for every session, so the restored state is

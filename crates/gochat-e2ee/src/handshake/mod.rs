@@ -61,6 +61,9 @@ pub enum HandshakeError {
     /// The message is for a session with ourselves.
     #[error("a session with our own identity is refused")]
     SelfSession,
+    /// A primitive refused an internal length (a bug, never peer input).
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
 }
 
 /// The 32-byte secret produced by PQXDH, consumed by the Double Ratchet.
@@ -98,6 +101,11 @@ impl core::fmt::Debug for PreKeyHeader {
 impl PreKeyHeader {
     /// Size of the encoded header: identity, ids, base key and KEM ciphertext.
     pub const MAX_BYTES: usize = crate::keys::IDENTITY_KEY_BYTES + 4 + 1 + 4 + 4 + 32 + KEM_CIPHERTEXT_BYTES;
+
+    /// The exact length of [`PreKeyHeader::write`]'s output.
+    pub(crate) fn encoded_len(&self) -> usize {
+        Self::MAX_BYTES - if self.one_time_prekey_id.is_some() { 0 } else { 4 }
+    }
 
     pub(crate) fn write(&self, w: &mut Writer) {
         self.initiator.write(w);
@@ -142,7 +150,11 @@ impl core::fmt::Debug for KeyScheduleTrace {
     }
 }
 
-fn derive_secret(dhs: &[Secret32], kem: &Secret32, trace: Option<&mut KeyScheduleTrace>) -> SessionSecret {
+fn derive_secret(
+    dhs: &[Secret32],
+    kem: &Secret32,
+    trace: Option<&mut KeyScheduleTrace>,
+) -> Result<SessionSecret, HandshakeError> {
     let mut ikm = Vec::with_capacity(32 * (dhs.len() + 2));
     ikm.extend_from_slice(&labels::PQXDH_PREFIX);
     for d in dhs {
@@ -150,7 +162,11 @@ fn derive_secret(dhs: &[Secret32], kem: &Secret32, trace: Option<&mut KeySchedul
     }
     ikm.extend_from_slice(kem.as_bytes());
     let mut sk = Secret32([0; 32]);
-    hkdf(&[0u8; 32], &ikm, labels::PQXDH, &mut sk.0);
+    let derived = hkdf(&[0u8; 32], &ikm, labels::PQXDH, &mut sk.0);
+    if derived.is_err() {
+        ikm.zeroize();
+    }
+    derived?;
     if let Some(t) = trace {
         t.dh = dhs.iter().map(|d| *d.as_bytes()).collect();
         t.kem_secret = *kem.as_bytes();
@@ -158,7 +174,7 @@ fn derive_secret(dhs: &[Secret32], kem: &Secret32, trace: Option<&mut KeySchedul
         t.secret = *sk.as_bytes();
     }
     ikm.zeroize();
-    SessionSecret(sk)
+    Ok(SessionSecret(sk))
 }
 
 /// The session AD: `Encode(IK_initiator) || Encode(IK_responder)`.
@@ -198,7 +214,7 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
         dhs.push(dh(&ek, &opk.key).map_err(nc)?);
     }
     let (kem_ciphertext, kem_secret) = bundle.encapsulate(rng);
-    let secret = derive_secret(&dhs, &kem_secret, trace);
+    let secret = derive_secret(&dhs, &kem_secret, trace)?;
     let header = PreKeyHeader {
         initiator: *ours.public(),
         signed_prekey_id: bundle.signed_prekey().id,
@@ -238,6 +254,6 @@ pub(crate) fn accept(
         dhs.push(dh(&opk.secret, &header.base_key).map_err(nc)?);
     }
     let kem_secret = keys.pq_prekey.decapsulate(&header.kem_ciphertext);
-    let secret = derive_secret(&dhs, &kem_secret, trace);
+    let secret = derive_secret(&dhs, &kem_secret, trace)?;
     Ok((secret, session_ad(&header.initiator, keys.identity.public())))
 }

@@ -7,9 +7,9 @@ use ml_kem::ml_kem_1024::EncapsulationKey;
 
 /// The exact size of a bundle that carries a one-time prekey; no bundle is larger.
 pub const MAX_BUNDLE_BYTES: usize = 2 + IDENTITY_KEY_BYTES + SPK_BYTES + 1 + OPK_BYTES + PQ_BYTES;
-const SPK_BYTES: usize = 4 + 8 + 32 + 64;
-const OPK_BYTES: usize = 4 + 32 + 64;
-const PQ_BYTES: usize = 4 + 1 + 8 + KEM_PUBLIC_KEY_BYTES + 64;
+pub(crate) const SPK_BYTES: usize = 4 + 8 + 32 + 64;
+pub(crate) const OPK_BYTES: usize = 4 + 32 + 64;
+pub(crate) const PQ_BYTES: usize = 4 + 1 + 8 + KEM_PUBLIC_KEY_BYTES + 64;
 
 /// A verified prekey bundle.
 ///

@@ -5,6 +5,7 @@ mod identity;
 mod prekeys;
 
 pub use bundle::{PreKeyBundle, MAX_BUNDLE_BYTES};
+pub(crate) use bundle::{OPK_BYTES, PQ_BYTES, SPK_BYTES};
 pub use identity::{IdentityKey, IdentityKeyPair, IDENTITY_KEY_BYTES};
 pub use prekeys::{
     OneTimePreKey, OneTimePreKeyPublic, PqPreKey, PqPreKeyKind, PqPreKeyPublic, SignedPreKey, SignedPreKeyPublic,

@@ -25,7 +25,9 @@ use thiserror::Error;
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroize;
 
-use crate::crypto::{dh, hkdf, hmac_sha256_pair, random_x25519, x25519_public, AeadKey, Secret32, AEAD_TAG_BYTES};
+use crate::crypto::{
+    dh, hkdf, hmac_sha256_pair, random_x25519, x25519_public, AeadKey, CryptoError, Secret32, AEAD_TAG_BYTES,
+};
 use crate::labels;
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -97,6 +99,9 @@ pub enum RatchetError {
     /// The session cannot send yet (a responder before its first received message).
     #[error("session cannot send yet")]
     NotReadyToSend,
+    /// A primitive refused an internal length (a bug, never peer input).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
 }
 
 /// The ratchet header carried by every 1:1 message.
@@ -154,6 +159,26 @@ pub(crate) fn unpad(mut padded: Vec<u8>) -> Result<Vec<u8>, RatchetError> {
     Ok(padded)
 }
 
+/// Bytes one stored skipped message key takes in a state encoding.
+pub(crate) const SKIPPED_KEY_STATE_BYTES: usize = 32 + 4 + 32;
+
+/// The longest state encoding of one ratchet under its bounds: every list full. No
+/// single message can grow a ratchet's encoding by more than this.
+pub(crate) const MAX_RATCHET_STATE_BYTES: usize = 32 * 3
+    + 1
+    + 32
+    + 4
+    + 4
+    + 4
+    + 4
+    + MAX_RECEIVER_CHAINS * (32 + 32 + 4 + 4)
+    + 4
+    + MAX_SKIPPED_KEYS * SKIPPED_KEY_STATE_BYTES
+    + 4
+    + MAX_DROPPED_CHAINS * (32 + 4 + 4)
+    + 4
+    + MAX_EVICTED_RANGES * (32 + 4 + 4);
+
 /// A symmetric-chain key.
 #[derive(Clone, Debug)]
 pub(crate) struct ChainKey(pub(crate) Secret32);
@@ -168,19 +193,19 @@ impl ChainKey {
 }
 
 /// `KDF_RK`: one root-chain step.
-pub(crate) fn kdf_rk(root: &Secret32, dh_out: &Secret32) -> (Secret32, ChainKey) {
+pub(crate) fn kdf_rk(root: &Secret32, dh_out: &Secret32) -> Result<(Secret32, ChainKey), CryptoError> {
     let mut okm = [0u8; 64];
-    hkdf(root.as_bytes(), dh_out.as_bytes(), labels::RATCHET_ROOT, &mut okm);
+    hkdf(root.as_bytes(), dh_out.as_bytes(), labels::RATCHET_ROOT, &mut okm)?;
     let mut rk = Secret32([0; 32]);
     let mut ck = Secret32([0; 32]);
     rk.0.copy_from_slice(&okm[..32]);
     ck.0.copy_from_slice(&okm[32..]);
     okm.zeroize();
-    (rk, ChainKey(ck))
+    Ok((rk, ChainKey(ck)))
 }
 
 /// Expands a message key into the AES-256-GCM-SIV key and nonce for sender `epoch`.
-pub(crate) fn message_aead_key(mk: &Secret32, epoch: u32) -> AeadKey {
+pub(crate) fn message_aead_key(mk: &Secret32, epoch: u32) -> Result<AeadKey, CryptoError> {
     let mut info = [0u8; 64];
     let n = labels::MESSAGE_KEYS.len();
     info[..n].copy_from_slice(labels::MESSAGE_KEYS);
@@ -313,7 +338,7 @@ impl RatchetState {
     ) -> Result<Self, RatchetError> {
         let our_ratchet = random_x25519(rng);
         let shared = dh(&our_ratchet, their_signed_prekey).map_err(|_| RatchetError::NonContributory)?;
-        let (root, sending) = kdf_rk(secret, &shared);
+        let (root, sending) = kdf_rk(secret, &shared)?;
         Ok(RatchetState {
             root,
             our_ratchet_pub: x25519_public(&our_ratchet),
@@ -399,9 +424,9 @@ impl RatchetState {
         header.write(&mut w);
         let aad = [session_ad, &w.into_bytes()].concat();
         let mut padded = pad(plaintext);
-        let ct = message_aead_key(&mk, header.epoch).seal_siv(&aad, &padded);
+        let ct = message_aead_key(&mk, header.epoch)?.seal_siv(&aad, &padded);
         padded.zeroize();
-        let ct = ct.ok_or(RatchetError::PlaintextTooLarge(plaintext.len()))?;
+        let ct = ct?;
         self.sending = Some((next, counter + 1));
         let mut out = aad;
         out.drain(..session_ad.len());
@@ -423,8 +448,9 @@ impl RatchetState {
     ) -> Result<Vec<u8>, RatchetError> {
         let (staged, mk) = self.stage(header, max_jump)?;
         let aad = [session_ad, prefix].concat();
-        let padded =
-            message_aead_key(&mk, header.epoch).open_siv(&aad, ciphertext).ok_or(RatchetError::AuthenticationFailed)?;
+        let padded = message_aead_key(&mk, header.epoch)?
+            .open_siv(&aad, ciphertext)
+            .ok_or(RatchetError::AuthenticationFailed)?;
         let plaintext = unpad(padded)?;
         self.apply(staged, header, rng)?;
         Ok(plaintext)
@@ -481,7 +507,7 @@ impl RatchetState {
             return Err(RatchetError::TooFarAhead { jump: u64::from(header.counter), max: max_jump });
         }
         let recv_dh = dh(&self.our_ratchet, &header.ratchet_key).map_err(|_| RatchetError::NonContributory)?;
-        let (root, recv_chain) = kdf_rk(&self.root, &recv_dh);
+        let (root, recv_chain) = kdf_rk(&self.root, &recv_dh)?;
         let (skipped, lost, mk, next) = advance(&header.ratchet_key, recv_chain, 0, header.counter, max_jump)?;
         let receiving =
             ReceivingChain { ratchet_key: header.ratchet_key, chain: next, counter: header.counter + 1, epoch: 0 };
@@ -538,7 +564,7 @@ impl RatchetState {
                 // The sending half: drawn only now, after the message has authenticated.
                 let our_ratchet = random_x25519(rng);
                 let send_dh = dh(&our_ratchet, &header.ratchet_key).map_err(|_| RatchetError::NonContributory)?;
-                let (root, sending) = kdf_rk(&root, &send_dh);
+                let (root, sending) = kdf_rk(&root, &send_dh)?;
                 receiving.epoch = header.epoch;
                 self.root = root;
                 self.previous_counter = self.sending.as_ref().map_or(0, |(_, n)| *n);
@@ -562,6 +588,23 @@ impl RatchetState {
             }
         }
         Ok(())
+    }
+
+    /// The exact length of [`RatchetState::write`]'s output, computed without writing.
+    pub(crate) fn encoded_len(&self) -> usize {
+        32 * 3
+            + 1
+            + if self.sending.is_some() { 32 + 4 } else { 0 }
+            + 4
+            + 4
+            + 4
+            + self.receiving.len() * (32 + 32 + 4 + 4)
+            + 4
+            + self.skipped.len() * SKIPPED_KEY_STATE_BYTES
+            + 4
+            + self.dropped.len() * (32 + 4 + 4)
+            + 4
+            + self.evicted.len() * (32 + 4 + 4)
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {

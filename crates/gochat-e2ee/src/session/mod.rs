@@ -28,9 +28,11 @@ use rand_core::CryptoRng;
 
 use crate::crypto::sha256;
 use crate::handshake::{PreKeyHeader, SESSION_AD_BYTES};
-use crate::keys::IdentityKey;
+use crate::keys::{IdentityKey, IDENTITY_KEY_BYTES};
 use crate::labels;
-use crate::ratchet::{RatchetError, RatchetState, MAX_ARCHIVED_FORWARD_JUMP, MAX_FORWARD_JUMP};
+use crate::ratchet::{
+    RatchetError, RatchetState, MAX_ARCHIVED_FORWARD_JUMP, MAX_FORWARD_JUMP, MAX_RATCHET_STATE_BYTES,
+};
 use crate::wire::{type_byte, DecodeError, Reader, Writer};
 
 /// Archived sessions kept per peer device, besides the current one (as libsignal).
@@ -77,6 +79,11 @@ impl Session {
         self.ratchet.recognizes(&m.header)
     }
 
+    /// The exact length of [`Session::write`]'s output.
+    fn encoded_len(&self) -> usize {
+        self.ratchet.encoded_len() + self.ad.len() + 32 + 1 + self.pending.as_ref().map_or(0, PreKeyHeader::encoded_len)
+    }
+
     fn write(&self, w: &mut Writer) {
         self.ratchet.write(w);
         w.bytes(&self.ad);
@@ -115,6 +122,14 @@ pub(crate) struct SentMessage {
     pub(crate) recipient: IdentityKey,
     pub(crate) base_key: [u8; 32],
 }
+
+/// Bytes one retry-window entry takes in a state encoding.
+pub(crate) const SENT_MESSAGE_STATE_BYTES: usize = 32 + IDENTITY_KEY_BYTES + 32;
+
+/// The longest state encoding of one session in a record (its identity, a full ratchet
+/// and a pending prekey header): the most one input can add to a record.
+pub(crate) const MAX_SESSION_STATE_BYTES: usize =
+    IDENTITY_KEY_BYTES + MAX_RATCHET_STATE_BYTES + SESSION_AD_BYTES + 32 + 1 + PreKeyHeader::MAX_BYTES;
 
 /// All sessions with one peer device, current first.
 #[derive(Debug, Default, Clone)]
@@ -179,11 +194,6 @@ impl SessionRecord {
         self.sessions.iter().position(|s| &s.base_key == base_key)
     }
 
-    /// The identity of the session at `index`.
-    pub(crate) fn identity_at(&self, index: usize) -> Option<&IdentityKey> {
-        self.sessions.get(index).map(|s| &s.remote_identity)
-    }
-
     /// Decrypts a prekey message on the stored session `index` (a retransmission).
     /// Never changes which session is current.
     pub(crate) fn decrypt_on<R: CryptoRng + ?Sized>(
@@ -191,35 +201,37 @@ impl SessionRecord {
         index: usize,
         m: &Incoming<'_>,
         rng: &mut R,
-    ) -> Result<Vec<u8>, RecordError> {
+    ) -> Result<(Vec<u8>, IdentityKey), RecordError> {
         let s = self.sessions.get_mut(index).ok_or(RecordError::NoSession)?;
-        s.decrypt(m, max_jump(index), rng).map_err(RecordError::Ratchet)
+        let pt = s.decrypt(m, max_jump(index), rng).map_err(RecordError::Ratchet)?;
+        Ok((pt, s.remote_identity))
     }
 
     /// Decrypts a ratchet message: first on a session that already knows its ratchet
     /// key, else by trying a DH ratchet step on each session, current first (at most
     /// `1 + MAX_ARCHIVED_SESSIONS` attempts, each within its forward-jump bound).
-    /// Returns the plaintext and the index of the session that decrypted it; does not
+    /// Returns the plaintext, the index of the session that decrypted it and that
+    /// session's identity; does not
     /// change which session is current (the caller promotes a trusted one). Failure
     /// leaves every session unchanged.
     pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         m: &Incoming<'_>,
         rng: &mut R,
-    ) -> Result<(Vec<u8>, usize), RecordError> {
+    ) -> Result<(Vec<u8>, usize, IdentityKey), RecordError> {
         if self.sessions.is_empty() {
             return Err(RecordError::NoSession);
         }
         if let Some(i) = self.sessions.iter().position(|s| s.recognizes(m)) {
             let s = self.sessions.get_mut(i).ok_or(RecordError::NoSession)?;
             let pt = s.decrypt(m, max_jump(i), rng).map_err(RecordError::Ratchet)?;
-            return Ok((pt, i));
+            return Ok((pt, i, s.remote_identity));
         }
         let mut first_err = None;
         for i in 0..self.sessions.len() {
             let Some(s) = self.sessions.get_mut(i) else { break };
             match s.decrypt(m, max_jump(i), rng) {
-                Ok(pt) => return Ok((pt, i)),
+                Ok(pt) => return Ok((pt, i, s.remote_identity)),
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
@@ -300,6 +312,14 @@ impl SessionRecord {
         for s in &mut self.sessions {
             s.ratchet.bump_epoch();
         }
+    }
+
+    /// The exact length of [`SessionRecord::write`]'s output, computed without writing
+    /// (constant time per session).
+    pub(crate) fn encoded_len(&self) -> usize {
+        4 + self.sessions.iter().map(|s| IDENTITY_KEY_BYTES + s.encoded_len()).sum::<usize>()
+            + 4
+            + self.sent.len() * SENT_MESSAGE_STATE_BYTES
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {

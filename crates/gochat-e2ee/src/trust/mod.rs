@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::keys::IdentityKey;
+use crate::keys::{IdentityKey, IDENTITY_KEY_BYTES};
 use crate::wire::{DecodeError, Reader, Writer};
 
 /// What the device does when a peer shows an identity other than the pinned one.
@@ -155,6 +155,33 @@ impl TrustStore {
     /// Whether `identity` is the pinned identity of `peer`.
     pub(crate) fn is_pinned(&self, peer: &str, identity: &IdentityKey) -> bool {
         self.pinned(peer) == Some(identity)
+    }
+
+    /// The exact bytes `peer`'s entry takes in [`TrustStore::write`]'s output (0 if none).
+    pub(crate) fn entry_len(&self, peer: &str) -> usize {
+        self.peers.get(peer).map_or(0, |t| {
+            4 + peer.len() + IDENTITY_KEY_BYTES + 1 + t.pending.as_ref().map_or(0, |_| IDENTITY_KEY_BYTES)
+        })
+    }
+
+    /// Removes `peer`'s pinned identity and pending change; whether there was one.
+    pub(crate) fn forget(&mut self, peer: &str) -> bool {
+        self.peers.remove(peer).is_some()
+    }
+
+    /// Names of peers with a pinned identity.
+    pub(crate) fn peers(&self) -> impl Iterator<Item = &str> {
+        self.peers.keys().map(String::as_str)
+    }
+
+    /// Number of peers with a pinned identity.
+    pub(crate) fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether `peer` has an entry.
+    pub(crate) fn contains(&self, peer: &str) -> bool {
+        self.peers.contains_key(peer)
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {

@@ -109,7 +109,7 @@ pub fn ratchet_key(ratchet_message: &[u8]) -> [u8; 32] {
 /// differs), and exporting the copy again is stable up to the next epoch.
 pub fn reload(d: &Device, rng: &mut ChaCha20Rng) -> Device {
     let key = snapshot_key(0x5a);
-    let snap = d.export(&key, rng);
+    let snap = d.export(&key, rng).expect("export");
     let back = Device::import(&key, &snap).unwrap();
     assert_eq!(back.identity(), d.identity());
     assert!(back.peers().eq(d.peers()));
@@ -121,7 +121,7 @@ pub fn reload(d: &Device, rng: &mut ChaCha20Rng) -> Device {
 /// device with a new sender epoch.
 pub fn fork(d: &Device, rng: &mut ChaCha20Rng) -> Device {
     let key = snapshot_key(0x5b);
-    Device::import(&key, &d.export(&key, rng)).unwrap()
+    Device::import(&key, &d.export(&key, rng).expect("export")).unwrap()
 }
 
 /// Fisher-Yates shuffle driven by `rng`.
