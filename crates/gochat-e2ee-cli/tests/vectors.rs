@@ -75,10 +75,8 @@ fn a_changed_scripted_vector_is_reported() {
     // A skipped key inside a snapshot's state, as listed field by field.
     let original = edit("snapshot_skipped_keys.json", &|file| {
         let fields = file["intermediates"]["snapshots"][0]["state_fields"].as_array_mut().unwrap();
-        let f = fields
-            .iter_mut()
-            .find(|f| f["field"].as_str().unwrap().ends_with("skipped_keys[0].message_key"))
-            .unwrap();
+        let f =
+            fields.iter_mut().find(|f| f["field"].as_str().unwrap().ends_with("skipped_keys[0].message_key")).unwrap();
         f["value"] = serde_json::Value::String("00".repeat(32));
     });
     let (ok, text) = run(&["vectors", "verify", "--dir", tmp.to_str().unwrap()]);
