@@ -286,7 +286,11 @@ impl Vector {
     /// snapshot bytes among its outputs): the intermediates and the predicted outputs.
     fn run_model(&self, inputs: &Value, outputs: &Value) -> Result<(Value, Value), String> {
         match self {
-            Vector::Classic(_) => model::run(inputs, outputs),
+            Vector::Classic(_) => {
+                let out = model::run(inputs, outputs)?;
+                device_model::check_fixed_snapshot(inputs, outputs)?;
+                Ok(out)
+            }
             Vector::Script(_) => device_model::run(inputs),
         }
     }
