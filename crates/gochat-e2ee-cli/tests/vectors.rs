@@ -57,3 +57,43 @@ fn a_changed_intermediate_or_output_is_reported() {
     assert!(!ok);
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+#[test]
+fn a_changed_scripted_vector_is_reported() {
+    let tmp = std::env::temp_dir().join(format!("gochat-e2ee-scripted-{}", std::process::id()));
+    let (ok, text) = run(&["vectors", "generate", "--out", tmp.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let edit = |name: &str, change: &dyn Fn(&mut serde_json::Value)| {
+        let path = tmp.join(name);
+        let original = std::fs::read_to_string(&path).unwrap();
+        let mut file: serde_json::Value = serde_json::from_str(&original).unwrap();
+        change(&mut file);
+        std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap() + "\n").unwrap();
+        original
+    };
+
+    // A skipped key inside a snapshot's state, as listed field by field.
+    let original = edit("snapshot_skipped_keys.json", &|file| {
+        let fields = file["intermediates"]["snapshots"][0]["state_fields"].as_array_mut().unwrap();
+        let f =
+            fields.iter_mut().find(|f| f["field"].as_str().unwrap().ends_with("skipped_keys[0].message_key")).unwrap();
+        f["value"] = serde_json::Value::String("00".repeat(32));
+    });
+    let (ok, text) = run(&["vectors", "verify", "--dir", tmp.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(text.contains("intermediates.snapshots[0].state_fields["), "{text}");
+    std::fs::write(tmp.join("snapshot_skipped_keys.json"), original).unwrap();
+
+    // A refused delivery claimed to be another refusal.
+    edit("dropped_chain.json", &|file| {
+        let results = file["outputs"]["results"].as_array_mut().unwrap();
+        let lost = results.iter_mut().find(|r| r["error"] == "MessageLost").unwrap();
+        lost["error"] = serde_json::Value::String("Duplicate".into());
+    });
+    let (ok, text) = run(&["vectors", "verify", "--dir", tmp.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(text.contains("dropped_chain: outputs.results["), "{text}");
+    let (ok, _) = run(&["vectors", "check-fresh", "--dir", tmp.to_str().unwrap()]);
+    assert!(!ok);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

@@ -1,7 +1,7 @@
 //! Versioned, encrypted snapshots of stateful objects.
 //!
 //! ```text
-//! Snapshot = 0x10 || 0x01 || kind (1) || salt (32) || AES-256-GCM(state) || tag (16)
+//! Snapshot = 0x10 || 0x02 || kind (1) || salt (32) || AES-256-GCM(state) || tag (16)
 //! key || nonce = HKDF-SHA256(salt = salt, ikm = caller's 32-byte key,
 //!                            info = "GoChat-E2EE v1 snapshot" || kind, L = 44)
 //! AAD = the 35 header bytes (type, version, kind, salt) || context

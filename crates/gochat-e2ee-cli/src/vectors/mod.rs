@@ -8,9 +8,11 @@
 //! requires the regenerated files to equal the committed ones byte for byte.
 //! The file format is documented in `docs/test-vectors.md`.
 
+mod device_model;
 mod model;
 mod prim;
 mod rng;
+mod scripts;
 
 use std::path::{Path, PathBuf};
 
@@ -250,6 +252,57 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// A vector file: a fixed two-party scenario (checked by [`model`]) or a scripted one
+/// (checked by [`device_model`]).
+enum Vector {
+    Classic(Scenario),
+    Script(scripts::Script),
+}
+
+impl Vector {
+    fn name(&self) -> &'static str {
+        match self {
+            Vector::Classic(s) => s.name,
+            Vector::Script(s) => s.name,
+        }
+    }
+
+    fn description(&self) -> &'static str {
+        match self {
+            Vector::Classic(s) => s.description,
+            Vector::Script(s) => s.description,
+        }
+    }
+
+    /// Runs the scenario through the library: the file's inputs and the library's outputs.
+    fn run_library(&self) -> Result<(Value, Value), String> {
+        match self {
+            Vector::Classic(s) => run_library(s),
+            Vector::Script(s) => scripts::run_library(s),
+        }
+    }
+
+    /// Runs the independent model on a file's inputs (and, for the fixed scenarios, the
+    /// snapshot bytes among its outputs): the intermediates and the predicted outputs.
+    fn run_model(&self, inputs: &Value, outputs: &Value) -> Result<(Value, Value), String> {
+        match self {
+            Vector::Classic(_) => {
+                let out = model::run(inputs, outputs)?;
+                device_model::check_fixed_snapshot(inputs, outputs)?;
+                Ok(out)
+            }
+            Vector::Script(_) => device_model::run(inputs),
+        }
+    }
+}
+
+/// Every vector file, in generation order.
+fn vectors() -> Vec<Vector> {
+    let mut v: Vec<Vector> = scenarios().into_iter().map(Vector::Classic).collect();
+    v.extend(scripts::scripts().into_iter().map(Vector::Script));
+    v
+}
+
 /// The RNG seed of `device` in scenario `name`:
 /// `SHA-256("GoChat-E2EE test vectors/" || name || "/" || device)`.
 fn seed(name: &str, device: &str) -> [u8; 32] {
@@ -402,12 +455,13 @@ fn run_library(s: &Scenario) -> Result<(Value, Value), String> {
 
 /// Checks a vector against the model: the file's intermediates and outputs must be
 /// exactly what the model derives from the file's inputs.
-fn check_with_model(name: &str, file: &Value) -> Vec<String> {
+fn check_with_model(v: &Vector, file: &Value) -> Vec<String> {
+    let name = v.name();
     let (inputs, outputs) = match (field(file, "inputs"), field(file, "outputs")) {
         (Ok(i), Ok(o)) => (i, o),
         _ => return vec![format!("{name}: missing inputs or outputs")],
     };
-    let (inter, expect) = match model::run(inputs, outputs) {
+    let (inter, expect) = match v.run_model(inputs, outputs) {
         Ok(v) => v,
         Err(e) => return vec![format!("{name}: model: {e}")],
     };
@@ -418,17 +472,17 @@ fn check_with_model(name: &str, file: &Value) -> Vec<String> {
 }
 
 /// Renders one scenario's file text (library run, then model check).
-fn render(s: &Scenario) -> Result<String, String> {
-    let (inputs, outputs) = run_library(s)?;
-    let (inter, expect) = model::run(&inputs, &outputs).map_err(|e| format!("{}: model: {e}", s.name))?;
+fn render(s: &Vector) -> Result<String, String> {
+    let (inputs, outputs) = s.run_library()?;
+    let (inter, expect) = s.run_model(&inputs, &outputs).map_err(|e| format!("{}: model: {e}", s.name()))?;
     let mut problems = Vec::new();
-    diff(&format!("{}: outputs (model vs library)", s.name), &expect, &outputs, &mut problems);
+    diff(&format!("{}: outputs (model vs library)", s.name()), &expect, &outputs, &mut problems);
     if !problems.is_empty() {
         return Err(problems.join("\n"));
     }
     let file = json!({
-        "vector": s.name,
-        "description": s.description,
+        "vector": s.name(),
+        "description": s.description(),
         "inputs": inputs,
         "intermediates": inter,
         "outputs": outputs,
@@ -441,9 +495,9 @@ fn render(s: &Scenario) -> Result<String, String> {
 /// `vectors generate`: writes every vector file into `dir`.
 pub fn generate(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for s in scenarios() {
+    for s in vectors() {
         let text = render(&s)?;
-        let path = dir.join(format!("{}.json", s.name));
+        let path = dir.join(format!("{}.json", s.name()));
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }
@@ -453,8 +507,8 @@ pub fn generate(dir: &Path) -> Result<(), String> {
 /// Compares freshly generated files with those in `dir`; returns the problems.
 fn fresh_problems(dir: &Path) -> Result<Vec<String>, String> {
     let mut problems = Vec::new();
-    for s in scenarios() {
-        let path = dir.join(format!("{}.json", s.name));
+    for s in vectors() {
+        let path = dir.join(format!("{}.json", s.name()));
         let fresh = render(&s)?;
         match std::fs::read_to_string(&path) {
             Err(e) => problems.push(format!("{}: {e}", path.display())),
@@ -464,7 +518,7 @@ fn fresh_problems(dir: &Path) -> Result<Vec<String>, String> {
                 if let (Ok(c), Ok(f)) =
                     (serde_json::from_str::<Value>(&committed), serde_json::from_str::<Value>(&fresh))
                 {
-                    diff(s.name, &f, &c, &mut paths);
+                    diff(s.name(), &f, &c, &mut paths);
                 }
                 paths.truncate(20);
                 problems.push(format!(
@@ -491,8 +545,8 @@ fn report(problems: Vec<String>, what: &str) -> Result<(), String> {
 /// `vectors verify`: the model check of every committed file, then the freshness check.
 pub fn verify(dir: &Path) -> Result<(), String> {
     let mut problems = Vec::new();
-    for s in scenarios() {
-        let path = dir.join(format!("{}.json", s.name));
+    for s in vectors() {
+        let path = dir.join(format!("{}.json", s.name()));
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
@@ -503,10 +557,10 @@ pub fn verify(dir: &Path) -> Result<(), String> {
         match serde_json::from_str::<Value>(&text) {
             Err(e) => problems.push(format!("{}: invalid JSON: {e}", path.display())),
             Ok(file) => {
-                if file.get("vector").and_then(Value::as_str) != Some(s.name) {
-                    problems.push(format!("{}: `vector` is not {:?}", path.display(), s.name));
+                if file.get("vector").and_then(Value::as_str) != Some(s.name()) {
+                    problems.push(format!("{}: `vector` is not {:?}", path.display(), s.name()));
                 }
-                let found = check_with_model(s.name, &file);
+                let found = check_with_model(&s, &file);
                 if found.is_empty() {
                     println!("{}: independent re-derivation ok", path.display());
                 }

@@ -15,33 +15,64 @@ use super::rng::chacha_stream;
 use super::{arr, field, hex_field, hv, str_field, u64_field};
 
 // Labels, copied from the module docs (not imported from the library).
-const FINGERPRINT: &[u8] = b"GoChat-E2EE v1 identity fingerprint";
-const SIG_SPK: &[u8] = b"GoChat-E2EE v1 signed prekey";
-const SIG_OPK: &[u8] = b"GoChat-E2EE v1 one-time prekey";
-const SIG_PQ: &[u8] = b"GoChat-E2EE v1 ML-KEM-1024 prekey";
-const PQXDH: &[u8] = b"GoChat-E2EE v1 PQXDH X25519 SHA-256 ML-KEM-1024";
-const ROOT: &[u8] = b"GoChat-E2EE v1 ratchet root";
-const MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v2 1:1 message keys";
-const SNAPSHOT: &[u8] = b"GoChat-E2EE v1 snapshot";
+pub(super) const FINGERPRINT: &[u8] = b"GoChat-E2EE v1 identity fingerprint";
+pub(super) const SIG_SPK: &[u8] = b"GoChat-E2EE v1 signed prekey";
+pub(super) const SIG_OPK: &[u8] = b"GoChat-E2EE v1 one-time prekey";
+pub(super) const SIG_PQ: &[u8] = b"GoChat-E2EE v1 ML-KEM-1024 prekey";
+pub(super) const PQXDH: &[u8] = b"GoChat-E2EE v1 PQXDH X25519 SHA-256 ML-KEM-1024";
+pub(super) const ROOT: &[u8] = b"GoChat-E2EE v1 ratchet root";
+pub(super) const MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v2 1:1 message keys";
+pub(super) const SNAPSHOT: &[u8] = b"GoChat-E2EE v1 snapshot";
 const SIG_RETRY: &[u8] = b"GoChat-E2EE v1 retry request";
-const MESSAGE_DIGEST: &[u8] = b"GoChat-E2EE v1 message digest";
-const PAD_BLOCK: usize = 64;
+pub(super) const MESSAGE_DIGEST: &[u8] = b"GoChat-E2EE v1 message digest";
+pub(super) const PAD_BLOCK: usize = 64;
 
-fn a32(v: &[u8]) -> Result<[u8; 32], String> {
+pub(super) fn a32(v: &[u8]) -> Result<[u8; 32], String> {
     v.try_into().map_err(|_| format!("expected 32 bytes, got {}", v.len()))
 }
 
-fn a64(v: &[u8]) -> Result<[u8; 64], String> {
+pub(super) fn a64(v: &[u8]) -> Result<[u8; 64], String> {
     v.try_into().map_err(|_| format!("expected 64 bytes, got {}", v.len()))
 }
 
 /// Per-device queues of recorded draws, in order.
-struct Draws {
+pub(super) struct Draws {
     queues: BTreeMap<String, VecDeque<Vec<u8>>>,
 }
 
 impl Draws {
-    fn next(&mut self, device: &str, len: usize, what: &str) -> Result<Vec<u8>, String> {
+    /// Queues the draws of `inputs.rng_log`, after checking that each device's draws,
+    /// concatenated, are the ChaCha20Rng stream of its seed.
+    pub(super) fn from_inputs(inputs: &Value) -> Result<Self, String> {
+        let mut queues: BTreeMap<String, VecDeque<Vec<u8>>> = BTreeMap::new();
+        for call in arr(inputs, "rng_log")? {
+            let device = str_field(call, "device")?.to_owned();
+            for d in arr(call, "draws")? {
+                let bytes = crate::hex::decode(d.as_str().unwrap_or("")).ok_or("rng_log: bad hex")?;
+                queues.entry(device.clone()).or_default().push_back(bytes);
+            }
+        }
+        for (device, q) in &queues {
+            let seed = a32(&hex_field(field(inputs, device)?, "rng_seed")?)?;
+            let all: Vec<u8> = q.iter().flatten().copied().collect();
+            if chacha_stream(seed, all.len()) != all {
+                return Err(format!("rng_log: {device}'s draws are not the ChaCha20Rng stream of its seed"));
+            }
+        }
+        Ok(Draws { queues })
+    }
+
+    /// Fails unless every queued draw was used.
+    pub(super) fn check_all_used(&self) -> Result<(), String> {
+        for (device, q) in &self.queues {
+            if !q.is_empty() {
+                return Err(format!("rng_log: {} draws of {device} were not used by the model", q.len()));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn next(&mut self, device: &str, len: usize, what: &str) -> Result<Vec<u8>, String> {
         let d = self
             .queues
             .get_mut(device)
@@ -55,24 +86,24 @@ impl Draws {
 }
 
 /// A device's keys, as the model derives them from its draws.
-struct DeviceKeys {
-    user: String,
-    ed_seed: [u8; 32],
-    x_private: [u8; 32],
-    identity: Vec<u8>,
-    spk_private: [u8; 32],
-    spk_public: [u8; 32],
-    last_resort_seed: [u8; 64],
-    opks: Vec<(u32, [u8; 32])>,
-    pq_one_time: Vec<(u32, [u8; 64])>,
+pub(super) struct DeviceKeys {
+    pub(super) user: String,
+    pub(super) ed_seed: [u8; 32],
+    pub(super) x_private: [u8; 32],
+    pub(super) identity: Vec<u8>,
+    pub(super) spk_private: [u8; 32],
+    pub(super) spk_public: [u8; 32],
+    pub(super) last_resort_seed: [u8; 64],
+    pub(super) opks: Vec<(u32, [u8; 32])>,
+    pub(super) pq_one_time: Vec<(u32, [u8; 64])>,
 }
 
-fn identity_encoding(ed_public: &[u8; 32], x_public: &[u8; 32]) -> Vec<u8> {
+pub(super) fn identity_encoding(ed_public: &[u8; 32], x_public: &[u8; 32]) -> Vec<u8> {
     [&[0x01, 0x01][..], ed_public, x_public].concat()
 }
 
 /// One signed record: the exact signed bytes and the signature.
-fn signed(seed: &[u8; 32], label: &[u8], data: &[u8]) -> (Vec<u8>, [u8; 64]) {
+pub(super) fn signed(seed: &[u8; 32], label: &[u8], data: &[u8]) -> (Vec<u8>, [u8; 64]) {
     let msg = [label, data].concat();
     let sig = prim::ed25519_sign(seed, &msg);
     (msg, sig)
@@ -110,23 +141,7 @@ pub fn run(inputs: &Value, outputs: &Value) -> Result<(Value, Value), String> {
     let mut inter = Map::new();
     let mut expect = Map::new();
 
-    // Random draws: check they are the ChaCha20 streams of the seeds, then queue them.
-    let mut queues: BTreeMap<String, VecDeque<Vec<u8>>> = BTreeMap::new();
-    for call in arr(inputs, "rng_log")? {
-        let device = str_field(call, "device")?.to_owned();
-        for d in arr(call, "draws")? {
-            let bytes = crate::hex::decode(d.as_str().unwrap_or("")).ok_or("rng_log: bad hex")?;
-            queues.entry(device.clone()).or_default().push_back(bytes);
-        }
-    }
-    for (device, q) in &queues {
-        let seed = a32(&hex_field(field(inputs, device)?, "rng_seed")?)?;
-        let all: Vec<u8> = q.iter().flatten().copied().collect();
-        if chacha_stream(seed, all.len()) != all {
-            return Err(format!("rng_log: {device}'s draws are not the ChaCha20Rng stream of its seed"));
-        }
-    }
-    let mut draws = Draws { queues };
+    let mut draws = Draws::from_inputs(inputs)?;
 
     // Bob: identity, signed prekey, last-resort PQ prekey, one-time prekeys.
     let bob_in = field(inputs, "bob")?;
@@ -168,18 +183,14 @@ pub fn run(inputs: &Value, outputs: &Value) -> Result<(Value, Value), String> {
         snapshot(&mut draws, snap, &bob, outputs, &mut inter, &mut expect)?;
     }
 
-    for (device, q) in &draws.queues {
-        if !q.is_empty() {
-            return Err(format!("rng_log: {} draws of {device} were not used by the model", q.len()));
-        }
-    }
+    draws.check_all_used()?;
     Ok((Value::Object(inter), Value::Object(expect)))
 }
 
 /// `Device::new` draws: Ed25519 seed (32), X25519 identity scalar (32), signed prekey
 /// scalar (32), last-resort ML-KEM seed (64); then one-time X25519 prekeys (32 each)
 /// and one-time ML-KEM prekeys (64 each).
-fn device_keys(draws: &mut Draws, name: &str, user: &str, input: &Value) -> Result<DeviceKeys, String> {
+pub(super) fn device_keys(draws: &mut Draws, name: &str, user: &str, input: &Value) -> Result<DeviceKeys, String> {
     let ed_seed = a32(&draws.next(name, 32, "identity Ed25519 seed")?)?;
     let x_private = a32(&draws.next(name, 32, "identity X25519 scalar")?)?;
     let spk_private = a32(&draws.next(name, 32, "signed prekey scalar")?)?;
@@ -209,7 +220,7 @@ fn device_keys(draws: &mut Draws, name: &str, user: &str, input: &Value) -> Resu
     })
 }
 
-fn keys_json(k: &DeviceKeys) -> Value {
+pub(super) fn keys_json(k: &DeviceKeys) -> Value {
     json!({
         "user": k.user,
         "identity_ed25519_seed": hv(&k.ed_seed),
@@ -286,7 +297,7 @@ fn bundle_bytes(k: &DeviceKeys, records: &[Record], has_opk: bool) -> Vec<u8> {
     b
 }
 
-fn kdf_rk(root: &[u8; 32], dh: &[u8; 32]) -> Result<([u8; 32], [u8; 32]), String> {
+pub(super) fn kdf_rk(root: &[u8; 32], dh: &[u8; 32]) -> Result<([u8; 32], [u8; 32]), String> {
     let okm = prim::hkdf(root, dh, ROOT, 64)?;
     Ok((a32(&okm[..32])?, a32(&okm[32..])?))
 }

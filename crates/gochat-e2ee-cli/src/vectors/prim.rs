@@ -76,6 +76,11 @@ pub fn aes_gcm_siv_seal(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], pt: &[u8])
         .map_err(|_| "AES-GCM-SIV encryption failed".to_owned())
 }
 
+/// AES-256-GCM-SIV decryption; `None` when the tag does not verify.
+pub fn aes_gcm_siv_open(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Option<Vec<u8>> {
+    Aes256GcmSiv::new(&(*key).into()).decrypt(&(*nonce).into(), aes_gcm_siv::aead::Payload { msg: ct, aad }).ok()
+}
+
 fn decapsulation_key(seed: &[u8; 64]) -> DecapsulationKey {
     DecapsulationKey::from_seed(Seed::from(*seed))
 }

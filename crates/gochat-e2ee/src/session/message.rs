@@ -1,8 +1,8 @@
 //! The two 1:1 message layouts: the prekey message and the ratchet message.
 //!
 //! ```text
-//! PreKeyMessage = 0x03 || 0x01 || PreKeyHeader || RatchetHeader || ciphertext
-//! RatchetMessage = 0x04 || 0x01 || RatchetHeader || ciphertext
+//! PreKeyMessage = 0x03 || 0x02 || PreKeyHeader || RatchetHeader || ciphertext
+//! RatchetMessage = 0x04 || 0x02 || RatchetHeader || ciphertext
 //! ```
 //! The AEAD authenticates the session AD followed by every byte before the ciphertext,
 //! type byte included, so a message cannot be re-labelled as the other type.
