@@ -295,4 +295,3 @@ fn retry_requests_issue_no_prekeys() {
     assert!(b.one_time_prekey().is_none());
     assert_eq!(b.pq_prekey().kind, gochat_e2ee::keys::PqPreKeyKind::LastResort);
 }
-

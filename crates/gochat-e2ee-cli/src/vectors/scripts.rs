@@ -307,7 +307,7 @@ pub(crate) fn run_library(s: &Script) -> Result<(Value, Value), String> {
             Step::Export { device, scope } => {
                 let p = party(&mut parties, device)?;
                 let snap = match scope {
-                    SnapshotScope::Device => p.device.export(&key, &mut p.rng),
+                    SnapshotScope::Device => lib(p.device.export(&key, &mut p.rng), "export")?,
                     SnapshotScope::Session => lib(p.device.export_session(other(device), &key, &mut p.rng), "export")?,
                 };
                 let call = match scope {
