@@ -13,7 +13,7 @@ export type ErrorCode =
   | 'PreKeyStoreFull' | 'IdsExhausted' | 'SnapshotTruncated' | 'SnapshotUndecryptable'
   | 'SnapshotWrongKind' | 'InvalidSnapshotKey' | 'WrongRecipient' | 'UntrustedIdentity'
   | 'UnknownMessage' | 'IdentityChanged' | 'MessageLost' | 'CounterReused' | 'RetryExpired'
-  | 'TooManyPeers';
+  | 'TooManyPeers' | 'StateFull' | 'Internal';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
@@ -109,6 +109,18 @@ export declare class Device {
   approveIdentity(peer: string, identityKey: Uint8Array): void;
   /** The identity pinned for `peer`, if any. */
   pinnedIdentity(peer: string): Uint8Array | undefined;
+  /**
+   * Deletes every session with `peer` (the pinned identity stays); whether there was one.
+   * The way to shed state when calls throw `StateFull`.
+   */
+  removeSessions(peer: string): boolean;
+  /**
+   * Forgets the pinned identity of `peer`: the next session is a first contact again
+   * (trust on first use). Only for an explicit user decision; whether one was pinned.
+   */
+  forgetIdentity(peer: string): boolean;
+  /** The exact size in bytes of the device state (a snapshot is 51 bytes more). */
+  readonly stateLen: number;
   /** The changed identity of `peer` awaiting approval, if any. */
   pendingIdentity(peer: string): Uint8Array | undefined;
   hasSession(peer: string): boolean;

@@ -244,6 +244,26 @@ export function defineTests(test, lib, loadVector) {
     alice.free(); bob.free(); bobNew.free();
   });
 
+  test('state: removeSessions keeps the pin, forgetIdentity makes the next contact new; stateLen is exact', () => {
+    const { alice, bob } = pair(lib);
+    bob.decrypt('alice', alice.encrypt('bob', enc.encode('hi')));
+    eq(bob.export(new Uint8Array(32)).length, bob.stateLen + 51);
+    const before = bob.stateLen;
+    eq(bob.removeSessions('alice'), true);
+    eq(bob.removeSessions('alice'), false);
+    assert(bob.stateLen < before, 'state shrinks');
+    eq(bob.hasSession('alice'), false);
+    eq(bob.pinnedIdentity('alice'), alice.identityKey);
+    throwsCode(lib, () => bob.encrypt('alice', enc.encode('x')), 'NoSession');
+    eq(bob.forgetIdentity('alice'), true);
+    eq(bob.forgetIdentity('alice'), false);
+    eq(bob.pinnedIdentity('alice'), undefined);
+    const again = new lib.Device('alice', NOW); // another identity under the same name
+    eq(bob.initiate('alice', again.nextBundle()), { kind: 'new' });
+    eq(bob.export(new Uint8Array(32)).length, bob.stateLen + 51);
+    alice.free(); bob.free(); again.free();
+  });
+
   test('identity: the notify policy accepts a changed identity and reports it', () => {
     const { alice, bob } = pair(lib);
     bob.decrypt('alice', alice.encrypt('bob', enc.encode('hi')));
@@ -264,9 +284,9 @@ export function defineTests(test, lib, loadVector) {
 
   test('errors: codes are stable and complete', () => {
     const codes = lib.errorCodes();
-    eq(codes.length, 37);
+    eq(codes.length, 39);
     for (const c of ['Duplicate', 'AuthenticationFailed', 'TooFarAhead', 'NoSession', 'BadSignature', 'SnapshotUndecryptable',
-      'IdentityChanged', 'MessageLost', 'CounterReused', 'RetryExpired', 'TooManyPeers']) {
+      'IdentityChanged', 'MessageLost', 'CounterReused', 'RetryExpired', 'TooManyPeers', 'StateFull', 'Internal']) {
       assert(codes.includes(c), c);
     }
     eq(new Set(codes).size, codes.length, 'distinct');

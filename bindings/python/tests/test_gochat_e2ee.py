@@ -298,6 +298,28 @@ def test_notify_policy_accepts_a_changed_identity_and_reports_it():
     assert bob_new.decrypt("alice", alice.encrypt("bob", b"hello new bob")).plaintext == b"hello new bob"
 
 
+def test_remove_sessions_keeps_the_pin_and_forget_identity_resets_it():
+    alice, bob = pair()
+    assert len(bob.export(KEY)) == bob.state_len() + 51
+    before = bob.state_len()
+    assert bob.remove_sessions("alice") is True
+    assert bob.remove_sessions("alice") is False
+    assert bob.state_len() < before
+    assert not bob.has_session("alice")
+    assert bob.pinned_identity("alice") == alice.identity_key()
+    with pytest.raises(g.GoChatError.NoSession):
+        bob.encrypt("alice", b"x")
+    assert bob.forget_identity("alice") is True
+    assert bob.pinned_identity("alice") is None
+    again = g.Device("alice", NOW)
+    assert bob.initiate("alice", again.next_bundle()) == g.IdentityEvent.NEW()
+    assert len(bob.export(KEY)) == bob.state_len() + 51
+
+
+def test_error_codes_include_state_full_and_internal():
+    assert hasattr(g.GoChatError, "StateFull") and hasattr(g.GoChatError, "Internal")
+
+
 # ------------------------------------------------------------------ threads
 
 

@@ -223,6 +223,15 @@ impl Driver {
                 let b64 = |k: Option<&IdentityKey>| k.map(|k| B64.encode(k.to_bytes()));
                 json!({ "identity_key": b64(trust.pinned(peer)), "pending": b64(trust.pending(peer)) })
             }
+            "remove_sessions" => {
+                let peer = str_arg(obj, "peer")?;
+                json!({ "removed": self.device(obj)?.remove_sessions(peer) })
+            }
+            "forget_identity" => {
+                let peer = str_arg(obj, "peer")?;
+                json!({ "forgotten": self.device(obj)?.forget_identity(peer) })
+            }
+            "state_len" => json!({ "state_len": self.device(obj)?.state_len() }),
             other => return Err(Failure { error: "UnknownOp", detail: format!("unknown op {other:?}") }),
         };
         match out {

@@ -275,3 +275,20 @@ fn identity_change_is_reported_blocks_sending_and_approval_unblocks() {
     assert_eq!(e["error"], json!("BadRequest"), "{e}");
     d.ok("set_identity_policy", json!({"device": "alice", "policy": "notify"}));
 }
+
+#[test]
+fn remove_sessions_forget_identity_and_state_len() {
+    let mut d = Driver::spawn();
+    setup_pair(&mut d);
+    let len = d.ok("state_len", json!({"device": "alice"}))["state_len"].as_u64().unwrap();
+    let state = d.ok("export", json!({"device": "alice"}))["state"].as_str().unwrap().to_owned();
+    assert_eq!(B64.decode(state).unwrap().len() as u64, len + 51);
+    assert_eq!(d.ok("remove_sessions", json!({"device": "alice", "peer": "bob"}))["removed"], json!(true));
+    assert_eq!(d.ok("remove_sessions", json!({"device": "alice", "peer": "bob"}))["removed"], json!(false));
+    assert!(d.ok("state_len", json!({"device": "alice"}))["state_len"].as_u64().unwrap() < len);
+    d.err("encrypt", json!({"device": "alice", "peer": "bob", "plaintext": "eA=="}), "NoSession");
+    assert!(d.ok("pinned_identity", json!({"device": "alice", "peer": "bob"}))["identity_key"].is_string());
+    assert_eq!(d.ok("forget_identity", json!({"device": "alice", "peer": "bob"}))["forgotten"], json!(true));
+    assert!(d.ok("pinned_identity", json!({"device": "alice", "peer": "bob"}))["identity_key"].is_null());
+    assert!(d.finish().success());
+}

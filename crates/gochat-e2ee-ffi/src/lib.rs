@@ -331,6 +331,24 @@ impl Device {
         Ok(())
     }
 
+    /// Deletes every session with `peer` (its pinned identity stays); whether there was
+    /// one. The way to shed state when calls fail with `StateFull`.
+    pub fn remove_sessions(&self, peer: String) -> bool {
+        self.lock().remove_sessions(&peer)
+    }
+
+    /// Forgets the pinned identity of `peer`: the next session is a first contact again
+    /// (trust on first use). Only for an explicit user decision; whether one was pinned.
+    pub fn forget_identity(&self, peer: String) -> bool {
+        self.lock().forget_identity(&peer)
+    }
+
+    /// The exact size in bytes of the device's state (a device snapshot is 51 bytes
+    /// more); never more than the state budget.
+    pub fn state_len(&self) -> u64 {
+        self.lock().state_len() as u64
+    }
+
     /// The identity pinned for `peer`, if any.
     pub fn pinned_identity(&self, peer: String) -> Option<Vec<u8>> {
         self.lock().trust().pinned(&peer).map(|k| k.to_bytes().to_vec())

@@ -243,6 +243,26 @@ impl Device {
         self.inner.approve_identity(peer, &k).map_err(js_error)
     }
 
+    /// Deletes every session with `peer` (its pinned identity stays); whether there was
+    /// one. The way to shed state when calls fail with `StateFull`.
+    #[wasm_bindgen(js_name = removeSessions)]
+    pub fn remove_sessions(&mut self, peer: &str) -> bool {
+        self.inner.remove_sessions(peer)
+    }
+
+    /// Forgets the pinned identity of `peer`: the next session is a first contact again
+    /// (trust on first use). Only for an explicit user decision; whether one was pinned.
+    #[wasm_bindgen(js_name = forgetIdentity)]
+    pub fn forget_identity(&mut self, peer: &str) -> bool {
+        self.inner.forget_identity(peer)
+    }
+
+    /// The exact size in bytes of the device's state (a snapshot is 51 bytes more).
+    #[wasm_bindgen(getter, js_name = stateLen)]
+    pub fn state_len(&self) -> f64 {
+        self.inner.state_len() as f64
+    }
+
     /// The identity pinned for `peer`, or `undefined`.
     #[wasm_bindgen(js_name = pinnedIdentity)]
     pub fn pinned_identity(&self, peer: &str) -> Option<Vec<u8>> {

@@ -628,6 +628,12 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func fingerprint()  -> String
     
     /**
+     * Forgets the pinned identity of `peer`: the next session is a first contact again
+     * (trust on first use). Only for an explicit user decision; whether one was pinned.
+     */
+    func forgetIdentity(peer: String)  -> Bool
+    
+    /**
      * Generates `count` one-time X25519 prekeys (at most 200 held).
      */
     func generateOneTimePrekeys(count: UInt32) throws 
@@ -691,6 +697,12 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func pinnedIdentity(peer: String)  -> Data?
     
     /**
+     * Deletes every session with `peer` (its pinned identity stays); whether there was
+     * one. The way to shed state when calls fail with `StateFull`.
+     */
+    func removeSessions(peer: String)  -> Bool
+    
+    /**
      * Builds a signed retry request for `failed_message` from `peer`, addressed to the
      * identity `recipient_identity` (the sender of the failed message), stamped `now`.
      * Refused with `Duplicate` for a message whose header names a used counter.
@@ -711,6 +723,12 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Sets the identity-change policy (default `RequireApproval`).
      */
     func setIdentityPolicy(policy: IdentityPolicy) 
+    
+    /**
+     * The exact size in bytes of the device's state (a device snapshot is 51 bytes
+     * more); never more than the state budget.
+     */
+    func stateLen()  -> UInt64
     
     /**
      * The user id given at creation.
@@ -899,6 +917,20 @@ open func fingerprint() -> String  {
 }
     
     /**
+     * Forgets the pinned identity of `peer`: the next session is a first contact again
+     * (trust on first use). Only for an explicit user decision; whether one was pinned.
+     */
+open func forgetIdentity(peer: String) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_forget_identity(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Generates `count` one-time X25519 prekeys (at most 200 held).
      */
 open func generateOneTimePrekeys(count: UInt32)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -1058,6 +1090,20 @@ open func pinnedIdentity(peer: String) -> Data?  {
 }
     
     /**
+     * Deletes every session with `peer` (its pinned identity stays); whether there was
+     * one. The way to shed state when calls fail with `StateFull`.
+     */
+open func removeSessions(peer: String) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_remove_sessions(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Builds a signed retry request for `failed_message` from `peer`, addressed to the
      * identity `recipient_identity` (the sender of the failed message), stamped `now`.
      * Refused with `Duplicate` for a message whose header names a used counter.
@@ -1109,6 +1155,19 @@ open func setIdentityPolicy(policy: IdentityPolicy)  {try! rustCall() {
         FfiConverterTypeIdentityPolicy_lower(policy),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The exact size in bytes of the device's state (a device snapshot is 51 bytes
+     * more); never more than the state budget.
+     */
+open func stateLen() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_state_len(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1915,6 +1974,30 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * Whether asking the sender to retry can help.
          */retryMayHelp: Bool
     )
+    /**
+     * The device state would exceed its size budget (`MAX_STATE_BYTES`), so a
+     * snapshot of it could no longer be imported: the input was not processed.
+     */
+    case StateFull(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A primitive refused an internal length: a bug in this library, never
+     * caused by peer input. Nothing was changed.
+     */
+    case Internal(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
 
     
 
@@ -2089,6 +2172,14 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
         case 37: return .TooManyPeers(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 38: return .StateFull(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 39: return .Internal(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -2322,6 +2413,18 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
         
         case let .TooManyPeers(detail,retryMayHelp):
             writeInt(&buf, Int32(37))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StateFull(detail,retryMayHelp):
+            writeInt(&buf, Int32(38))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .Internal(detail,retryMayHelp):
+            writeInt(&buf, Int32(39))
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
@@ -2668,6 +2771,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_fingerprint() != 37178) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_forget_identity() != 21352) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_generate_one_time_prekeys() != 26827) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2704,6 +2810,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_pinned_identity() != 37260) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_remove_sessions() != 23977) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_retry_request() != 41847) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2714,6 +2823,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_identity_policy() != 1104) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_state_len() != 30283) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_user_id() != 28490) {

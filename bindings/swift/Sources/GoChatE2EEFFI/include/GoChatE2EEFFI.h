@@ -298,6 +298,11 @@ RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_export_session(uint64_t ptr, 
 RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_fingerprint(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_FORGET_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_FORGET_IDENTITY
+int8_t uniffi_gochat_e2ee_ffi_fn_method_device_forget_identity(uint64_t ptr, RustBuffer peer, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_GENERATE_ONE_TIME_PREKEYS
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_GENERATE_ONE_TIME_PREKEYS
 void uniffi_gochat_e2ee_ffi_fn_method_device_generate_one_time_prekeys(uint64_t ptr, uint32_t count, RustCallStatus *_Nonnull out_status
@@ -358,6 +363,11 @@ RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_pending_identity(uint64_t ptr
 RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_pinned_identity(uint64_t ptr, RustBuffer peer, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_REMOVE_SESSIONS
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_REMOVE_SESSIONS
+int8_t uniffi_gochat_e2ee_ffi_fn_method_device_remove_sessions(uint64_t ptr, RustBuffer peer, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_RETRY_REQUEST
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_RETRY_REQUEST
 RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_retry_request(uint64_t ptr, RustBuffer peer, RustBuffer recipient_identity, RustBuffer failed_message, uint64_t now, RustCallStatus *_Nonnull out_status
@@ -376,6 +386,11 @@ void uniffi_gochat_e2ee_ffi_fn_method_device_rotate_signed_prekey(uint64_t ptr, 
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SET_IDENTITY_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SET_IDENTITY_POLICY
 void uniffi_gochat_e2ee_ffi_fn_method_device_set_identity_policy(uint64_t ptr, RustBuffer policy, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_STATE_LEN
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_STATE_LEN
+uint64_t uniffi_gochat_e2ee_ffi_fn_method_device_state_len(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_USER_ID
@@ -742,6 +757,12 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_fingerprint(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_FORGET_IDENTITY
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_FORGET_IDENTITY
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_forget_identity(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_GENERATE_ONE_TIME_PREKEYS
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_GENERATE_ONE_TIME_PREKEYS
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_generate_one_time_prekeys(void
@@ -814,6 +835,12 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_pinned_identity(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_REMOVE_SESSIONS
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_REMOVE_SESSIONS
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_remove_sessions(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_RETRY_REQUEST
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_RETRY_REQUEST
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_retry_request(void
@@ -835,6 +862,12 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_rotate_signed_prekey(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_SET_IDENTITY_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_SET_IDENTITY_POLICY
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_set_identity_policy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_STATE_LEN
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_STATE_LEN
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_state_len(void
     
 );
 #endif

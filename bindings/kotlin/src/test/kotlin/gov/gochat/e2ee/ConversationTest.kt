@@ -183,6 +183,26 @@ class ConversationTest {
         assertEquals("hello new bob", bobNew.decrypt("alice", alice.encrypt("bob", b("hello new bob"))).s())
     }
 
+    @Test
+    fun removeSessionsKeepsThePinAndForgetIdentityResetsIt() {
+        val (alice, bob) = pair()
+        assertEquals(bob.stateLen() + 51uL, bob.export(KEY).size.toULong())
+        val before = bob.stateLen()
+        assertTrue(bob.removeSessions("alice"))
+        assertFalse(bob.removeSessions("alice"))
+        assertTrue(bob.stateLen() < before)
+        assertFalse(bob.hasSession("alice"))
+        assertArrayEquals(alice.identityKey(), bob.pinnedIdentity("alice"))
+        assertThrows<GoChatException.NoSession> { bob.encrypt("alice", b("x")) }
+        assertTrue(bob.forgetIdentity("alice"))
+        assertEquals(null, bob.pinnedIdentity("alice"))
+        val again = Device("alice", NOW)
+        assertEquals(IdentityEvent.New, bob.initiate("alice", again.nextBundle()))
+        assertEquals(bob.stateLen() + 51uL, bob.export(KEY).size.toULong())
+        assertTrue(GoChatException.StateFull::class.java.name.isNotEmpty())
+        assertTrue(GoChatException.Internal::class.java.name.isNotEmpty())
+    }
+
     /** Every variant carries `retryMayHelp`; read it generically. */
     private fun retryMayHelp(e: GoChatException): Boolean =
         e.javaClass.getMethod("getRetryMayHelp").invoke(e) as Boolean
