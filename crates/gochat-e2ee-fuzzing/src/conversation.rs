@@ -1,6 +1,6 @@
 //! The stateful `conversation` target: two devices, an arbitrary event sequence.
 //!
-//! The input is a sequence of operations; each is an opcode byte (taken mod 8) followed
+//! The input is a sequence of operations; each is an opcode byte (taken mod 9) followed
 //! by its argument bytes (missing bytes read as 0):
 //!
 //! | op | arguments            | event                                                      |
@@ -13,6 +13,7 @@
 //! | 5  | i, hi, lo, x         | add a copy of in-flight `i % n` with byte `(hi,lo) % len` xor `x \| 1` |
 //! | 6  | s                    | export + import: bit 0 picks the device, bit 1 whole device or session record |
 //! | 7  | i                    | replay delivered message `i % n`                           |
+//! | 8  | s                    | bit 0 picks a side, which starts a new session from the other's next bundle (at most `MAX_RESTARTS` per input): old sessions become archived, and messages still in flight on them must decrypt there |
 //!
 //! Checked after every event:
 //! - a message delivered for the first time, unmodified, decrypts to exactly what was
@@ -36,6 +37,30 @@ use crate::{decrypt_atomic, fixtures, rng, SNAPSHOT_KEY};
 /// Most operations run per input (keeps skipped keys far below `MAX_SKIPPED_KEYS`).
 pub const MAX_OPS: usize = 128;
 const MAX_IN_FLIGHT: usize = 64;
+/// Most session restarts per input (keeps every session within `MAX_ARCHIVED_SESSIONS`).
+pub const MAX_RESTARTS: usize = 16;
+
+/// Long scripts seeded next to [`SEED_SCRIPTS`], so the fuzzer starts from conversations
+/// with many DH steps, restarts (archived sessions) and exports instead of having to
+/// grow them byte by byte.
+pub fn long_seed_scripts() -> Vec<(&'static str, Vec<u8>)> {
+    // Ping-pong: every delivered reply is a DH step.
+    let mut ping_pong = Vec::new();
+    for k in 0..32u8 {
+        ping_pong.extend_from_slice(&[0, k, 2, 0, 1, k, 2, 0]);
+    }
+    // Restarts with messages left in flight on the old sessions, delivered late.
+    let mut archived = Vec::new();
+    for k in 0..12u8 {
+        archived.extend_from_slice(&[0, k, 1, k, 8, k, 0, 3, 2, 2, 2, 1, 2, 0]);
+    }
+    // Everything mixed, with exports, drops, duplicates and late deliveries.
+    let mut mixed = Vec::new();
+    for k in 0..10u8 {
+        mixed.extend_from_slice(&[0, k, 0, 1, 1, 2, 2, 1, 8, k, 1, 0, 4, 0, 2, 2, 6, k, 2, 0, 3, 1, 2, 0, 7, k]);
+    }
+    vec![("valid-long-ping-pong", ping_pong), ("valid-long-archived-sessions", archived), ("valid-long-mixed", mixed)]
+}
 
 /// Small scripts used as the corpus seeds (see the opcode table).
 pub const SEED_SCRIPTS: [(&str, &[u8]); 6] = [
@@ -80,6 +105,7 @@ struct World {
     in_flight: Vec<InFlight>,
     delivered_log: Vec<InFlight>,
     accepted: usize,
+    restarts: usize,
 }
 
 fn peer_of(side: usize) -> &'static str {
@@ -160,6 +186,23 @@ impl World {
         self.delivered_log.push(m.clone());
     }
 
+    /// One side starts a new session with the other from the other's next bundle (same
+    /// identity, so the event is `Same` or `New`, and the new session becomes current).
+    fn restart(&mut self, sel: u8) {
+        if self.restarts >= MAX_RESTARTS {
+            return;
+        }
+        self.restarts += 1;
+        let side = usize::from(sel & 1);
+        let bundle = self.sides[1 - side].device.next_bundle().expect("next_bundle failed");
+        let event = self.sides[side].device.initiate(peer_of(side), &bundle, &mut self.rng).expect("restart refused");
+        // `New` when this side had not heard from the other yet (nothing pinned).
+        assert!(
+            matches!(event, gochat_e2ee::IdentityEvent::Same | gochat_e2ee::IdentityEvent::New),
+            "a restart with the same identity reported {event:?}"
+        );
+    }
+
     fn export_import(&mut self, sel: u8) {
         let key = SnapshotKey::new(SNAPSHOT_KEY);
         let side = usize::from(sel & 1);
@@ -196,6 +239,7 @@ pub fn conversation(data: &[u8]) -> bool {
         in_flight: Vec::new(),
         delivered_log: Vec::new(),
         accepted: 0,
+        restarts: 0,
     };
     let mut input = data.iter().copied();
     let mut ops = 0;
@@ -206,7 +250,7 @@ pub fn conversation(data: &[u8]) -> bool {
         ops += 1;
         let mut arg = || input.next().unwrap_or(0);
         let pick = |n: usize, i: u8| if n == 0 { None } else { Some(usize::from(i) % n) };
-        match op % 8 {
+        match op % 9 {
             0 => w.send(0, arg()),
             1 => w.send(1, arg()),
             2 => {
@@ -240,6 +284,7 @@ pub fn conversation(data: &[u8]) -> bool {
                 }
             }
             6 => w.export_import(arg()),
+            8 => w.restart(arg()),
             _ => {
                 if let Some(i) = pick(w.delivered_log.len(), arg()) {
                     let m = w.delivered_log[i].clone();

@@ -147,6 +147,9 @@ fn build() -> Fixtures {
     for (name, ops) in crate::conversation::SEED_SCRIPTS {
         seeds.push(("conversation", (name, ops.to_vec())));
     }
+    for (name, ops) in crate::conversation::long_seed_scripts() {
+        seeds.push(("conversation", (name, ops)));
+    }
 
     Fixtures { prekey_bob, ratchet_bob, retry_alice, retry_sent, conversation_alice, conversation_bob, seeds }
 }

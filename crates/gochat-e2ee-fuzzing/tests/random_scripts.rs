@@ -1,0 +1,27 @@
+//! Random conversation scripts, with restarts frequent, through the same checks as the
+//! fuzz target: a cheap stand-in for a fuzzing run in the ordinary test suite.
+
+use rand_core::{Rng, SeedableRng};
+
+#[test]
+fn random_scripts_with_restarts_hold_every_invariant() {
+    let mut r = rand_chacha::ChaCha20Rng::seed_from_u64(0x5C21);
+    let mut accepted = 0;
+    for _ in 0..60 {
+        let len = 40 + (r.next_u32() % 400) as usize;
+        let mut script = vec![0u8; len];
+        r.fill_bytes(&mut script);
+        // Make opcodes 8 (restart) and 2 (deliver) common.
+        for (i, b) in script.iter_mut().enumerate() {
+            if i % 7 == 0 {
+                *b = 8;
+            } else if i % 3 == 0 {
+                *b = 2;
+            }
+        }
+        if gochat_e2ee_fuzzing::conversation(&script) {
+            accepted += 1;
+        }
+    }
+    assert!(accepted > 20, "too few scripts delivered anything: {accepted}");
+}
