@@ -388,15 +388,38 @@ impl RatchetState {
 
     /// Whether `header` names a counter this state already used (a replay), decided
     /// from the header alone without any key derivation.
+    /// Exactly when decrypting would refuse it with `Duplicate` (the same header-only
+    /// decision, [`RatchetState::header_verdict`]).
     pub(crate) fn is_replay(&self, header: &RatchetHeader) -> bool {
-        let used = |next: u32, epoch: u32| {
-            header.counter < next && header.epoch <= epoch && !self.is_evicted(&header.ratchet_key, header.counter)
-        };
-        if self.skipped.iter().any(|k| k.ratchet_key == header.ratchet_key && k.counter == header.counter) {
-            return false;
+        self.skipped_index(header).is_none() && self.header_verdict(header) == Some(RatchetError::Duplicate)
+    }
+
+    fn skipped_index(&self, header: &RatchetHeader) -> Option<usize> {
+        self.skipped.iter().position(|k| k.ratchet_key == header.ratchet_key && k.counter == header.counter)
+    }
+
+    /// The refusal the header alone decides for a message with no stored skipped key,
+    /// before any key derivation: `ChainExhausted` (counter `u32::MAX`, which no sender
+    /// uses), then a counter already used on a known receiving or dropped chain
+    /// (`Duplicate`, `CounterReused` or `MessageLost`), a counter past a dropped chain's
+    /// end or on a chain whose keys were all evicted (`MessageLost`). `None` when the
+    /// message must be tried (a known chain ahead, or a new ratchet key).
+    fn header_verdict(&self, header: &RatchetHeader) -> Option<RatchetError> {
+        if header.counter == u32::MAX {
+            return Some(RatchetError::ChainExhausted);
         }
-        self.receiving.iter().any(|c| c.ratchet_key == header.ratchet_key && used(c.counter, c.epoch))
-            || self.dropped.iter().any(|d| d.ratchet_key == header.ratchet_key && used(d.next_counter, d.epoch))
+        if let Some(chain) = self.receiving.iter().find(|c| c.ratchet_key == header.ratchet_key) {
+            return (header.counter < chain.counter).then(|| self.used_counter(header, chain.epoch));
+        }
+        if let Some(d) = self.dropped.iter().find(|d| d.ratchet_key == header.ratchet_key) {
+            return Some(if header.counter < d.next_counter {
+                self.used_counter(header, d.epoch)
+            } else {
+                RatchetError::MessageLost
+            });
+        }
+        // Every key of this chain that we held was evicted: the chain itself is gone.
+        self.evicted.iter().any(|e| e.ratchet_key == header.ratchet_key).then_some(RatchetError::MessageLost)
     }
 
     /// Encrypts `plaintext`: appends the ratchet header to `w` (which already holds the
@@ -472,35 +495,18 @@ impl RatchetState {
     }
 
     fn stage(&self, header: &RatchetHeader, max_jump: u32) -> Result<(Staged, Secret32), RatchetError> {
-        if let Some(i) =
-            self.skipped.iter().position(|k| k.ratchet_key == header.ratchet_key && k.counter == header.counter)
-        {
+        if let Some(i) = self.skipped_index(header) {
             let key = self.skipped.get(i).map(|k| k.key.clone()).ok_or(RatchetError::Duplicate)?;
             return Ok((Staged::Skipped(i), key));
         }
-        // A sender refuses to use counter u32::MAX (`ChainExhausted`), so no valid message has it.
-        if header.counter == u32::MAX {
-            return Err(RatchetError::ChainExhausted);
+        if let Some(refused) = self.header_verdict(header) {
+            return Err(refused);
         }
         if let Some(index) = self.receiving.iter().position(|c| c.ratchet_key == header.ratchet_key) {
             let chain = self.receiving.get(index).ok_or(RatchetError::Duplicate)?;
-            if header.counter < chain.counter {
-                return Err(self.used_counter(header, chain.epoch));
-            }
             let (skipped, lost, mk, next) =
                 advance(&chain.ratchet_key, chain.chain.clone(), chain.counter, header.counter, max_jump)?;
             return Ok((Staged::Chain { index, chain: next, counter: header.counter + 1, skipped, lost }, mk));
-        }
-        if let Some(d) = self.dropped.iter().find(|d| d.ratchet_key == header.ratchet_key) {
-            return Err(if header.counter < d.next_counter {
-                self.used_counter(header, d.epoch)
-            } else {
-                RatchetError::MessageLost
-            });
-        }
-        if self.evicted.iter().any(|e| e.ratchet_key == header.ratchet_key) {
-            // Every key of this chain that we held was evicted: the chain itself is gone.
-            return Err(RatchetError::MessageLost);
         }
         // A new ratchet key from the peer: the receiving half of a DH ratchet step.
         if header.counter > max_jump {
@@ -710,6 +716,42 @@ mod tests {
         assert!(advance(&[1; 32], chain(), from, from + b, b).is_ok());
         let err = advance(&[1; 32], chain(), from, from + b + 1, b).unwrap_err();
         assert_eq!(err, RatchetError::TooFarAhead { jump: u64::from(b) + 1, max: b });
+    }
+
+    #[test]
+    fn replay_check_and_decrypt_share_one_header_verdict() {
+        let mut st = RatchetState::new_responder(&Secret32([1; 32]), &StaticSecret::from([2; 32]), [3; 32]);
+        let k = [9u8; 32];
+        st.receiving.push_back(ReceivingChain {
+            ratchet_key: k,
+            chain: ChainKey(Secret32([4; 32])),
+            counter: 5,
+            epoch: 0,
+        });
+        st.skipped.push_back(SkippedKey { ratchet_key: k, counter: 2, key: Secret32([5; 32]) });
+        st.dropped.push_back(DroppedChain { ratchet_key: [8; 32], next_counter: 3, epoch: 0 });
+        let h = |ratchet_key: [u8; 32], counter: u32, epoch: u32| RatchetHeader {
+            ratchet_key,
+            previous_counter: 0,
+            counter,
+            epoch,
+        };
+        let verdict = |header: &RatchetHeader| st.stage(header, MAX_FORWARD_JUMP).err();
+        // (header, what decrypt decides before authentication, is_replay)
+        let cases = [
+            (h(k, 2, 0), None, false),                                      // a held skipped key
+            (h(k, 3, 0), Some(RatchetError::Duplicate), true),              // used
+            (h(k, 3, 1), Some(RatchetError::CounterReused), false),         // used, newer epoch
+            (h(k, 5, 0), None, false),                                      // next on the chain
+            (h(k, u32::MAX, 0), Some(RatchetError::ChainExhausted), false), // before "used"
+            (h([8; 32], 1, 0), Some(RatchetError::Duplicate), true),        // dropped chain, used
+            (h([8; 32], 3, 0), Some(RatchetError::MessageLost), false),     // dropped chain, past its end
+            (h([8; 32], u32::MAX, 0), Some(RatchetError::ChainExhausted), false),
+        ];
+        for (header, expected, replay) in cases {
+            assert_eq!(verdict(&header), expected, "{header:?}");
+            assert_eq!(st.is_replay(&header), replay, "{header:?}");
+        }
     }
 
     #[test]
