@@ -95,7 +95,20 @@ suite_rust_clippy() {
 suite_rust_doc() {
   local log=$1; : >"$log"
   [[ -f Cargo.toml ]] || return 99
-  if RUSTDOCFLAGS="-D warnings" run "$log" cargo doc -p gochat-e2ee --no-deps; then P=1; else F=1; fi
+  if RUSTDOCFLAGS="-D warnings" run "$log" cargo doc -p gochat-e2ee --no-deps; then P=$((P + 1)); else F=$((F + 1)); fi
+  # What apps link (the ffi and wasm crates, built with -p as the binding scripts do)
+  # must not get the core's test-only features (`testing`: state forks; `trace`: session
+  # secrets), which the fuzzing crate, benches and CLI enable in workspace builds.
+  local pkg leaked
+  for pkg in "$FFI_PKG" "$WASM_PKG"; do
+    pkg_exists "$pkg" || continue
+    leaked=$(cargo tree -p "$pkg" -e features -i gochat-e2ee 2>>"$log" | grep -E 'gochat-e2ee feature "(testing|trace)"' || true)
+    if [[ -z $leaked ]]; then
+      echo "feature isolation: $pkg links the core without testing/trace" | tee -a "$log"; P=$((P + 1))
+    else
+      echo "feature isolation: $pkg links the core WITH $leaked" | tee -a "$log"; F=$((F + 1))
+    fi
+  done
   return 0
 }
 
