@@ -130,13 +130,23 @@ fn at_most_one_unapproved_session_is_kept_so_the_archive_cannot_be_flushed() {
 }
 
 /// Alice and Bob talk for `rounds` ping-pong rounds (a DH step each way per round),
-/// with an export/import of both in the middle; returns every ciphertext and plaintext.
+/// with an export/import of both in the middle and two session restarts (Alice's at a
+/// third, Bob's at two thirds: the earlier sessions become archived on both sides);
+/// returns every ciphertext and plaintext.
 fn long_conversation(p: &mut Pair, rounds: usize) -> Vec<(bool, Vec<u8>)> {
     let mut all = Vec::new();
     for i in 0..rounds {
         if i == rounds / 2 {
             p.alice = reload(&p.alice, &mut p.rng);
             p.bob = reload(&p.bob, &mut p.rng);
+        }
+        if i == rounds / 3 {
+            let bundle = p.bob.next_bundle().unwrap();
+            assert_eq!(p.alice.initiate("bob", &bundle, &mut p.rng).unwrap(), IdentityEvent::Same);
+        }
+        if i == 2 * rounds / 3 {
+            let bundle = p.alice.next_bundle().unwrap();
+            assert_eq!(p.bob.initiate("alice", &bundle, &mut p.rng).unwrap(), IdentityEvent::Same);
         }
         let m = exchange(&mut p.alice, "bob", &mut p.bob, "alice", format!("round {i}").as_bytes(), &mut p.rng);
         all.push((true, m));
@@ -173,6 +183,7 @@ fn replaying_a_long_conversation_never_delivers_a_plaintext_twice_nor_opens_a_re
         let _ = sname;
     }
     assert!(delivered.is_empty(), "every message of the conversation was already delivered");
+    assert!(p.bob.session_record("alice").unwrap().archived_len() >= 2, "replays reached archived sessions");
 }
 
 #[test]
