@@ -428,7 +428,9 @@ impl Device {
     /// pinned identity (the full key), addressed to us, fresh at `now`, and names a
     /// message we sent to that same identity among the last `RETRY_WINDOW`, on a session
     /// we still hold (once only). Then starts a new session from the bundle it carries
-    /// and returns the digest of the message the app should re-send.
+    /// (unless the current session is still unanswered and was started from the same
+    /// prekeys: then the re-send goes on it, so a burst of requests adds one session,
+    /// not one each) and returns the digest of the message the app should re-send.
     pub fn handle_retry_request<R: CryptoRng + ?Sized>(
         &mut self,
         peer: &str,
@@ -451,11 +453,18 @@ impl Device {
             return Err(RetryError::UnknownMessage.into());
         }
         self.ensure_room(MAX_STATE_GROWTH_PER_INPUT)?;
-        let session = self.outbound_session(&req.bundle, rng, None)?;
         let before = self.peer_len(peer);
-        let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
-        record.take_sent(&req.digest);
-        record.insert_outbound(session);
+        if record.current_is_pending_from(&req.requester, &req.bundle) {
+            // An earlier retry (or start) from the same prekeys is still unanswered: the
+            // re-send goes on it, so many requests cannot churn the session archive.
+            let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
+            record.take_sent(&req.digest);
+        } else {
+            let session = self.outbound_session(&req.bundle, rng, None)?;
+            let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
+            record.take_sent(&req.digest);
+            record.insert_outbound(session);
+        }
         self.regrown(peer, before);
         Ok(req.digest)
     }

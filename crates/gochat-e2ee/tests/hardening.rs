@@ -314,3 +314,28 @@ fn a_session_snapshot_is_bound_to_its_owner_and_peer_name() {
     bob.import_session("alice", &key, &snap).unwrap();
     exchange(&mut alice, "bob", &mut bob, "alice", b"still fine", &mut rng);
 }
+
+#[test]
+fn a_burst_of_retry_requests_adds_one_session_not_one_each() {
+    let Pair { mut alice, mut bob, mut rng } = pair(112);
+    let key = snapshot_key(13);
+    let backup = bob.export(&key, &mut rng).expect("export");
+    exchange(&mut alice, "bob", &mut bob, "alice", b"a", &mut rng);
+    exchange(&mut bob, "alice", &mut alice, "bob", b"b", &mut rng);
+    // Bob restores an old backup: Alice's next messages are on a chain he never saw.
+    let mut bob = Device::import(&key, &backup).unwrap();
+    let failed: Vec<_> = (0..8u8).map(|i| alice.encrypt("bob", &[i]).unwrap()).collect();
+    let archived = alice.session_record("bob").unwrap().archived_len();
+    let mut resent = Vec::new();
+    for (i, m) in failed.iter().enumerate() {
+        assert!(bob.decrypt("alice", m, &mut rng).unwrap_err().retry_may_help());
+        let req = bob.retry_request("alice", alice.identity(), m, NOW).unwrap();
+        assert_eq!(alice.handle_retry_request("bob", &req, NOW, &mut rng).unwrap(), Device::message_digest(m));
+        resent.push(alice.encrypt("bob", &[i as u8]).unwrap());
+    }
+    // Eight requests, one new session: the archive is not churned.
+    assert_eq!(alice.session_record("bob").unwrap().archived_len(), archived + 1);
+    for (i, m) in resent.iter().enumerate() {
+        assert_eq!(bob.decrypt("alice", m, &mut rng).unwrap().plaintext, [i as u8]);
+    }
+}

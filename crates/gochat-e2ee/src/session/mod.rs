@@ -261,6 +261,22 @@ impl SessionRecord {
     }
 
     /// Makes an outbound session current, archiving the previous one.
+    /// Whether the current session is still unanswered (it sends prekey messages) and was
+    /// started with `identity` from exactly the prekeys `bundle` offers (its signed and
+    /// ML-KEM prekeys, no one-time X25519 prekey): a new session from `bundle` would be
+    /// equivalent, so a retry can re-send on this one instead of starting another.
+    pub(crate) fn current_is_pending_from(&self, identity: &IdentityKey, bundle: &crate::keys::PreKeyBundle) -> bool {
+        self.sessions.front().is_some_and(|s| {
+            s.remote_identity == *identity
+                && s.pending.as_ref().is_some_and(|h| {
+                    h.signed_prekey_id == bundle.signed_prekey().id
+                        && h.pq_prekey_id == bundle.pq_prekey().id
+                        && h.one_time_prekey_id.is_none()
+                        && bundle.one_time_prekey().is_none()
+                })
+        })
+    }
+
     pub(crate) fn insert_outbound(&mut self, s: Session) {
         self.sessions.push_front(s);
         self.truncate();
