@@ -451,6 +451,26 @@ impl Account {
         }
     }
 
+    /// Calls `f` with every secret of the account (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
+        self.identity.for_each_secret(f);
+        f("signed prekey", self.signed.secret.as_bytes());
+        for r in &self.retired_signed {
+            f("signed prekey", r.key.secret.as_bytes());
+        }
+        for (k, _) in self.one_time.values() {
+            f("one-time prekey", k.secret.as_bytes());
+        }
+        for (k, _) in self.pq_one_time.values() {
+            f("ML-KEM prekey seed", &k.seed[..]);
+        }
+        f("ML-KEM prekey seed", &self.last_resort.seed[..]);
+        for r in &self.retired_last_resort {
+            f("ML-KEM prekey seed", &r.key.seed[..]);
+        }
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         let (seed, agreement) = self.identity.secret_bytes();
         w.bytes(&seed).bytes(&agreement);

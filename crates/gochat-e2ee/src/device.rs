@@ -88,6 +88,19 @@ impl Device {
         }
     }
 
+    /// Calls `f` with every long-lived secret this device holds, each with a label: the
+    /// identity seed and agreement key, every prekey secret and ML-KEM seed, and per
+    /// session the root key, ratchet key, chain keys and skipped message keys. For tests
+    /// that check memory hygiene only (feature `testing`): the slices are borrowed from
+    /// the live state, no copy is made.
+    #[cfg(feature = "testing")]
+    pub fn for_each_secret_for_testing(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
+        self.account.for_each_secret(f);
+        for record in self.peers.values() {
+            record.for_each_secret(f);
+        }
+    }
+
     /// The user this device belongs to.
     pub fn user_id(&self) -> &str {
         &self.user_id

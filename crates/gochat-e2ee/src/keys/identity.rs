@@ -209,6 +209,13 @@ impl IdentityKeyPair {
         &self.public
     }
 
+    /// Calls `f` with the Ed25519 seed and the X25519 secret (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
+        f("identity seed", self.signing.as_bytes());
+        f("identity agreement key", self.agreement.as_bytes());
+    }
+
     pub(crate) fn agreement(&self) -> &StaticSecret {
         &self.agreement
     }

@@ -564,6 +564,23 @@ impl RatchetState {
         Ok(())
     }
 
+    /// Calls `f` with the root key, ratchet key, chain keys and skipped message keys
+    /// (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
+        f("root key", self.root.as_bytes());
+        f("ratchet key", self.our_ratchet.as_bytes());
+        if let Some((ck, _)) = &self.sending {
+            f("sending chain key", ck.0.as_bytes());
+        }
+        for c in &self.receiving {
+            f("receiving chain key", c.chain.0.as_bytes());
+        }
+        for k in &self.skipped {
+            f("skipped message key", k.key.as_bytes());
+        }
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         w.bytes(self.root.as_bytes()).bytes(self.our_ratchet.as_bytes()).bytes(&self.our_ratchet_pub);
         match &self.sending {

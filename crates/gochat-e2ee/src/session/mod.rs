@@ -302,6 +302,14 @@ impl SessionRecord {
         }
     }
 
+    /// Calls `f` with every secret of every session (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
+        for s in &self.sessions {
+            s.ratchet.for_each_secret(f);
+        }
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u32(self.sessions.len() as u32);
         for s in &self.sessions {
