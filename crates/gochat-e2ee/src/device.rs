@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use crate::account::Account;
 use crate::error::Error;
@@ -367,13 +368,11 @@ impl Device {
     /// SHA-256 of the device's complete serialized state. Two devices with equal digests
     /// hold byte-for-byte equal state; tests use it to prove a failed call changed nothing.
     pub fn state_digest(&self) -> [u8; 32] {
-        let mut state = zeroize::Zeroizing::new(self.encode_state());
-        let d = crate::crypto::sha256(&[&state]);
-        state.clear();
-        d
+        crate::crypto::sha256(&[&self.encode_state()])
     }
 
-    fn encode_state(&self) -> Vec<u8> {
+    /// The complete state encoding (the plaintext of a device snapshot), wiped on drop.
+    fn encode_state(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::raw(4096);
         w.var_bytes(self.user_id.as_bytes());
         self.account.write(&mut w);
@@ -383,7 +382,7 @@ impl Device {
             record.write(&mut w);
         }
         self.trust.write(&mut w);
-        w.into_bytes()
+        w.into_secret_bytes()
     }
 
     /// Exports the whole device (account, prekeys, sessions) as an encrypted snapshot.
@@ -431,7 +430,7 @@ impl Device {
         let mut w = Writer::raw(4096);
         record.write(&mut w);
         let context = snapshot::session_context(self.identity(), peer);
-        Ok(snapshot::seal(key, SnapshotKind::SessionRecord, w.into_bytes(), &context, rng))
+        Ok(snapshot::seal(key, SnapshotKind::SessionRecord, w.into_secret_bytes(), &context, rng))
     }
 
     /// Imports a session record snapshot for `peer`, replacing any record held. Refused
