@@ -26,7 +26,7 @@
 //! It runs as one `#[test]`, so no other test of this binary allocates concurrently; the
 //! harness's own threads may, and their blocks are scanned too (they hold no secrets).
 
-use gochat_e2ee::limits::{MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS};
+use gochat_e2ee::limits::{MAX_RECEIVER_CHAINS, MAX_RETIRED_PREKEYS, MAX_SKIPPED_KEYS};
 use gochat_e2ee::{Decrypted, Device, SnapshotKey};
 use gochat_e2ee_wipecheck::{self as wipe, WipeCheck, SECRET_BYTES};
 use hmac::{Hmac, KeyInit, Mac};
@@ -129,12 +129,12 @@ fn conversation(obs: &mut Observer) -> [[u8; 32]; 2] {
     alice.account_mut().generate_pq_prekeys(2, NOW, &mut rng).unwrap();
     obs.device(&alice);
     obs.device(&bob);
-    for i in 1..=3 {
+    // More rotations than MAX_RETIRED_PREKEYS, so the oldest retired keys are dropped.
+    for i in 1..=MAX_RETIRED_PREKEYS as u64 + 2 {
         bob.account_mut().rotate_signed_prekey(NOW + i, &mut rng).unwrap();
+        bob.account_mut().rotate_last_resort_prekey(NOW + i, &mut rng).unwrap();
         obs.device(&bob);
     }
-    bob.account_mut().rotate_last_resort_prekey(NOW + 4, &mut rng).unwrap();
-    obs.device(&bob);
 
     // PQXDH, with the key schedule of the initiator.
     let bundle = bob.next_bundle().unwrap();

@@ -200,8 +200,9 @@ impl IdentityKeyPair {
         Ok(IdentityKeyPair { signing, agreement, public })
     }
 
-    pub(crate) fn secret_bytes(&self) -> ([u8; 32], [u8; 32]) {
-        (self.signing.to_bytes(), self.agreement.to_bytes())
+    /// The secret bytes (Ed25519 seed, X25519 scalar), borrowed: no copy to wipe.
+    pub(crate) fn secret_bytes(&self) -> (&[u8; 32], &[u8; 32]) {
+        (self.signing.as_bytes(), self.agreement.as_bytes())
     }
 
     /// The public identity.

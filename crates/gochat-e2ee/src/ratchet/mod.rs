@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use rand_core::CryptoRng;
 use thiserror::Error;
 use x25519_dalek::StaticSecret;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::{dh, hkdf, hmac_sha256_pair, random_x25519, x25519_public, AeadKey, Secret32, AEAD_TAG_BYTES};
 use crate::labels;
@@ -222,6 +222,12 @@ struct SkippedKey {
 }
 
 /// The state of one Double Ratchet session.
+///
+/// Receiving chains and skipped keys are boxed one by one: a `VecDeque` that grows,
+/// pops or removes moves its elements bitwise and frees or reuses the old slots without
+/// wiping them, so an inline chain key would leave copies behind. Boxed, each key stays
+/// at one address until its box is dropped, and dropping it wipes it in place
+/// (`Secret32` zeroizes on drop); the deques only ever move pointers.
 #[derive(Clone)]
 pub(crate) struct RatchetState {
     root: Secret32,
@@ -232,9 +238,9 @@ pub(crate) struct RatchetState {
     /// Our sender epoch: bumped at every import, written into every header.
     epoch: u32,
     /// Oldest first.
-    receiving: VecDeque<ReceivingChain>,
+    receiving: VecDeque<Box<ReceivingChain>>,
     /// Oldest first.
-    skipped: VecDeque<SkippedKey>,
+    skipped: VecDeque<Box<SkippedKey>>,
     /// Oldest first.
     dropped: VecDeque<DroppedChain>,
     /// Oldest first.
@@ -259,22 +265,27 @@ enum Staged {
         index: usize,
         chain: ChainKey,
         counter: u32,
-        skipped: Vec<SkippedKey>,
+        skipped: NewSkippedKeys,
         lost: Option<EvictedRange>,
     },
     /// The receiving half of a DH ratchet step; the sending half (a fresh ratchet key
     /// and a second DH) is computed only after the message has authenticated.
     DhStep {
         root: Secret32,
-        receiving: ReceivingChain,
-        skipped: Vec<SkippedKey>,
+        receiving: Box<ReceivingChain>,
+        skipped: NewSkippedKeys,
         lost: Option<EvictedRange>,
     },
 }
 
+/// New skipped keys, each boxed already so that storing them moves only pointers (see
+/// [`RatchetState`]); clippy's `vec_box` advice would undo exactly that.
+#[allow(clippy::vec_box)]
+type NewSkippedKeys = Vec<Box<SkippedKey>>;
+
 /// The result of [`advance`]: skipped keys to store, the counters whose keys were not
 /// kept (beyond `MAX_SKIPPED_KEYS`), the message key and the next chain key.
-type Advanced = (Vec<SkippedKey>, Option<EvictedRange>, Secret32, ChainKey);
+type Advanced = (NewSkippedKeys, Option<EvictedRange>, Secret32, ChainKey);
 
 /// Derives message keys from `chain` at `from` up to (excluding) `to`, keeping only the
 /// newest `MAX_SKIPPED_KEYS` of them, then the key at `to`. Refuses a jump over `max_jump`
@@ -295,7 +306,7 @@ fn advance(
     for counter in from..to {
         let (mk, next) = chain.step();
         if counter >= keep_from {
-            skipped.push(SkippedKey { ratchet_key: *ratchet_key, counter, key: mk });
+            skipped.push(Box::new(SkippedKey { ratchet_key: *ratchet_key, counter, key: mk }));
         }
         chain = next;
     }
@@ -425,9 +436,10 @@ impl RatchetState {
         let aad = [session_ad, prefix].concat();
         let padded =
             message_aead_key(&mk, header.epoch).open_siv(&aad, ciphertext).ok_or(RatchetError::AuthenticationFailed)?;
-        let plaintext = unpad(padded)?;
+        // Wiped if the step below fails; handed to the caller as it is otherwise.
+        let mut plaintext = Zeroizing::new(unpad(padded)?);
         self.apply(staged, header, rng)?;
-        Ok(plaintext)
+        Ok(core::mem::take(&mut *plaintext))
     }
 
     /// Classifies a counter below a chain's next counter that has no skipped key.
@@ -483,14 +495,18 @@ impl RatchetState {
         let recv_dh = dh(&self.our_ratchet, &header.ratchet_key).map_err(|_| RatchetError::NonContributory)?;
         let (root, recv_chain) = kdf_rk(&self.root, &recv_dh);
         let (skipped, lost, mk, next) = advance(&header.ratchet_key, recv_chain, 0, header.counter, max_jump)?;
-        let receiving =
-            ReceivingChain { ratchet_key: header.ratchet_key, chain: next, counter: header.counter + 1, epoch: 0 };
+        let receiving = Box::new(ReceivingChain {
+            ratchet_key: header.ratchet_key,
+            chain: next,
+            counter: header.counter + 1,
+            epoch: 0,
+        });
         Ok((Staged::DhStep { root, receiving, skipped, lost }, mk))
     }
 
     /// Stores new skipped keys (evicting the oldest beyond `MAX_SKIPPED_KEYS`) and
     /// remembers the counters whose keys were never kept or were evicted.
-    fn push_skipped(&mut self, keys: Vec<SkippedKey>, lost: Option<EvictedRange>) {
+    fn push_skipped(&mut self, keys: NewSkippedKeys, lost: Option<EvictedRange>) {
         if let Some(l) = lost {
             self.push_evicted(l);
         }
@@ -622,17 +638,21 @@ impl RatchetState {
         let n = r.count(MAX_RECEIVER_CHAINS, "receiving chain count")?;
         let mut receiving = VecDeque::with_capacity(n);
         for _ in 0..n {
-            receiving.push_back(ReceivingChain {
+            receiving.push_back(Box::new(ReceivingChain {
                 ratchet_key: r.array()?,
                 chain: ChainKey(Secret32(r.array()?)),
                 counter: r.u32()?,
                 epoch: r.u32()?,
-            });
+            }));
         }
         let n = r.count(MAX_SKIPPED_KEYS, "skipped key count")?;
         let mut skipped = VecDeque::with_capacity(n);
         for _ in 0..n {
-            skipped.push_back(SkippedKey { ratchet_key: r.array()?, counter: r.u32()?, key: Secret32(r.array()?) });
+            skipped.push_back(Box::new(SkippedKey {
+                ratchet_key: r.array()?,
+                counter: r.u32()?,
+                key: Secret32(r.array()?),
+            }));
         }
         let n = r.count(MAX_DROPPED_CHAINS, "dropped chain count")?;
         let mut dropped = VecDeque::with_capacity(n);
