@@ -365,8 +365,7 @@ impl Device {
     }
 
     /// Decrypts a message from `peer` (starting a session on a prekey message), with
-    /// the sender's identity and the identity event the app must check. The plaintext is
-    /// handed to the app, whose copy is the app's to wipe.
+    /// the sender's identity and the identity event the app must check.
     pub fn decrypt(&self, peer: String, message: Vec<u8>) -> Result<DecryptResult> {
         let d = self.lock().decrypt(&peer, &message, &mut rng())?;
         Ok(DecryptResult {
