@@ -409,9 +409,10 @@ impl RatchetState {
         let (mk, next) = chain.step();
         header.write(&mut w);
         let aad = [session_ad, &w.into_bytes()].concat();
-        let mut padded = pad(plaintext);
+        // Allocated at its final size by `pad`, wiped on every path.
+        let padded = Zeroizing::new(pad(plaintext));
         let ct = message_aead_key(&mk, header.epoch).seal_siv(&aad, &padded);
-        padded.zeroize();
+        drop(padded);
         let ct = ct.ok_or(RatchetError::PlaintextTooLarge(plaintext.len()))?;
         self.sending = Some((next, counter + 1));
         let mut out = aad;
