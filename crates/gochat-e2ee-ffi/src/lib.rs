@@ -7,6 +7,10 @@
 //!   their own background threads.
 //! - Randomness comes from the operating system (`getrandom`); time is an argument.
 //! - Secrets never leave Rust except inside an encrypted snapshot.
+//! - The snapshot keys and plaintexts this layer receives are wiped when it is done with
+//!   them (`Zeroizing`). What it hands back (a decrypted plaintext) and the buffers uniffi
+//!   uses to carry values across the boundary are not: see `docs/api.md`, "Memory
+//!   hygiene".
 //! - Panics are caught by uniffi's scaffolding and surface as an internal error; the
 //!   release profile keeps `panic = "unwind"` for that reason. A poisoned lock is
 //!   recovered, since every core call is failure-atomic.
@@ -17,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use gochat_e2ee as core;
 use gochat_e2ee::{ErrorCode, SnapshotKey};
+use zeroize::Zeroizing;
 
 uniffi::setup_scaffolding!();
 
@@ -70,8 +75,10 @@ gochat_e2ee::for_each_error_code!(error_enum);
 
 type Result<T> = std::result::Result<T, GoChatError>;
 
-fn snapshot_key(key: &[u8]) -> Result<SnapshotKey> {
-    SnapshotKey::from_slice(key).map_err(|e| core::Error::from(e).into())
+/// The caller's snapshot key; the `Vec` uniffi lifted it into is wiped on return.
+fn snapshot_key(key: Vec<u8>) -> Result<SnapshotKey> {
+    let key = Zeroizing::new(key);
+    SnapshotKey::from_slice(&key).map_err(|e| core::Error::from(e).into())
 }
 
 /// What a verified bundle contains (for backends that validate bundles).
@@ -246,7 +253,7 @@ impl Device {
     /// Swift (uniffi turned it into a private-looking `Device._import` in Python).
     #[uniffi::constructor]
     pub fn from_snapshot(key: Vec<u8>, snapshot: Vec<u8>) -> Result<Arc<Self>> {
-        let d = core::Device::import(&snapshot_key(&key)?, &snapshot)?;
+        let d = core::Device::import(&snapshot_key(key)?, &snapshot)?;
         Ok(Arc::new(Device { inner: Mutex::new(d) }))
     }
 
@@ -371,6 +378,7 @@ impl Device {
 
     /// Encrypts for `peer` on the current session.
     pub fn encrypt(&self, peer: String, plaintext: Vec<u8>) -> Result<Vec<u8>> {
+        let plaintext = Zeroizing::new(plaintext);
         Ok(self.lock().encrypt(&peer, &plaintext)?)
     }
 
@@ -407,19 +415,19 @@ impl Device {
 
     /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.
     pub fn export(&self, key: Vec<u8>) -> Result<Vec<u8>> {
-        let key = snapshot_key(&key)?;
+        let key = snapshot_key(key)?;
         Ok(self.lock().export(&key, &mut rng())?)
     }
 
     /// Exports the session record with `peer` as a snapshot.
     pub fn export_session(&self, peer: String, key: Vec<u8>) -> Result<Vec<u8>> {
-        let key = snapshot_key(&key)?;
+        let key = snapshot_key(key)?;
         Ok(self.lock().export_session(&peer, &key, &mut rng())?)
     }
 
     /// Imports a session record snapshot for `peer`, replacing any held.
     pub fn import_session(&self, peer: String, key: Vec<u8>, snapshot: Vec<u8>) -> Result<()> {
-        let key = snapshot_key(&key)?;
+        let key = snapshot_key(key)?;
         self.lock().import_session(&peer, &key, &snapshot)?;
         Ok(())
     }

@@ -6,12 +6,17 @@
 //!   (the core's `ErrorCode`, e.g. `"Duplicate"`) and `retryMayHelp`.
 //! - Randomness comes from `crypto.getRandomValues` (getrandom's `wasm_js` backend).
 //! - Secrets never leave wasm memory except inside an encrypted snapshot.
+//! - Snapshot keys and plaintexts are taken as owned `Vec<u8>` (the buffer wasm-bindgen
+//!   copied them into), so they are wiped when the call is done with them; a decrypted
+//!   plaintext is wiped in wasm memory once copied into its `Uint8Array`. The copies in
+//!   the JS heap are the app's to wipe: see `docs/web.md`, "Memory hygiene".
 
 #![forbid(unsafe_code)]
 
 use gochat_e2ee as core;
 use gochat_e2ee::SnapshotKey;
 use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
 
 fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
     rand_core::UnwrapErr(getrandom::SysRng)
@@ -60,8 +65,10 @@ fn identity_event(e: core::IdentityEvent) -> JsValue {
     o.into()
 }
 
-fn snapshot_key(key: &[u8]) -> JsResult<SnapshotKey> {
-    SnapshotKey::from_slice(key).map_err(|e| js_error(e.into()))
+/// The caller's snapshot key; wasm-bindgen's copy of it is wiped on return.
+fn snapshot_key(key: Vec<u8>) -> JsResult<SnapshotKey> {
+    let key = Zeroizing::new(key);
+    SnapshotKey::from_slice(&key).map_err(|e| js_error(e.into()))
 }
 
 /// The library version.
@@ -140,7 +147,7 @@ impl Device {
 
     /// Restores a device from a snapshot made by `export` with the same 32-byte key.
     #[wasm_bindgen(js_name = import)]
-    pub fn import(key: &[u8], snapshot: &[u8]) -> JsResult<Device> {
+    pub fn import(key: Vec<u8>, snapshot: &[u8]) -> JsResult<Device> {
         let inner = core::Device::import(&snapshot_key(key)?, snapshot).map_err(js_error)?;
         Ok(Device { inner })
     }
@@ -288,16 +295,18 @@ impl Device {
     }
 
     /// Encrypts for `peer` on the current session.
-    pub fn encrypt(&mut self, peer: &str, plaintext: &[u8]) -> JsResult<Vec<u8>> {
-        self.inner.encrypt(peer, plaintext).map_err(js_error)
+    pub fn encrypt(&mut self, peer: &str, plaintext: Vec<u8>) -> JsResult<Vec<u8>> {
+        let plaintext = Zeroizing::new(plaintext);
+        self.inner.encrypt(peer, &plaintext).map_err(js_error)
     }
 
     /// Decrypts a message from `peer` (starting a session on a prekey message). Returns
     /// `{plaintext, senderIdentity, identityEvent}`; the event must be checked.
     pub fn decrypt(&mut self, peer: &str, message: &[u8]) -> JsResult<JsValue> {
         let d = self.inner.decrypt(peer, message, &mut rng()).map_err(js_error)?;
+        let plaintext = Zeroizing::new(d.plaintext);
         let o = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&o, &"plaintext".into(), &js_sys::Uint8Array::from(&d.plaintext[..]).into());
+        let _ = js_sys::Reflect::set(&o, &"plaintext".into(), &js_sys::Uint8Array::from(&plaintext[..]).into());
         let sender = js_sys::Uint8Array::from(&d.sender.to_bytes()[..]);
         let _ = js_sys::Reflect::set(&o, &"senderIdentity".into(), &sender.into());
         let _ = js_sys::Reflect::set(&o, &"identityEvent".into(), &identity_event(d.identity));
@@ -326,19 +335,19 @@ impl Device {
     }
 
     /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.
-    pub fn export(&self, key: &[u8]) -> JsResult<Vec<u8>> {
+    pub fn export(&self, key: Vec<u8>) -> JsResult<Vec<u8>> {
         self.inner.export(&snapshot_key(key)?, &mut rng()).map_err(js_error)
     }
 
     /// Exports the session record with `peer` as a snapshot.
     #[wasm_bindgen(js_name = exportSession)]
-    pub fn export_session(&self, peer: &str, key: &[u8]) -> JsResult<Vec<u8>> {
+    pub fn export_session(&self, peer: &str, key: Vec<u8>) -> JsResult<Vec<u8>> {
         self.inner.export_session(peer, &snapshot_key(key)?, &mut rng()).map_err(js_error)
     }
 
     /// Imports a session record snapshot for `peer`, replacing any held.
     #[wasm_bindgen(js_name = importSession)]
-    pub fn import_session(&mut self, peer: &str, key: &[u8], snapshot: &[u8]) -> JsResult<()> {
+    pub fn import_session(&mut self, peer: &str, key: Vec<u8>, snapshot: &[u8]) -> JsResult<()> {
         self.inner.import_session(peer, &snapshot_key(key)?, snapshot).map_err(js_error)
     }
 }

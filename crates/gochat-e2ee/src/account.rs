@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::CryptoRng;
 use thiserror::Error;
+use zeroize::Zeroizing;
 
 use crate::crypto::sha256;
 use crate::handshake::{accept, HandshakeError, KeyScheduleTrace, PreKeyHeader, ResponderKeys, SessionSecret};
@@ -182,13 +183,19 @@ fn expire_issued<K>(pool: &mut BTreeMap<u32, (K, Issue)>, now: u64) {
 }
 
 /// A device's identity and prekeys.
+///
+/// X25519 prekeys held in a collection are boxed: a `BTreeMap` shifts entries inside its
+/// nodes and a `Vec` shifts and reallocates, each leaving stale bitwise copies in memory
+/// it later frees without wiping. Boxed, each secret stays at one address and is wiped
+/// in place when its box is dropped. (ML-KEM prekeys keep their seed and decapsulation
+/// key in boxes already.)
 #[derive(Clone)]
 pub struct Account {
     identity: IdentityKeyPair,
     signed: SignedPreKey,
-    retired_signed: Vec<Retired<SignedPreKey>>,
+    retired_signed: Vec<Retired<Box<SignedPreKey>>>,
     next_signed_id: u32,
-    one_time: BTreeMap<u32, (OneTimePreKey, Issue)>,
+    one_time: BTreeMap<u32, (Box<OneTimePreKey>, Issue)>,
     next_one_time_id: u32,
     pq_one_time: BTreeMap<u32, (PqPreKey, Issue)>,
     last_resort: PqPreKey,
@@ -279,7 +286,7 @@ impl Account {
         let ids = reserve_ids(&mut self.next_one_time_id, count)?;
         Ok(ids
             .map(|id| {
-                let k = OneTimePreKey::generate(&self.identity, id, rng);
+                let k = Box::new(OneTimePreKey::generate(&self.identity, id, rng));
                 let public = *k.public();
                 self.one_time.insert(id, (k, Issue::Unissued));
                 public
@@ -315,7 +322,7 @@ impl Account {
     pub fn rotate_signed_prekey<R: CryptoRng + ?Sized>(&mut self, now: u64, rng: &mut R) -> Result<(), AccountError> {
         let id = next_id(&mut self.next_signed_id)?;
         let old = core::mem::replace(&mut self.signed, SignedPreKey::generate(&self.identity, id, now, rng));
-        self.retired_signed.push(Retired { key: old, retired_at: now });
+        self.retired_signed.push(Retired { key: Box::new(old), retired_at: now });
         self.expire_prekeys(now);
         Ok(())
     }
@@ -399,7 +406,7 @@ impl Account {
         if self.signed.public().id == id {
             return Some(&self.signed);
         }
-        self.retired_signed.iter().map(|r| &r.key).find(|k| k.public().id == id)
+        self.retired_signed.iter().map(|r| &*r.key).find(|k| k.public().id == id)
     }
 
     fn last_resort_use(header: &PreKeyHeader) -> [u8; 32] {
@@ -422,7 +429,7 @@ impl Account {
         let one_time = match header.one_time_prekey_id {
             None => None,
             Some(id) => match self.one_time.get(&id) {
-                Some((k, _)) => Some(k),
+                Some((k, _)) => Some(&**k),
                 None if id < self.next_one_time_id && id != 0 => return Err(HandshakeError::OneTimePreKeyReused(id)),
                 None => return Err(HandshakeError::UnknownOneTimePreKey(id)),
             },
@@ -504,9 +511,29 @@ impl Account {
         bound - 8 * short
     }
 
+    /// Calls `f` with every secret of the account (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
+        self.identity.for_each_secret(f);
+        f("signed prekey", self.signed.secret.as_bytes());
+        for r in &self.retired_signed {
+            f("signed prekey", r.key.secret.as_bytes());
+        }
+        for (k, _) in self.one_time.values() {
+            f("one-time prekey", k.secret.as_bytes());
+        }
+        for (k, _) in self.pq_one_time.values() {
+            f("ML-KEM prekey seed", &k.seed[..]);
+        }
+        f("ML-KEM prekey seed", &self.last_resort.seed[..]);
+        for r in &self.retired_last_resort {
+            f("ML-KEM prekey seed", &r.key.seed[..]);
+        }
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         let (seed, agreement) = self.identity.secret_bytes();
-        w.bytes(&seed).bytes(&agreement);
+        w.bytes(seed).bytes(agreement);
         self.signed.write_secret(w);
         w.u32(self.retired_signed.len() as u32);
         for r in &self.retired_signed {
@@ -548,22 +575,22 @@ impl Account {
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, KeyError> {
         let invalid = |what: &'static str| KeyError::from(DecodeError::InvalidValue(what));
-        let seed: [u8; 32] = r.array()?;
-        let agreement: [u8; 32] = r.array()?;
+        let seed = Zeroizing::new(r.array::<32>()?);
+        let agreement = Zeroizing::new(r.array::<32>()?);
         let identity = IdentityKeyPair::from_secret_bytes(&seed, &agreement)?;
         let signed = SignedPreKey::read_secret(r)?;
         let n = r.count(MAX_RETIRED_PREKEYS, "retired signed prekey count")?;
         let mut retired_signed = Vec::with_capacity(n);
         for _ in 0..n {
             let retired_at = r.u64()?;
-            retired_signed.push(Retired { retired_at, key: SignedPreKey::read_secret(r)? });
+            retired_signed.push(Retired { retired_at, key: Box::new(SignedPreKey::read_secret(r)?) });
         }
         let next_signed_id = r.u32()?;
         let n = r.count(MAX_ONE_TIME_PREKEYS + MAX_ISSUED_PREKEYS, "one-time prekey count")?;
         let mut one_time = BTreeMap::new();
         for _ in 0..n {
             let issue = Issue::read(r)?;
-            let k = OneTimePreKey::read_secret(r)?;
+            let k = Box::new(OneTimePreKey::read_secret(r)?);
             if one_time.insert(k.public().id, (k, issue)).is_some() {
                 return Err(invalid("duplicate one-time prekey id"));
             }
@@ -620,7 +647,7 @@ impl Account {
         // Ids: assigned from 1, each below its counter, never reused.
         let id_ok = |id: u32, next: u32| id != 0 && id < next;
         let mut signed_ids = BTreeSet::new();
-        for k in core::iter::once(&signed).chain(retired_signed.iter().map(|r| &r.key)) {
+        for k in core::iter::once(&signed).chain(retired_signed.iter().map(|r| &*r.key)) {
             if !id_ok(k.public().id, next_signed_id) || !signed_ids.insert(k.public().id) {
                 return Err(invalid("signed prekey id"));
             }
@@ -774,7 +801,7 @@ mod tests {
     #[test]
     fn duplicate_ids_are_refused() {
         let mut a = account();
-        a.retired_signed[0].key = a.signed.clone();
+        *a.retired_signed[0].key = a.signed.clone();
         refused(&a, "signed prekey id");
         let mut a = account();
         a.retired_last_resort[0].key = a.last_resort.clone();

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use crate::account::{Account, MAX_ACCOUNT_STATE_BYTES};
 use crate::error::Error;
@@ -161,6 +161,19 @@ impl Device {
             trust: self.trust.clone(),
             held: self.held,
             budget: self.budget,
+        }
+    }
+
+    /// Calls `f` with every long-lived secret this device holds, each with a label: the
+    /// identity seed and agreement key, every prekey secret and ML-KEM seed, and per
+    /// session the root key, ratchet key, chain keys and skipped message keys. For tests
+    /// that check memory hygiene only (feature `testing`): the slices are borrowed from
+    /// the live state, no copy is made.
+    #[cfg(feature = "testing")]
+    pub fn for_each_secret_for_testing(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
+        self.account.for_each_secret(f);
+        for record in self.peers.values() {
+            record.for_each_secret(f);
         }
     }
 
@@ -472,14 +485,13 @@ impl Device {
     /// SHA-256 of the device's complete serialized state. Two devices with equal digests
     /// hold byte-for-byte equal state; tests use it to prove a failed call changed nothing.
     pub fn state_digest(&self) -> [u8; 32] {
-        let mut state = zeroize::Zeroizing::new(self.encode_state());
-        let d = crate::crypto::sha256(&[&state]);
-        state.clear();
-        d
+        crate::crypto::sha256(&[&self.encode_state()])
     }
 
-    fn encode_state(&self) -> Vec<u8> {
-        let mut w = Writer::raw(4096);
+    /// The complete state encoding (the plaintext of a device snapshot), wiped on drop.
+    fn encode_state(&self) -> Zeroizing<Vec<u8>> {
+        // Sized exactly: the buffer never grows, so no copy of the state is ever freed.
+        let mut w = Writer::raw(self.state_len());
         w.var_bytes(self.user_id.as_bytes());
         self.account.write(&mut w);
         w.u32(self.peers.len() as u32);
@@ -488,17 +500,16 @@ impl Device {
             record.write(&mut w);
         }
         self.trust.write(&mut w);
-        w.into_bytes()
+        w.into_secret_bytes()
     }
 
     /// Exports the whole device (account, prekeys, sessions) as an encrypted snapshot.
     pub fn export<R: CryptoRng + ?Sized>(&self, key: &SnapshotKey, rng: &mut R) -> Result<Vec<u8>, Error> {
-        let mut state = self.encode_state();
+        let state = self.encode_state();
         debug_assert_eq!(state.len(), self.state_len());
         // Every growth is checked against the budget, so this holds; it is checked
         // again here so that no snapshot import would refuse is ever produced.
         if state.len() > MAX_STATE_BYTES {
-            state.zeroize();
             return Err(Error::StateFull);
         }
         Ok(snapshot::seal(key, SnapshotKind::Device, state, &[], rng)?)
@@ -546,7 +557,7 @@ impl Device {
         let mut w = Writer::raw(4096);
         record.write(&mut w);
         let context = snapshot::session_context(self.identity(), peer);
-        Ok(snapshot::seal(key, SnapshotKind::SessionRecord, w.into_bytes(), &context, rng)?)
+        Ok(snapshot::seal(key, SnapshotKind::SessionRecord, w.into_secret_bytes(), &context, rng)?)
     }
 
     /// Imports a session record snapshot for `peer`, replacing any record held. Refused

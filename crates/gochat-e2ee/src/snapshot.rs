@@ -17,7 +17,7 @@
 
 use rand_core::CryptoRng;
 use thiserror::Error;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::crypto::{AeadKey, CryptoError, AEAD_TAG_BYTES};
 use crate::labels;
@@ -108,11 +108,13 @@ pub(crate) fn session_context(owner: &crate::keys::IdentityKey, peer: &str) -> V
     w.into_bytes()
 }
 
-/// Encrypts `state` as a snapshot of `kind`, authenticating `context` too.
+/// Encrypts `state` (wiped on return) as a snapshot of `kind`, authenticating `context`
+/// too. The AEAD encrypts a copy of `state` in place, in a buffer allocated at its final
+/// size, so no plaintext copy outlives this call.
 pub(crate) fn seal<R: CryptoRng + ?Sized>(
     key: &SnapshotKey,
     kind: SnapshotKind,
-    mut state: Vec<u8>,
+    state: Zeroizing<Vec<u8>>,
     context: &[u8],
     rng: &mut R,
 ) -> Result<Vec<u8>, CryptoError> {
@@ -123,7 +125,7 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
     let mut out = w.into_bytes();
     let aad = [&out[..], context].concat();
     let ct = derive(key, &salt, kind).and_then(|k| k.seal(&aad, &state));
-    state.zeroize();
+    drop(state);
     out.extend_from_slice(&ct?);
     Ok(out)
 }
@@ -134,7 +136,7 @@ pub(crate) fn open(
     kind: SnapshotKind,
     bytes: &[u8],
     context: &[u8],
-) -> Result<zeroize::Zeroizing<Vec<u8>>, SnapshotError> {
+) -> Result<Zeroizing<Vec<u8>>, SnapshotError> {
     if bytes.len() < HEADER_BYTES + AEAD_TAG_BYTES {
         if bytes.len() >= 2 {
             Reader::open(bytes, type_byte::SNAPSHOT, MAX_SNAPSHOT_BYTES).map_err(SnapshotError::Malformed)?;
@@ -151,5 +153,5 @@ pub(crate) fn open(
     let ct = r.rest();
     let aad = [header, context].concat();
     let pt = derive(key, salt, kind)?.open(&aad, ct).ok_or(SnapshotError::Undecryptable)?;
-    Ok(zeroize::Zeroizing::new(pt))
+    Ok(Zeroizing::new(pt))
 }

@@ -8,6 +8,7 @@
 //! All integers are big-endian. The layouts themselves are specified in `docs/protocol.md`.
 
 use thiserror::Error;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The version of the layouts that have not changed since the first release: identity
 /// keys, prekey records and bundles (version 1; their bytes feed fingerprints and
@@ -213,18 +214,40 @@ impl<'a> Reader<'a> {
 }
 
 /// An append-only encoder; the mirror image of [`Reader`].
-#[derive(Debug, Default)]
+///
+/// A writer may hold secret state (the plaintext of a snapshot, the input of
+/// `state_digest`), so it never leaves a freed copy of what it holds: when it outgrows
+/// its buffer it copies the bytes into a larger one and wipes the old one before freeing
+/// it (a plain `Vec` would hand the old block back to the allocator as it is), and a
+/// writer dropped before [`Writer::into_bytes`] wipes its buffer. What `into_bytes`
+/// returns is the caller's to wipe: secret encodings go through
+/// [`Writer::into_secret_bytes`].
+#[derive(Default)]
 pub(crate) struct Writer {
     buf: Vec<u8>,
 }
 
+impl core::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Writer").field("len", &self.buf.len()).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
+}
+
+/// The smallest buffer a growing writer allocates.
+const MIN_GROWTH: usize = 64;
+
 impl Writer {
     /// Starts an object with its type and version bytes.
     pub(crate) fn with_header(type_byte: u8, capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(capacity);
-        buf.push(type_byte);
-        buf.push(version_of(type_byte));
-        Writer { buf }
+        let mut w = Writer { buf: Vec::with_capacity(capacity.max(2)) };
+        w.u8(type_byte).u8(version_of(type_byte));
+        w
     }
 
     /// Starts a headerless layout.
@@ -232,24 +255,34 @@ impl Writer {
         Writer { buf: Vec::with_capacity(capacity) }
     }
 
+    /// Makes room for `n` more bytes. Growing moves the bytes into a new buffer (at
+    /// least twice as large) and wipes the old one before it is freed.
+    fn reserve(&mut self, n: usize) {
+        let needed = self.buf.len().saturating_add(n);
+        if needed <= self.buf.capacity() {
+            return;
+        }
+        let mut grown = Vec::with_capacity(needed.max(self.buf.capacity().saturating_mul(2)).max(MIN_GROWTH));
+        grown.extend_from_slice(&self.buf);
+        // Wipes the contents and the spare capacity: the whole old block.
+        self.buf.zeroize();
+        self.buf = grown;
+    }
+
     pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
-        self.buf.push(v);
-        self
+        self.bytes(&[v])
     }
 
     pub(crate) fn u16(&mut self, v: u16) -> &mut Self {
-        self.buf.extend_from_slice(&v.to_be_bytes());
-        self
+        self.bytes(&v.to_be_bytes())
     }
 
     pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
-        self.buf.extend_from_slice(&v.to_be_bytes());
-        self
+        self.bytes(&v.to_be_bytes())
     }
 
     pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
-        self.buf.extend_from_slice(&v.to_be_bytes());
-        self
+        self.bytes(&v.to_be_bytes())
     }
 
     pub(crate) fn flag(&mut self, v: bool) -> &mut Self {
@@ -257,6 +290,7 @@ impl Writer {
     }
 
     pub(crate) fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.reserve(v.len());
         self.buf.extend_from_slice(v);
         self
     }
@@ -268,8 +302,14 @@ impl Writer {
         self.bytes(v)
     }
 
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
-        self.buf
+    /// The encoding (of a public layout).
+    pub(crate) fn into_bytes(mut self) -> Vec<u8> {
+        core::mem::take(&mut self.buf)
+    }
+
+    /// The encoding of secret state, wiped when dropped.
+    pub(crate) fn into_secret_bytes(self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.into_bytes())
     }
 }
 
@@ -296,6 +336,19 @@ mod tests {
         assert_eq!(r.var_bytes(4, "v").unwrap_err(), DecodeError::InvalidValue("v"));
         let mut r = Reader::raw(&[0, 0, 0, 3, 1, 2]);
         assert_eq!(r.var_bytes(4, "v").unwrap_err(), DecodeError::Truncated);
+    }
+
+    #[test]
+    fn a_growing_writer_keeps_every_byte() {
+        let mut w = Writer::raw(0);
+        let mut expected = Vec::new();
+        for i in 0..1000u32 {
+            w.u32(i).u8(i as u8);
+            expected.extend_from_slice(&i.to_be_bytes());
+            expected.push(i as u8);
+        }
+        assert_eq!(&*w.into_secret_bytes(), &expected[..]);
+        assert_eq!(Writer::with_header(9, 0).into_bytes(), [9, WIRE_VERSION]);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use rand_core::CryptoRng;
 use thiserror::Error;
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use crate::crypto::{dh, hkdf, random_x25519, x25519_public, Secret32};
 use crate::keys::{
@@ -26,6 +26,8 @@ use crate::wire::{Reader, Writer};
 
 /// Length of a session's associated data: both encoded identity keys.
 pub const SESSION_AD_BYTES: usize = 2 * crate::keys::IDENTITY_KEY_BYTES;
+/// DH terms of PQXDH at most (DH1..DH3, and DH4 with a one-time prekey).
+const MAX_DH_TERMS: usize = 4;
 
 /// Why a session could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -155,25 +157,21 @@ fn derive_secret(
     kem: &Secret32,
     trace: Option<&mut KeyScheduleTrace>,
 ) -> Result<SessionSecret, HandshakeError> {
-    let mut ikm = Vec::with_capacity(32 * (dhs.len() + 2));
+    // Sized exactly (no growth), wiped on every return path.
+    let mut ikm = Zeroizing::new(Vec::with_capacity(32 * (dhs.len() + 2)));
     ikm.extend_from_slice(&labels::PQXDH_PREFIX);
     for d in dhs {
         ikm.extend_from_slice(d.as_bytes());
     }
     ikm.extend_from_slice(kem.as_bytes());
     let mut sk = Secret32([0; 32]);
-    let derived = hkdf(&[0u8; 32], &ikm, labels::PQXDH, &mut sk.0);
-    if derived.is_err() {
-        ikm.zeroize();
-    }
-    derived?;
+    hkdf(&[0u8; 32], &ikm, labels::PQXDH, &mut sk.0)?;
     if let Some(t) = trace {
         t.dh = dhs.iter().map(|d| *d.as_bytes()).collect();
         t.kem_secret = *kem.as_bytes();
-        t.ikm = ikm.clone();
+        t.ikm = ikm.to_vec();
         t.secret = *sk.as_bytes();
     }
-    ikm.zeroize();
     Ok(SessionSecret(sk))
 }
 
@@ -205,11 +203,11 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     let ek = random_x25519(rng);
     let spk = &bundle.signed_prekey().key;
     let nc = |_| HandshakeError::NonContributory;
-    let mut dhs = vec![
-        dh(ours.agreement(), spk).map_err(nc)?,
-        dh(&ek, bundle.identity().agreement_key_bytes()).map_err(nc)?,
-        dh(&ek, spk).map_err(nc)?,
-    ];
+    // Sized for every term up front: growing would free a block holding DH1..DH3 unwiped.
+    let mut dhs = Vec::with_capacity(MAX_DH_TERMS);
+    dhs.push(dh(ours.agreement(), spk).map_err(nc)?);
+    dhs.push(dh(&ek, bundle.identity().agreement_key_bytes()).map_err(nc)?);
+    dhs.push(dh(&ek, spk).map_err(nc)?);
     if let Some(opk) = bundle.one_time_prekey() {
         dhs.push(dh(&ek, &opk.key).map_err(nc)?);
     }
@@ -245,11 +243,11 @@ pub(crate) fn accept(
     }
     let nc = |_| HandshakeError::NonContributory;
     let spk = &keys.signed_prekey.secret;
-    let mut dhs = vec![
-        dh(spk, header.initiator.agreement_key_bytes()).map_err(nc)?,
-        dh(keys.identity.agreement(), &header.base_key).map_err(nc)?,
-        dh(spk, &header.base_key).map_err(nc)?,
-    ];
+    // Sized for every term up front, as in `initiate`.
+    let mut dhs = Vec::with_capacity(MAX_DH_TERMS);
+    dhs.push(dh(spk, header.initiator.agreement_key_bytes()).map_err(nc)?);
+    dhs.push(dh(keys.identity.agreement(), &header.base_key).map_err(nc)?);
+    dhs.push(dh(spk, &header.base_key).map_err(nc)?);
     if let Some(opk) = keys.one_time_prekey {
         dhs.push(dh(&opk.secret, &header.base_key).map_err(nc)?);
     }

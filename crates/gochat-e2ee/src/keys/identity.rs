@@ -200,13 +200,21 @@ impl IdentityKeyPair {
         Ok(IdentityKeyPair { signing, agreement, public })
     }
 
-    pub(crate) fn secret_bytes(&self) -> ([u8; 32], [u8; 32]) {
-        (self.signing.to_bytes(), self.agreement.to_bytes())
+    /// The secret bytes (Ed25519 seed, X25519 scalar), borrowed: no copy to wipe.
+    pub(crate) fn secret_bytes(&self) -> (&[u8; 32], &[u8; 32]) {
+        (self.signing.as_bytes(), self.agreement.as_bytes())
     }
 
     /// The public identity.
     pub fn public(&self) -> &IdentityKey {
         &self.public
+    }
+
+    /// Calls `f` with the Ed25519 seed and the X25519 secret (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
+        f("identity seed", self.signing.as_bytes());
+        f("identity agreement key", self.agreement.as_bytes());
     }
 
     pub(crate) fn agreement(&self) -> &StaticSecret {

@@ -193,14 +193,25 @@ pub(crate) fn encapsulate<R: CryptoRng + ?Sized>(
     ek: &EncapsulationKey,
     rng: &mut R,
 ) -> (Box<[u8; KEM_CIPHERTEXT_BYTES]>, Secret32) {
-    {
-        let (ct, ss) = ek.encapsulate_with_rng(rng);
-        let mut ct_out = Box::new([0u8; KEM_CIPHERTEXT_BYTES]);
-        ct_out.copy_from_slice(ct.as_slice());
-        let mut secret = Secret32([0; 32]);
-        secret.0.copy_from_slice(ss.as_slice());
-        (ct_out, secret)
-    }
+    let (ct, mut ss) = ek.encapsulate_with_rng(rng);
+    let mut ct_out = Box::new([0u8; KEM_CIPHERTEXT_BYTES]);
+    ct_out.copy_from_slice(ct.as_slice());
+    let mut secret = Secret32([0; 32]);
+    secret.0.copy_from_slice(ss.as_slice());
+    ss.as_mut_slice().zeroize();
+    (ct_out, secret)
+}
+
+/// Expands an ML-KEM-1024 seed into its decapsulation key. The seed is copied into
+/// ML-KEM's `Seed` type for the call; that copy is wiped here (the key itself wipes on
+/// drop; copies the compiler or ML-KEM make on the stack are not reached).
+fn expand(seed: &[u8; KEM_SEED_BYTES]) -> Box<DecapsulationKey> {
+    let mut s = Seed::default();
+    s.copy_from_slice(&seed[..]);
+    // `Seed` is `Copy`: the call takes a copy, and `s` is still ours to wipe.
+    let dk = Box::new(DecapsulationKey::from_seed(s));
+    s.as_mut_slice().zeroize();
+    dk
 }
 
 /// A signed X25519 prekey with its secret. Wiped on drop, never printed.
@@ -311,7 +322,7 @@ impl PqPreKey {
     ) -> Self {
         let mut seed = Box::new([0u8; KEM_SEED_BYTES]);
         rng.fill_bytes(&mut seed[..]);
-        let dk = Box::new(DecapsulationKey::from_seed(Seed::from(*seed)));
+        let dk = expand(&seed);
         let mut key = Box::new([0u8; KEM_PUBLIC_KEY_BYTES]);
         key.copy_from_slice(dk.encapsulation_key().to_bytes().as_slice());
         let data = PqPreKeyPublic::signed_data(identity.public(), id, kind, created_at, &key[..]);
@@ -329,10 +340,11 @@ impl PqPreKey {
     /// gives a pseudorandom secret, which then fails at the first AEAD check.
     pub(crate) fn decapsulate(&self, ct: &[u8; KEM_CIPHERTEXT_BYTES]) -> Secret32 {
         let ct = Ciphertext::from(*ct);
-        let dk = self.decapsulation.get_or_init(|| Box::new(DecapsulationKey::from_seed(Seed::from(*self.seed))));
-        let ss = dk.decapsulate(&ct);
+        let dk = self.decapsulation.get_or_init(|| expand(&self.seed));
+        let mut ss = dk.decapsulate(&ct);
         let mut out = Secret32([0; 32]);
         out.0.copy_from_slice(ss.as_slice());
+        ss.as_mut_slice().zeroize();
         out
     }
 
@@ -344,7 +356,7 @@ impl PqPreKey {
     /// Whether the stored seed regenerates the stored public key. Expands the
     /// decapsulation key (a key generation) and keeps it for later decapsulations.
     pub(crate) fn seed_matches_public(&self) -> bool {
-        let dk = self.decapsulation.get_or_init(|| Box::new(DecapsulationKey::from_seed(Seed::from(*self.seed))));
+        let dk = self.decapsulation.get_or_init(|| expand(&self.seed));
         dk.encapsulation_key().to_bytes().as_slice() == &self.public.key[..]
     }
 

@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use rand_core::CryptoRng;
 use thiserror::Error;
 use x25519_dalek::StaticSecret;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::{
     dh, hkdf, hmac_sha256_pair, random_x25519, x25519_public, AeadKey, CryptoError, Secret32, AEAD_TAG_BYTES,
@@ -247,6 +247,12 @@ struct SkippedKey {
 }
 
 /// The state of one Double Ratchet session.
+///
+/// Receiving chains and skipped keys are boxed one by one: a `VecDeque` that grows,
+/// pops or removes moves its elements bitwise and frees or reuses the old slots without
+/// wiping them, so an inline chain key would leave copies behind. Boxed, each key stays
+/// at one address until its box is dropped, and dropping it wipes it in place
+/// (`Secret32` zeroizes on drop); the deques only ever move pointers.
 #[derive(Clone)]
 pub(crate) struct RatchetState {
     root: Secret32,
@@ -257,9 +263,9 @@ pub(crate) struct RatchetState {
     /// Our sender epoch: bumped at every import, written into every header.
     epoch: u32,
     /// Oldest first.
-    receiving: VecDeque<ReceivingChain>,
+    receiving: VecDeque<Box<ReceivingChain>>,
     /// Oldest first.
-    skipped: VecDeque<SkippedKey>,
+    skipped: VecDeque<Box<SkippedKey>>,
     /// Oldest first.
     dropped: VecDeque<DroppedChain>,
     /// Oldest first.
@@ -284,22 +290,27 @@ enum Staged {
         index: usize,
         chain: ChainKey,
         counter: u32,
-        skipped: Vec<SkippedKey>,
+        skipped: NewSkippedKeys,
         lost: Option<EvictedRange>,
     },
     /// The receiving half of a DH ratchet step; the sending half (a fresh ratchet key
     /// and a second DH) is computed only after the message has authenticated.
     DhStep {
         root: Secret32,
-        receiving: ReceivingChain,
-        skipped: Vec<SkippedKey>,
+        receiving: Box<ReceivingChain>,
+        skipped: NewSkippedKeys,
         lost: Option<EvictedRange>,
     },
 }
 
+/// New skipped keys, each boxed already so that storing them moves only pointers (see
+/// [`RatchetState`]); clippy's `vec_box` advice would undo exactly that.
+#[allow(clippy::vec_box)]
+type NewSkippedKeys = Vec<Box<SkippedKey>>;
+
 /// The result of [`advance`]: skipped keys to store, the counters whose keys were not
 /// kept (beyond `MAX_SKIPPED_KEYS`), the message key and the next chain key.
-type Advanced = (Vec<SkippedKey>, Option<EvictedRange>, Secret32, ChainKey);
+type Advanced = (NewSkippedKeys, Option<EvictedRange>, Secret32, ChainKey);
 
 /// Derives message keys from `chain` at `from` up to (excluding) `to`, keeping only the
 /// newest `MAX_SKIPPED_KEYS` of them, then the key at `to`. Refuses a jump over `max_jump`
@@ -320,7 +331,7 @@ fn advance(
     for counter in from..to {
         let (mk, next) = chain.step();
         if counter >= keep_from {
-            skipped.push(SkippedKey { ratchet_key: *ratchet_key, counter, key: mk });
+            skipped.push(Box::new(SkippedKey { ratchet_key: *ratchet_key, counter, key: mk }));
         }
         chain = next;
     }
@@ -446,9 +457,10 @@ impl RatchetState {
         let (mk, next) = chain.step();
         header.write(&mut w);
         let aad = [session_ad, &w.into_bytes()].concat();
-        let mut padded = pad(plaintext);
+        // Allocated at its final size by `pad`, wiped on every path.
+        let padded = Zeroizing::new(pad(plaintext));
         let ct = message_aead_key(&mk, header.epoch)?.seal_siv(&aad, &padded);
-        padded.zeroize();
+        drop(padded);
         let ct = ct?;
         self.sending = Some((next, counter + 1));
         let mut out = aad;
@@ -474,9 +486,10 @@ impl RatchetState {
         let padded = message_aead_key(&mk, header.epoch)?
             .open_siv(&aad, ciphertext)
             .ok_or(RatchetError::AuthenticationFailed)?;
-        let plaintext = unpad(padded)?;
+        // Wiped if the step below fails; handed to the caller as it is otherwise.
+        let mut plaintext = Zeroizing::new(unpad(padded)?);
         self.apply(staged, header, rng)?;
-        Ok(plaintext)
+        Ok(core::mem::take(&mut *plaintext))
     }
 
     /// Classifies a counter below a chain's next counter that has no skipped key.
@@ -515,14 +528,18 @@ impl RatchetState {
         let recv_dh = dh(&self.our_ratchet, &header.ratchet_key).map_err(|_| RatchetError::NonContributory)?;
         let (root, recv_chain) = kdf_rk(&self.root, &recv_dh)?;
         let (skipped, lost, mk, next) = advance(&header.ratchet_key, recv_chain, 0, header.counter, max_jump)?;
-        let receiving =
-            ReceivingChain { ratchet_key: header.ratchet_key, chain: next, counter: header.counter + 1, epoch: 0 };
+        let receiving = Box::new(ReceivingChain {
+            ratchet_key: header.ratchet_key,
+            chain: next,
+            counter: header.counter + 1,
+            epoch: 0,
+        });
         Ok((Staged::DhStep { root, receiving, skipped, lost }, mk))
     }
 
     /// Stores new skipped keys (evicting the oldest beyond `MAX_SKIPPED_KEYS`) and
     /// remembers the counters whose keys were never kept or were evicted.
-    fn push_skipped(&mut self, keys: Vec<SkippedKey>, lost: Option<EvictedRange>) {
+    fn push_skipped(&mut self, keys: NewSkippedKeys, lost: Option<EvictedRange>) {
         if let Some(l) = lost {
             self.push_evicted(l);
         }
@@ -613,6 +630,23 @@ impl RatchetState {
             + self.evicted.len() * (32 + 4 + 4)
     }
 
+    /// Calls `f` with the root key, ratchet key, chain keys and skipped message keys
+    /// (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
+        f("root key", self.root.as_bytes());
+        f("ratchet key", self.our_ratchet.as_bytes());
+        if let Some((ck, _)) = &self.sending {
+            f("sending chain key", ck.0.as_bytes());
+        }
+        for c in &self.receiving {
+            f("receiving chain key", c.chain.0.as_bytes());
+        }
+        for k in &self.skipped {
+            f("skipped message key", k.key.as_bytes());
+        }
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         w.bytes(self.root.as_bytes()).bytes(self.our_ratchet.as_bytes()).bytes(&self.our_ratchet_pub);
         match &self.sending {
@@ -654,17 +688,21 @@ impl RatchetState {
         let n = r.count(MAX_RECEIVER_CHAINS, "receiving chain count")?;
         let mut receiving = VecDeque::with_capacity(n);
         for _ in 0..n {
-            receiving.push_back(ReceivingChain {
+            receiving.push_back(Box::new(ReceivingChain {
                 ratchet_key: r.array()?,
                 chain: ChainKey(Secret32(r.array()?)),
                 counter: r.u32()?,
                 epoch: r.u32()?,
-            });
+            }));
         }
         let n = r.count(MAX_SKIPPED_KEYS, "skipped key count")?;
         let mut skipped = VecDeque::with_capacity(n);
         for _ in 0..n {
-            skipped.push_back(SkippedKey { ratchet_key: r.array()?, counter: r.u32()?, key: Secret32(r.array()?) });
+            skipped.push_back(Box::new(SkippedKey {
+                ratchet_key: r.array()?,
+                counter: r.u32()?,
+                key: Secret32(r.array()?),
+            }));
         }
         let n = r.count(MAX_DROPPED_CHAINS, "dropped chain count")?;
         let mut dropped = VecDeque::with_capacity(n);
@@ -722,13 +760,13 @@ mod tests {
     fn replay_check_and_decrypt_share_one_header_verdict() {
         let mut st = RatchetState::new_responder(&Secret32([1; 32]), &StaticSecret::from([2; 32]), [3; 32]);
         let k = [9u8; 32];
-        st.receiving.push_back(ReceivingChain {
+        st.receiving.push_back(Box::new(ReceivingChain {
             ratchet_key: k,
             chain: ChainKey(Secret32([4; 32])),
             counter: 5,
             epoch: 0,
-        });
-        st.skipped.push_back(SkippedKey { ratchet_key: k, counter: 2, key: Secret32([5; 32]) });
+        }));
+        st.skipped.push_back(Box::new(SkippedKey { ratchet_key: k, counter: 2, key: Secret32([5; 32]) }));
         st.dropped.push_back(DroppedChain { ratchet_key: [8; 32], next_counter: 3, epoch: 0 });
         let h = |ratchet_key: [u8; 32], counter: u32, epoch: u32| RatchetHeader {
             ratchet_key,

@@ -132,9 +132,14 @@ pub(crate) const MAX_SESSION_STATE_BYTES: usize =
     IDENTITY_KEY_BYTES + MAX_RATCHET_STATE_BYTES + SESSION_AD_BYTES + 32 + 1 + PreKeyHeader::MAX_BYTES;
 
 /// All sessions with one peer device, current first.
+///
+/// Sessions are boxed: a session holds its root key, ratchet key and sending chain key
+/// inline, and a `VecDeque` that grows, inserts or removes moves its elements bitwise,
+/// leaving stale copies in memory it frees without wiping. Boxed, the deque moves only
+/// pointers, and each session is wiped in place when its box is dropped.
 #[derive(Debug, Default, Clone)]
 pub struct SessionRecord {
-    sessions: VecDeque<Session>,
+    sessions: VecDeque<Box<Session>>,
     sent: VecDeque<SentMessage>,
 }
 
@@ -278,13 +283,14 @@ impl SessionRecord {
     }
 
     pub(crate) fn insert_outbound(&mut self, s: Session) {
-        self.sessions.push_front(s);
+        self.sessions.push_front(Box::new(s));
         self.truncate();
     }
 
     /// Stores a new inbound session with a trusted identity (see the module rules for
     /// which becomes current).
     pub(crate) fn insert_inbound(&mut self, s: Session) {
+        let s = Box::new(s);
         let keep_current = matches!(
             self.sessions.front(),
             Some(cur) if cur.pending.is_some()
@@ -304,7 +310,7 @@ impl SessionRecord {
     pub(crate) fn insert_unapproved(&mut self, s: Session, pinned: &IdentityKey) {
         self.sessions.retain(|x| &x.remote_identity == pinned);
         let at = self.sessions.len().min(1);
-        self.sessions.insert(at, s);
+        self.sessions.insert(at, Box::new(s));
         self.truncate();
     }
 
@@ -318,8 +324,8 @@ impl SessionRecord {
     pub(crate) fn is_replay(&self, m: &Incoming<'_>) -> bool {
         let on = |s: &Session| s.ratchet.is_replay(&m.header);
         match &m.prekey {
-            Some(h) => self.find_base_key(&h.base_key).and_then(|i| self.sessions.get(i)).is_some_and(on),
-            None => self.sessions.iter().any(on),
+            Some(h) => self.find_base_key(&h.base_key).and_then(|i| self.sessions.get(i)).is_some_and(|s| on(s)),
+            None => self.sessions.iter().any(|s| on(s)),
         }
     }
 
@@ -336,6 +342,14 @@ impl SessionRecord {
         4 + self.sessions.iter().map(|s| IDENTITY_KEY_BYTES + s.encoded_len()).sum::<usize>()
             + 4
             + self.sent.len() * SENT_MESSAGE_STATE_BYTES
+    }
+
+    /// Calls `f` with every secret of every session (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
+        for s in &self.sessions {
+            s.ratchet.for_each_secret(f);
+        }
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
@@ -358,7 +372,7 @@ impl SessionRecord {
         let mut sessions = VecDeque::with_capacity(n);
         for _ in 0..n {
             let remote = IdentityKey::read_trusted(r).map_err(bad_identity)?;
-            sessions.push_back(Session::read(r, remote)?);
+            sessions.push_back(Box::new(Session::read(r, remote)?));
         }
         let n = r.count(RETRY_WINDOW, "sent message count")?;
         let mut sent = VecDeque::with_capacity(n);
