@@ -342,12 +342,13 @@ impl Device {
     /// result: a state restored from before this call re-uses the message counter.
     pub fn encrypt(&mut self, peer: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         self.ensure_room(SENT_MESSAGE_STATE_BYTES)?;
-        let before = self.peer_len(peer);
         let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
         let identity = record.remote_identity().ok_or(Error::NoSession)?;
         self.trust.check_send(peer, identity).map_err(|_| Error::IdentityChanged)?;
+        // Only the record changes (its retry window); pins do not.
+        let before = record.encoded_len();
         let message = record.encrypt(plaintext)?;
-        self.regrown(peer, before);
+        self.held = self.held - before + record.encoded_len();
         Ok(message)
     }
 
