@@ -111,3 +111,32 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<RetryRequest, RetryError> {
 pub(crate) fn is_fresh(created_at: u64, now: u64) -> bool {
     created_at <= now.saturating_add(RETRY_MAX_FUTURE_SECS) && now.saturating_sub(created_at) <= RETRY_MAX_AGE_SECS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::Account;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn a_bundle_of_exactly_max_bundle_bytes_is_accepted_and_one_more_is_not() {
+        let mut rng = ChaCha20Rng::seed_from_u64(21);
+        let mut alice = Account::new(1_700_000_000, &mut rng);
+        let bob = Account::new(1_700_000_000, &mut rng);
+        alice.generate_one_time_prekeys(1, &mut rng).unwrap();
+        let full = alice.next_bundle().unwrap();
+        assert_eq!(full.to_bytes().len(), MAX_BUNDLE_BYTES, "a bundle with a one-time prekey is the largest");
+        let req = encode(alice.identity_pair(), bob.identity(), &[7; 32], 1_700_000_000, &full);
+        let got = decode(&req).unwrap();
+        assert_eq!(got.bundle.to_bytes(), full.to_bytes());
+        // The same request claiming one byte more of bundle is refused by the length check.
+        let at = 2 + 66 + 66 + 32 + 8;
+        let mut longer = req.clone();
+        longer[at..at + 2].copy_from_slice(&((MAX_BUNDLE_BYTES + 1) as u16).to_be_bytes());
+        assert_eq!(
+            decode(&longer).err(),
+            Some(RetryError::Malformed(KeyError::Decode(DecodeError::InvalidValue("bundle length"))))
+        );
+    }
+}
