@@ -793,6 +793,27 @@ mod tests {
     }
 
     #[test]
+    fn evicted_ranges_merge_only_on_one_chain_and_keep_exactly_the_bound() {
+        let mut st = RatchetState::new_responder(&Secret32([1; 32]), &StaticSecret::from([2; 32]), [3; 32]);
+        let (a, b) = ([10u8; 32], [11u8; 32]);
+        // Contiguous ranges of one chain merge into one record.
+        st.push_evicted(EvictedRange { ratchet_key: a, lo: 0, hi: 10 });
+        st.push_evicted(EvictedRange { ratchet_key: a, lo: 10, hi: 20 });
+        assert_eq!(st.evicted.len(), 1);
+        assert!(st.is_evicted(&a, 15));
+        // A range of another chain that starts where the last one ended stays its own.
+        st.push_evicted(EvictedRange { ratchet_key: b, lo: 20, hi: 30 });
+        assert_eq!(st.evicted.len(), 2);
+        assert!(st.is_evicted(&b, 25) && !st.is_evicted(&a, 25));
+        // Disjoint ranges: exactly MAX_EVICTED_RANGES are kept, the oldest forgotten.
+        for i in 0..(2 * MAX_EVICTED_RANGES as u32) {
+            st.push_evicted(EvictedRange { ratchet_key: b, lo: 100 + 10 * i, hi: 105 + 10 * i });
+        }
+        assert_eq!(st.evicted.len(), MAX_EVICTED_RANGES);
+        assert!(!st.is_evicted(&a, 15));
+    }
+
+    #[test]
     fn ratchet_state_debug_hides_every_secret() {
         let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(9);
         let peer = random_x25519(&mut rng);
