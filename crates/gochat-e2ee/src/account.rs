@@ -496,19 +496,23 @@ impl Account {
 
     /// The exact length of [`Account::write`]'s output, computed without writing.
     pub(crate) fn encoded_len(&self) -> usize {
+        let untimed = |i: &Issue| !matches!(i, Issue::Issued(Some(_)));
+        let short = self.one_time.values().filter(|(_, i)| untimed(i)).count()
+            + self.pq_one_time.values().filter(|(_, i)| untimed(i)).count()
+            + self.retired_last_resort.iter().filter(|r| r.retired_at.is_none()).count();
+        self.len_bound() - 8 * short
+    }
+
+    /// [`account_len_bound`] for this account's list lengths.
+    fn len_bound(&self) -> usize {
         let uses = self.last_resort_uses.len() + self.retired_last_resort.iter().map(|r| r.uses.len()).sum::<usize>();
-        let bound = account_len_bound(
+        account_len_bound(
             self.retired_signed.len(),
             self.one_time.len(),
             self.pq_one_time.len(),
             self.retired_last_resort.len(),
             uses,
-        );
-        let untimed = |i: &Issue| !matches!(i, Issue::Issued(Some(_)));
-        let short = self.one_time.values().filter(|(_, i)| untimed(i)).count()
-            + self.pq_one_time.values().filter(|(_, i)| untimed(i)).count()
-            + self.retired_last_resort.iter().filter(|r| r.retired_at.is_none()).count();
-        bound - 8 * short
+        )
     }
 
     /// Calls `f` with every secret of the account (feature `testing`).
@@ -714,16 +718,8 @@ mod tests {
     }
 
     fn bound_of(a: &Account) -> (usize, usize) {
-        let uses = a.last_resort_uses.len() + a.retired_last_resort.iter().map(|r| r.uses.len()).sum::<usize>();
         let slack = 8 * (a.one_time.len() + a.pq_one_time.len() + a.retired_last_resort.len());
-        let bound = account_len_bound(
-            a.retired_signed.len(),
-            a.one_time.len(),
-            a.pq_one_time.len(),
-            a.retired_last_resort.len(),
-            uses,
-        );
-        (bound, slack)
+        (a.len_bound(), slack)
     }
 
     #[test]

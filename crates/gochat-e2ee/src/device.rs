@@ -120,11 +120,15 @@ impl Device {
     /// `MAX_STATE_BYTES`. The account is counted at its largest
     /// (`MAX_ACCOUNT_STATE_BYTES`), so prekey operations never need this check.
     fn ensure_room(&self, growth: usize) -> Result<(), Error> {
-        let fixed = 4 + self.user_id.len() + MAX_ACCOUNT_STATE_BYTES;
-        if fixed + self.held + growth > self.budget {
+        if self.reserved() + self.held + growth > self.budget {
             return Err(Error::StateFull);
         }
         Ok(())
+    }
+
+    /// The budget's fixed part: the user id and the account at its largest.
+    fn reserved(&self) -> usize {
+        4 + self.user_id.len() + MAX_ACCOUNT_STATE_BYTES
     }
 
     /// Updates the budget after `peer`'s entries changed from `before` bytes.
@@ -578,8 +582,7 @@ impl Device {
             return Err(Error::TooManyPeers);
         }
         let old = self.peers.get(peer).map_or(0, |r| 4 + peer.len() + r.encoded_len());
-        let fixed = 4 + self.user_id.len() + MAX_ACCOUNT_STATE_BYTES;
-        if fixed + self.held - old + 4 + peer.len() + record.encoded_len() > self.budget {
+        if self.reserved() + self.held - old + 4 + peer.len() + record.encoded_len() > self.budget {
             return Err(Error::StateFull);
         }
         let before = self.peer_len(peer);
@@ -639,7 +642,7 @@ mod tests {
     const NOW: u64 = 1_700_000_000;
 
     fn fixed(d: &Device) -> usize {
-        4 + d.user_id.len() + MAX_ACCOUNT_STATE_BYTES
+        d.reserved()
     }
 
     /// Alice starts a session with `bob` under `peer` and sends `skip + 1` messages, of
