@@ -34,9 +34,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod account;
+pub mod channel;
 mod crypto;
 pub mod device;
 pub mod error;
+pub mod group;
 pub mod handshake;
 pub mod keys;
 pub mod labels;

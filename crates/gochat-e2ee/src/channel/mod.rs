@@ -1,0 +1,1 @@
+//! Official broadcast channels (placeholder; being written).
