@@ -29,6 +29,20 @@ pub const MESSAGE_DIGEST: &[u8] = b"GoChat-E2EE v1 message digest";
 /// HKDF info of a snapshot encryption key and nonce.
 pub const SNAPSHOT: &[u8] = b"GoChat-E2EE v1 snapshot";
 
+/// Hash prefix of a group membership state (12.2).
+pub const GROUP_STATE: &[u8] = b"GoChat-E2EE v1 group state";
+/// Signature prefix of a group commit (12.3).
+pub const SIG_GROUP_COMMIT: &[u8] = b"GoChat-E2EE v1 group commit";
+/// Signature prefix of a group welcome (12.3).
+pub const SIG_GROUP_WELCOME: &[u8] = b"GoChat-E2EE v1 group welcome";
+/// Signature prefix of a group message (12.5).
+pub const SIG_GROUP_MESSAGE: &[u8] = b"GoChat-E2EE v1 group message";
+/// HKDF info that turns a sender-chain message key into an AES-256-GCM key and nonce.
+pub const GROUP_MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 group message keys";
+/// Appended to a pairwise session's AD for control messages (sender-key and channel-key
+/// distributions), so a control message never decrypts as a chat message or back.
+pub const PAIRWISE_CONTROL: &[u8] = b"GoChat-E2EE v1 pairwise control";
+
 /// Symmetric-chain HMAC input that yields a message key (Signal: 0x01).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;
 /// Symmetric-chain HMAC input that yields the next chain key (Signal: 0x02).

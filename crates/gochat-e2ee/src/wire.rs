@@ -53,6 +53,14 @@ pub mod type_byte {
     pub const PQ_PREKEY: u8 = 0x07;
     /// A signed X25519 signed-prekey record (for upload to a server).
     pub const SIGNED_PREKEY: u8 = 0x08;
+    /// A signed group membership change (add, remove, replace).
+    pub const GROUP_COMMIT: u8 = 0x21;
+    /// A signed full group state for a new member (and for group creation).
+    pub const GROUP_WELCOME: u8 = 0x22;
+    /// A sender-key distribution (only ever inside a pairwise session).
+    pub const GROUP_DISTRIBUTION: u8 = 0x23;
+    /// A group message encrypted with a sender key and signed.
+    pub const GROUP_MESSAGE: u8 = 0x24;
 }
 
 /// Why a byte string could not be decoded.

@@ -40,6 +40,27 @@ pub const MAX_ARCHIVED_SESSIONS: usize = 40;
 /// Digests of recently sent messages kept per peer, so a retry request can name one.
 pub const RETRY_WINDOW: usize = 64;
 
+/// What a pairwise message carries. The two kinds are separated in the AEAD's
+/// associated data (a control message appends `"GoChat-E2EE v1 pairwise control"` to the
+/// session AD), so a control message never decrypts as a chat message or back, whatever
+/// a server labels it: the wrong kind fails authentication and changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// An application message (`Device::encrypt` / `Device::decrypt`).
+    Chat,
+    /// A sender-key or channel-key distribution, made and read only by the library.
+    Control,
+}
+
+impl Content {
+    fn ad<'a>(self, session_ad: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        match self {
+            Content::Chat => std::borrow::Cow::Borrowed(session_ad),
+            Content::Control => std::borrow::Cow::Owned([session_ad, crate::labels::PAIRWISE_CONTROL].concat()),
+        }
+    }
+}
+
 /// One Double Ratchet session with a peer device.
 #[derive(Clone, Debug)]
 pub(crate) struct Session {
@@ -52,7 +73,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RatchetError> {
+    pub(crate) fn encrypt(&mut self, plaintext: &[u8], content: Content) -> Result<Vec<u8>, RatchetError> {
         let w = match &self.pending {
             Some(h) => {
                 let mut w = Writer::with_header(type_byte::PREKEY_MESSAGE, 2048 + plaintext.len());
@@ -61,16 +82,17 @@ impl Session {
             }
             None => Writer::with_header(type_byte::RATCHET_MESSAGE, 128 + plaintext.len()),
         };
-        self.ratchet.encrypt(&self.ad, w, plaintext)
+        self.ratchet.encrypt(&content.ad(&self.ad), w, plaintext)
     }
 
     pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         m: &Incoming<'_>,
         max_jump: u32,
+        content: Content,
         rng: &mut R,
     ) -> Result<Vec<u8>, RatchetError> {
-        let out = self.ratchet.decrypt(&self.ad, m.prefix, &m.header, m.ciphertext, max_jump, rng)?;
+        let out = self.ratchet.decrypt(&content.ad(&self.ad), m.prefix, &m.header, m.ciphertext, max_jump, rng)?;
         self.pending = None;
         Ok(out)
     }
@@ -170,9 +192,9 @@ impl SessionRecord {
 
     /// Encrypts on the current session and remembers the message (digest, recipient
     /// identity, session) for retry requests.
-    pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
+    pub(crate) fn encrypt(&mut self, plaintext: &[u8], content: Content) -> Result<Vec<u8>, RecordError> {
         let s = self.sessions.front_mut().ok_or(RecordError::NoSession)?;
-        let out = s.encrypt(plaintext).map_err(RecordError::Ratchet)?;
+        let out = s.encrypt(plaintext, content).map_err(RecordError::Ratchet)?;
         let sent = SentMessage { digest: message_digest(&out), recipient: s.remote_identity, base_key: s.base_key };
         if self.sent.len() == RETRY_WINDOW {
             self.sent.pop_front();
@@ -205,10 +227,11 @@ impl SessionRecord {
         &mut self,
         index: usize,
         m: &Incoming<'_>,
+        content: Content,
         rng: &mut R,
     ) -> Result<(Vec<u8>, IdentityKey), RecordError> {
         let s = self.sessions.get_mut(index).ok_or(RecordError::NoSession)?;
-        let pt = s.decrypt(m, max_jump(index), rng).map_err(RecordError::Ratchet)?;
+        let pt = s.decrypt(m, max_jump(index), content, rng).map_err(RecordError::Ratchet)?;
         Ok((pt, s.remote_identity))
     }
 
@@ -222,6 +245,7 @@ impl SessionRecord {
     pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         m: &Incoming<'_>,
+        content: Content,
         rng: &mut R,
     ) -> Result<(Vec<u8>, usize, IdentityKey), RecordError> {
         if self.sessions.is_empty() {
@@ -229,13 +253,13 @@ impl SessionRecord {
         }
         if let Some(i) = self.sessions.iter().position(|s| s.recognizes(m)) {
             let s = self.sessions.get_mut(i).ok_or(RecordError::NoSession)?;
-            let pt = s.decrypt(m, max_jump(i), rng).map_err(RecordError::Ratchet)?;
+            let pt = s.decrypt(m, max_jump(i), content, rng).map_err(RecordError::Ratchet)?;
             return Ok((pt, i, s.remote_identity));
         }
         let mut first_err = None;
         for i in 0..self.sessions.len() {
             let Some(s) = self.sessions.get_mut(i) else { break };
-            match s.decrypt(m, max_jump(i), rng) {
+            match s.decrypt(m, max_jump(i), content, rng) {
                 Ok(pt) => return Ok((pt, i, s.remote_identity)),
                 Err(e) => {
                     first_err.get_or_insert(e);
