@@ -3,6 +3,9 @@
 use thiserror::Error as ThisError;
 
 use crate::account::AccountError;
+use crate::channel::ChannelError;
+use crate::group::chain::ChainError;
+use crate::group::GroupError;
 use crate::handshake::HandshakeError;
 use crate::keys::KeyError;
 use crate::ratchet::RatchetError;
@@ -53,6 +56,12 @@ pub enum Error {
     /// A primitive refused an internal length (a bug, never caused by input).
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
+    /// A group operation was refused.
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    /// A channel operation was refused.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
 }
 
 impl From<ParseError> for Error {
@@ -153,6 +162,37 @@ macro_rules! for_each_error_code {
             /// A primitive refused an internal length: a bug in this library, never
             /// caused by peer input. Nothing was changed.
             Internal,
+            /// No group (or channel) with this id is held.
+            UnknownGroup,
+            /// The device is not a member of the group (sender, author, or this device).
+            NotMember,
+            /// The membership change needs an admin.
+            NotAdmin,
+            /// No sender key with this id is held for the sender (or no content key for
+            /// a restricted channel): retry after its distribution arrives.
+            MissingSenderKey,
+            /// The input is from a group epoch not yet reached: apply the missing
+            /// commits, then retry.
+            EpochAhead,
+            /// The input is from a group epoch before a removal.
+            StaleEpoch,
+            /// The server shows members different group histories (a fork).
+            GroupFork,
+            /// A membership change breaks the group rules.
+            InvalidMembership,
+            /// The sender's pairwise identity differs from the member list.
+            IdentityMismatch,
+            /// The device holds the most groups (or channels) allowed.
+            TooManyGroups,
+            /// An announcement is signed by another key than the channel's current one.
+            WrongSigner,
+            /// An announcement's sequence number was already seen or is too old
+            /// (a replay or a rollback).
+            StaleSequence,
+            /// An announcement is dated too far in the future.
+            FromFuture,
+            /// An announcement or key belongs to another channel, or has the wrong kind.
+            WrongChannel,
         }
     };
 }
@@ -197,6 +237,59 @@ fn key_code(e: &KeyError) -> ErrorCode {
         KeyError::InvalidIdentityKey | KeyError::InvalidPqKey | KeyError::InconsistentKeyPair => ErrorCode::InvalidKey,
         KeyError::WeakKey(_) => ErrorCode::WeakKey,
         KeyError::BadSignature(_) => ErrorCode::BadSignature,
+    }
+}
+
+fn chain_code(e: &ChainError) -> ErrorCode {
+    match e {
+        ChainError::Duplicate => ErrorCode::Duplicate,
+        ChainError::TooFarAhead => ErrorCode::TooFarAhead,
+        ChainError::MessageLost => ErrorCode::MessageLost,
+        ChainError::Exhausted => ErrorCode::ChainExhausted,
+    }
+}
+
+fn group_code(e: &GroupError) -> ErrorCode {
+    match e {
+        GroupError::Decode(d) => decode_code(d),
+        GroupError::Key(k) => key_code(k),
+        GroupError::UnknownGroup => ErrorCode::UnknownGroup,
+        GroupError::GroupExists | GroupError::Duplicate => ErrorCode::Duplicate,
+        GroupError::NotMember => ErrorCode::NotMember,
+        GroupError::NotAdmin => ErrorCode::NotAdmin,
+        GroupError::MissingSenderKey { .. } => ErrorCode::MissingSenderKey,
+        GroupError::EpochAhead { .. } => ErrorCode::EpochAhead,
+        GroupError::StaleEpoch => ErrorCode::StaleEpoch,
+        GroupError::GroupFork { .. } => ErrorCode::GroupFork,
+        GroupError::InvalidMembership(_) => ErrorCode::InvalidMembership,
+        GroupError::BadSignature => ErrorCode::BadSignature,
+        GroupError::IdentityMismatch => ErrorCode::IdentityMismatch,
+        GroupError::Chain(c) => chain_code(c),
+        GroupError::AuthenticationFailed => ErrorCode::AuthenticationFailed,
+        GroupError::InvalidPadding => ErrorCode::InvalidPadding,
+        GroupError::PlaintextTooLarge(_) => ErrorCode::PlaintextTooLarge,
+        GroupError::TooManyGroups => ErrorCode::TooManyGroups,
+        GroupError::Crypto(_) => ErrorCode::Internal,
+    }
+}
+
+fn channel_code(e: &ChannelError) -> ErrorCode {
+    match e {
+        ChannelError::Decode(d) => decode_code(d),
+        ChannelError::BadSignature => ErrorCode::BadSignature,
+        ChannelError::WrongSigner => ErrorCode::WrongSigner,
+        ChannelError::StaleSequence { .. } => ErrorCode::StaleSequence,
+        ChannelError::FromFuture { .. } => ErrorCode::FromFuture,
+        ChannelError::WrongChannel | ChannelError::WrongKind => ErrorCode::WrongChannel,
+        ChannelError::UnknownKey { .. } => ErrorCode::MissingSenderKey,
+        ChannelError::Chain(c) => chain_code(c),
+        ChannelError::AuthenticationFailed => ErrorCode::AuthenticationFailed,
+        ChannelError::InvalidPadding => ErrorCode::InvalidPadding,
+        ChannelError::BodyTooLarge { .. } => ErrorCode::PlaintextTooLarge,
+        ChannelError::SequenceExhausted => ErrorCode::ChainExhausted,
+        ChannelError::TooManyChannels => ErrorCode::TooManyGroups,
+        ChannelError::AlreadyPresent => ErrorCode::Duplicate,
+        ChannelError::Crypto(_) => ErrorCode::Internal,
     }
 }
 
@@ -258,6 +351,8 @@ impl Error {
             Error::TooManyPeers => ErrorCode::TooManyPeers,
             Error::StateFull => ErrorCode::StateFull,
             Error::Crypto(_) => ErrorCode::Internal,
+            Error::Group(g) => group_code(g),
+            Error::Channel(c) => channel_code(c),
         }
     }
 

@@ -20,8 +20,11 @@ pub const MESSAGE_VERSION: u8 = 0x02;
 /// The version of retry requests: version 2 added the request time.
 pub const RETRY_REQUEST_VERSION: u8 = 0x02;
 /// The version of snapshots: version 2 state holds pinned identities, sender epochs,
-/// dropped-chain records and recipient-bound retry windows.
-pub const SNAPSHOT_VERSION: u8 = 0x02;
+/// dropped-chain records and recipient-bound retry windows; version 3 adds groups and
+/// channels. Version 2 snapshots are still read (their state has no groups or channels).
+pub const SNAPSHOT_VERSION: u8 = 0x03;
+/// The older snapshot version still read.
+pub const SNAPSHOT_VERSION_READ_ALSO: u8 = 0x02;
 
 /// The one version this library writes and reads for objects of `type_byte`.
 pub const fn version_of(type_byte: u8) -> u8 {
@@ -128,7 +131,8 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::WrongType { expected: expected_type, found });
         }
         let version = self.u8()?;
-        if version != version_of(expected_type) {
+        let older_snapshot = expected_type == type_byte::SNAPSHOT && version == SNAPSHOT_VERSION_READ_ALSO;
+        if version != version_of(expected_type) && !older_snapshot {
             return Err(DecodeError::UnsupportedVersion(version));
         }
         Ok(())
@@ -210,6 +214,11 @@ impl<'a> Reader<'a> {
         let out = self.buf.get(self.pos..).unwrap_or(&[]);
         self.pos = self.buf.len();
         out
+    }
+
+    /// Whether the whole input has been consumed.
+    pub(crate) fn rest_is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
     }
 
     /// Succeeds only if the whole input has been consumed.

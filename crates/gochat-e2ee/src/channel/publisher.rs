@@ -121,7 +121,7 @@ impl Publisher {
         let (iteration, mk) = chain.next()?;
         let aead = message_key(&mk, labels::MESSAGE_KEYS)?;
         let header = restricted_header(&self.channel_id, content.key_id, iteration);
-        let ciphertext = aead.seal(&header, &padded)?;
+        let ciphertext = aead.seal_siv(&header, &padded)?;
         let mut out = Vec::with_capacity(header.len() + ciphertext.len());
         out.extend_from_slice(&header);
         out.extend_from_slice(&ciphertext);

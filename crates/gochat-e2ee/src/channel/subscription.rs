@@ -171,7 +171,7 @@ impl Subscription {
             .ok_or(ChannelError::UnknownKey { key_id: d.key_id })?;
         let staged = self.keys[pos].1.stage(d.iteration)?;
         let aead = message_key(&staged.key, labels::MESSAGE_KEYS)?;
-        let padded = Zeroizing::new(aead.open(d.aad, d.ciphertext).ok_or(ChannelError::AuthenticationFailed)?);
+        let padded = Zeroizing::new(aead.open_siv(d.aad, d.ciphertext).ok_or(ChannelError::AuthenticationFailed)?);
         let inner = Zeroizing::new(unpad(padded.to_vec()).map_err(|_| ChannelError::InvalidPadding)?);
         let a = self.check_announcement(&inner, now)?;
         let chain = &mut self.keys[pos].1;

@@ -601,7 +601,7 @@ fn restricted_inner_announcement_goes_through_every_public_check() {
     let mut seal = |plaintext: &[u8]| {
         let (i, mk) = chain.next().unwrap();
         let mut out = restricted_header(&id, 9, i);
-        let ct = message_key(&mk, labels::MESSAGE_KEYS).unwrap().seal(&out.clone(), plaintext).unwrap();
+        let ct = message_key(&mk, labels::MESSAGE_KEYS).unwrap().seal_siv(&out.clone(), plaintext).unwrap();
         out.extend_from_slice(&ct);
         out
     };
@@ -621,7 +621,7 @@ fn restricted_inner_announcement_goes_through_every_public_check() {
     // A ciphertext under the wrong label (e.g. a group message key) does not open.
     let (i, mk) = SenderChain::new([9; 32], 5).next().unwrap();
     let mut out = restricted_header(&id, 9, i);
-    let ct = message_key(&mk, b"some other label").unwrap().seal(&out.clone(), &pad(&good)).unwrap();
+    let ct = message_key(&mk, b"some other label").unwrap().seal_siv(&out.clone(), &pad(&good)).unwrap();
     out.extend_from_slice(&ct);
     assert_eq!(refused(&mut s, &out, NOW), ChannelError::AuthenticationFailed);
 }

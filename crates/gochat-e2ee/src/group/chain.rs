@@ -147,12 +147,14 @@ impl ReceiverChain {
     }
 
     /// The next iteration this copy expects.
+    #[cfg(test)]
     pub(crate) fn next_iteration(&self) -> u32 {
         self.chain.iteration
     }
 
     /// The first iteration this copy can read (the distributed position, raised by
     /// eviction): iterations below it that have no skipped key are `MessageLost`.
+    #[cfg(test)]
     pub(crate) fn lost_below(&self) -> u32 {
         self.lost_below
     }
@@ -160,11 +162,6 @@ impl ReceiverChain {
     /// Number of skipped keys held.
     pub(crate) fn skipped_len(&self) -> usize {
         self.skipped.len()
-    }
-
-    /// Whether this copy could still read `iteration` (a skipped key, or ahead).
-    pub(crate) fn could_read(&self, iteration: u32) -> bool {
-        iteration >= self.chain.iteration || self.skipped.iter().any(|(i, _)| *i == iteration)
     }
 
     /// Computes the key of `iteration` without changing anything: at most

@@ -133,9 +133,9 @@ impl Membership {
         Ok(())
     }
 
-    fn current(&self) -> &EpochRecord {
-        // Never empty: every constructor pushes the current epoch.
-        self.history.back().expect("membership has a current epoch")
+    fn current(&self) -> EpochRecord {
+        // Never empty: every constructor and `read` holds the current epoch.
+        self.history.back().copied().unwrap_or(EpochRecord { epoch: 0, hash: [0; 32], removal: false, commit: [0; 32] })
     }
 
     pub(crate) fn epoch(&self) -> u64 {
@@ -151,10 +151,6 @@ impl Membership {
             .iter()
             .map(|(name, (identity, admin))| GroupMember { name: name.clone(), identity: *identity, admin: *admin })
             .collect()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.members.len()
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<(&IdentityKey, bool)> {
@@ -179,7 +175,7 @@ impl Membership {
         let Some(pos) = self.history.iter().position(|r| r.epoch == epoch) else {
             return Err(GroupError::StaleEpoch);
         };
-        if &self.history[pos].hash != hash {
+        if self.history.get(pos).is_none_or(|r| &r.hash != hash) {
             return Err(GroupError::GroupFork { epoch });
         }
         if self.history.iter().skip(pos + 1).any(|r| r.removal) {
@@ -260,7 +256,8 @@ impl Membership {
                 true
             }
             CommitOp::Replace { name, identity } => {
-                let entry = next.members.get_mut(name).ok_or(GroupError::InvalidMembership("replaced name not a member"))?;
+                let entry =
+                    next.members.get_mut(name).ok_or(GroupError::InvalidMembership("replaced name not a member"))?;
                 if &entry.0 == identity {
                     return Err(GroupError::InvalidMembership("replacement with the same identity"));
                 }

@@ -3,7 +3,6 @@
 //! pairwise sessions) and group messages. Every layout is written and read here, once.
 
 use crate::keys::{IdentityKey, IDENTITY_KEY_BYTES};
-use crate::labels;
 use crate::ratchet::{check_ciphertext_len, MAX_PADDED_BYTES};
 use crate::wire::{type_byte, DecodeError, Reader, Writer};
 
@@ -255,8 +254,3 @@ impl<'a> GroupMessage<'a> {
         w
     }
 }
-
-/// Signature label of a commit.
-pub(crate) const COMMIT_LABEL: &[u8] = labels::SIG_GROUP_COMMIT;
-/// Signature label of a welcome.
-pub(crate) const WELCOME_LABEL: &[u8] = labels::SIG_GROUP_WELCOME;

@@ -35,12 +35,12 @@ use crate::wire::{DecodeError, Reader, Writer};
 
 use chain::{message_key, ChainError, ReceiverChain, Staged};
 pub use chain::{MAX_FORWARD_JUMP, MAX_SKIPPED_KEYS};
-pub use membership::{GroupId, GroupMember, MembershipChange, MAX_EPOCH_HISTORY, MAX_GROUP_MEMBERS};
 use membership::Membership;
-pub use message::{CommitOp, MAX_COMMIT_BYTES, MAX_GROUP_MESSAGE_BYTES, MAX_WELCOME_BYTES};
+pub use membership::{GroupId, GroupMember, MembershipChange, MAX_EPOCH_HISTORY, MAX_GROUP_MEMBERS};
 use message::{commit_body, decode_commit, decode_welcome, welcome_body, Distribution, GroupMessage};
-pub use sender_key::{RotationPolicy, MAX_SENDER_GENERATIONS};
+pub use message::{CommitOp, MAX_COMMIT_BYTES, MAX_GROUP_MESSAGE_BYTES, MAX_WELCOME_BYTES};
 use sender_key::{Generations, OwnSenderKey, ReceivedKey};
+pub use sender_key::{RotationPolicy, MAX_SENDER_GENERATIONS};
 
 /// Most groups one device belongs to.
 pub const MAX_GROUPS: usize = 1_024;
@@ -173,6 +173,10 @@ impl StagedMessage {
     }
 }
 
+/// This device's own commit: the group after it, the commit, a welcome for the devices
+/// it adds, and the change.
+pub(crate) type OwnCommit = (Group, Vec<u8>, Option<Vec<u8>>, MembershipChange);
+
 fn digest(bytes: &[u8]) -> [u8; 32] {
     sha256(&[bytes])
 }
@@ -287,11 +291,7 @@ impl Group {
 
     /// Signs a commit making `op` and returns the group after it (not yet stored),
     /// the commit, a welcome for the devices it adds (if any), and the change.
-    pub(crate) fn commit(
-        &self,
-        op: &CommitOp,
-        pair: &IdentityKeyPair,
-    ) -> Result<(Group, Vec<u8>, Option<Vec<u8>>, MembershipChange), GroupError> {
+    pub(crate) fn commit(&self, op: &CommitOp, pair: &IdentityKeyPair) -> Result<OwnCommit, GroupError> {
         if !self.active {
             return Err(GroupError::NotMember);
         }
@@ -350,8 +350,7 @@ impl Group {
                 own.retired = true;
             }
         }
-        let me_gone = change.removed.iter().any(|n| n == &self.me)
-            || (change.replaced.iter().any(|n| n == &self.me));
+        let me_gone = change.removed.iter().any(|n| n == &self.me) || (change.replaced.iter().any(|n| n == &self.me));
         if me_gone {
             next.active = false;
             next.own = None;
@@ -471,18 +470,22 @@ impl Group {
     }
 
     /// Applies a staged decrypt (cannot fail), enforcing `MAX_GROUP_SKIPPED_KEYS`.
-    pub(crate) fn apply_decrypt(&mut self, s: StagedMessage) -> GroupPlaintext {
+    /// Returns the plaintext and the change in the number of skipped keys held.
+    pub(crate) fn apply_decrypt(&mut self, s: StagedMessage) -> (GroupPlaintext, isize) {
         let adds = s.staged.added_keys();
         let total_before = if adds > 0 { self.skipped_total() } else { 0 };
+        let mut delta = 0isize;
         if let Some(key) = self.received.get_mut(&s.out.sender).and_then(|g| g.get_mut(s.generation)) {
+            let before = key.chain.skipped_len() as isize;
             key.chain.apply(s.staged);
             let over = (total_before + adds).saturating_sub(MAX_GROUP_SKIPPED_KEYS);
             if over > 0 {
                 let keep = key.chain.skipped_len().saturating_sub(over);
                 key.chain.evict_to(keep);
             }
+            delta = key.chain.skipped_len() as isize - before;
         }
-        s.out
+        (s.out, delta)
     }
 
     fn skipped_total(&self) -> usize {
@@ -549,6 +552,7 @@ impl Group {
                 .sum::<usize>()
     }
 
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
         if let Some(own) = &self.own {
             own.for_each_secret(f);
@@ -651,6 +655,7 @@ impl Groups {
         4 + self.groups.keys().map(|id| self.entry_len(id)).sum::<usize>()
     }
 
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
         self.groups.values().for_each(|g| g.for_each_secret(f));
     }
@@ -683,3 +688,113 @@ impl Groups {
         Ok(Groups { groups })
     }
 }
+
+/// A pairwise message the app must deliver to `peer` (a 1:1 message in the control
+/// kind: pass it to the peer's `group_receive`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The member device (peer name) to deliver it to.
+    pub peer: String,
+    /// The pairwise message.
+    pub message: Vec<u8>,
+}
+
+/// Why a member was not sent this device's sender key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithheldReason {
+    /// There is no pairwise session with the member: start one (`initiate`), then
+    /// call `group_resend_key`.
+    NoSession,
+    /// The member's identity changed and the change is not approved: approve it (after
+    /// checking), then call `group_resend_key`.
+    IdentityNotApproved,
+    /// The pairwise session is with another identity than the member list holds for
+    /// that name: the list or the session is wrong; nothing is sent.
+    IdentityMismatch,
+}
+
+/// A member that was not sent a sender key, and why. Nothing is ever sent to an
+/// identity the app has not approved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withheld {
+    /// The member device.
+    pub peer: String,
+    /// Why it was skipped.
+    pub reason: WithheldReason,
+}
+
+/// The result of a membership operation: what to publish and what to send.
+#[must_use = "the commit, welcome and pairwise messages must be sent, and withheld members handled"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupChange {
+    /// The group.
+    pub group_id: GroupId,
+    /// Its epoch after the change.
+    pub epoch: u64,
+    /// A commit to deliver to every member of the previous epoch (removed ones too).
+    pub commit: Option<Vec<u8>>,
+    /// A welcome to deliver to every added device (on creation: to every member).
+    pub welcome: Option<Vec<u8>>,
+    /// What changed.
+    pub change: MembershipChange,
+    /// Pairwise sender-key distributions to deliver.
+    pub outgoing: Vec<Outgoing>,
+    /// Members that were not sent this device's key.
+    pub withheld: Vec<Withheld>,
+}
+
+/// An encrypted group message, with the distributions of a new sender key if this
+/// send rotated it (deliver those first).
+#[must_use = "the message and any pairwise distributions must be sent"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSent {
+    /// The group message, for every member.
+    pub message: Vec<u8>,
+    /// Whether this send started a new sender key generation.
+    pub rotated: bool,
+    /// Pairwise distributions of the new generation.
+    pub outgoing: Vec<Outgoing>,
+    /// Members that were not sent the new key.
+    pub withheld: Vec<Withheld>,
+}
+
+/// A sender key received over a pairwise session.
+#[must_use = "the identity event must be checked"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderKeyReceived {
+    /// The group.
+    pub group_id: GroupId,
+    /// The member that sent it.
+    pub sender: String,
+    /// The generation's key id.
+    pub key_id: u32,
+    /// False if this generation was already held (a repeat changes nothing).
+    pub fresh: bool,
+    /// How the pairwise sender's identity relates to its pin.
+    pub identity: crate::trust::IdentityEvent,
+}
+
+/// The group a commit names (decodes the whole commit).
+pub(crate) fn commit_group_id(bytes: &[u8]) -> Result<GroupId, GroupError> {
+    Ok(decode_commit(bytes)?.group_id)
+}
+
+/// The group a welcome names.
+pub(crate) fn welcome_group_id(bytes: &[u8]) -> Result<GroupId, GroupError> {
+    Ok(decode_welcome(bytes)?.group_id)
+}
+
+/// The group a message names (decodes its layout, no cryptography).
+pub(crate) fn message_group_id(bytes: &[u8]) -> Result<GroupId, GroupError> {
+    Ok(GroupMessage::decode(bytes)?.group_id)
+}
+
+/// Decodes a distribution (the plaintext of a pairwise control message).
+pub(crate) fn decode_distribution(bytes: &[u8]) -> Result<Distribution, GroupError> {
+    Distribution::decode(bytes)
+}
+
+/// Bytes this device's own sender key takes in a group's state.
+pub(crate) const OWN_KEY_STATE_BYTES: usize = OwnSenderKey::STATE_BYTES;
+/// Bytes one skipped key takes in a group's state.
+pub(crate) const SKIPPED_KEY_STATE_BYTES: usize = chain::SKIPPED_ENTRY_BYTES;

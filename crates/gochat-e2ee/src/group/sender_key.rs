@@ -88,6 +88,7 @@ impl OwnSenderKey {
 
     pub(crate) const STATE_BYTES: usize = 4 + SenderChain::STATE_BYTES + 32 + 8 + 4 + 1;
 
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
         f("own sender chain key", self.chain.key_bytes());
         f("own sender signing key", self.signing.as_bytes());

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration test suites.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod net;
+
 use gochat_e2ee::{Device, ErrorCode, PreKeyBundle, SnapshotKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;

@@ -4,19 +4,25 @@
 //! returns an [`Error`] and leaves the account, every prekey store and every session
 //! exactly as before.
 
+mod channels;
+mod groups;
+
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::account::{Account, MAX_ACCOUNT_STATE_BYTES};
+use crate::channel::Channels;
 use crate::error::Error;
+use crate::group::Groups;
 use crate::handshake::{initiate, KeyScheduleTrace};
 use crate::keys::{IdentityKey, PreKeyBundle, IDENTITY_KEY_BYTES};
 use crate::ratchet::RatchetState;
 use crate::retry::{self, RetryError};
 use crate::session::{
-    message_digest, Incoming, RecordError, Session, SessionRecord, MAX_SESSION_STATE_BYTES, SENT_MESSAGE_STATE_BYTES,
+    message_digest, Content, Incoming, RecordError, Session, SessionRecord, MAX_SESSION_STATE_BYTES,
+    SENT_MESSAGE_STATE_BYTES,
 };
 use crate::snapshot::{self, SnapshotError, SnapshotKey, SnapshotKind, MAX_SNAPSHOT_BYTES};
 use crate::trust::{IdentityEvent, IdentityPolicy, TrustStore};
@@ -41,6 +47,10 @@ const PEER_FRAMING_BYTES: usize = 4 + MAX_NAME_BYTES + 4 + 4;
 /// A pinned identity entry at its largest (name, pinned and pending identity).
 const TRUST_ENTRY_MAX_BYTES: usize = 4 + MAX_NAME_BYTES + IDENTITY_KEY_BYTES + 1 + IDENTITY_KEY_BYTES;
 
+/// What a caller of `decrypt_parsed` checks in a decrypted control message before
+/// anything is committed.
+type Accept<'a> = dyn FnMut(&[u8], &IdentityKey) -> Result<(), Error> + 'a;
+
 /// A device: identity, prekeys and sessions with peer devices (named by the app).
 ///
 /// Deliberately not `Clone`: two copies of live ratchet state that both send would
@@ -52,7 +62,9 @@ pub struct Device {
     account: Account,
     peers: BTreeMap<String, SessionRecord>,
     trust: TrustStore,
-    /// The exact bytes the peer list and the trust store take in the state encoding,
+    groups: Groups,
+    channels: Channels,
+    /// The exact bytes the peer list, the trust store, the groups and the channels take in the state encoding,
     /// kept up to date by every call that changes them (the state-size budget).
     held: usize,
     /// `MAX_STATE_BYTES`; lowered only by unit tests, to reach the budget quickly.
@@ -98,6 +110,8 @@ impl Device {
             account,
             peers: BTreeMap::new(),
             trust: TrustStore::default(),
+            groups: Groups::default(),
+            channels: Channels::new(),
             held: 0,
             budget: MAX_STATE_BYTES,
         };
@@ -108,7 +122,12 @@ impl Device {
     /// The bytes of the peer list and the trust store, counted from scratch.
     fn count_held(&self) -> usize {
         let trust: usize = self.trust.peers().map(|p| self.trust.entry_len(p)).sum();
-        4 + self.peers.iter().map(|(name, r)| 4 + name.len() + r.encoded_len()).sum::<usize>() + 1 + 4 + trust
+        4 + self.peers.iter().map(|(name, r)| 4 + name.len() + r.encoded_len()).sum::<usize>()
+            + 1
+            + 4
+            + trust
+            + self.groups.encoded_len()
+            + self.channels.encoded_len()
     }
 
     /// The bytes `peer`'s record and pinned identity take in the state encoding.
@@ -163,6 +182,9 @@ impl Device {
             account: self.account.clone(),
             peers: self.peers.clone(),
             trust: self.trust.clone(),
+            groups: self.groups.clone(),
+            // Publishers are deliberately not `Clone`; the copy goes through the encoding.
+            channels: Channels::from_state_bytes(&self.channels.to_state_bytes()).expect("own encoding decodes"),
             held: self.held,
             budget: self.budget,
         }
@@ -179,6 +201,8 @@ impl Device {
         for record in self.peers.values() {
             record.for_each_secret(f);
         }
+        self.groups.for_each_secret(f);
+        self.channels.for_each_secret(f);
     }
 
     /// The user this device belongs to.
@@ -351,7 +375,7 @@ impl Device {
         self.trust.check_send(peer, identity).map_err(|_| Error::IdentityChanged)?;
         // Only the record changes (its retry window); pins do not.
         let before = record.encoded_len();
-        let message = record.encrypt(plaintext)?;
+        let message = record.encrypt(plaintext, Content::Chat)?;
         self.held = self.held - before + record.encoded_len();
         Ok(message)
     }
@@ -374,25 +398,50 @@ impl Device {
         let m = Incoming::parse(message)?;
         self.ensure_room(MAX_STATE_GROWTH_PER_INPUT)?;
         let before = self.peer_len(peer);
-        let decrypted = self.decrypt_parsed(peer, &m, rng)?;
+        let decrypted = self.decrypt_parsed(peer, &m, Content::Chat, &mut |_, _| Ok(()), rng)?;
         self.regrown(peer, before);
         Ok(decrypted)
     }
 
+    /// Decrypts a parsed pairwise message of kind `content`. `accept` sees the
+    /// plaintext and the sender's identity after the AEAD tag has verified and before
+    /// anything is committed; if it refuses, every session, prekey and pin is left as
+    /// it was (a control message whose content is refused can be retried).
     fn decrypt_parsed<R: CryptoRng + ?Sized>(
         &mut self,
         peer: &str,
         m: &Incoming<'_>,
+        content: Content,
+        accept: &mut Accept<'_>,
         rng: &mut R,
     ) -> Result<Decrypted, Error> {
+        // A chat message's content is never refused, so only control messages pay for
+        // the copy that makes a refusal after decryption undoable.
+        let saved = match content {
+            Content::Chat => None,
+            Content::Control => self.peers.get(peer).cloned(),
+        };
+        let restore = |peers: &mut BTreeMap<String, SessionRecord>, saved: Option<SessionRecord>| {
+            if let Some(record) = saved {
+                peers.insert(peer.to_owned(), record);
+            }
+        };
         let Some(header) = &m.prekey else {
             let record = self.peers.get_mut(peer).ok_or(Error::NoSession)?;
-            let (plaintext, index, sender) = record.decrypt(m, rng)?;
+            let (plaintext, index, sender) = record.decrypt(m, content, rng)?;
+            if let Err(e) = accept(&plaintext, &sender) {
+                restore(&mut self.peers, saved);
+                return Err(e);
+            }
             return Ok(conclude(&mut self.trust, record, peer, (index, sender), plaintext, true));
         };
         if let Some(record) = self.peers.get_mut(peer) {
             if let Some(i) = record.find_base_key(&header.base_key) {
-                let (plaintext, sender) = record.decrypt_on(i, m, rng)?;
+                let (plaintext, sender) = record.decrypt_on(i, m, content, rng)?;
+                if let Err(e) = accept(&plaintext, &sender) {
+                    restore(&mut self.peers, saved);
+                    return Err(e);
+                }
                 return Ok(conclude(&mut self.trust, record, peer, (i, sender), plaintext, false));
             }
         }
@@ -401,7 +450,8 @@ impl Device {
         let ratchet = RatchetState::new_responder(&secret.0, &signed.secret, signed.public.key);
         let mut session =
             Session { ratchet, ad, remote_identity: header.initiator, base_key: header.base_key, pending: None };
-        let plaintext = session.decrypt(m, crate::ratchet::MAX_FORWARD_JUMP, rng)?;
+        let plaintext = session.decrypt(m, crate::ratchet::MAX_FORWARD_JUMP, content, rng)?;
+        accept(&plaintext, &header.initiator)?;
         self.account.commit(consumed, rng);
         let sender = header.initiator;
         let identity = self.trust.classify(peer, &sender);
@@ -505,6 +555,8 @@ impl Device {
             record.write(&mut w);
         }
         self.trust.write(&mut w);
+        self.groups.write(&mut w);
+        self.channels.write(&mut w);
         w.into_secret_bytes()
     }
 
@@ -544,8 +596,19 @@ impl Device {
             }
         }
         let trust = TrustStore::read(&mut r, MAX_PEERS, read_name).map_err(invalid)?;
+        // A version-2 state ends here: no groups, no channels.
+        let (mut groups, mut channels) = (Groups::default(), Channels::new());
+        if !r.rest_is_empty() {
+            groups = Groups::read(&mut r).map_err(invalid)?;
+            channels = Channels::read(&mut r).map_err(invalid)?;
+        }
         r.finish().map_err(invalid)?;
-        let mut device = Device { user_id, account, peers, trust, held: 0, budget: MAX_STATE_BYTES };
+        // A restored state may be older than what was sent: never send on its group
+        // sender keys again (a new generation, with a new chain, starts at the next
+        // send). Restricted channels use AES-256-GCM-SIV, so a restored publisher that
+        // re-uses a content key position reveals only whether two posts are equal.
+        groups.retire_own_keys();
+        let mut device = Device { user_id, account, peers, trust, groups, channels, held: 0, budget: MAX_STATE_BYTES };
         device.held = device.count_held();
         Ok(device)
     }
