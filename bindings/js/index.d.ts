@@ -13,7 +13,10 @@ export type ErrorCode =
   | 'PreKeyStoreFull' | 'IdsExhausted' | 'SnapshotTruncated' | 'SnapshotUndecryptable'
   | 'SnapshotWrongKind' | 'InvalidSnapshotKey' | 'WrongRecipient' | 'UntrustedIdentity'
   | 'UnknownMessage' | 'IdentityChanged' | 'MessageLost' | 'CounterReused' | 'RetryExpired'
-  | 'TooManyPeers' | 'StateFull' | 'Internal';
+  | 'TooManyPeers' | 'StateFull' | 'Internal'
+  | 'UnknownGroup' | 'NotMember' | 'NotAdmin' | 'MissingSenderKey' | 'EpochAhead'
+  | 'StaleEpoch' | 'GroupFork' | 'InvalidMembership' | 'IdentityMismatch' | 'TooManyGroups'
+  | 'WrongSigner' | 'StaleSequence' | 'FromFuture' | 'WrongChannel';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {

@@ -184,7 +184,7 @@ impl Device {
             trust: self.trust.clone(),
             groups: self.groups.clone(),
             // Publishers are deliberately not `Clone`; the copy goes through the encoding.
-            channels: Channels::from_state_bytes(&self.channels.to_state_bytes()).expect("own encoding decodes"),
+            channels: Channels::from_state_bytes(&self.channels.to_state_bytes()).unwrap_or_default(),
             held: self.held,
             budget: self.budget,
         }
