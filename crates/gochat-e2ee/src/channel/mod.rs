@@ -8,14 +8,14 @@
 //! older than its reorder window), and is not dated more than
 //! [`MAX_ANNOUNCEMENT_FUTURE_SECS`] in the future.
 //!
-//! The channel key can be replaced with a [`KeyRotation`](announcement) (type 0x31)
+//! The channel key can be replaced with a `KeyRotation` (type 0x31)
 //! signed by the old key and by the new one (proof of possession); it shares the
 //! sequence space with announcements, so it cannot be replayed or reordered behind
 //! newer posts.
 //!
 //! A *restricted* channel additionally encrypts every announcement (type 0x32) with a
 //! single-sender chain (the sender chain of [`crate::group::chain`]); the chain key is
-//! handed out in a signed [`ChannelKeyDistribution`](announcement) (type 0x33) that the
+//! handed out in a signed `ChannelKeyDistribution` (type 0x33) that the
 //! Device layer carries inside each subscriber's pairwise 1:1 session. Removing a
 //! subscriber is done by the app: it calls [`Publisher::rotate_content_key`] and sends
 //! the new [`Publisher::key_distribution`] to every remaining subscriber only.
@@ -358,7 +358,7 @@ impl Channels {
         self.subscriptions.keys()
     }
 
-    /// Length of [`Self::write`]'s output.
+    /// Length of `Self::write`'s output.
     pub fn encoded_len(&self) -> usize {
         4 + self.publishers.values().map(Publisher::encoded_len).sum::<usize>()
             + 4
@@ -401,7 +401,7 @@ impl Channels {
         Ok(out)
     }
 
-    /// The state encoding ([`Self::write`]) in a buffer wiped when dropped: it holds
+    /// The state encoding (`Self::write`) in a buffer wiped when dropped: it holds
     /// secrets. Exactly [`Self::encoded_len`] bytes.
     pub fn to_state_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::raw(self.encoded_len());
@@ -410,7 +410,7 @@ impl Channels {
     }
 
     /// Decodes a state encoding made by [`Self::to_state_bytes`] (validated as
-    /// [`Self::read`] does; trailing bytes refused).
+    /// `Self::read` does; trailing bytes refused).
     pub fn from_state_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::raw(bytes);
         let out = Self::read(&mut r)?;

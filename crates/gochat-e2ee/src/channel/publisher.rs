@@ -186,7 +186,7 @@ impl Publisher {
         ))
     }
 
-    /// Length of [`Self::write`]'s output: 73 bytes (public) or 113 (restricted).
+    /// Length of `Self::write`'s output: 73 bytes (public) or 113 (restricted).
     pub fn encoded_len(&self) -> usize {
         32 + 1 + 32 + 8 + self.content.as_ref().map_or(0, |_| 4 + SenderChain::STATE_BYTES)
     }
@@ -220,7 +220,7 @@ impl Publisher {
         Ok(Publisher { channel_id, key, next_seq, content })
     }
 
-    /// The state encoding ([`Self::write`]) in a buffer wiped when dropped: it holds
+    /// The state encoding (`Self::write`) in a buffer wiped when dropped: it holds
     /// secrets. Exactly [`Self::encoded_len`] bytes.
     pub fn to_state_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::raw(self.encoded_len());
@@ -229,7 +229,7 @@ impl Publisher {
     }
 
     /// Decodes a state encoding made by [`Self::to_state_bytes`] (validated as
-    /// [`Self::read`] does; trailing bytes refused).
+    /// `Self::read` does; trailing bytes refused).
     pub fn from_state_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::raw(bytes);
         let out = Self::read(&mut r)?;

@@ -252,7 +252,7 @@ impl Subscription {
         }
     }
 
-    /// Length of [`Self::write`]'s output.
+    /// Length of `Self::write`'s output.
     pub fn encoded_len(&self) -> usize {
         32 + 1 + 32 + 8 + 8 + 4 + self.keys.iter().map(|(_, c)| 4 + c.encoded_len()).sum::<usize>()
     }
@@ -301,7 +301,7 @@ impl Subscription {
         Ok(Subscription { channel_id, kind, channel_key, last_seq, seen, keys })
     }
 
-    /// The state encoding ([`Self::write`]) in a buffer wiped when dropped: it holds
+    /// The state encoding (`Self::write`) in a buffer wiped when dropped: it holds
     /// secrets. Exactly [`Self::encoded_len`] bytes.
     pub fn to_state_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::raw(self.encoded_len());
@@ -310,7 +310,7 @@ impl Subscription {
     }
 
     /// Decodes a state encoding made by [`Self::to_state_bytes`] (validated as
-    /// [`Self::read`] does; trailing bytes refused).
+    /// `Self::read` does; trailing bytes refused).
     pub fn from_state_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::raw(bytes);
         let out = Self::read(&mut r)?;

@@ -6,11 +6,11 @@
 //! names the use (group message or channel announcement), so a key computed for one
 //! can never open the other.
 //!
-//! [`ReceiverChain`] is a receiver's copy: the chain key at its next iteration plus
+//! `ReceiverChain` is a receiver's copy: the chain key at its next iteration plus
 //! at most [`MAX_SKIPPED_KEYS`] keys of iterations that were skipped (out-of-order
-//! delivery). Decrypting is two-phase: [`ReceiverChain::stage`] computes the message
+//! delivery). Decrypting is two-phase: `ReceiverChain::stage` computes the message
 //! key and the would-be new state without touching `self`; the caller checks the AEAD
-//! tag (and anything else) and only then calls [`ReceiverChain::apply`]. A failed
+//! tag (and anything else) and only then calls `ReceiverChain::apply`. A failed
 //! decrypt therefore changes nothing.
 
 use std::collections::VecDeque;

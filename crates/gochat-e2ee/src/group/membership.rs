@@ -9,7 +9,7 @@
 //! ```
 //! with `state_hash(-1)` = 32 zero bytes. Every change (a commit) names the epoch it
 //! creates and the hash of the state it changes, and is signed by a member allowed to
-//! make it (the admin rule, [`Membership::check_author`]). Every group message and
+//! make it (the admin rule, `Membership::check_author`). Every group message and
 //! every distribution names its sender's epoch and hash, so two members shown
 //! different histories by the server (a fork) see different hashes at one epoch.
 
