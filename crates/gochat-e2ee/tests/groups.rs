@@ -190,6 +190,13 @@ fn forged_replayed_and_unauthorised_commits_are_refused() {
         assert!(net.dev("ben").group_process_commit(&flip(&commit, bit), now, &mut common::rng(5)).is_err());
         assert_eq!(before, net.dev("ben").state_digest());
     }
+    // A server that rewrites the previous hash (or the epoch) cannot raise a fork or an
+    // epoch verdict: the signature is checked first.
+    for byte in [45usize, 36] {
+        let forged = flip(&commit, 8 * byte);
+        let code = net.dev("ben").group_process_commit(&forged, now, &mut common::rng(5)).unwrap_err().code();
+        assert_eq!(code, ErrorCode::BadSignature, "byte {byte}");
+    }
     let _ = net.dev("ben").group_process_commit(&commit, now, &mut common::rng(5)).unwrap();
     assert_eq!(
         net.dev("ben").group_process_commit(&commit, now, &mut common::rng(5)).unwrap_err().code(),

@@ -315,23 +315,27 @@ impl Group {
     }
 
     /// Verifies a commit by another member and returns the group after it (not yet
-    /// stored) and the change. Checks, in order: layout, group id, epoch and previous
-    /// hash (`EpochAhead`, `Duplicate`, `GroupFork`), the admin rule (`NotMember`,
-    /// `NotAdmin`), the author's signature (`BadSignature`), the membership rules.
+    /// stored) and the change. Checks, in order: layout, group id, the author is a
+    /// current member (`NotMember`) and signed it (`BadSignature`), then epoch and
+    /// previous hash (`EpochAhead`, `Duplicate`, `GroupFork`: so only a signed commit
+    /// can report a fork), the admin rule (`NotAdmin`), the membership rules.
     pub(crate) fn apply_commit(&self, bytes: &[u8]) -> Result<(Group, MembershipChange), GroupError> {
         let c = decode_commit(bytes)?;
         if c.group_id != self.id {
             return Err(GroupError::UnknownGroup);
+        }
+        // The signature first: an unsigned commit must not be able to raise a fork,
+        // an epoch or a replay verdict.
+        let (identity, _) = self.membership.get(&c.author).ok_or(GroupError::NotMember)?;
+        if !identity.verify(labels::SIG_GROUP_COMMIT, c.signed, &c.signature) {
+            return Err(GroupError::BadSignature);
         }
         let d = digest(bytes);
         self.membership.check_next(c.epoch, &c.prev_hash, &d)?;
         if !self.active {
             return Err(GroupError::NotMember);
         }
-        let author = self.membership.check_author(&c.author, &c.body)?;
-        if !author.verify(labels::SIG_GROUP_COMMIT, c.signed, &c.signature) {
-            return Err(GroupError::BadSignature);
-        }
+        self.membership.check_author(&c.author, &c.body)?;
         self.after(&c.body, d)
     }
 
