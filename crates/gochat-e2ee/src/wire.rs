@@ -103,6 +103,24 @@ pub enum DecodeError {
     InvalidValue(&'static str),
 }
 
+/// A headerless state encoding of exactly `len` bytes in a buffer wiped on drop.
+pub(crate) fn encode_state(len: usize, write: impl FnOnce(&mut Writer)) -> Zeroizing<Vec<u8>> {
+    let mut w = Writer::raw(len);
+    write(&mut w);
+    w.into_secret_bytes()
+}
+
+/// Decodes a headerless state encoding with `read`, refusing trailing bytes.
+pub(crate) fn decode_state<T>(
+    bytes: &[u8],
+    read: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    let mut r = Reader::raw(bytes);
+    let out = read(&mut r)?;
+    r.finish()?;
+    Ok(out)
+}
+
 /// A bounds-checked cursor over an input slice.
 #[derive(Debug)]
 pub(crate) struct Reader<'a> {

@@ -404,18 +404,13 @@ impl Channels {
     /// The state encoding (`Self::write`) in a buffer wiped when dropped: it holds
     /// secrets. Exactly [`Self::encoded_len`] bytes.
     pub fn to_state_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut w = Writer::raw(self.encoded_len());
-        self.write(&mut w);
-        w.into_secret_bytes()
+        crate::wire::encode_state(self.encoded_len(), |w| self.write(w))
     }
 
     /// Decodes a state encoding made by [`Self::to_state_bytes`] (validated as
     /// `Self::read` does; trailing bytes refused).
     pub fn from_state_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::raw(bytes);
-        let out = Self::read(&mut r)?;
-        r.finish()?;
-        Ok(out)
+        crate::wire::decode_state(bytes, Self::read)
     }
 
     /// Calls `f` with every secret byte string held (signing key seeds, chain keys,

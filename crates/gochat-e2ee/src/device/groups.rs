@@ -292,8 +292,8 @@ impl Device {
             }
             self.held = self.held - before + self.groups.entry_len(&group_id);
         }
-        let plaintext = Zeroizing::new(decrypted.plaintext);
-        drop(plaintext);
+        // The distribution (a chain key) is wiped here.
+        drop(Zeroizing::new(decrypted.plaintext));
         Ok(SenderKeyReceived { group_id, sender: peer.to_owned(), key_id, fresh, identity: decrypted.identity })
     }
 
@@ -372,9 +372,7 @@ impl Device {
                 withheld.push(Withheld { peer: peer.clone(), reason });
                 continue;
             }
-            if self.ensure_room(SENT_MESSAGE_STATE_BYTES).is_err() {
-                return Err(Error::StateFull);
-            }
+            self.ensure_room(SENT_MESSAGE_STATE_BYTES)?;
             let Some(record) = self.peers.get_mut(peer) else { continue };
             let before = record.encoded_len();
             match record.encrypt(payload, Content::Control) {

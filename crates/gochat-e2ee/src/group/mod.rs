@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{sha256, CryptoError};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyError};
 use crate::labels;
-use crate::ratchet::{pad, unpad, RatchetError, MAX_PLAINTEXT_BYTES};
+use crate::ratchet::{pad, unpad, MAX_PLAINTEXT_BYTES};
 use crate::wire::{DecodeError, Reader, Writer};
 
 use chain::{message_key, ChainError, ReceiverChain, Staged};
@@ -459,10 +459,7 @@ impl Group {
         let staged = key.chain.stage(m.iteration)?;
         let aead = message_key(&staged.key, labels::GROUP_MESSAGE_KEYS)?;
         let padded = aead.open(m.header, m.ciphertext).ok_or(GroupError::AuthenticationFailed)?;
-        let plaintext = unpad(padded).map_err(|e| match e {
-            RatchetError::InvalidPadding => GroupError::InvalidPadding,
-            _ => GroupError::InvalidPadding,
-        })?;
+        let plaintext = unpad(padded).map_err(|_| GroupError::InvalidPadding)?;
         let out = GroupPlaintext {
             plaintext,
             sender: sender.to_owned(),
