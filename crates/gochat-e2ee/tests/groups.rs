@@ -347,3 +347,46 @@ fn group_state_survives_export_and_import() {
         d.export(&snapshot_key(1), &mut common::rng(61)).unwrap().len()
     });
 }
+
+#[test]
+fn refused_joins_adds_and_sends_change_nothing() {
+    let mut net = net5();
+    let members = vec![net.member("ben", false), net.member("cai", false)];
+    let now = net.now;
+    let change = net.dev("ana").group_create(&members, now, &mut common::rng(70)).unwrap();
+    let gid = change.group_id;
+    let welcome = change.welcome.unwrap();
+    // Ben: a tampered welcome, and one for a device not in it (Eve), are refused.
+    let before = net.dev("ben").state_digest();
+    for bit in [8 * 10, 8 * (welcome.len() - 1)] {
+        assert!(net.dev("ben").group_join(&flip(&welcome, bit), now, &mut common::rng(71)).is_err());
+        assert_eq!(before, net.dev("ben").state_digest());
+    }
+    let before = net.dev("eve").state_digest();
+    assert_eq!(
+        net.dev("eve").group_join(&welcome, now, &mut common::rng(72)).unwrap_err().code(),
+        ErrorCode::NotMember
+    );
+    assert_eq!(before, net.dev("eve").state_digest());
+    let _ = net.dev("ben").group_join(&welcome, now, &mut common::rng(73)).unwrap();
+    // A non-admin add, an add of a member, an oversized send: refused, nothing changes.
+    let before = net.dev("ben").state_digest();
+    let eve = net.member("eve", false);
+    assert_eq!(
+        net.dev("ben").group_add(&gid, std::slice::from_ref(&eve), now, &mut common::rng(74)).unwrap_err().code(),
+        ErrorCode::NotAdmin
+    );
+    assert_eq!(before, net.dev("ben").state_digest());
+    let before = net.dev("ana").state_digest();
+    let cai = net.member("cai", false);
+    assert_eq!(
+        net.dev("ana").group_add(&gid, &[cai], now, &mut common::rng(75)).unwrap_err().code(),
+        ErrorCode::InvalidMembership
+    );
+    let big = vec![0u8; 65_536];
+    assert_eq!(
+        net.dev("ana").group_encrypt(&gid, &big, now, &mut common::rng(76)).unwrap_err().code(),
+        ErrorCode::PlaintextTooLarge
+    );
+    assert_eq!(before, net.dev("ana").state_digest());
+}
