@@ -9,6 +9,8 @@
 //! The file format is documented in `docs/test-vectors.md`.
 
 mod device_model;
+mod group_model;
+mod groups;
 mod model;
 mod prim;
 mod rng;
@@ -257,6 +259,7 @@ fn scenarios() -> Vec<Scenario> {
 enum Vector {
     Classic(Scenario),
     Script(scripts::Script),
+    Group(groups::GroupVector),
 }
 
 impl Vector {
@@ -264,6 +267,7 @@ impl Vector {
         match self {
             Vector::Classic(s) => s.name,
             Vector::Script(s) => s.name,
+            Vector::Group(s) => s.name,
         }
     }
 
@@ -271,6 +275,7 @@ impl Vector {
         match self {
             Vector::Classic(s) => s.description,
             Vector::Script(s) => s.description,
+            Vector::Group(s) => s.description,
         }
     }
 
@@ -279,6 +284,7 @@ impl Vector {
         match self {
             Vector::Classic(s) => run_library(s),
             Vector::Script(s) => scripts::run_library(s),
+            Vector::Group(s) => groups::run_library(s),
         }
     }
 
@@ -292,6 +298,7 @@ impl Vector {
                 Ok(out)
             }
             Vector::Script(_) => device_model::run(inputs),
+            Vector::Group(s) => group_model::run(s.kind, inputs),
         }
     }
 }
@@ -300,6 +307,7 @@ impl Vector {
 fn vectors() -> Vec<Vector> {
     let mut v: Vec<Vector> = scenarios().into_iter().map(Vector::Classic).collect();
     v.extend(scripts::scripts().into_iter().map(Vector::Script));
+    v.extend(groups::vectors().into_iter().map(Vector::Group));
     v
 }
 

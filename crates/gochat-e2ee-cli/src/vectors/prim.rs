@@ -32,6 +32,13 @@ pub fn ed25519_sign(seed: &[u8; 32], msg: &[u8]) -> [u8; 64] {
     SigningKey::from_bytes(seed).sign(msg).to_bytes()
 }
 
+/// Strict Ed25519 verification (`verify_strict`) of a 64-byte signature.
+pub fn ed25519_verify(public: &[u8; 32], msg: &[u8], signature: &[u8]) -> bool {
+    let Ok(sig) = <[u8; 64]>::try_from(signature) else { return false };
+    ed25519_dalek::VerifyingKey::from_bytes(public)
+        .is_ok_and(|vk| vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok())
+}
+
 /// HKDF-SHA256 with `len` bytes of output.
 pub fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], len: usize) -> Result<Vec<u8>, String> {
     let mut out = vec![0u8; len];
