@@ -83,9 +83,7 @@ fn entry_enc(e: &Entry) -> Vec<u8> {
 }
 
 fn entries_json(list: &[Entry]) -> Value {
-    Value::Array(
-        list.iter().map(|e| json!({"name": e.name, "identity": hv(&e.identity), "admin": e.admin})).collect(),
-    )
+    Value::Array(list.iter().map(|e| json!({"name": e.name, "identity": hv(&e.identity), "admin": e.admin})).collect())
 }
 
 /// 12.2: the hash input (without the label) and `state_hash(e)`.
@@ -170,7 +168,7 @@ impl GroupModel {
     /// 12.4: the distribution of `device`'s current generation to every other member.
     fn distribute(&mut self, device: &str) -> Result<(), String> {
         let gid = self.gid;
-        let d = self.dev(device)?;
+        let d = self.devices.get(device).ok_or("no device")?;
         let own = d.own.clone().ok_or("no generation")?;
         let public = prim::ed25519_public(&own.signing_seed);
         let plaintext = [
@@ -282,7 +280,7 @@ impl GroupModel {
         let author = str_field(e, "device")?.to_owned();
         let names: Vec<String> =
             arr(e, "names")?.iter().map(|n| n.as_str().map(str::to_owned).ok_or("name")).collect::<Result<_, _>>()?;
-        let d = self.dev(&author)?;
+        let d = self.devices.get(&author).ok_or("no device")?;
         if !d.members.iter().any(|m| m.name == author && m.admin) {
             return Err("remove: NotAdmin".into());
         }
@@ -338,7 +336,8 @@ impl GroupModel {
 
     fn process_commit(&mut self, e: &Value, event: usize) -> Result<(), String> {
         let device = str_field(e, "device")?.to_owned();
-        let names: Vec<String> = serde_json::from_value(self.inter["removed_names"].clone()).map_err(|e| e.to_string())?;
+        let names: Vec<String> =
+            serde_json::from_value(self.inter["removed_names"].clone()).map_err(|e| e.to_string())?;
         let last = self.epochs.last().ok_or("no epoch")?;
         let epoch = u64_field(last, "epoch")?;
         let hash = a32(&hexv(field(last, "hash")?)?)?;
@@ -371,17 +370,20 @@ impl GroupModel {
         own.iteration += 1;
         let (key_id, seed) = (own.key_id, own.signing_seed);
         let (key, nonce) = aead_keys(&mk, GROUP_MESSAGE_KEYS)?;
-        let header = [&[0x24, 0x01][..], &gid, &epoch.to_be_bytes(), &hash, &key_id.to_be_bytes(), &iteration.to_be_bytes()]
-            .concat();
+        let header =
+            [&[0x24, 0x01][..], &gid, &epoch.to_be_bytes(), &hash, &key_id.to_be_bytes(), &iteration.to_be_bytes()]
+                .concat();
         let padded = prim::pad(&plaintext, 64);
         let ciphertext = prim::aes_gcm_seal(&key, &nonce, &header, &padded)?;
-        let signature = prim::ed25519_sign(&seed, &[SIG_GROUP_MESSAGE, &header, &ciphertext].concat());
+        let signed = [SIG_GROUP_MESSAGE, &header, &ciphertext].concat();
+        let signature = prim::ed25519_sign(&seed, &signed);
         let message = [&header[..], &ciphertext, &signature].concat();
         let index = self.out_messages.len();
         self.messages.push(json!({"from": from, "epoch": epoch, "state_hash": hv(&hash), "key_id": key_id,
             "iteration": iteration, "chain_key": hv(&chain_key), "next_chain_key": hv(&next),
             "message_key": hv(&mk), "aes_key": hv(&key), "nonce": hv(&nonce), "padded": hv(&padded),
-            "header": hv(&header), "ciphertext": hv(&ciphertext), "signature": hv(&signature)}));
+            "header": hv(&header), "ciphertext": hv(&ciphertext), "signed": hv(&signed),
+            "signature": hv(&signature)}));
         self.out_messages.push(hv(&message));
         for to in self.order.clone().iter().filter(|t| **t != from) {
             let r = self.receive(to, &from, &message)?;
@@ -416,7 +418,8 @@ impl GroupModel {
         let Some(h) = d.held.get_mut(from).and_then(|l| l.iter_mut().find(|h| h.key_id == key_id)) else {
             return Ok(Err("MissingSenderKey"));
         };
-        let expect = prim::ed25519_verify(&h.signing_public, &[SIG_GROUP_MESSAGE, header, ciphertext].concat(), signature);
+        let expect =
+            prim::ed25519_verify(&h.signing_public, &[SIG_GROUP_MESSAGE, header, ciphertext].concat(), signature);
         if !expect {
             return Ok(Err("BadSignature"));
         }
@@ -834,7 +837,8 @@ fn run_channels(inputs: &Value) -> Result<(Value, Value), String> {
                         Sub { id, restricted, key, last: 0, seen: Vec::new(), keys: Vec::new() },
                     );
                 }
-                let mut c = json!({"event": i, "channel_id": hv(&id), "channel_key_seed": hv(&seed), "channel_key": hv(&key)});
+                let mut c =
+                    json!({"event": i, "channel_id": hv(&id), "channel_key_seed": hv(&seed), "channel_key": hv(&key)});
                 if let Some((kid, ck, _)) = content {
                     c["content_key_id"] = json!(kid);
                     c["content_chain_key"] = hv(&ck);
@@ -856,7 +860,8 @@ fn run_channels(inputs: &Value) -> Result<(Value, Value), String> {
                     Some((key_id, ck, iteration)) => {
                         let (mk, next) = kdf_ck(ck)?;
                         let (key, nonce) = aead_keys(&mk, CHANNEL_MESSAGE_KEYS)?;
-                        let header = [&[0x32, 0x01][..], &p.id, &key_id.to_be_bytes(), &iteration.to_be_bytes()].concat();
+                        let header =
+                            [&[0x32, 0x01][..], &p.id, &key_id.to_be_bytes(), &iteration.to_be_bytes()].concat();
                         let padded = prim::pad(&inner, 64);
                         let ciphertext = prim::aes_gcm_siv_seal(&key, &nonce, &header, &padded)?;
                         v["kind"] = json!("restricted_announcement");
@@ -894,7 +899,8 @@ fn run_channels(inputs: &Value) -> Result<(Value, Value), String> {
                 }
                 let seq = p.next_seq;
                 p.next_seq += 1;
-                let body = [&[0x31, 0x01][..], &p.id, &seq.to_be_bytes(), &now.to_be_bytes(), &old_key, &new_key].concat();
+                let body =
+                    [&[0x31, 0x01][..], &p.id, &seq.to_be_bytes(), &now.to_be_bytes(), &old_key, &new_key].concat();
                 let old_signed = [SIG_ROTATION, &body].concat();
                 let old_sig = prim::ed25519_sign(&p.seed, &old_signed);
                 let with_old = [body, old_sig.to_vec()].concat();
@@ -922,8 +928,15 @@ fn run_channels(inputs: &Value) -> Result<(Value, Value), String> {
             "send_key" => {
                 let p = pubs.get(&channel).ok_or("channel")?;
                 let (kid, ck, it) = p.content.ok_or("public channel")?;
-                let body = [&[0x33, 0x01][..], &p.id, &kid.to_be_bytes(), &it.to_be_bytes(), &ck, &prim::ed25519_public(&p.seed)]
-                    .concat();
+                let body = [
+                    &[0x33, 0x01][..],
+                    &p.id,
+                    &kid.to_be_bytes(),
+                    &it.to_be_bytes(),
+                    &ck,
+                    &prim::ed25519_public(&p.seed),
+                ]
+                .concat();
                 let signed = [SIG_CHANNEL_KEY, &body].concat();
                 let sig = prim::ed25519_sign(&p.seed, &signed);
                 let bytes = [body, sig.to_vec()].concat();
@@ -940,7 +953,14 @@ fn run_channels(inputs: &Value) -> Result<(Value, Value), String> {
                 let seed = a32(&hexv(field(e, "seed")?)?)?;
                 let seq = u64_field(e, "seq")?;
                 let (_, _, n) = ann_fields(&o)?;
-                let (bytes, signed, sig) = announcement(&seed, &a32(&o[2..34])?, seq, u64::from_be_bytes(o[42..50].try_into().map_err(|_| "ts")?), o[50], &o[55..55 + n]);
+                let (bytes, signed, sig) = announcement(
+                    &seed,
+                    &a32(&o[2..34])?,
+                    seq,
+                    u64::from_be_bytes(o[42..50].try_into().map_err(|_| "ts")?),
+                    o[50],
+                    &o[55..55 + n],
+                );
                 inter_objects.push(json!({"object": objects.len(), "event": i, "kind": "forged_announcement",
                     "forger_public": hv(&prim::ed25519_public(&seed)), "signed": hv(&signed), "signature": hv(&sig)}));
                 objects.push(bytes);

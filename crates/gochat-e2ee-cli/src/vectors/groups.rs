@@ -77,16 +77,16 @@ fn connect(m: &mut BTreeMap<&'static str, Member>, a: &'static str, b: &'static 
     };
     let first = {
         let d = m.get_mut(a).ok_or("device")?;
-        lib(d.device.initiate(b, &bundle, &mut d.pairwise), "initiate")?;
+        let _ = lib(d.device.initiate(b, &bundle, &mut d.pairwise), "initiate")?;
         lib(d.device.encrypt(b, b"hi"), "encrypt")?
     };
     let reply = {
         let d = m.get_mut(b).ok_or("device")?;
-        lib(d.device.decrypt(a, &first, &mut d.pairwise), "decrypt")?;
+        let _ = lib(d.device.decrypt(a, &first, &mut d.pairwise), "decrypt")?;
         lib(d.device.encrypt(a, b"hi"), "encrypt")?
     };
     let d = m.get_mut(a).ok_or("device")?;
-    lib(d.device.decrypt(b, &reply, &mut d.pairwise), "decrypt")?;
+    let _ = lib(d.device.decrypt(b, &reply, &mut d.pairwise), "decrypt")?;
     Ok(())
 }
 
@@ -270,7 +270,9 @@ fn send(r: &mut GroupRun, gid: &GroupId, from: &str, text: &str, devices: &[&str
     for to in devices.iter().filter(|d| **d != from) {
         let result = r.dev(to)?.device.group_decrypt(from, &sent.message);
         r.deliveries.push(match result {
-            Ok(p) if p.plaintext == text.as_bytes() => json!({"message": index, "to": to, "plaintext": hv(&p.plaintext)}),
+            Ok(p) if p.plaintext == text.as_bytes() => {
+                json!({"message": index, "to": to, "plaintext": hv(&p.plaintext)})
+            }
             Ok(_) => return Err("library: a group message decrypted to other bytes".into()),
             Err(e) => json!({"message": index, "to": to, "error": code(e)}),
         });
@@ -348,32 +350,32 @@ fn channel_events(name: &str) -> Vec<Value> {
         del(p, "dana", 5, NOW),
         json!({"op": "rotate_key", "channel": p, "now": NOW}), // object 6
         del(p, "dana", 6, NOW),
-        del(p, "dana", 6, NOW), // replayed rotation: WrongSigner
-        del(p, "dana", 5, NOW), // the old key's post after the rotation: WrongSigner
+        del(p, "dana", 6, NOW),                      // replayed rotation: WrongSigner
+        del(p, "dana", 5, NOW),                      // the old key's post after the rotation: WrongSigner
         ann(p, 1, "Signed by the new channel key."), // object 7
         del(p, "dana", 7, NOW),
         json!({"op": "verify", "object": 0, "key": {"channel": p, "key": 0}}),
         json!({"op": "verify", "object": 7, "key": {"channel": p, "key": 0}}), // WrongSigner
         json!({"op": "verify", "object": 7, "key": {"channel": p, "key": 1}}),
-        json!({"op": "verify", "object": 3, "key": {"forger": 3}}),
+        json!({"op": "verify", "object": 3, "key": {"forger": 8}}), // event 8 is the forge
         json!({"op": "verify", "object": 4, "key": {"channel": p, "key": 0}}), // BadSignature
         json!({"op": "create", "channel": r, "subscribers": ["bob", "carol"]}),
         json!({"op": "send_key", "channel": r, "to": ["bob", "carol"]}), // object 8
-        ann(r, 1, "Restricted: first briefing."), // object 9
-        ann(r, 1, "Restricted: second briefing."), // object 10
+        ann(r, 1, "Restricted: first briefing."),                        // object 9
+        ann(r, 1, "Restricted: second briefing."),                       // object 10
         del(r, "bob", 9, NOW),
         del(r, "carol", 9, NOW),
     ];
     e.extend([
         json!({"op": "flip", "object": 10, "at": "last"}), // object 11
-        del(r, "bob", 11, NOW), // AuthenticationFailed
+        del(r, "bob", 11, NOW),                            // AuthenticationFailed
         del(r, "bob", 10, NOW),
         del(r, "carol", 10, NOW),
         del(r, "bob", 9, NOW), // replay: Chain(Duplicate)
         // carol is removed: a new content key, sent to bob only.
         json!({"op": "rotate_content_key", "channel": r}),
         json!({"op": "send_key", "channel": r, "to": ["bob"]}), // object 12
-        ann(r, 1, "Restricted: after carol's removal."), // object 13
+        ann(r, 1, "Restricted: after carol's removal."),        // object 13
         del(r, "bob", 13, NOW),
         del(r, "carol", 13, NOW), // UnknownKey
     ]);
@@ -444,7 +446,8 @@ fn run_channels(name: &str) -> Result<(Value, Value), String> {
                 objects.push(d);
             }
             "forge" => {
-                let seed = super::model::a32(&crate::hex::decode(e["seed"].as_str().unwrap_or("")).unwrap_or_default())?;
+                let seed =
+                    super::model::a32(&crate::hex::decode(e["seed"].as_str().unwrap_or("")).unwrap_or_default())?;
                 let seq = e["seq"].as_u64().ok_or_else(|| bad("seq"))?;
                 objects.push(forged(&object(&objects)?, seq, &seed));
             }
