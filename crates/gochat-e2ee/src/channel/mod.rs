@@ -42,7 +42,8 @@ use crate::group::chain::ChainError;
 use crate::wire::{DecodeError, Reader, Writer};
 
 pub use announcement::{verify_announcement, Announcement, ContentType};
-pub use publisher::Publisher;
+pub use publisher::{Publisher, RESTORE_SEQ_GAP};
+pub(crate) use subscription::StagedContentKey;
 pub use subscription::{Received, Subscription};
 
 /// Domain-separation labels of the channel layer (each used exactly once).
@@ -217,9 +218,48 @@ pub enum ChannelError {
     /// A [`Channels`] map already holds this channel.
     #[error("channel already present")]
     AlreadyPresent,
+    /// This device neither publishes to nor is subscribed to the channel (for a post or
+    /// key: subscribe first, with the key from the agency's directory).
+    #[error("unknown channel")]
+    UnknownChannel,
+    /// The restricted channel's content key was retired when the state was restored
+    /// from a snapshot (its chain position may already have been used): rotate the
+    /// content key, then post.
+    #[error("content key retired by a restore: rotate it")]
+    ContentKeyRetired,
     /// A primitive refused its input (never caused by peer input).
     #[error("crypto: {0}")]
     Crypto(#[from] CryptoError),
+}
+
+/// What [`crate::Device::channel_rotate_content_key`] did: the new content key's id,
+/// its pairwise control messages for the listed subscribers, and the subscribers that
+/// got nothing (no session, or an identity change the app has not approved).
+#[must_use = "the outgoing messages must be sent and the withheld subscribers handled"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRekey {
+    /// The new content key's id.
+    pub key_id: u32,
+    /// One pairwise control message per subscriber that gets the key.
+    pub outgoing: Vec<crate::group::Outgoing>,
+    /// The subscribers that were not sent the key, and why.
+    pub withheld: Vec<crate::group::Withheld>,
+}
+
+/// A restricted channel's content key accepted by [`crate::Device::receive_control`]:
+/// signed by the channel key this device trusts, relayed by `sender` over its pairwise
+/// session (whose identity event is reported, like any pairwise message).
+#[must_use = "the identity event must be checked"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelKeyReceived {
+    /// The channel the key is for.
+    pub channel_id: ChannelId,
+    /// The peer whose pairwise session carried it.
+    pub sender: String,
+    /// The content key's id.
+    pub key_id: u32,
+    /// What the pairwise session learned about the sender's identity.
+    pub identity: crate::trust::IdentityEvent,
 }
 
 /// Whether 32 bytes are the canonical encoding of a valid, non-weak Ed25519 point.
@@ -346,6 +386,11 @@ impl Channels {
     /// Removes and returns the subscription to `id`.
     pub fn remove_subscription(&mut self, id: &ChannelId) -> Option<Subscription> {
         self.subscriptions.remove(id)
+    }
+
+    /// Retires every publisher after a restore (see `Publisher::retire_after_restore`).
+    pub(crate) fn retire_after_restore(&mut self) {
+        self.publishers.values_mut().for_each(Publisher::retire_after_restore);
     }
 
     /// The ids of the channels published to, ascending.
