@@ -12,6 +12,7 @@
 mod demo;
 mod hex;
 mod interop;
+mod interop_groups;
 mod vectors;
 
 use std::path::PathBuf;
