@@ -279,10 +279,17 @@ fn read_channel_key(r: &mut Reader<'_>, field: &'static str) -> Result<[u8; 32],
 /// Verifies a strict Ed25519 signature by `key` over `label || message`.
 fn verify(key: &[u8; 32], label: &[u8], message: &[u8], signature: &[u8; 64]) -> Result<(), ChannelError> {
     let vk = VerifyingKey::from_bytes(key).map_err(|_| ChannelError::BadSignature)?;
-    let mut data = Vec::with_capacity(label.len() + message.len());
+    vk.verify_strict(&labelled(label, message), &Signature::from_bytes(signature))
+        .map_err(|_| ChannelError::BadSignature)
+}
+
+/// `label || message`, the signed data. Wiped on drop: a restricted post's body and a
+/// key distribution's chain key are part of `message`.
+fn labelled(label: &[u8], message: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut data = Zeroizing::new(Vec::with_capacity(label.len() + message.len()));
     data.extend_from_slice(label);
     data.extend_from_slice(message);
-    vk.verify_strict(&data, &Signature::from_bytes(signature)).map_err(|_| ChannelError::BadSignature)
+    data
 }
 
 /// A channel signing key, held as its 32-byte Ed25519 seed (wiped on drop, never
@@ -311,10 +318,7 @@ impl ChannelSigningKey {
     }
 
     fn sign(&self, label: &[u8], message: &[u8]) -> [u8; 64] {
-        let mut data = Vec::with_capacity(label.len() + message.len());
-        data.extend_from_slice(label);
-        data.extend_from_slice(message);
-        SigningKey::from_bytes(self.seed.as_bytes()).sign(&data).to_bytes()
+        SigningKey::from_bytes(self.seed.as_bytes()).sign(&labelled(label, message)).to_bytes()
     }
 }
 
