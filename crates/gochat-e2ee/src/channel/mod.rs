@@ -46,21 +46,6 @@ pub use publisher::{Publisher, RESTORE_SEQ_GAP};
 pub(crate) use subscription::StagedContentKey;
 pub use subscription::{Received, Subscription};
 
-/// Domain-separation labels of the channel layer (each used exactly once).
-///
-/// They live here until they are moved into [`crate::labels`].
-pub mod labels {
-    /// Signature prefix of an announcement (type 0x30).
-    pub const SIG_ANNOUNCEMENT: &[u8] = b"GoChat-E2EE v1 channel announcement";
-    /// Signature prefix of a channel key rotation (type 0x31), for both signatures.
-    pub const SIG_KEY_ROTATION: &[u8] = b"GoChat-E2EE v1 channel key rotation";
-    /// HKDF info that turns a restricted channel's message key into an AES-256-GCM key
-    /// and nonce (type 0x32).
-    pub const MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 channel message keys";
-    /// Signature prefix of a channel key distribution (type 0x33).
-    pub const SIG_KEY_DISTRIBUTION: &[u8] = b"GoChat-E2EE v1 channel key distribution";
-}
-
 /// Type bytes of the channel layer (0x30 to 0x3F are reserved for channels).
 pub mod type_byte {
     /// A signed announcement.

@@ -5,9 +5,10 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::announcement::{encode_announcement, encode_distribution, encode_rotation, restricted_header};
-use super::{labels, ChannelError, ChannelId, ChannelKind, ChannelSigningKey, ContentType};
+use super::{ChannelError, ChannelId, ChannelKind, ChannelSigningKey, ContentType};
 use crate::crypto::Secret32;
 use crate::group::chain::{message_key, SenderChain};
+use crate::labels;
 use crate::ratchet::pad;
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -152,7 +153,7 @@ impl Publisher {
         let padded = Zeroizing::new(pad(&inner));
         let mut chain = content.chain.clone();
         let (iteration, mk) = chain.next()?;
-        let aead = message_key(&mk, labels::MESSAGE_KEYS)?;
+        let aead = message_key(&mk, labels::CHANNEL_MESSAGE_KEYS)?;
         let header = restricted_header(&self.channel_id, content.key_id, iteration);
         let ciphertext = aead.seal_siv(&header, &padded)?;
         let mut out = Vec::with_capacity(header.len() + ciphertext.len());

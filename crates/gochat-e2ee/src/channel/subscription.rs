@@ -5,10 +5,11 @@ use zeroize::Zeroizing;
 
 use super::announcement::{decode_announcement, decode_distribution, decode_restricted, decode_rotation, Announcement};
 use super::{
-    is_valid_channel_key, labels, read_channel_key, type_byte, ChannelError, ChannelId, ChannelKind,
+    is_valid_channel_key, read_channel_key, type_byte, ChannelError, ChannelId, ChannelKind,
     MAX_ANNOUNCEMENT_FUTURE_SECS, MAX_CHANNEL_KEYS, MAX_CHANNEL_SKIPPED_KEYS, SEQ_WINDOW,
 };
 use crate::group::chain::{message_key, ReceiverChain};
+use crate::labels;
 use crate::ratchet::unpad;
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -177,7 +178,7 @@ impl Subscription {
             .position(|(id, _)| *id == d.key_id)
             .ok_or(ChannelError::UnknownKey { key_id: d.key_id })?;
         let staged = self.keys[pos].1.stage(d.iteration)?;
-        let aead = message_key(&staged.key, labels::MESSAGE_KEYS)?;
+        let aead = message_key(&staged.key, labels::CHANNEL_MESSAGE_KEYS)?;
         let padded = Zeroizing::new(aead.open_siv(d.aad, d.ciphertext).ok_or(ChannelError::AuthenticationFailed)?);
         let inner = Zeroizing::new(unpad(padded.to_vec()).map_err(|_| ChannelError::InvalidPadding)?);
         let a = self.check_announcement(&inner, now)?;
