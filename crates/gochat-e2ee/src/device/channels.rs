@@ -168,3 +168,51 @@ pub(super) fn post_channel_id(bytes: &[u8]) -> Result<ChannelId, Error> {
     out.copy_from_slice(id);
     Ok(ChannelId(out))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::error::Error;
+
+    const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn channel_state_is_counted_exactly_and_the_budget_refuses_a_post_up_front() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let mut agency = Device::new("agency", NOW, &mut rng);
+        let mut ana = Device::new("ana", NOW, &mut rng);
+        let public = agency.channel_create(ChannelKind::Public, &mut rng).unwrap();
+        let restricted = agency.channel_create(ChannelKind::Restricted, &mut rng).unwrap();
+        let key = agency.channel_public_key(&public).unwrap();
+        ana.channel_subscribe(public, key, ChannelKind::Public).unwrap();
+        let rkey = agency.channel_public_key(&restricted).unwrap();
+        ana.channel_subscribe(restricted, rkey, ChannelKind::Restricted).unwrap();
+        for d in [&agency, &ana] {
+            assert_eq!(d.held, d.count_held());
+            assert_eq!(d.encode_state().len(), d.state_len());
+        }
+        let post = agency.channel_announce(&public, ContentType::Text, b"one", NOW).unwrap();
+        let _ = agency.channel_rotate_content_key(&restricted, &[], &mut rng).unwrap();
+        let _ = ana.channel_receive(&post, NOW).unwrap();
+        assert_eq!(ana.held, ana.count_held());
+        // Leave less room than one post's worst-case growth: refused before any work.
+        ana.budget = ana.reserved() + ana.held + POST_GROWTH - 1;
+        let post = agency.channel_announce(&public, ContentType::Text, b"two", NOW).unwrap();
+        let digest = ana.state_digest();
+        assert_eq!(ana.channel_receive(&post, NOW), Err(Error::StateFull));
+        assert_eq!(ana.state_digest(), digest);
+        ana.budget = crate::device::MAX_STATE_BYTES;
+        let _ = ana.channel_receive(&post, NOW).unwrap();
+        assert!(ana.channel_forget(&restricted));
+        assert!(agency.channel_forget(&public));
+        for d in [&agency, &ana] {
+            assert_eq!(d.held, d.count_held());
+            assert_eq!(d.encode_state().len(), d.state_len());
+        }
+    }
+}
