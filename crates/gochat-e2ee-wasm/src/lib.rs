@@ -14,6 +14,8 @@
 #![forbid(unsafe_code)]
 
 use gochat_e2ee as core;
+use gochat_e2ee::channel::{Announcement, ChannelId, ChannelKind, ContentType, Received};
+use gochat_e2ee::device::ControlReceived;
 use gochat_e2ee::group::{GroupChange, GroupId, GroupMember, Outgoing, RotationPolicy, Withheld, WithheldReason};
 use gochat_e2ee::SnapshotKey;
 use js_sys::{Array, Reflect, Uint8Array};
@@ -214,6 +216,64 @@ fn sender_key_received(r: core::group::SenderKeyReceived) -> JsValue {
         .done()
 }
 
+fn channel_id(b: &[u8]) -> JsResult<ChannelId> {
+    Ok(ChannelId(id32(b, "channel id")?))
+}
+
+/// `"public"` or `"restricted"`; anything else is `Malformed`.
+fn channel_kind(kind: &str) -> JsResult<ChannelKind> {
+    match kind {
+        "public" => Ok(ChannelKind::Public),
+        "restricted" => Ok(ChannelKind::Restricted),
+        _ => Err(malformed("channel kind")),
+    }
+}
+
+/// `"text"`, `"json"` or `"attachmentPointer"`; anything else is `Malformed`.
+fn content_type(t: &str) -> JsResult<ContentType> {
+    match t {
+        "text" => Ok(ContentType::Text),
+        "json" => Ok(ContentType::Json),
+        "attachmentPointer" => Ok(ContentType::AttachmentPointer),
+        _ => Err(malformed("content type")),
+    }
+}
+
+fn content_type_str(t: ContentType) -> &'static str {
+    match t {
+        ContentType::Text => "text",
+        ContentType::Json => "json",
+        ContentType::AttachmentPointer => "attachmentPointer",
+    }
+}
+
+/// `{channelId, seq, timestamp, contentType, body, signer}`. The body (a restricted
+/// channel's plaintext) is wiped in wasm memory once copied into its `Uint8Array`.
+fn announcement(a: Announcement) -> JsValue {
+    let body = Zeroizing::new(a.body);
+    Obj::new()
+        .set("channelId", bytes(&a.channel_id.0))
+        .set("seq", a.seq as f64)
+        .set("timestamp", a.timestamp as f64)
+        .set("contentType", content_type_str(a.content_type))
+        .set("body", bytes(&body))
+        .set("signer", bytes(&a.signer))
+        .done()
+}
+
+/// `{kind: "announcement", announcement}` or `{kind: "keyRotated", old, new, seq}`.
+fn channel_received(r: Received) -> JsValue {
+    match r {
+        Received::Announcement(a) => Obj::new().set("kind", "announcement").set("announcement", announcement(a)).done(),
+        Received::KeyRotated { old, new, seq } => Obj::new()
+            .set("kind", "keyRotated")
+            .set("old", bytes(&old))
+            .set("new", bytes(&new))
+            .set("seq", seq as f64)
+            .done(),
+    }
+}
+
 /// The library version.
 #[wasm_bindgen(js_name = libraryVersion)]
 pub fn library_version() -> String {
@@ -243,6 +303,17 @@ pub fn limits() -> JsValue {
     set("maxBundleBytes", MAX_BUNDLE_BYTES as f64);
     set("paddingBlock", PADDING_BLOCK as f64);
     o.into()
+}
+
+/// Verifies a forwarded announcement (0x30) on its own: signed by `agencyKey` (the
+/// channel's 32-byte signing key from the agency's directory; else `WrongSigner`) with a
+/// valid strict Ed25519 signature (else `BadSignature`). Says nothing about freshness or
+/// replay (a subscription does). Returns the announcement.
+#[wasm_bindgen(js_name = verifyAnnouncement)]
+pub fn verify_announcement(announcement_bytes: &[u8], agency_key: &[u8]) -> JsResult<JsValue> {
+    let key = id32(agency_key, "agency key")?;
+    let a = core::channel::verify_announcement(announcement_bytes, &key).map_err(|e| js_error(e.into()))?;
+    Ok(announcement(a))
 }
 
 /// Decodes and verifies a bundle; returns a plain object describing it.
@@ -632,5 +703,121 @@ impl Device {
             .set("ownKeyId", g.own_key_id().map_or(JsValue::NULL, JsValue::from))
             .set("rotationPolicy", policy)
             .done())
+    }
+
+    /// Creates a channel this device publishes to, `"public"` (signed posts) or
+    /// `"restricted"` (signed, then encrypted under a content key sent pairwise).
+    /// Returns its random 32-byte id.
+    #[wasm_bindgen(js_name = channelCreate)]
+    pub fn channel_create(&mut self, kind: &str) -> JsResult<Vec<u8>> {
+        let kind = channel_kind(kind)?;
+        Ok(self.inner.channel_create(kind, &mut rng()).map_err(js_error)?.0.to_vec())
+    }
+
+    /// The current 32-byte signing key of a channel this device publishes to (give it
+    /// to subscribers out of band). `UnknownGroup` for any other channel.
+    #[wasm_bindgen(js_name = channelPublicKey)]
+    pub fn channel_public_key(&self, id: &[u8]) -> JsResult<Vec<u8>> {
+        Ok(self.inner.channel_public_key(&channel_id(id)?).map_err(js_error)?.to_vec())
+    }
+
+    /// Posts `body` (`contentType` `"text"`, `"json"` or `"attachmentPointer"`) dated
+    /// `now`: a signed 0x30 announcement, or on a restricted channel a 0x32 post.
+    #[wasm_bindgen(js_name = channelAnnounce)]
+    pub fn channel_announce(
+        &mut self,
+        id: &[u8],
+        content_type_name: &str,
+        body: Vec<u8>,
+        now: f64,
+    ) -> JsResult<Vec<u8>> {
+        let body = Zeroizing::new(body);
+        let (id, t) = (channel_id(id)?, content_type(content_type_name)?);
+        self.inner.channel_announce(&id, t, &body, seconds(now)).map_err(js_error)
+    }
+
+    /// Replaces the channel's signing key: a 0x31 rotation (post it like an
+    /// announcement). On a restricted channel the content key is replaced too: send it
+    /// with `channelSendKey` after posting the rotation.
+    #[wasm_bindgen(js_name = channelRotateSigningKey)]
+    pub fn channel_rotate_signing_key(&mut self, id: &[u8], now: f64) -> JsResult<Vec<u8>> {
+        let id = channel_id(id)?;
+        self.inner.channel_rotate_signing_key(&id, seconds(now), &mut rng()).map_err(js_error)
+    }
+
+    /// A restricted channel's current content key for each of `subscribers` (peer
+    /// names), as pairwise control messages: `{outgoing, withheld}`. Never sent to an
+    /// identity the app has not approved.
+    #[wasm_bindgen(js_name = channelSendKey)]
+    pub fn channel_send_key(&mut self, id: &[u8], subscribers: Vec<String>) -> JsResult<JsValue> {
+        let id = channel_id(id)?;
+        Ok(fan_out(self.inner.channel_send_key(&id, &subscribers).map_err(js_error)?))
+    }
+
+    /// A new content key, sent to `subscribers` only (removing a subscriber = rotate and
+    /// leave it out): `{keyId, outgoing, withheld}`.
+    #[wasm_bindgen(js_name = channelRotateContentKey)]
+    pub fn channel_rotate_content_key(&mut self, id: &[u8], subscribers: Vec<String>) -> JsResult<JsValue> {
+        let id = channel_id(id)?;
+        let r = self.inner.channel_rotate_content_key(&id, &subscribers, &mut rng()).map_err(js_error)?;
+        Ok(Obj::new()
+            .set("keyId", r.key_id)
+            .set("outgoing", outgoing(&r.outgoing))
+            .set("withheld", withheld(&r.withheld))
+            .done())
+    }
+
+    /// Subscribes to channel `id`, trusting `channelKey` (32 bytes, from the agency's
+    /// directory, never from the server) as its signing key.
+    #[wasm_bindgen(js_name = channelSubscribe)]
+    pub fn channel_subscribe(&mut self, id: &[u8], channel_key: &[u8], kind: &str) -> JsResult<()> {
+        let (id, key, kind) = (channel_id(id)?, id32(channel_key, "channel key")?, channel_kind(kind)?);
+        self.inner.channel_subscribe(id, key, kind).map_err(js_error)
+    }
+
+    /// Receives a post (0x30, 0x31 or 0x32) for a subscribed channel, named by the post:
+    /// `{kind: "announcement", announcement}` or `{kind: "keyRotated", old, new, seq}`.
+    /// Refused with nothing changed: `StaleSequence` (a replay), `WrongSigner`,
+    /// `FromFuture`, `MissingSenderKey` (no content key yet), `AuthenticationFailed`.
+    #[wasm_bindgen(js_name = channelReceive)]
+    pub fn channel_receive(&mut self, post: &[u8], now: f64) -> JsResult<JsValue> {
+        Ok(channel_received(self.inner.channel_receive(post, seconds(now)).map_err(js_error)?))
+    }
+
+    /// Receives any pairwise control message from `peer`: a group sender key
+    /// (`{kind: "senderKey", ...}`, as `groupReceive`) or a restricted channel's content
+    /// key (`{kind: "channelKey", channelId, sender, keyId, identityEvent}`). If refused,
+    /// the pairwise session is unchanged and it can be retried.
+    #[wasm_bindgen(js_name = receiveControl)]
+    pub fn receive_control(&mut self, peer: &str, message: &[u8]) -> JsResult<JsValue> {
+        Ok(match self.inner.receive_control(peer, message, &mut rng()).map_err(js_error)? {
+            ControlReceived::SenderKey(r) => sender_key_received(r),
+            ControlReceived::ChannelKey(r) => Obj::new()
+                .set("kind", "channelKey")
+                .set("channelId", bytes(&r.channel_id.0))
+                .set("sender", r.sender.as_str())
+                .set("keyId", r.key_id)
+                .set("identityEvent", identity_event(r.identity))
+                .done(),
+        })
+    }
+
+    /// Deletes the publisher and/or subscription state of channel `id` (the signing key
+    /// is wiped); whether anything was held.
+    #[wasm_bindgen(js_name = channelForget)]
+    pub fn channel_forget(&mut self, id: &[u8]) -> JsResult<bool> {
+        Ok(self.inner.channel_forget(&channel_id(id)?))
+    }
+
+    /// The ids of the channels this device publishes to.
+    #[wasm_bindgen(js_name = channelPublisherIds)]
+    pub fn channel_publisher_ids(&self) -> Array {
+        self.inner.channels().publisher_ids().map(|id| bytes(&id.0)).collect()
+    }
+
+    /// The ids of the channels this device is subscribed to.
+    #[wasm_bindgen(js_name = channelSubscriptionIds)]
+    pub fn channel_subscription_ids(&self) -> Array {
+        self.inner.channels().subscription_ids().map(|id| bytes(&id.0)).collect()
     }
 }
