@@ -524,4 +524,167 @@ export function defineTests(test, lib, loadVector) {
     cai2.free();
     freeAll(d);
   });
+
+  test('channels: public announce and receive; a replay is StaleSequence; another signer is WrongSigner', () => {
+    const agency = new lib.Device('agency', NOW);
+    const citizen = new lib.Device('citizen', NOW);
+    const id = agency.channelCreate('public');
+    assert(id instanceof Uint8Array && id.length === 32, 'a 32-byte channel id');
+    const key = agency.channelPublicKey(id);
+    eq(key.length, 32);
+    eq(agency.channelPublisherIds(), [id]);
+    citizen.channelSubscribe(id, key, 'public');
+    eq(citizen.channelSubscriptionIds(), [id]);
+    throwsCode(lib, () => citizen.channelSubscribe(id, key, 'public'), 'Duplicate');
+    const post = agency.channelAnnounce(id, 'text', enc.encode('office closed on Monday'), NOW);
+    eq(post[0], 0x30, 'a public announcement');
+    const r = citizen.channelReceive(post, NOW);
+    eq(r.kind, 'announcement');
+    eq(r.announcement.channelId, id);
+    eq(r.announcement.seq, 1);
+    eq(r.announcement.timestamp, NOW);
+    eq(r.announcement.contentType, 'text');
+    eq(dec.decode(r.announcement.body), 'office closed on Monday');
+    eq(r.announcement.signer, key);
+    const before = citizen.stateLen;
+    throwsCode(lib, () => citizen.channelReceive(post, NOW), 'StaleSequence');
+    eq(citizen.stateLen, before, 'a refused replay changes nothing');
+    const json = agency.channelAnnounce(id, 'json', enc.encode('{"a":1}'), NOW);
+    eq(citizen.channelReceive(json, NOW).announcement.contentType, 'json');
+    // A second channel's key posing as this one: another subscriber trusting a wrong key.
+    const impostor = new lib.Device('impostor', NOW);
+    const other = impostor.channelCreate('public');
+    const fooled = new lib.Device('fooled', NOW);
+    fooled.channelSubscribe(id, impostor.channelPublicKey(other), 'public');
+    throwsCode(lib, () => fooled.channelReceive(agency.channelAnnounce(id, 'text', enc.encode('x'), NOW), NOW), 'WrongSigner');
+    throwsCode(lib, () => citizen.channelReceive(impostor.channelAnnounce(other, 'text', enc.encode('x'), NOW), NOW), 'UnknownGroup');
+    const tampered = agency.channelAnnounce(id, 'text', enc.encode('genuine'), NOW);
+    tampered[tampered.length - 1] ^= 1;
+    throwsCode(lib, () => citizen.channelReceive(tampered, NOW), 'BadSignature');
+    throwsCode(lib, () => citizen.channelReceive(agency.channelAnnounce(id, 'text', enc.encode('later'), NOW + 3600), NOW), 'FromFuture');
+    throwsCode(lib, () => agency.channelAnnounce(id, 'html', enc.encode('x'), NOW), 'Malformed');
+    throwsCode(lib, () => agency.channelCreate('secret'), 'Malformed');
+    throwsCode(lib, () => agency.channelPublicKey(new Uint8Array(32)), 'UnknownGroup');
+    throwsCode(lib, () => agency.channelSendKey(id, ['citizen']), 'WrongChannel');
+    throwsCode(lib, () => citizen.channelSubscribe(new Uint8Array(32), new Uint8Array(32), 'public'), 'Malformed');
+    throwsCode(lib, () => citizen.channelSubscribe(id, key, 'private'), 'Malformed');
+    eq(citizen.channelForget(id), true);
+    eq(citizen.channelForget(id), false);
+    eq(citizen.channelSubscriptionIds(), []);
+    for (const x of [agency, citizen, impostor, fooled]) x.free();
+  });
+
+  test('channels: verifyAnnouncement proves who signed a forwarded copy', () => {
+    const agency = new lib.Device('agency', NOW);
+    const id = agency.channelCreate('public');
+    const key = agency.channelPublicKey(id);
+    const post = agency.channelAnnounce(id, 'attachmentPointer', enc.encode('https://example.invalid/notice.pdf'), NOW);
+    const forwarded = post.slice(); // e.g. pasted into a 1:1 chat
+    const a = lib.verifyAnnouncement(forwarded, key);
+    eq(a.channelId, id);
+    eq(a.signer, key);
+    eq(a.contentType, 'attachmentPointer');
+    eq(dec.decode(a.body), 'https://example.invalid/notice.pdf');
+    const stranger = new lib.Device('stranger', NOW);
+    const strangerKey = stranger.channelPublicKey(stranger.channelCreate('public'));
+    throwsCode(lib, () => lib.verifyAnnouncement(forwarded, strangerKey), 'WrongSigner');
+    const bad = forwarded.slice();
+    bad[bad.length - 10] ^= 1;
+    throwsCode(lib, () => lib.verifyAnnouncement(bad, key), 'BadSignature');
+    throwsCode(lib, () => lib.verifyAnnouncement(forwarded, key.slice(0, 31)), 'Malformed');
+    throwsCode(lib, () => lib.verifyAnnouncement(forwarded.slice(0, 40), key), 'Malformed');
+    agency.free(); stranger.free();
+  });
+
+  test('channels: restricted, content key fanned out with receiveControl; a removed subscriber reads nothing after the rotation', () => {
+    const d = mesh(lib, ['agency', 'ben', 'cai']);
+    const dev = new lib.Device('dev', NOW); // no session with the agency
+    const id = d.agency.channelCreate('restricted');
+    const key = d.agency.channelPublicKey(id);
+    for (const n of ['ben', 'cai']) d[n].channelSubscribe(id, key, 'restricted');
+    const early = d.agency.channelAnnounce(id, 'text', enc.encode('before any key'), NOW);
+    eq(early[0], 0x32, 'a restricted announcement');
+    const before = d.ben.stateLen;
+    throwsCode(lib, () => d.ben.channelReceive(early, NOW), 'MissingSenderKey');
+    eq(d.ben.stateLen, before);
+    const sent = d.agency.channelSendKey(id, ['ben', 'cai', 'dev']);
+    eq(sent.outgoing.map((o) => o.peer), ['ben', 'cai']);
+    eq(sent.withheld, [{ peer: 'dev', reason: 'noSession' }]);
+    let keyId;
+    for (const o of sent.outgoing) {
+      const got = d[o.peer].receiveControl('agency', o.message);
+      eq(got.kind, 'channelKey');
+      eq(got.channelId, id);
+      eq(got.sender, 'agency');
+      eq(got.identityEvent, { kind: 'same' });
+      keyId = got.keyId;
+    }
+    throwsCode(lib, () => d.ben.receiveControl('agency', sent.outgoing[0].message), 'Duplicate');
+    const post = d.agency.channelAnnounce(id, 'text', enc.encode('for subscribers'), NOW);
+    for (const n of ['ben', 'cai']) eq(dec.decode(d[n].channelReceive(post, NOW).announcement.body), 'for subscribers');
+    throwsCode(lib, () => dev.channelReceive(post, NOW), 'UnknownGroup');
+    // Remove Cai: a new content key for Ben only.
+    const rk = d.agency.channelRotateContentKey(id, ['ben']);
+    assert(rk.keyId !== keyId, 'a new key id');
+    eq(rk.outgoing.map((o) => o.peer), ['ben']);
+    eq(rk.withheld, []);
+    eq(d.ben.receiveControl('agency', rk.outgoing[0].message).keyId, rk.keyId);
+    const after = d.agency.channelAnnounce(id, 'text', enc.encode('after the removal'), NOW);
+    eq(dec.decode(d.ben.channelReceive(after, NOW).announcement.body), 'after the removal');
+    const caiBefore = d.cai.stateLen;
+    throwsCode(lib, () => d.cai.channelReceive(after, NOW), 'MissingSenderKey');
+    eq(d.cai.stateLen, caiBefore, 'the removed subscriber state is unchanged');
+    // Tampering with a restricted post is refused; the genuine post still reads.
+    const next = d.agency.channelAnnounce(id, 'text', enc.encode('genuine'), NOW);
+    const bad = next.slice();
+    bad[bad.length - 1] ^= 1;
+    throwsCode(lib, () => d.ben.channelReceive(bad, NOW), 'AuthenticationFailed');
+    eq(dec.decode(d.ben.channelReceive(next, NOW).announcement.body), 'genuine');
+    dev.free(); freeAll(d);
+  });
+
+  test('channels: signing-key rotation moves subscribers to the new key', () => {
+    const d = mesh(lib, ['agency', 'ben', 'cai']);
+    const id = d.agency.channelCreate('public');
+    const oldKey = d.agency.channelPublicKey(id);
+    for (const n of ['ben', 'cai']) d[n].channelSubscribe(id, oldKey, 'public');
+    eq(d.ben.channelReceive(d.agency.channelAnnounce(id, 'text', enc.encode('one'), NOW), NOW).announcement.seq, 1);
+    const rotation = d.agency.channelRotateSigningKey(id, NOW);
+    eq(rotation[0], 0x31, 'a key rotation');
+    const newKey = d.agency.channelPublicKey(id);
+    assert(newKey.some((b, i) => b !== oldKey[i]), 'a new key');
+    const r = d.ben.channelReceive(rotation, NOW);
+    eq(r, { kind: 'keyRotated', old: oldKey, new: newKey, seq: 2 });
+    eq(r.old, oldKey);
+    eq(r.new, newKey);
+    const post = d.agency.channelAnnounce(id, 'text', enc.encode('signed by the new key'), NOW);
+    const a = d.ben.channelReceive(post, NOW).announcement;
+    eq(a.signer, newKey);
+    eq(lib.verifyAnnouncement(post, newKey).seq, 3);
+    throwsCode(lib, () => lib.verifyAnnouncement(post, oldKey), 'WrongSigner');
+    // Cai has not seen the rotation: the new key's post is WrongSigner until it has.
+    const caiBefore = d.cai.stateLen;
+    throwsCode(lib, () => d.cai.channelReceive(post, NOW), 'WrongSigner');
+    eq(d.cai.stateLen, caiBefore);
+    eq(d.cai.channelReceive(rotation, NOW).kind, 'keyRotated');
+    eq(dec.decode(d.cai.channelReceive(post, NOW).announcement.body), 'signed by the new key');
+    // A replayed rotation is signed by the old key, no longer trusted.
+    throwsCode(lib, () => d.cai.channelReceive(rotation, NOW), 'WrongSigner');
+    // A restricted channel's rotation replaces its content key too: send it again.
+    const rid = d.agency.channelCreate('restricted');
+    d.ben.channelSubscribe(rid, d.agency.channelPublicKey(rid), 'restricted');
+    d.ben.receiveControl('agency', d.agency.channelSendKey(rid, ['ben']).outgoing[0].message);
+    const rrot = d.agency.channelRotateSigningKey(rid, NOW);
+    eq(d.ben.channelReceive(rrot, NOW).kind, 'keyRotated');
+    d.ben.receiveControl('agency', d.agency.channelSendKey(rid, ['ben']).outgoing[0].message);
+    const rpost = d.agency.channelAnnounce(rid, 'text', enc.encode('restricted, new key'), NOW);
+    eq(dec.decode(d.ben.channelReceive(rpost, NOW).announcement.body), 'restricted, new key');
+    eq(d.agency.channelForget(rid), true);
+    throwsCode(lib, () => d.agency.channelAnnounce(rid, 'text', enc.encode('x'), NOW), 'UnknownGroup');
+    const key = new Uint8Array(32).fill(4);
+    const ben2 = lib.Device.import(key, d.ben.export(key));
+    eq(ben2.channelSubscriptionIds().length, 2);
+    throwsCode(lib, () => ben2.channelReceive(post, NOW), 'StaleSequence');
+    ben2.free(); freeAll(d);
+  });
 }
