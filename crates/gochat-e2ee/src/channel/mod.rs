@@ -277,10 +277,10 @@ fn labelled(label: &[u8], message: &[u8]) -> Zeroizing<Vec<u8>> {
     data
 }
 
-/// A channel signing key, held as its 32-byte Ed25519 seed (wiped on drop, never
-/// printed) with its public key.
+/// A channel signing key, held as an Ed25519 signing key (its 32-byte seed is wiped on
+/// drop, never printed) with its public key, computed once rather than per post.
 struct ChannelSigningKey {
-    seed: Secret32,
+    signing: SigningKey,
     public: [u8; 32],
 }
 
@@ -298,12 +298,18 @@ impl ChannelSigningKey {
     }
 
     fn from_seed(seed: Secret32) -> Self {
-        let public = SigningKey::from_bytes(seed.as_bytes()).verifying_key().to_bytes();
-        ChannelSigningKey { seed, public }
+        let signing = SigningKey::from_bytes(seed.as_bytes());
+        let public = signing.verifying_key().to_bytes();
+        ChannelSigningKey { signing, public }
+    }
+
+    /// The 32-byte seed (for the state encoding and `for_each_secret`).
+    fn seed(&self) -> &[u8; 32] {
+        self.signing.as_bytes()
     }
 
     fn sign(&self, label: &[u8], message: &[u8]) -> [u8; 64] {
-        SigningKey::from_bytes(self.seed.as_bytes()).sign(&labelled(label, message)).to_bytes()
+        self.signing.sign(&labelled(label, message)).to_bytes()
     }
 }
 

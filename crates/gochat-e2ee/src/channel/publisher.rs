@@ -232,7 +232,7 @@ impl Publisher {
     /// Writes the state: `channel_id [32] || kind u8 || seed [32] || next_seq u64`, then
     /// for a restricted channel `key_id u32 || chain_key [32] || iteration u32`.
     pub(crate) fn write(&self, w: &mut Writer) {
-        w.bytes(&self.channel_id.0).u8(self.kind().to_byte()).bytes(self.key.seed.as_bytes()).u64(self.next_seq);
+        w.bytes(&self.channel_id.0).u8(self.kind().to_byte()).bytes(self.key.seed()).u64(self.next_seq);
         if let Some(c) = &self.content {
             w.u32(c.key_id);
             c.chain.write(w);
@@ -272,7 +272,7 @@ impl Publisher {
 
     /// Calls `f` with every secret: the channel key's seed and the content chain key.
     pub fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
-        f("channel signing key seed", self.key.seed.as_bytes());
+        f("channel signing key seed", self.key.seed());
         if let Some(c) = &self.content {
             f("channel content chain key", c.chain.key_bytes());
         }
