@@ -10,7 +10,7 @@ use gochat_e2ee::channel::ChannelId;
 use gochat_e2ee::ErrorCode;
 
 use crate::groups::{bytes32, fan_out, outgoing, withheld, FanOutRecord, OutgoingRecord, WithheldRecord};
-use crate::{rng, Device, Result, SenderKeyReceivedRecord};
+use crate::{rng, Device, IdentityEvent, Result, SenderKeyReceivedRecord};
 
 fn channel_id_arg(bytes: &[u8]) -> Result<ChannelId> {
     Ok(ChannelId(bytes32(bytes, "a channel id", ErrorCode::Malformed)?))
@@ -150,8 +150,8 @@ pub struct ChannelKeyReceivedRecord {
     pub sender: String,
     /// The content key's id.
     pub key_id: u32,
-    /// The pairwise sender's identity key (66 bytes).
-    pub sender_identity: Vec<u8>,
+    /// How the pairwise sender's identity relates to its pin: must be checked.
+    pub identity_event: IdentityEvent,
 }
 
 /// What `receive_control` accepted.
@@ -261,7 +261,7 @@ impl Device {
                     channel_id: r.channel_id.0.to_vec(),
                     sender: r.sender,
                     key_id: r.key_id,
-                    sender_identity: r.identity.to_bytes().to_vec(),
+                    identity_event: r.identity.into(),
                 },
             },
         })

@@ -13,9 +13,8 @@ use crate::{identity_key_arg, rng, Device, GoChatError, IdentityEvent, Result};
 
 /// `bytes` as a 32-byte array, or `code` naming `what` and the length given.
 pub(crate) fn bytes32(bytes: &[u8], what: &str, code: ErrorCode) -> Result<[u8; 32]> {
-    <[u8; 32]>::try_from(bytes).map_err(|_| {
-        GoChatError::from_code(code, format!("{what} must be 32 bytes, got {}", bytes.len()), false)
-    })
+    <[u8; 32]>::try_from(bytes)
+        .map_err(|_| GoChatError::from_code(code, format!("{what} must be 32 bytes, got {}", bytes.len()), false))
 }
 
 fn group_id_arg(bytes: &[u8]) -> Result<GroupId> {
