@@ -25,7 +25,13 @@ use zeroize::Zeroizing;
 
 uniffi::setup_scaffolding!();
 
+mod channels;
 mod groups;
+
+pub use channels::{
+    AnnouncementRecord, ChannelKeyReceivedRecord, ChannelKind, ChannelReceivedRecord, ChannelRekeyRecord, ContentType,
+    ControlReceived,
+};
 
 pub use groups::{
     FanOutRecord, GroupChangeRecord, GroupInfo, GroupMemberRecord, GroupPlaintextRecord, GroupSentRecord,
