@@ -13,6 +13,7 @@ import rawInit, {
   verifyBundle as rawVerifyBundle,
   identityFingerprint as rawIdentityFingerprint,
   messageDigest,
+  verifyAnnouncement as rawVerifyAnnouncement,
 } from './pkg/gochat_e2ee_wasm.js';
 
 /** Errors thrown by the library. `code` is stable; see `errorCodes()`. */
@@ -55,6 +56,11 @@ const THROWING_METHODS = [
   'nextBundle', 'initiate', 'setIdentityPolicy', 'approveIdentity', 'encrypt', 'decrypt',
   'retryRequest', 'handleRetryRequest',
   'export', 'exportSession', 'importSession',
+  'groupCreate', 'groupAdd', 'groupRemove', 'groupReplace', 'groupProcessCommit', 'groupJoin',
+  'groupEncrypt', 'groupDecrypt', 'groupReceive', 'groupResendKey', 'groupSetRotationPolicy',
+  'groupForget', 'groupInfo',
+  'channelCreate', 'channelPublicKey', 'channelAnnounce', 'channelRotateSigningKey', 'channelSendKey',
+  'channelRotateContentKey', 'channelSubscribe', 'channelReceive', 'receiveControl', 'channelForget',
 ];
 for (const m of THROWING_METHODS) {
   Device.prototype[m] = wrap(Device.prototype[m]);
@@ -67,6 +73,7 @@ if (typeof Symbol.dispose === 'symbol' && !Device.prototype[Symbol.dispose]) {
 
 export const verifyBundle = wrap(rawVerifyBundle);
 export const identityFingerprint = wrap(rawIdentityFingerprint);
+export const verifyAnnouncement = wrap(rawVerifyAnnouncement);
 export { Device, errorCodes, libraryVersion, limits, messageDigest };
 
 let resolveReady;

@@ -72,6 +72,175 @@ export interface Limits {
   paddingBlock: number;
 }
 
+// ---- Groups (Sender Keys; docs/protocol.md, chapter 12) -----------------------------
+
+/** A member device of a group: its name (the peer name used for its pairwise session) and identity key. */
+export interface GroupMember {
+  name: string;
+  /** The member's encoded identity key (66 bytes). */
+  identityKey: Uint8Array;
+  /** Whether it may add, remove and replace members (default false). */
+  admin?: boolean;
+}
+
+/** A member as the group's list holds it. */
+export interface GroupMemberInfo {
+  name: string;
+  identityKey: Uint8Array;
+  admin: boolean;
+}
+
+/** A pairwise control message to deliver to `peer` (it passes it to `receiveControl` or `groupReceive`). */
+export interface Outgoing {
+  peer: string;
+  message: Uint8Array;
+}
+
+/**
+ * Why a member (or subscriber) was not sent a key. Nothing is ever sent to an identity
+ * the app has not approved: `noSession` (start one with `initiate`, then resend),
+ * `identityNotApproved` (check and `approveIdentity`, then resend), `identityMismatch`
+ * (the session is with another identity than the member list holds; nothing is sent).
+ */
+export type WithheldReason = 'noSession' | 'identityNotApproved' | 'identityMismatch';
+
+export interface Withheld {
+  peer: string;
+  reason: WithheldReason;
+}
+
+/** Pairwise messages to deliver and the peers skipped. */
+export interface FanOut {
+  outgoing: Outgoing[];
+  withheld: Withheld[];
+}
+
+/** Who joined, left or changed device in a membership change. */
+export interface MembershipChange {
+  added: string[];
+  removed: string[];
+  replaced: string[];
+}
+
+/**
+ * The result of a membership operation: what to publish and what to send. Deliver
+ * `commit` to every member of the previous epoch (removed ones too), `welcome` to every
+ * added (or replacing) device, and each `outgoing` message pairwise.
+ */
+export interface GroupChange extends FanOut {
+  /** The group's 32-byte id. */
+  groupId: Uint8Array;
+  /** The epoch after the change (0 at creation). */
+  epoch: number;
+  /** The signed commit (null on creation, join and when processing another's commit). */
+  commit: Uint8Array | null;
+  /** The signed welcome for added devices (on creation: for every other member). */
+  welcome: Uint8Array | null;
+  change: MembershipChange;
+}
+
+/** An encrypted group message. When `rotated`, deliver `outgoing` (the new sender key) before `message`. */
+export interface GroupSent extends FanOut {
+  /** The group message (type 0x24), the same bytes for every member. */
+  message: Uint8Array;
+  /** Whether this send started a new sender key generation. */
+  rotated: boolean;
+}
+
+/** A decrypted group message. */
+export interface GroupPlaintext {
+  plaintext: Uint8Array;
+  /** The sender's member name. */
+  sender: string;
+  /** The sender's identity key from the member list (66 bytes). */
+  senderIdentity: Uint8Array;
+  /** The sender key generation. */
+  keyId: number;
+  /** The message's position on that generation's chain. */
+  iteration: number;
+}
+
+/** A group member's sender key received pairwise. The identity event must be checked. */
+export interface SenderKeyReceived {
+  kind: 'senderKey';
+  groupId: Uint8Array;
+  /** The member that sent it. */
+  sender: string;
+  keyId: number;
+  /** False if this generation was already held (a repeat changes nothing). */
+  fresh: boolean;
+  /** How the pairwise sender's identity relates to its pin. */
+  identityEvent: IdentityEvent;
+}
+
+/** When a device rotates its own sender key (0: never by that measure; removals always rotate). */
+export interface RotationPolicy {
+  /** Messages per generation (a whole number, at most 2^32 - 1). */
+  maxMessages: number;
+  /** Seconds per generation (a whole number). */
+  maxAgeSecs: number;
+}
+
+/** What a device holds for a group. */
+export interface GroupInfo {
+  groupId: Uint8Array;
+  epoch: number;
+  /** The hash of the member list at this epoch (equal on every member in step). */
+  membershipHash: Uint8Array;
+  members: GroupMemberInfo[];
+  /** False once this device was removed or replaced: it sends and reads nothing. */
+  active: boolean;
+  /** This device's current sender key generation, if any. */
+  ownKeyId: number | null;
+  rotationPolicy: RotationPolicy;
+}
+
+// ---- Channels (official broadcast channels; docs/protocol.md, chapter 13) ------------
+
+/** `public`: posts are signed (0x30); `restricted`: signed, then encrypted under a content key sent pairwise (0x32). */
+export type ChannelKind = 'public' | 'restricted';
+
+/** What an announcement's body holds (not parsed by the library). */
+export type ContentType = 'text' | 'json' | 'attachmentPointer';
+
+/** A decoded, signature-checked announcement. */
+export interface Announcement {
+  /** The channel's 32-byte id. */
+  channelId: Uint8Array;
+  /** Its sequence number in the channel (shared with key rotations). */
+  seq: number;
+  /** The publisher's clock when posting (seconds; only bounded above on receipt). */
+  timestamp: number;
+  contentType: ContentType;
+  body: Uint8Array;
+  /** The 32-byte Ed25519 channel key that signed it. */
+  signer: Uint8Array;
+}
+
+/** What `channelReceive` accepted: an announcement, or a signing-key rotation (posts are accepted only from `new` afterwards). */
+export type ChannelReceived =
+  | { kind: 'announcement'; announcement: Announcement }
+  | { kind: 'keyRotated'; old: Uint8Array; new: Uint8Array; seq: number };
+
+/** A restricted channel's new content key and its pairwise messages (subscribers left out read nothing posted afterwards). */
+export interface ChannelRekey extends FanOut {
+  keyId: number;
+}
+
+/** A restricted channel's content key received pairwise (signed by the trusted channel key, whoever relayed it). */
+export interface ChannelKeyReceived {
+  kind: 'channelKey';
+  channelId: Uint8Array;
+  /** The peer whose pairwise session carried it. */
+  sender: string;
+  keyId: number;
+  /** How the relaying peer's identity relates to its pin. */
+  identityEvent: IdentityEvent;
+}
+
+/** What `receiveControl` accepted. */
+export type ControlReceived = SenderKeyReceived | ChannelKeyReceived;
+
 /**
  * A device: its identity, prekeys and one session per peer device (named by the app).
  * Every method either succeeds or throws a GoChatError and leaves the device unchanged.
@@ -150,6 +319,120 @@ export declare class Device {
   export(key: Uint8Array): Uint8Array;
   exportSession(peer: string, key: Uint8Array): Uint8Array;
   importSession(peer: string, key: Uint8Array, snapshot: Uint8Array): void;
+  // ---- Groups ----
+  /**
+   * Creates a group of this device (admin, named by its user id) and `others`, at epoch 0.
+   * Deliver `welcome` to every other member and `outgoing` (this device's sender key)
+   * pairwise; members without an approved session are `withheld`.
+   */
+  groupCreate(others: GroupMember[], now: number): GroupChange;
+  /**
+   * Adds member devices (an admin only): a commit for the current members, a welcome for
+   * the new ones and this device's key at its current position (they read nothing earlier).
+   */
+  groupAdd(groupId: Uint8Array, members: GroupMember[], now: number): GroupChange;
+  /**
+   * Removes member devices (an admin; any member may remove itself to leave). This device
+   * rotates its sender key and sends the new one to the remaining members only; every
+   * remaining member does the same when it applies the commit. `NotAdmin` otherwise.
+   */
+  groupRemove(groupId: Uint8Array, names: string[], now: number): GroupChange;
+  /** Replaces the device behind member `name` by `identityKey` (an admin): the old one is cut off as by a removal. */
+  groupReplace(groupId: Uint8Array, name: string, identityKey: Uint8Array, now: number): GroupChange;
+  /**
+   * Applies another member's signed commit. Refused: `EpochAhead` (apply the missing ones
+   * first), `Duplicate` (a replay), `GroupFork`, `NotAdmin`, `NotMember`, `BadSignature`.
+   */
+  groupProcessCommit(commit: Uint8Array, now: number): GroupChange;
+  /**
+   * Joins from a welcome signed by an admin whose identity is pinned and approved here
+   * (else `UntrustedIdentity`); `Duplicate` if already a member. Deliver `outgoing`
+   * (this device's sender key) to every other member.
+   */
+  groupJoin(welcome: Uint8Array, now: number): GroupChange;
+  /** Encrypts for the group; `NotMember` once removed. When `rotated`, deliver `outgoing` first. */
+  groupEncrypt(groupId: Uint8Array, plaintext: Uint8Array, now: number): GroupSent;
+  /**
+   * Decrypts a group message from member `sender` (the name the server gives). The
+   * signature is checked first. `MissingSenderKey`: keep the message and retry after the
+   * sender's key arrives; `Duplicate`: already read. A failed call changes nothing.
+   */
+  groupDecrypt(sender: string, message: Uint8Array): GroupPlaintext;
+  /**
+   * Receives a group sender key (a pairwise control message) from member `peer`. If the
+   * group refuses it (e.g. `UnknownGroup` before the welcome) the pairwise session is
+   * unchanged and it can be retried. `receiveControl` accepts this and channel keys.
+   */
+  groupReceive(peer: string, message: Uint8Array): SenderKeyReceived;
+  /** Sends this device's current sender key to member `peer` again (after it got a session or an approval). */
+  groupResendKey(groupId: Uint8Array, peer: string): FanOut;
+  /** Sets when this device rotates its sender key in the group (`Malformed` for a negative or fractional value). */
+  groupSetRotationPolicy(groupId: Uint8Array, policy: RotationPolicy): void;
+  /** Deletes all state of the group; whether it was held. */
+  groupForget(groupId: Uint8Array): boolean;
+  /** The ids of every group held (also those this device was removed from). */
+  groupIds(): Uint8Array[];
+  /** What this device holds for the group, or `undefined` if it holds none. */
+  groupInfo(groupId: Uint8Array): GroupInfo | undefined;
+
+  // ---- Channels ----
+  /** Creates a channel this device publishes to; returns its random 32-byte id. */
+  channelCreate(kind: ChannelKind): Uint8Array;
+  /**
+   * The current 32-byte signing key of a channel this device publishes to: give it to
+   * subscribers out of band (the agency's directory). `UnknownGroup` for any other channel.
+   */
+  channelPublicKey(channelId: Uint8Array): Uint8Array;
+  /**
+   * Posts `body` dated `now` with the next sequence number: a signed 0x30 announcement,
+   * or on a restricted channel the same announcement encrypted as a 0x32 post. The server
+   * delivers the bytes to every subscriber. `PlaintextTooLarge` for a body over the limit.
+   */
+  channelAnnounce(channelId: Uint8Array, contentType: ContentType, body: Uint8Array, now: number): Uint8Array;
+  /**
+   * Replaces the channel's signing key: a 0x31 rotation signed by the old and the new key
+   * (post it like an announcement). On a restricted channel the content key is replaced
+   * too: call `channelSendKey` after posting the rotation.
+   */
+  channelRotateSigningKey(channelId: Uint8Array, now: number): Uint8Array;
+  /**
+   * A restricted channel's current content key, as pairwise control messages to each of
+   * `subscribers` (peer names with approved sessions; the others are `withheld`). They
+   * read every post from now on, none before. `WrongChannel` on a public channel.
+   */
+  channelSendKey(channelId: Uint8Array, subscribers: string[]): FanOut;
+  /**
+   * A new content key sent to `subscribers` only: removing a subscriber is rotating and
+   * leaving it out (it reads nothing posted afterwards). `WrongChannel` on a public channel.
+   */
+  channelRotateContentKey(channelId: Uint8Array, subscribers: string[]): ChannelRekey;
+  /**
+   * Subscribes to a channel, trusting `channelKey` (32 bytes, from the agency's directory,
+   * never from the server) as its signing key. `Duplicate` if already subscribed,
+   * `Malformed` for an invalid key.
+   */
+  channelSubscribe(channelId: Uint8Array, channelKey: Uint8Array, kind: ChannelKind): void;
+  /**
+   * Receives a post (0x30, 0x31 or 0x32) for a subscribed channel, named by the post. Shown
+   * to the user only on success. Refused with nothing changed: `StaleSequence` (a replay
+   * or too old), `WrongSigner` (not the trusted key; retry after a rotation arrives),
+   * `BadSignature`, `FromFuture`, `MissingSenderKey` (no content key yet),
+   * `AuthenticationFailed`, `UnknownGroup` (not subscribed).
+   */
+  channelReceive(post: Uint8Array, now: number): ChannelReceived;
+  /**
+   * Receives any pairwise control message from `peer`: a group sender key (0x23) or a
+   * restricted channel's content key (0x33). If refused, the pairwise session is unchanged
+   * and it can be retried (after the welcome, the commit or the subscription).
+   */
+  receiveControl(peer: string, message: Uint8Array): ControlReceived;
+  /** Deletes this device's publisher and/or subscription state for the channel; whether any was held. */
+  channelForget(channelId: Uint8Array): boolean;
+  /** The ids of the channels this device publishes to. */
+  channelPublisherIds(): Uint8Array[];
+  /** The ids of the channels this device is subscribed to. */
+  channelSubscriptionIds(): Uint8Array[];
+
   /** Releases the wasm memory (secrets are wiped). The object is unusable afterwards. */
   free(): void;
   [Symbol.dispose](): void;
@@ -163,6 +446,13 @@ export declare function verifyBundle(bundle: Uint8Array): BundleInfo;
 export declare function identityFingerprint(identityKey: Uint8Array): string;
 /** The digest by which a retry request names a message. */
 export declare function messageDigest(message: Uint8Array): Uint8Array;
+/**
+ * Verifies a forwarded announcement (0x30) on its own, with no state: signed by
+ * `agencyKey` (the channel's 32-byte signing key from the agency's directory; else
+ * `WrongSigner`) with a valid strict Ed25519 signature (else `BadSignature`). Proves who
+ * posted it, not that it is fresh or that the key is still the channel's current key.
+ */
+export declare function verifyAnnouncement(announcement: Uint8Array, agencyKey: Uint8Array): Announcement;
 
 /** Resolves once the WebAssembly module is ready (immediately in Node and after the automatic init). */
 export declare const ready: Promise<void>;

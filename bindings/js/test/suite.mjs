@@ -37,6 +37,44 @@ function pair(lib) {
   return { alice, bob };
 }
 
+// Devices named `names` with a pairwise session between every two (both have sent).
+function mesh(lib, names) {
+  const d = {};
+  for (const n of names) {
+    d[n] = new lib.Device(n, NOW);
+    d[n].generateOneTimePreKeys(names.length);
+    d[n].generatePqPreKeys(names.length, NOW);
+  }
+  names.forEach((a, i) => {
+    for (const b of names.slice(i + 1)) {
+      d[a].initiate(b, d[b].nextBundle());
+      d[b].decrypt(a, d[a].encrypt(b, enc.encode('hi')));
+      d[a].decrypt(b, d[b].encrypt(a, enc.encode('hi')));
+    }
+  });
+  return d;
+}
+const member = (d, name, admin = false) => ({ name, identityKey: d[name].identityKey, admin });
+const freeAll = (d) => { for (const x of Object.values(d)) x.free(); };
+
+// Delivers pairwise control messages `outgoing` from `from` with groupReceive.
+function deliver(d, from, outgoing) {
+  const got = [];
+  for (const o of outgoing) got.push(d[o.peer].groupReceive(from, o.message));
+  return got;
+}
+
+// `creator` makes a group with `others`: each joins from the welcome, then every
+// member's sender key is delivered pairwise to every other.
+function makeGroup(d, creator, others) {
+  const c = d[creator].groupCreate(others.map((n) => member(d, n)), NOW);
+  eq(c.withheld, [], 'nothing withheld');
+  const joins = others.map((n) => [n, d[n].groupJoin(c.welcome, NOW)]);
+  deliver(d, creator, c.outgoing);
+  for (const [n, j] of joins) deliver(d, n, j.outgoing);
+  return c.groupId;
+}
+
 const VECTORS = ['identity_and_bundle', 'pqxdh_one_time_prekey', 'pqxdh_last_resort', 'ratchet_conversation', 'padding', 'snapshot'];
 
 export function defineTests(test, lib, loadVector) {
@@ -300,5 +338,353 @@ export function defineTests(test, lib, loadVector) {
     if (typeof Symbol.dispose === 'symbol') eq(typeof d[Symbol.dispose], 'function');
     d.free();
   });
-}
 
+  test('groups: three members, keys delivered pairwise, everyone reads everyone', () => {
+    const d = mesh(lib, ['ana', 'ben', 'cai']);
+    const c = d.ana.groupCreate([member(d, 'ben'), member(d, 'cai', true)], NOW);
+    assert(c.groupId instanceof Uint8Array && c.groupId.length === 32, 'a 32-byte group id');
+    eq(c.epoch, 0);
+    eq(c.commit, null);
+    assert(c.welcome instanceof Uint8Array, 'a welcome');
+    eq(c.change, { added: ['ben', 'cai'], removed: [], replaced: [] });
+    eq(c.outgoing.map((o) => o.peer), ['ben', 'cai']);
+    eq(c.withheld, []);
+    const jb = d.ben.groupJoin(c.welcome, NOW);
+    const jc = d.cai.groupJoin(c.welcome, NOW);
+    eq(jb.change.added, ['ben']);
+    throwsCode(lib, () => d.ben.groupJoin(c.welcome, NOW), 'Duplicate');
+    // Ana's key: to Ben with groupReceive, to Cai with receiveControl (the same result).
+    const toBen = c.outgoing.find((o) => o.peer === 'ben');
+    const got = d.ben.groupReceive('ana', toBen.message);
+    eq(got.kind, 'senderKey');
+    eq(got.groupId, c.groupId);
+    eq(got.sender, 'ana');
+    eq(got.fresh, true);
+    eq(got.identityEvent, { kind: 'same' });
+    eq(typeof got.keyId, 'number');
+    const viaControl = d.cai.receiveControl('ana', c.outgoing.find((o) => o.peer === 'cai').message);
+    eq(viaControl.kind, 'senderKey');
+    eq(viaControl.groupId, c.groupId);
+    eq(viaControl.keyId, got.keyId);
+    deliver(d, 'ben', jb.outgoing);
+    for (const o of jc.outgoing) d[o.peer].receiveControl('cai', o.message);
+    const id = c.groupId;
+    for (const from of ['ana', 'ben', 'cai']) {
+      const s = d[from].groupEncrypt(id, enc.encode(`hello from ${from}`), NOW);
+      eq(s.rotated, false);
+      eq(s.outgoing, []);
+      for (const to of ['ana', 'ben', 'cai'].filter((t) => t !== from)) {
+        const p = d[to].groupDecrypt(from, s.message);
+        eq(dec.decode(p.plaintext), `hello from ${from}`, `${to} reads ${from}`);
+        eq(p.sender, from);
+        eq(p.senderIdentity, d[from].identityKey);
+        eq(p.iteration, 0);
+      }
+    }
+    for (const n of ['ana', 'ben', 'cai']) {
+      const info = d[n].groupInfo(id);
+      eq(info.groupId, id);
+      eq(info.epoch, 0);
+      eq(info.active, true);
+      eq(info.members.map((m) => [m.name, m.admin]), [['ana', true], ['ben', false], ['cai', true]]);
+      eq(info.membershipHash, d.ana.groupInfo(id).membershipHash, 'one membership');
+      eq(typeof info.ownKeyId, 'number');
+      eq(d[n].groupIds(), [id]);
+    }
+    eq(d.ana.groupInfo(new Uint8Array(32)), undefined);
+    freeAll(d);
+  });
+
+  test('groups: a duplicate is refused (Duplicate) and the state is unchanged', () => {
+    const d = mesh(lib, ['ana', 'ben', 'cai']);
+    const id = makeGroup(d, 'ana', ['ben', 'cai']);
+    const m = d.ana.groupEncrypt(id, enc.encode('once'), NOW).message;
+    eq(dec.decode(d.ben.groupDecrypt('ana', m).plaintext), 'once');
+    const before = d.ben.stateLen;
+    const e = throwsCode(lib, () => d.ben.groupDecrypt('ana', m), 'Duplicate');
+    eq(e.retryMayHelp, false);
+    eq(d.ben.stateLen, before);
+    eq(dec.decode(d.cai.groupDecrypt('ana', m).plaintext), 'once', 'another member still reads it');
+    freeAll(d);
+  });
+
+  test('groups: a removed member cannot read what is sent after its removal', () => {
+    const d = mesh(lib, ['ana', 'ben', 'cai']);
+    const id = makeGroup(d, 'ana', ['ben', 'cai']);
+    const warm = d.ben.groupEncrypt(id, enc.encode('warm up'), NOW).message;
+    eq(dec.decode(d.cai.groupDecrypt('ben', warm).plaintext), 'warm up');
+    throwsCode(lib, () => d.ben.groupRemove(id, ['cai'], NOW), 'NotAdmin');
+    const r = d.ana.groupRemove(id, ['cai'], NOW);
+    eq(r.epoch, 1);
+    eq(r.change.removed, ['cai']);
+    assert(r.commit instanceof Uint8Array, 'a commit');
+    eq(r.welcome, null);
+    eq(r.outgoing.map((o) => o.peer), ['ben'], 'the new key goes to the remaining member only');
+    const rb = d.ben.groupProcessCommit(r.commit, NOW);
+    eq(rb.epoch, 1);
+    eq(rb.outgoing.map((o) => o.peer), ['ana'], 'Ben rotates too, for Ana only');
+    throwsCode(lib, () => d.ben.groupProcessCommit(r.commit, NOW), 'Duplicate');
+    const rc = d.cai.groupProcessCommit(r.commit, NOW);
+    eq(rc.outgoing, []);
+    eq(d.cai.groupInfo(id).active, false);
+    deliver(d, 'ana', r.outgoing);
+    deliver(d, 'ben', rb.outgoing);
+    for (const from of ['ana', 'ben']) {
+      const m = d[from].groupEncrypt(id, enc.encode('after the removal'), NOW).message;
+      const to = from === 'ana' ? 'ben' : 'ana';
+      eq(dec.decode(d[to].groupDecrypt(from, m).plaintext), 'after the removal');
+      let refused = null;
+      try { d.cai.groupDecrypt(from, m); } catch (e) { refused = e; }
+      assert(lib.isGoChatError(refused), 'the removed member cannot decrypt');
+      assert(['MissingSenderKey', 'NotMember', 'EpochAhead'].includes(refused.code), refused.code);
+    }
+    throwsCode(lib, () => d.cai.groupEncrypt(id, enc.encode('still here?'), NOW), 'NotMember');
+    eq(d.cai.groupForget(id), true);
+    eq(d.cai.groupForget(id), false);
+    eq(d.cai.groupIds(), []);
+    freeAll(d);
+  });
+
+  test('groups: a message before its sender key is MissingSenderKey, then reads after the key arrives', () => {
+    const d = mesh(lib, ['ana', 'ben', 'cai']);
+    const c = d.ana.groupCreate([member(d, 'ben'), member(d, 'cai')], NOW);
+    const early = d.ana.groupEncrypt(c.groupId, enc.encode('early'), NOW).message;
+    throwsCode(lib, () => d.ben.groupDecrypt('ana', early), 'UnknownGroup');
+    throwsCode(lib, () => d.ben.groupReceive('ana', c.outgoing[0].message), 'UnknownGroup');
+    d.ben.groupJoin(c.welcome, NOW);
+    const before = d.ben.stateLen;
+    throwsCode(lib, () => d.ben.groupDecrypt('ana', early), 'MissingSenderKey');
+    eq(d.ben.stateLen, before, 'nothing changed');
+    // The refused groupReceive above left the pairwise session as it was: it retries now.
+    eq(d.ben.groupReceive('ana', c.outgoing.find((o) => o.peer === 'ben').message).fresh, true);
+    eq(dec.decode(d.ben.groupDecrypt('ana', early).plaintext), 'early');
+    freeAll(d);
+  });
+
+  test('groups: a tampered message is refused and the state is unchanged', () => {
+    const d = mesh(lib, ['ana', 'ben', 'cai']);
+    const id = makeGroup(d, 'ana', ['ben', 'cai']);
+    const m = d.ana.groupEncrypt(id, enc.encode('signed'), NOW).message;
+    const before = d.ben.stateLen;
+    for (const i of [40, m.length - 70, m.length - 1]) {
+      const bad = m.slice();
+      bad[i] ^= 1;
+      let refused = null;
+      try { d.ben.groupDecrypt('ana', bad); } catch (e) { refused = e; }
+      assert(lib.isGoChatError(refused), `flip at ${i} accepted`);
+      assert(['BadSignature', 'AuthenticationFailed', 'Malformed'].includes(refused.code), refused.code);
+      eq(d.ben.stateLen, before, `state unchanged after flip at ${i}`);
+    }
+    const last = m.slice();
+    last[last.length - 1] ^= 1;
+    throwsCode(lib, () => d.ben.groupDecrypt('ana', last), 'BadSignature');
+    throwsCode(lib, () => d.ben.groupDecrypt('cai', m), 'MissingSenderKey'); // not Cai's key
+    eq(d.ben.stateLen, before);
+    eq(dec.decode(d.ben.groupDecrypt('ana', m).plaintext), 'signed', 'the original still reads');
+    throwsCode(lib, () => d.ben.groupDecrypt('ana', new Uint8Array([0x24])), 'Malformed');
+    throwsCode(lib, () => d.ana.groupEncrypt(new Uint8Array(31), enc.encode('x'), NOW), 'Malformed');
+    throwsCode(lib, () => d.ana.groupEncrypt(new Uint8Array(32), enc.encode('x'), NOW), 'UnknownGroup');
+    throwsCode(lib, () => d.ana.groupEncrypt(id, new Uint8Array(70000), NOW), 'PlaintextTooLarge');
+    throwsCode(lib, () => d.ana.groupCreate([{ name: 'ben' }], NOW), 'Malformed');
+    throwsCode(lib, () => d.ana.groupCreate([{ name: 'ben', identityKey: new Uint8Array(66) }], NOW), 'WrongMessageType');
+    freeAll(d);
+  });
+
+  test('groups: rotation policy, add, resend and a snapshot round trip', () => {
+    const d = mesh(lib, ['ana', 'ben', 'cai']);
+    const id = makeGroup(d, 'ana', ['ben']);
+    throwsCode(lib, () => d.ana.groupSetRotationPolicy(id, { maxMessages: -1, maxAgeSecs: 0 }), 'Malformed');
+    throwsCode(lib, () => d.ana.groupSetRotationPolicy(id, { maxMessages: 1.5, maxAgeSecs: 0 }), 'Malformed');
+    throwsCode(lib, () => d.ana.groupSetRotationPolicy(id, null), 'Malformed');
+    d.ana.groupSetRotationPolicy(id, { maxMessages: 2, maxAgeSecs: 0 });
+    eq(d.ana.groupInfo(id).rotationPolicy, { maxMessages: 2, maxAgeSecs: 0 });
+    const sent = [1, 2, 3].map((i) => d.ana.groupEncrypt(id, enc.encode(`m${i}`), NOW));
+    eq(sent.map((s) => s.rotated), [false, false, true]);
+    eq(sent[2].outgoing.map((o) => o.peer), ['ben']);
+    deliver(d, 'ana', sent[2].outgoing);
+    for (const [i, s] of sent.entries()) eq(dec.decode(d.ben.groupDecrypt('ana', s.message).plaintext), `m${i + 1}`);
+    const a = d.ana.groupAdd(id, [member(d, 'cai')], NOW);
+    eq(a.epoch, 1);
+    eq(a.change.added, ['cai']);
+    d.ben.groupProcessCommit(a.commit, NOW);
+    const j = d.cai.groupJoin(a.welcome, NOW);
+    deliver(d, 'ana', a.outgoing);
+    deliver(d, 'cai', j.outgoing);
+    const rs = d.ben.groupResendKey(id, 'cai');
+    eq(rs.outgoing.map((o) => o.peer), ['cai']);
+    eq(rs.withheld, []);
+    deliver(d, 'ben', rs.outgoing);
+    throwsCode(lib, () => d.ben.groupResendKey(id, 'zed'), 'NotMember');
+    const key = new Uint8Array(32).fill(9);
+    const cai2 = lib.Device.import(key, d.cai.export(key));
+    eq(cai2.groupIds(), [id]);
+    eq(cai2.stateLen, d.cai.stateLen);
+    const m = d.ben.groupEncrypt(id, enc.encode('to the restored copy'), NOW).message;
+    eq(dec.decode(cai2.groupDecrypt('ben', m).plaintext), 'to the restored copy');
+    cai2.free();
+    freeAll(d);
+  });
+
+  test('channels: public announce and receive; a replay is StaleSequence; another signer is WrongSigner', () => {
+    const agency = new lib.Device('agency', NOW);
+    const citizen = new lib.Device('citizen', NOW);
+    const id = agency.channelCreate('public');
+    assert(id instanceof Uint8Array && id.length === 32, 'a 32-byte channel id');
+    const key = agency.channelPublicKey(id);
+    eq(key.length, 32);
+    eq(agency.channelPublisherIds(), [id]);
+    citizen.channelSubscribe(id, key, 'public');
+    eq(citizen.channelSubscriptionIds(), [id]);
+    throwsCode(lib, () => citizen.channelSubscribe(id, key, 'public'), 'Duplicate');
+    const post = agency.channelAnnounce(id, 'text', enc.encode('office closed on Monday'), NOW);
+    eq(post[0], 0x30, 'a public announcement');
+    const r = citizen.channelReceive(post, NOW);
+    eq(r.kind, 'announcement');
+    eq(r.announcement.channelId, id);
+    eq(r.announcement.seq, 1);
+    eq(r.announcement.timestamp, NOW);
+    eq(r.announcement.contentType, 'text');
+    eq(dec.decode(r.announcement.body), 'office closed on Monday');
+    eq(r.announcement.signer, key);
+    const before = citizen.stateLen;
+    throwsCode(lib, () => citizen.channelReceive(post, NOW), 'StaleSequence');
+    eq(citizen.stateLen, before, 'a refused replay changes nothing');
+    const json = agency.channelAnnounce(id, 'json', enc.encode('{"a":1}'), NOW);
+    eq(citizen.channelReceive(json, NOW).announcement.contentType, 'json');
+    // A second channel's key posing as this one: another subscriber trusting a wrong key.
+    const impostor = new lib.Device('impostor', NOW);
+    const other = impostor.channelCreate('public');
+    const fooled = new lib.Device('fooled', NOW);
+    fooled.channelSubscribe(id, impostor.channelPublicKey(other), 'public');
+    throwsCode(lib, () => fooled.channelReceive(agency.channelAnnounce(id, 'text', enc.encode('x'), NOW), NOW), 'WrongSigner');
+    throwsCode(lib, () => citizen.channelReceive(impostor.channelAnnounce(other, 'text', enc.encode('x'), NOW), NOW), 'UnknownGroup');
+    const tampered = agency.channelAnnounce(id, 'text', enc.encode('genuine'), NOW);
+    tampered[tampered.length - 1] ^= 1;
+    throwsCode(lib, () => citizen.channelReceive(tampered, NOW), 'BadSignature');
+    throwsCode(lib, () => citizen.channelReceive(agency.channelAnnounce(id, 'text', enc.encode('later'), NOW + 3600), NOW), 'FromFuture');
+    throwsCode(lib, () => agency.channelAnnounce(id, 'html', enc.encode('x'), NOW), 'Malformed');
+    throwsCode(lib, () => agency.channelCreate('secret'), 'Malformed');
+    throwsCode(lib, () => agency.channelPublicKey(new Uint8Array(32)), 'UnknownGroup');
+    throwsCode(lib, () => agency.channelSendKey(id, ['citizen']), 'WrongChannel');
+    throwsCode(lib, () => citizen.channelSubscribe(new Uint8Array(32), new Uint8Array(32), 'public'), 'Malformed');
+    throwsCode(lib, () => citizen.channelSubscribe(id, key, 'private'), 'Malformed');
+    eq(citizen.channelForget(id), true);
+    eq(citizen.channelForget(id), false);
+    eq(citizen.channelSubscriptionIds(), []);
+    for (const x of [agency, citizen, impostor, fooled]) x.free();
+  });
+
+  test('channels: verifyAnnouncement proves who signed a forwarded copy', () => {
+    const agency = new lib.Device('agency', NOW);
+    const id = agency.channelCreate('public');
+    const key = agency.channelPublicKey(id);
+    const post = agency.channelAnnounce(id, 'attachmentPointer', enc.encode('https://example.invalid/notice.pdf'), NOW);
+    const forwarded = post.slice(); // e.g. pasted into a 1:1 chat
+    const a = lib.verifyAnnouncement(forwarded, key);
+    eq(a.channelId, id);
+    eq(a.signer, key);
+    eq(a.contentType, 'attachmentPointer');
+    eq(dec.decode(a.body), 'https://example.invalid/notice.pdf');
+    const stranger = new lib.Device('stranger', NOW);
+    const strangerKey = stranger.channelPublicKey(stranger.channelCreate('public'));
+    throwsCode(lib, () => lib.verifyAnnouncement(forwarded, strangerKey), 'WrongSigner');
+    const bad = forwarded.slice();
+    bad[bad.length - 10] ^= 1;
+    throwsCode(lib, () => lib.verifyAnnouncement(bad, key), 'BadSignature');
+    throwsCode(lib, () => lib.verifyAnnouncement(forwarded, key.slice(0, 31)), 'Malformed');
+    throwsCode(lib, () => lib.verifyAnnouncement(forwarded.slice(0, 40), key), 'Malformed');
+    agency.free(); stranger.free();
+  });
+
+  test('channels: restricted, content key fanned out with receiveControl; a removed subscriber reads nothing after the rotation', () => {
+    const d = mesh(lib, ['agency', 'ben', 'cai']);
+    const dev = new lib.Device('dev', NOW); // no session with the agency
+    const id = d.agency.channelCreate('restricted');
+    const key = d.agency.channelPublicKey(id);
+    for (const n of ['ben', 'cai']) d[n].channelSubscribe(id, key, 'restricted');
+    const early = d.agency.channelAnnounce(id, 'text', enc.encode('before any key'), NOW);
+    eq(early[0], 0x32, 'a restricted announcement');
+    const before = d.ben.stateLen;
+    throwsCode(lib, () => d.ben.channelReceive(early, NOW), 'MissingSenderKey');
+    eq(d.ben.stateLen, before);
+    const sent = d.agency.channelSendKey(id, ['ben', 'cai', 'dev']);
+    eq(sent.outgoing.map((o) => o.peer), ['ben', 'cai']);
+    eq(sent.withheld, [{ peer: 'dev', reason: 'noSession' }]);
+    let keyId;
+    for (const o of sent.outgoing) {
+      const got = d[o.peer].receiveControl('agency', o.message);
+      eq(got.kind, 'channelKey');
+      eq(got.channelId, id);
+      eq(got.sender, 'agency');
+      eq(got.identityEvent, { kind: 'same' });
+      keyId = got.keyId;
+    }
+    throwsCode(lib, () => d.ben.receiveControl('agency', sent.outgoing[0].message), 'Duplicate');
+    const post = d.agency.channelAnnounce(id, 'text', enc.encode('for subscribers'), NOW);
+    for (const n of ['ben', 'cai']) eq(dec.decode(d[n].channelReceive(post, NOW).announcement.body), 'for subscribers');
+    throwsCode(lib, () => dev.channelReceive(post, NOW), 'UnknownGroup');
+    // Remove Cai: a new content key for Ben only.
+    const rk = d.agency.channelRotateContentKey(id, ['ben']);
+    assert(rk.keyId !== keyId, 'a new key id');
+    eq(rk.outgoing.map((o) => o.peer), ['ben']);
+    eq(rk.withheld, []);
+    eq(d.ben.receiveControl('agency', rk.outgoing[0].message).keyId, rk.keyId);
+    const after = d.agency.channelAnnounce(id, 'text', enc.encode('after the removal'), NOW);
+    eq(dec.decode(d.ben.channelReceive(after, NOW).announcement.body), 'after the removal');
+    const caiBefore = d.cai.stateLen;
+    throwsCode(lib, () => d.cai.channelReceive(after, NOW), 'MissingSenderKey');
+    eq(d.cai.stateLen, caiBefore, 'the removed subscriber state is unchanged');
+    // Tampering with a restricted post is refused; the genuine post still reads.
+    const next = d.agency.channelAnnounce(id, 'text', enc.encode('genuine'), NOW);
+    const bad = next.slice();
+    bad[bad.length - 1] ^= 1;
+    throwsCode(lib, () => d.ben.channelReceive(bad, NOW), 'AuthenticationFailed');
+    eq(dec.decode(d.ben.channelReceive(next, NOW).announcement.body), 'genuine');
+    dev.free(); freeAll(d);
+  });
+
+  test('channels: signing-key rotation moves subscribers to the new key', () => {
+    const d = mesh(lib, ['agency', 'ben', 'cai']);
+    const id = d.agency.channelCreate('public');
+    const oldKey = d.agency.channelPublicKey(id);
+    for (const n of ['ben', 'cai']) d[n].channelSubscribe(id, oldKey, 'public');
+    eq(d.ben.channelReceive(d.agency.channelAnnounce(id, 'text', enc.encode('one'), NOW), NOW).announcement.seq, 1);
+    const rotation = d.agency.channelRotateSigningKey(id, NOW);
+    eq(rotation[0], 0x31, 'a key rotation');
+    const newKey = d.agency.channelPublicKey(id);
+    assert(newKey.some((b, i) => b !== oldKey[i]), 'a new key');
+    const r = d.ben.channelReceive(rotation, NOW);
+    eq(r, { kind: 'keyRotated', old: oldKey, new: newKey, seq: 2 });
+    eq(r.old, oldKey);
+    eq(r.new, newKey);
+    const post = d.agency.channelAnnounce(id, 'text', enc.encode('signed by the new key'), NOW);
+    const a = d.ben.channelReceive(post, NOW).announcement;
+    eq(a.signer, newKey);
+    eq(lib.verifyAnnouncement(post, newKey).seq, 3);
+    throwsCode(lib, () => lib.verifyAnnouncement(post, oldKey), 'WrongSigner');
+    // Cai has not seen the rotation: the new key's post is WrongSigner until it has.
+    const caiBefore = d.cai.stateLen;
+    throwsCode(lib, () => d.cai.channelReceive(post, NOW), 'WrongSigner');
+    eq(d.cai.stateLen, caiBefore);
+    eq(d.cai.channelReceive(rotation, NOW).kind, 'keyRotated');
+    eq(dec.decode(d.cai.channelReceive(post, NOW).announcement.body), 'signed by the new key');
+    // A replayed rotation is signed by the old key, no longer trusted.
+    throwsCode(lib, () => d.cai.channelReceive(rotation, NOW), 'WrongSigner');
+    // A restricted channel's rotation replaces its content key too: send it again.
+    const rid = d.agency.channelCreate('restricted');
+    d.ben.channelSubscribe(rid, d.agency.channelPublicKey(rid), 'restricted');
+    d.ben.receiveControl('agency', d.agency.channelSendKey(rid, ['ben']).outgoing[0].message);
+    const rrot = d.agency.channelRotateSigningKey(rid, NOW);
+    eq(d.ben.channelReceive(rrot, NOW).kind, 'keyRotated');
+    d.ben.receiveControl('agency', d.agency.channelSendKey(rid, ['ben']).outgoing[0].message);
+    const rpost = d.agency.channelAnnounce(rid, 'text', enc.encode('restricted, new key'), NOW);
+    eq(dec.decode(d.ben.channelReceive(rpost, NOW).announcement.body), 'restricted, new key');
+    eq(d.agency.channelForget(rid), true);
+    throwsCode(lib, () => d.agency.channelAnnounce(rid, 'text', enc.encode('x'), NOW), 'UnknownGroup');
+    const key = new Uint8Array(32).fill(4);
+    const ben2 = lib.Device.import(key, d.ben.export(key));
+    eq(ben2.channelSubscriptionIds().length, 2);
+    throwsCode(lib, () => ben2.channelReceive(post, NOW), 'StaleSequence');
+    ben2.free(); freeAll(d);
+  });
+}

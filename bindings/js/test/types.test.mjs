@@ -17,3 +17,88 @@ test('types: every runtime export is declared in index.d.ts', () => {
     assert.match(dts, new RegExp(`export (declare )?(const|function|class|let) ${name}\\b`), `${name} not declared`);
   }
 });
+
+// The members declared in `export declare class Device { ... }`, with their parameter counts.
+function declaredDeviceMembers(src) {
+  const body = src.slice(src.indexOf('export declare class Device {'));
+  const end = body.indexOf('\n}\n');
+  const members = new Map();
+  for (const m of body.slice(0, end).matchAll(/^  (?:static )?(?:readonly )?([A-Za-z]+)(\??)(\(([^)]*)\))?/gm)) {
+    const params = m[3] === undefined ? null : m[4].trim() === '' ? 0 : m[4].split(',').length;
+    members.set(m[1], params);
+  }
+  return members;
+}
+
+// The field names of `export interface Name [extends Base] { ... }`, with the base's fields.
+function interfaceFields(name) {
+  const m = dts.match(new RegExp(`export interface ${name}(?: extends (\\w+))? \\{([^}]*)\\}`));
+  assert.ok(m, `interface ${name} declared`);
+  const own = [...m[2].matchAll(/^\s+([A-Za-z]+)\??:/gm)].map((x) => x[1]);
+  return [...(m[1] ? interfaceFields(m[1]) : []), ...own].sort();
+}
+const keysOf = (o) => Object.keys(o).sort();
+
+test('types: every Device method of the wasm glue is declared, with the same number of parameters', () => {
+  const glue = readFileSync(new URL('../pkg/gochat_e2ee_wasm.d.ts', import.meta.url), 'utf8');
+  const declared = declaredDeviceMembers(dts);
+  const generated = declaredDeviceMembers(glue.replace('export class Device {', 'export declare class Device {').replace(/^    /gm, '  '));
+  assert.ok(generated.size > 50, `parsed the glue (${generated.size} members)`);
+  for (const [name, params] of generated) {
+    if (name === 'constructor') continue;
+    assert.ok(declared.has(name), `Device.${name} not declared in index.d.ts`);
+    assert.equal(declared.get(name), params, `Device.${name}: parameter count`);
+  }
+  for (const name of Object.getOwnPropertyNames(lib.Device.prototype)) {
+    if (name !== 'constructor' && name !== '__destroy_into_raw') assert.ok(declared.has(name), `Device.${name} not declared`);
+  }
+});
+
+test('types: group and channel results have exactly the declared fields', () => {
+  const NOW = 1_700_000_000;
+  const enc = new TextEncoder();
+  const ana = new lib.Device('ana', NOW);
+  const ben = new lib.Device('ben', NOW);
+  ana.initiate('ben', ben.nextBundle());
+  ben.decrypt('ana', ana.encrypt('ben', enc.encode('hi')));
+  const cai = new lib.Device('cai', NOW); // no session: withheld
+  const c = ana.groupCreate([{ name: 'ben', identityKey: ben.identityKey }, { name: 'cai', identityKey: cai.identityKey }], NOW);
+  assert.deepEqual(keysOf(c), interfaceFields('GroupChange'));
+  assert.deepEqual(keysOf(c.change), interfaceFields('MembershipChange'));
+  assert.deepEqual(keysOf(c.outgoing[0]), interfaceFields('Outgoing'));
+  assert.deepEqual(keysOf(c.withheld[0]), interfaceFields('Withheld'));
+  assert.match(dts, new RegExp(`export type WithheldReason =[^;]*'${c.withheld[0].reason}'`));
+  const j = ben.groupJoin(c.welcome, NOW);
+  const got = ben.groupReceive('ana', c.outgoing[0].message);
+  assert.deepEqual(keysOf(got), interfaceFields('SenderKeyReceived'));
+  ana.receiveControl('ben', j.outgoing.find((o) => o.peer === 'ana').message);
+  const sent = ana.groupEncrypt(c.groupId, enc.encode('x'), NOW);
+  assert.deepEqual(keysOf(sent), interfaceFields('GroupSent'));
+  assert.deepEqual(keysOf(ben.groupDecrypt('ana', sent.message)), interfaceFields('GroupPlaintext'));
+  const info = ana.groupInfo(c.groupId);
+  assert.deepEqual(keysOf(info), interfaceFields('GroupInfo'));
+  assert.deepEqual(keysOf(info.members[0]), interfaceFields('GroupMemberInfo'));
+  assert.deepEqual(keysOf(info.rotationPolicy), interfaceFields('RotationPolicy'));
+  assert.deepEqual(keysOf(ana.groupResendKey(c.groupId, 'ben')), interfaceFields('FanOut'));
+
+  const id = ana.channelCreate('restricted');
+  const key = ana.channelPublicKey(id);
+  ben.channelSubscribe(id, key, 'restricted');
+  const rk = ana.channelRotateContentKey(id, ['ben']);
+  assert.deepEqual(keysOf(rk), interfaceFields('ChannelRekey'));
+  const ck = ben.receiveControl('ana', rk.outgoing[0].message);
+  assert.deepEqual(keysOf(ck), interfaceFields('ChannelKeyReceived'));
+  const r = ben.channelReceive(ana.channelAnnounce(id, 'json', enc.encode('{}'), NOW), NOW);
+  assert.deepEqual(keysOf(r), ['announcement', 'kind']);
+  assert.deepEqual(keysOf(r.announcement), interfaceFields('Announcement'));
+  assert.match(dts, /\| \{ kind: 'announcement'; announcement: Announcement \}/);
+  const rot = ben.channelReceive(ana.channelRotateSigningKey(id, NOW), NOW);
+  assert.deepEqual(keysOf(rot), ['kind', 'new', 'old', 'seq']);
+  assert.match(dts, /\| \{ kind: 'keyRotated'; old: Uint8Array; new: Uint8Array; seq: number \}/);
+  const pub = ana.channelCreate('public');
+  const post = ana.channelAnnounce(pub, 'text', enc.encode('t'), NOW);
+  assert.deepEqual(keysOf(lib.verifyAnnouncement(post, ana.channelPublicKey(pub))), interfaceFields('Announcement'));
+  for (const t of ['text', 'json', 'attachmentPointer']) assert.match(dts, new RegExp(`export type ContentType =[^;]*'${t}'`));
+  for (const k of ['public', 'restricted']) assert.match(dts, new RegExp(`export type ChannelKind =[^;]*'${k}'`));
+  ana.free(); ben.free(); cai.free();
+});

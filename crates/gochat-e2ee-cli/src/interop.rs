@@ -24,16 +24,16 @@ pub const ONE_TIME_PREKEYS_PER_DEVICE: usize = 10;
 /// keystore.
 pub const DRIVER_SNAPSHOT_KEY: [u8; 32] = [0x42; 32];
 
-type Rng = UnwrapErr<getrandom::SysRng>;
+pub(crate) type Rng = UnwrapErr<getrandom::SysRng>;
 
 /// An error response: the `error` name and the `detail` text.
-struct Failure {
-    error: &'static str,
-    detail: String,
+pub(crate) struct Failure {
+    pub(crate) error: &'static str,
+    pub(crate) detail: String,
 }
 
 impl Failure {
-    fn bad_request(detail: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         Failure { error: "BadRequest", detail: detail.into() }
     }
 }
@@ -232,6 +232,10 @@ impl Driver {
                 json!({ "forgotten": self.device(obj)?.forget_identity(peer) })
             }
             "state_len" => json!({ "state_len": self.device(obj)?.state_len() }),
+            op if crate::interop_groups::is_device_op(op) => {
+                crate::interop_groups::dispatch(op, self.device(obj)?, obj, rng)?
+            }
+            "verify_announcement" => crate::interop_groups::verify_announcement_op(obj)?,
             other => return Err(Failure { error: "UnknownOp", detail: format!("unknown op {other:?}") }),
         };
         match out {
@@ -243,7 +247,7 @@ impl Driver {
 
 /// `{"kind": "new" | "same" | "changed", "previous": base64, "approved": bool}` (the last
 /// two only for `changed`).
-fn identity_event_json(e: &IdentityEvent) -> Value {
+pub(crate) fn identity_event_json(e: &IdentityEvent) -> Value {
     match e {
         IdentityEvent::New => json!({ "kind": "new" }),
         IdentityEvent::Same => json!({ "kind": "same" }),
@@ -254,7 +258,7 @@ fn identity_event_json(e: &IdentityEvent) -> Value {
 }
 
 /// The optional `now` argument (Unix seconds), defaulting to the current time.
-fn now_arg(obj: &Map<String, Value>) -> Result<u64, Failure> {
+pub(crate) fn now_arg(obj: &Map<String, Value>) -> Result<u64, Failure> {
     match obj.get("now") {
         None => Ok(unix_now()),
         Some(v) => v.as_u64().ok_or_else(|| Failure::bad_request("`now` must be a non-negative integer")),
@@ -265,7 +269,7 @@ fn error_response(id: Value, f: &Failure) -> Value {
     json!({ "id": id, "ok": false, "error": f.error, "detail": f.detail })
 }
 
-fn str_arg<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, Failure> {
+pub(crate) fn str_arg<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, Failure> {
     match obj.get(name) {
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(Failure::bad_request(format!("`{name}` must be a string"))),
@@ -273,7 +277,7 @@ fn str_arg<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, Failu
     }
 }
 
-fn b64_arg(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, Failure> {
+pub(crate) fn b64_arg(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, Failure> {
     B64.decode(str_arg(obj, name)?).map_err(|e| Failure::bad_request(format!("`{name}` is not valid base64: {e}")))
 }
 

@@ -1,7 +1,8 @@
 //! `gochat-e2ee`: the GoChat E2EE command-line tool.
 //!
-//! - `gochat-e2ee demo`: a walk-through of a conversation between two devices, showing
-//!   what the server sees next to what each client reads.
+//! - `gochat-e2ee demo [1:1|group|channel]`: a walk-through of a 1:1 conversation, a
+//!   Sender Keys group with a removal, and an agency's channels, showing what the server
+//!   sees next to what each client reads (no argument: all three).
 //! - `gochat-e2ee interop`: the JSON-lines interop driver specified in `docs/interop.md`.
 //! - `gochat-e2ee vectors generate [--out DIR]`, `vectors verify [--dir DIR]` and
 //!   `vectors check-fresh [--dir DIR]`: the deterministic test vectors described in
@@ -10,15 +11,17 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod demo_groups;
 mod hex;
 mod interop;
+mod interop_groups;
 mod vectors;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  gochat-e2ee demo
+  gochat-e2ee demo [1:1|group|channel]   (no argument: all three)
   gochat-e2ee interop
   gochat-e2ee vectors generate [--out DIR]
   gochat-e2ee vectors verify [--dir DIR]
@@ -30,7 +33,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
-        ["demo"] => demo::run(),
+        ["demo"] => {
+            demo::run().and_then(|()| demo_groups::group(unix_now())).and_then(|()| demo_groups::channel(unix_now()))
+        }
+        ["demo", "1:1"] => demo::run(),
+        ["demo", "group"] => demo_groups::group(unix_now()),
+        ["demo", "channel"] => demo_groups::channel(unix_now()),
         ["interop"] => interop::run(),
         ["vectors", "generate", rest @ ..] => dir_arg(rest, "--out").and_then(|d| vectors::generate(&d)),
         ["vectors", "verify", rest @ ..] => dir_arg(rest, "--dir").and_then(|d| vectors::verify(&d)),
@@ -57,4 +65,8 @@ fn dir_arg(rest: &[&str], flag: &str) -> Result<PathBuf, String> {
         [f, dir] if *f == flag => Ok(PathBuf::from(dir)),
         _ => Err(format!("expected no argument or `{flag} DIR`\n{USAGE}")),
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -15,3 +15,27 @@ fn demo_runs_and_shows_both_views() {
         assert!(!server.contains('"'), "server column shows content: {line}");
     }
 }
+
+#[test]
+fn the_group_and_channel_demos_show_revocation_and_refusals() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gochat-e2ee")).arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The removed member reads nothing sent after the removal; a tampered commit is refused.
+    assert!(text.contains("carol cannot read it: MissingSenderKey"), "{text}");
+    assert!(text.contains("A tampered copy of the commit is refused: BadSignature"), "{text}");
+    // A replayed post is refused; the removed subscriber reads nothing new.
+    assert!(text.contains("Ana refuses it (StaleSequence)"), "{text}");
+    assert!(text.contains("ben cannot read it: MissingSenderKey"), "{text}");
+    // The server's view never holds content.
+    for line in text.lines() {
+        if let Some(start) = line.find("[server relays") {
+            let end = line[start..].find(']').unwrap() + start;
+            assert!(!line[start..end].contains('"'), "server view shows content: {line}");
+        }
+    }
+    for part in ["1:1", "group", "channel"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gochat-e2ee")).args(["demo", part]).output().unwrap();
+        assert!(out.status.success(), "demo {part}");
+    }
+}

@@ -292,3 +292,174 @@ fn remove_sessions_forget_identity_and_state_len() {
     assert!(d.ok("pinned_identity", json!({"device": "alice", "peer": "bob"}))["identity_key"].is_null());
     assert!(d.finish().success());
 }
+
+/// Devices `names` (each user named like its device), with a pairwise session between
+/// every two that both sides have used.
+fn setup_mesh(d: &mut Driver, names: &[&str]) {
+    for n in names {
+        d.ok("new_device", json!({"device": n, "user": n, "now": NOW}));
+    }
+    for (i, a) in names.iter().enumerate() {
+        for b in &names[i + 1..] {
+            let bundle = d.ok("bundle", json!({"device": b}))["bundle"].as_str().unwrap().to_owned();
+            d.ok("init", json!({"device": a, "peer": b, "bundle": bundle}));
+            let m = d.encrypt(a, b, "hi");
+            d.decrypt(b, a, &m);
+            let r = d.encrypt(b, a, "hi");
+            d.decrypt(a, b, &r);
+        }
+    }
+}
+
+const NOW: u64 = 1_700_000_000;
+
+/// Delivers every `outgoing` item from `from` with `receive_control`; returns the results.
+fn deliver_control(d: &mut Driver, from: &str, outgoing: &Value) -> Vec<Value> {
+    outgoing
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let to = o["peer"].as_str().unwrap();
+            d.ok("receive_control", json!({"device": to, "peer": from, "message": o["message"]}))
+        })
+        .collect()
+}
+
+fn member(d: &mut Driver, name: &str, admin: bool) -> Value {
+    let key = d.ok("identity", json!({"device": name}))["identity_key"].clone();
+    json!({"name": name, "identity_key": key, "admin": admin})
+}
+
+#[test]
+fn a_group_conversation_with_a_removal() {
+    let mut d = Driver::spawn();
+    setup_mesh(&mut d, &["ana", "ben", "cai"]);
+    let members = json!([member(&mut d, "ben", false), member(&mut d, "cai", false)]);
+    let created = d.ok("group_create", json!({"device": "ana", "members": members, "now": NOW}));
+    let gid = created["group_id"].clone();
+    assert_eq!(created["epoch"], json!(0));
+    assert_eq!(created["withheld"], json!([]));
+    let joined: Vec<Value> = ["ben", "cai"]
+        .iter()
+        .map(|who| d.ok("group_join", json!({"device": who, "welcome": created["welcome"], "now": NOW})))
+        .collect();
+    for (who, j) in ["ben", "cai"].iter().zip(&joined) {
+        assert_eq!(j["group_id"], gid);
+        deliver_control(&mut d, who, &j["outgoing"]);
+    }
+    for got in deliver_control(&mut d, "ana", &created["outgoing"]) {
+        assert_eq!(got["kind"], json!("sender_key"));
+        assert_eq!(got["identity_event"], json!({"kind": "same"}));
+    }
+    let sent =
+        d.ok("group_encrypt", json!({"device": "ana", "group_id": gid, "plaintext": B64.encode("hello"), "now": NOW}));
+    for who in ["ben", "cai"] {
+        let p = d.ok("group_decrypt", json!({"device": who, "peer": "ana", "message": sent["message"]}));
+        assert_eq!(p["plaintext"], json!(B64.encode("hello")));
+        assert_eq!(p["sender"], json!("ana"));
+    }
+    d.err("group_decrypt", json!({"device": "ben", "peer": "ana", "message": sent["message"]}), "Duplicate");
+    // Ana removes Cai: Ben applies the commit; Cai reads nothing sent afterwards.
+    let removed = d.ok("group_remove", json!({"device": "ana", "group_id": gid, "names": ["cai"], "now": NOW}));
+    assert_eq!(removed["removed"], json!(["cai"]));
+    let processed = d.ok("group_process_commit", json!({"device": "ben", "commit": removed["commit"], "now": NOW}));
+    assert_eq!(processed["epoch"], json!(1));
+    deliver_control(&mut d, "ana", &removed["outgoing"]);
+    deliver_control(&mut d, "ben", &processed["outgoing"]);
+    let sent =
+        d.ok("group_encrypt", json!({"device": "ben", "group_id": gid, "plaintext": B64.encode("secret"), "now": NOW}));
+    deliver_control(&mut d, "ben", &sent["outgoing"]);
+    let p = d.ok("group_decrypt", json!({"device": "ana", "peer": "ben", "message": sent["message"]}));
+    assert_eq!(p["plaintext"], json!(B64.encode("secret")));
+    let refused = d.call("group_decrypt", json!({"device": "cai", "peer": "ben", "message": sent["message"]}));
+    assert_eq!(refused["ok"], json!(false), "{refused}");
+    let info = d.ok("group_info", json!({"device": "ben", "group_id": gid}));
+    assert_eq!(info["epoch"], json!(1));
+    assert_eq!(info["members"].as_array().unwrap().len(), 2);
+    d.ok(
+        "group_set_rotation_policy",
+        json!({"device": "ben", "group_id": gid, "max_messages": 10, "max_age_secs": 60}),
+    );
+    assert_eq!(d.ok("group_forget", json!({"device": "cai", "group_id": gid}))["forgotten"], json!(true));
+    d.err("group_info", json!({"device": "cai", "group_id": gid}), "UnknownGroup");
+    d.err("group_encrypt", json!({"device": "ana", "group_id": B64.encode([0u8; 31]), "plaintext": ""}), "BadRequest");
+    d.err("group_create", json!({"device": "ana", "members": "ben"}), "BadRequest");
+}
+
+#[test]
+fn public_and_restricted_channels() {
+    let mut d = Driver::spawn();
+    setup_mesh(&mut d, &["agency", "ana", "ben"]);
+    // Public: anyone with the directory key verifies, statelessly or as a subscriber.
+    let public = d.ok("channel_create", json!({"device": "agency", "kind": "public"}));
+    let (pid, pkey) = (public["channel_id"].clone(), public["channel_key"].clone());
+    assert_eq!(d.ok("channel_public_key", json!({"device": "agency", "channel_id": pid}))["channel_key"], pkey);
+    d.ok("channel_subscribe", json!({"device": "ana", "channel_id": pid, "channel_key": pkey, "kind": "public"}));
+    let body = B64.encode("{\"notice\":1}");
+    let post = d.ok(
+        "channel_announce",
+        json!({"device": "agency", "channel_id": pid, "content_type": "json", "body": body, "now": NOW}),
+    )["post"]
+        .clone();
+    let v = d.ok("verify_announcement", json!({"post": post, "channel_key": pkey}));
+    assert_eq!(
+        (v["seq"].clone(), v["content_type"].clone(), v["body"].clone()),
+        (json!(1), json!("json"), json!(body))
+    );
+    let got = d.ok("channel_receive", json!({"device": "ana", "post": post, "now": NOW}));
+    assert_eq!((got["kind"].clone(), got["channel_id"].clone()), (json!("announcement"), pid.clone()));
+    d.err("channel_receive", json!({"device": "ana", "post": post, "now": NOW}), "StaleSequence");
+    d.err("channel_receive", json!({"device": "ben", "post": post, "now": NOW}), "UnknownGroup");
+    d.err("verify_announcement", json!({"post": post, "channel_key": B64.encode([9u8; 32])}), "WrongSigner");
+    // Restricted: the content key travels pairwise; a removed subscriber is cut off.
+    let restricted = d.ok("channel_create", json!({"device": "agency", "kind": "restricted"}));
+    let (rid, rkey) = (restricted["channel_id"].clone(), restricted["channel_key"].clone());
+    for who in ["ana", "ben"] {
+        d.ok("channel_subscribe", json!({"device": who, "channel_id": rid, "channel_key": rkey, "kind": "restricted"}));
+    }
+    let sent =
+        d.ok("channel_send_key", json!({"device": "agency", "channel_id": rid, "subscribers": ["ana", "ben", "zed"]}));
+    assert_eq!(sent["withheld"], json!([{"peer": "zed", "reason": "no_session"}]));
+    for got in deliver_control(&mut d, "agency", &sent["outgoing"]) {
+        assert_eq!((got["kind"].clone(), got["channel_id"].clone()), (json!("channel_key"), rid.clone()));
+    }
+    let post = d.ok(
+        "channel_announce",
+        json!({"device": "agency", "channel_id": rid, "content_type": "text", "body": B64.encode("one"), "now": NOW}),
+    )["post"]
+        .clone();
+    for who in ["ana", "ben"] {
+        let got = d.ok("channel_receive", json!({"device": who, "post": post, "now": NOW}));
+        assert_eq!(got["body"], json!(B64.encode("one")));
+    }
+    let rekey =
+        d.ok("channel_rotate_content_key", json!({"device": "agency", "channel_id": rid, "subscribers": ["ana"]}));
+    assert!(rekey["key_id"].is_u64());
+    deliver_control(&mut d, "agency", &rekey["outgoing"]);
+    let post = d.ok(
+        "channel_announce",
+        json!({"device": "agency", "channel_id": rid, "content_type": "text", "body": B64.encode("two"), "now": NOW}),
+    )["post"]
+        .clone();
+    assert_eq!(
+        d.ok("channel_receive", json!({"device": "ana", "post": post, "now": NOW}))["body"],
+        json!(B64.encode("two"))
+    );
+    d.err("channel_receive", json!({"device": "ben", "post": post, "now": NOW}), "MissingSenderKey");
+    // A signing-key rotation.
+    let rot = d.ok("channel_rotate_signing_key", json!({"device": "agency", "channel_id": rid, "now": NOW}));
+    let got = d.ok("channel_receive", json!({"device": "ana", "post": rot["post"], "now": NOW}));
+    assert_eq!(
+        (got["kind"].clone(), got["new_key"].clone(), got["old_key"].clone()),
+        (json!("key_rotated"), rot["channel_key"].clone(), rkey)
+    );
+    d.err("channel_create", json!({"device": "agency", "kind": "secret"}), "BadRequest");
+    d.err(
+        "channel_announce",
+        json!({"device": "agency", "channel_id": rid, "content_type": "video", "body": ""}),
+        "BadRequest",
+    );
+    assert_eq!(d.ok("channel_forget", json!({"device": "ben", "channel_id": rid}))["forgotten"], json!(true));
+    assert_eq!(d.finish().code(), Some(0));
+}

@@ -25,6 +25,19 @@ use zeroize::Zeroizing;
 
 uniffi::setup_scaffolding!();
 
+mod channels;
+mod groups;
+
+pub use channels::{
+    AnnouncementRecord, ChannelKeyReceivedRecord, ChannelKind, ChannelReceivedRecord, ChannelRekeyRecord, ContentType,
+    ControlReceived,
+};
+
+pub use groups::{
+    FanOutRecord, GroupChangeRecord, GroupInfo, GroupMemberRecord, GroupPlaintextRecord, GroupSentRecord,
+    OutgoingRecord, SenderKeyReceivedRecord, WithheldReason, WithheldRecord,
+};
+
 fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
     rand_core::UnwrapErr(getrandom::SysRng)
 }
@@ -119,6 +132,30 @@ pub struct Limits {
     pub max_bundle_bytes: u32,
     /// `PADDING_BLOCK`.
     pub padding_block: u32,
+    /// `MAX_GROUP_MEMBERS`: member devices in one group.
+    pub max_group_members: u32,
+    /// Groups' `MAX_FORWARD_JUMP`: how far one group message may skip ahead on its
+    /// sender's chain.
+    pub group_max_forward_jump: u32,
+    /// Groups' `MAX_SKIPPED_KEYS`: skipped message keys held per sender key.
+    pub group_max_skipped_keys: u32,
+    /// `MAX_GROUP_SKIPPED_KEYS`: skipped message keys held in one group, all senders.
+    pub max_group_skipped_keys: u32,
+    /// `MAX_SENDER_GENERATIONS`: sender key generations kept per member.
+    pub max_sender_generations: u32,
+    /// `MAX_GROUPS`: groups one device holds.
+    pub max_groups: u32,
+    /// `MAX_GROUP_MESSAGE_BYTES`.
+    pub max_group_message_bytes: u32,
+    /// `MAX_ANNOUNCEMENT_BODY_BYTES`.
+    pub max_announcement_body_bytes: u32,
+    /// `SEQ_WINDOW`: how far below the highest accepted sequence number a channel post
+    /// may arrive.
+    pub seq_window: u32,
+    /// `MAX_ANNOUNCEMENT_FUTURE_SECS`: how far after `now` a post may be dated.
+    pub max_announcement_future_secs: u64,
+    /// `MAX_CHANNELS`: channels one device publishes or subscribes to.
+    pub max_channels: u32,
 }
 
 /// How a peer's identity relates to the one pinned for it (see `docs/api.md`,
@@ -222,6 +259,17 @@ pub fn limits() -> Limits {
         max_plaintext_bytes: u(MAX_PLAINTEXT_BYTES),
         max_bundle_bytes: u(MAX_BUNDLE_BYTES),
         padding_block: u(PADDING_BLOCK),
+        max_group_members: u(core::group::MAX_GROUP_MEMBERS),
+        group_max_forward_jump: core::group::MAX_FORWARD_JUMP,
+        group_max_skipped_keys: u(core::group::MAX_SKIPPED_KEYS),
+        max_group_skipped_keys: u(core::group::MAX_GROUP_SKIPPED_KEYS),
+        max_sender_generations: u(core::group::MAX_SENDER_GENERATIONS),
+        max_groups: u(core::group::MAX_GROUPS),
+        max_group_message_bytes: u(core::group::MAX_GROUP_MESSAGE_BYTES),
+        max_announcement_body_bytes: u(core::channel::MAX_ANNOUNCEMENT_BODY_BYTES),
+        seq_window: u32::try_from(core::channel::SEQ_WINDOW).unwrap_or(u32::MAX),
+        max_announcement_future_secs: core::channel::MAX_ANNOUNCEMENT_FUTURE_SECS,
+        max_channels: u(core::channel::MAX_CHANNELS),
     }
 }
 

@@ -14,8 +14,13 @@
 #![forbid(unsafe_code)]
 
 use gochat_e2ee as core;
+use gochat_e2ee::channel::{Announcement, ChannelId, ChannelKind, ContentType, Received};
+use gochat_e2ee::device::ControlReceived;
+use gochat_e2ee::group::{GroupChange, GroupId, GroupMember, Outgoing, RotationPolicy, Withheld, WithheldReason};
 use gochat_e2ee::SnapshotKey;
+use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use zeroize::Zeroizing;
 
 fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
@@ -71,6 +76,204 @@ fn snapshot_key(key: Vec<u8>) -> JsResult<SnapshotKey> {
     SnapshotKey::from_slice(&key).map_err(|e| js_error(e.into()))
 }
 
+/// A plain JS object built field by field.
+struct Obj(js_sys::Object);
+
+impl Obj {
+    fn new() -> Self {
+        Obj(js_sys::Object::new())
+    }
+
+    fn set(self, key: &str, value: impl Into<JsValue>) -> Self {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&self.0, &key.into(), &value.into());
+        self
+    }
+
+    fn done(self) -> JsValue {
+        self.0.into()
+    }
+}
+
+fn bytes(b: &[u8]) -> JsValue {
+    Uint8Array::from(b).into()
+}
+
+fn opt_bytes(b: Option<&[u8]>) -> JsValue {
+    b.map_or(JsValue::NULL, bytes)
+}
+
+fn strings(v: &[String]) -> JsValue {
+    v.iter().map(JsValue::from).collect::<Array>().into()
+}
+
+/// A malformed argument from JS (thrown as `Malformed`).
+fn malformed(what: &'static str) -> JsValue {
+    js_error(core::wire::DecodeError::InvalidValue(what).into())
+}
+
+/// A 32-byte id (group or channel) from a `Uint8Array`; any other length is `Malformed`.
+fn id32(b: &[u8], what: &'static str) -> JsResult<[u8; 32]> {
+    <[u8; 32]>::try_from(b).map_err(|_| malformed(what))
+}
+
+fn group_id(b: &[u8]) -> JsResult<GroupId> {
+    Ok(GroupId(id32(b, "group id")?))
+}
+
+/// Property `key` of a JS object (`undefined` when absent); a non-object is `Malformed`.
+fn field(o: &JsValue, key: &str, what: &'static str) -> JsResult<JsValue> {
+    if !o.is_object() {
+        return Err(malformed(what));
+    }
+    Reflect::get(o, &key.into()).map_err(|_| malformed(what))
+}
+
+/// A whole number in `0..=max` from a JS number; anything else is `Malformed`.
+fn whole(v: &JsValue, max: f64, what: &'static str) -> JsResult<f64> {
+    match v.as_f64() {
+        Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= max => Ok(n),
+        _ => Err(malformed(what)),
+    }
+}
+
+/// `{name, identityKey, admin?}` objects into members (`admin` defaults to false).
+fn group_members(list: &[JsValue]) -> JsResult<Vec<GroupMember>> {
+    list.iter()
+        .map(|m| {
+            let name = field(m, "name", "member")?.as_string().ok_or_else(|| malformed("member name"))?;
+            let key = field(m, "identityKey", "member")?
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| malformed("member identityKey"))?;
+            let identity = identity_key(&key.to_vec())?;
+            let admin = field(m, "admin", "member")?;
+            let admin =
+                if admin.is_undefined() { false } else { admin.as_bool().ok_or_else(|| malformed("member admin"))? };
+            Ok(GroupMember { name, identity, admin })
+        })
+        .collect()
+}
+
+fn member_obj(m: &GroupMember) -> JsValue {
+    Obj::new()
+        .set("name", m.name.as_str())
+        .set("identityKey", bytes(&m.identity.to_bytes()))
+        .set("admin", m.admin)
+        .done()
+}
+
+fn outgoing(v: &[Outgoing]) -> JsValue {
+    v.iter()
+        .map(|o| Obj::new().set("peer", o.peer.as_str()).set("message", bytes(&o.message)).done())
+        .collect::<Array>()
+        .into()
+}
+
+fn withheld(v: &[Withheld]) -> JsValue {
+    v.iter()
+        .map(|w| {
+            let reason = match w.reason {
+                WithheldReason::NoSession => "noSession",
+                WithheldReason::IdentityNotApproved => "identityNotApproved",
+                WithheldReason::IdentityMismatch => "identityMismatch",
+            };
+            Obj::new().set("peer", w.peer.as_str()).set("reason", reason).done()
+        })
+        .collect::<Array>()
+        .into()
+}
+
+/// `{outgoing, withheld}`: pairwise messages to deliver and members skipped.
+fn fan_out((out, held): (Vec<Outgoing>, Vec<Withheld>)) -> JsValue {
+    Obj::new().set("outgoing", outgoing(&out)).set("withheld", withheld(&held)).done()
+}
+
+fn group_change(c: GroupChange) -> JsValue {
+    let change = Obj::new()
+        .set("added", strings(&c.change.added))
+        .set("removed", strings(&c.change.removed))
+        .set("replaced", strings(&c.change.replaced))
+        .done();
+    Obj::new()
+        .set("groupId", bytes(&c.group_id.0))
+        .set("epoch", c.epoch as f64)
+        .set("commit", opt_bytes(c.commit.as_deref()))
+        .set("welcome", opt_bytes(c.welcome.as_deref()))
+        .set("change", change)
+        .set("outgoing", outgoing(&c.outgoing))
+        .set("withheld", withheld(&c.withheld))
+        .done()
+}
+
+fn sender_key_received(r: core::group::SenderKeyReceived) -> JsValue {
+    Obj::new()
+        .set("kind", "senderKey")
+        .set("groupId", bytes(&r.group_id.0))
+        .set("sender", r.sender.as_str())
+        .set("keyId", r.key_id)
+        .set("fresh", r.fresh)
+        .set("identityEvent", identity_event(r.identity))
+        .done()
+}
+
+fn channel_id(b: &[u8]) -> JsResult<ChannelId> {
+    Ok(ChannelId(id32(b, "channel id")?))
+}
+
+/// `"public"` or `"restricted"`; anything else is `Malformed`.
+fn channel_kind(kind: &str) -> JsResult<ChannelKind> {
+    match kind {
+        "public" => Ok(ChannelKind::Public),
+        "restricted" => Ok(ChannelKind::Restricted),
+        _ => Err(malformed("channel kind")),
+    }
+}
+
+/// `"text"`, `"json"` or `"attachmentPointer"`; anything else is `Malformed`.
+fn content_type(t: &str) -> JsResult<ContentType> {
+    match t {
+        "text" => Ok(ContentType::Text),
+        "json" => Ok(ContentType::Json),
+        "attachmentPointer" => Ok(ContentType::AttachmentPointer),
+        _ => Err(malformed("content type")),
+    }
+}
+
+fn content_type_str(t: ContentType) -> &'static str {
+    match t {
+        ContentType::Text => "text",
+        ContentType::Json => "json",
+        ContentType::AttachmentPointer => "attachmentPointer",
+    }
+}
+
+/// `{channelId, seq, timestamp, contentType, body, signer}`. The body (a restricted
+/// channel's plaintext) is wiped in wasm memory once copied into its `Uint8Array`.
+fn announcement(a: Announcement) -> JsValue {
+    let body = Zeroizing::new(a.body);
+    Obj::new()
+        .set("channelId", bytes(&a.channel_id.0))
+        .set("seq", a.seq as f64)
+        .set("timestamp", a.timestamp as f64)
+        .set("contentType", content_type_str(a.content_type))
+        .set("body", bytes(&body))
+        .set("signer", bytes(&a.signer))
+        .done()
+}
+
+/// `{kind: "announcement", announcement}` or `{kind: "keyRotated", old, new, seq}`.
+fn channel_received(r: Received) -> JsValue {
+    match r {
+        Received::Announcement(a) => Obj::new().set("kind", "announcement").set("announcement", announcement(a)).done(),
+        Received::KeyRotated { old, new, seq } => Obj::new()
+            .set("kind", "keyRotated")
+            .set("old", bytes(&old))
+            .set("new", bytes(&new))
+            .set("seq", seq as f64)
+            .done(),
+    }
+}
+
 /// The library version.
 #[wasm_bindgen(js_name = libraryVersion)]
 pub fn library_version() -> String {
@@ -100,6 +303,17 @@ pub fn limits() -> JsValue {
     set("maxBundleBytes", MAX_BUNDLE_BYTES as f64);
     set("paddingBlock", PADDING_BLOCK as f64);
     o.into()
+}
+
+/// Verifies a forwarded announcement (0x30) on its own: signed by `agencyKey` (the
+/// channel's 32-byte signing key from the agency's directory; else `WrongSigner`) with a
+/// valid strict Ed25519 signature (else `BadSignature`). Says nothing about freshness or
+/// replay (a subscription does). Returns the announcement.
+#[wasm_bindgen(js_name = verifyAnnouncement)]
+pub fn verify_announcement(announcement_bytes: &[u8], agency_key: &[u8]) -> JsResult<JsValue> {
+    let key = id32(agency_key, "agency key")?;
+    let a = core::channel::verify_announcement(announcement_bytes, &key).map_err(|e| js_error(e.into()))?;
+    Ok(announcement(a))
 }
 
 /// Decodes and verifies a bundle; returns a plain object describing it.
@@ -349,5 +563,261 @@ impl Device {
     #[wasm_bindgen(js_name = importSession)]
     pub fn import_session(&mut self, peer: &str, key: Vec<u8>, snapshot: &[u8]) -> JsResult<()> {
         self.inner.import_session(peer, &snapshot_key(key)?, snapshot).map_err(js_error)
+    }
+
+    /// Creates a group of this device (admin, named by its user id) and `others`
+    /// (`{name, identityKey, admin?}`). Returns the change: the welcome for every other
+    /// member and this device's sender key, pairwise, for each with an approved session.
+    #[wasm_bindgen(js_name = groupCreate)]
+    pub fn group_create(&mut self, others: Vec<JsValue>, now: f64) -> JsResult<JsValue> {
+        let others = group_members(&others)?;
+        Ok(group_change(self.inner.group_create(&others, seconds(now), &mut rng()).map_err(js_error)?))
+    }
+
+    /// Adds member devices (an admin only): a commit for the members, a welcome for the
+    /// new ones, and this device's key at its current position for them.
+    #[wasm_bindgen(js_name = groupAdd)]
+    pub fn group_add(&mut self, id: &[u8], members: Vec<JsValue>, now: f64) -> JsResult<JsValue> {
+        let (id, members) = (group_id(id)?, group_members(&members)?);
+        Ok(group_change(self.inner.group_add(&id, &members, seconds(now), &mut rng()).map_err(js_error)?))
+    }
+
+    /// Removes member devices (an admin; any member may remove itself). This device
+    /// rotates its sender key and sends the new one to the remaining members only.
+    #[wasm_bindgen(js_name = groupRemove)]
+    pub fn group_remove(&mut self, id: &[u8], names: Vec<String>, now: f64) -> JsResult<JsValue> {
+        let id = group_id(id)?;
+        Ok(group_change(self.inner.group_remove(&id, &names, seconds(now), &mut rng()).map_err(js_error)?))
+    }
+
+    /// Replaces the device behind member `name` by `identityKey` (an admin): the old
+    /// device is cut off as by a removal.
+    #[wasm_bindgen(js_name = groupReplace)]
+    pub fn group_replace(&mut self, id: &[u8], name: &str, identity: &[u8], now: f64) -> JsResult<JsValue> {
+        let (id, identity) = (group_id(id)?, identity_key(identity)?);
+        let change = self.inner.group_replace(&id, name, &identity, seconds(now), &mut rng()).map_err(js_error)?;
+        Ok(group_change(change))
+    }
+
+    /// Applies another member's signed commit. Refused: `EpochAhead` (apply the missing
+    /// ones first), `Duplicate`, `GroupFork`, `NotAdmin`, `NotMember`, `BadSignature`.
+    #[wasm_bindgen(js_name = groupProcessCommit)]
+    pub fn group_process_commit(&mut self, commit: &[u8], now: f64) -> JsResult<JsValue> {
+        Ok(group_change(self.inner.group_process_commit(commit, seconds(now), &mut rng()).map_err(js_error)?))
+    }
+
+    /// Joins a group from a welcome signed by an admin whose identity is pinned and
+    /// approved here (else `UntrustedIdentity`). Returns this device's sender key for
+    /// every other member.
+    #[wasm_bindgen(js_name = groupJoin)]
+    pub fn group_join(&mut self, welcome: &[u8], now: f64) -> JsResult<JsValue> {
+        Ok(group_change(self.inner.group_join(welcome, seconds(now), &mut rng()).map_err(js_error)?))
+    }
+
+    /// Encrypts for the group: `{message, rotated, outgoing, withheld}`. When the send
+    /// rotated the sender key, deliver `outgoing` before `message`.
+    #[wasm_bindgen(js_name = groupEncrypt)]
+    pub fn group_encrypt(&mut self, id: &[u8], plaintext: Vec<u8>, now: f64) -> JsResult<JsValue> {
+        let plaintext = Zeroizing::new(plaintext);
+        let id = group_id(id)?;
+        let s = self.inner.group_encrypt(&id, &plaintext, seconds(now), &mut rng()).map_err(js_error)?;
+        Ok(Obj::new()
+            .set("message", bytes(&s.message))
+            .set("rotated", s.rotated)
+            .set("outgoing", outgoing(&s.outgoing))
+            .set("withheld", withheld(&s.withheld))
+            .done())
+    }
+
+    /// Decrypts a group message from member `sender`: `{plaintext, sender,
+    /// senderIdentity, keyId, iteration}`. `MissingSenderKey`: keep it and retry after the
+    /// sender's key arrives. A failed call changes nothing.
+    #[wasm_bindgen(js_name = groupDecrypt)]
+    pub fn group_decrypt(&mut self, sender: &str, message: &[u8]) -> JsResult<JsValue> {
+        let d = self.inner.group_decrypt(sender, message).map_err(js_error)?;
+        let plaintext = Zeroizing::new(d.plaintext);
+        Ok(Obj::new()
+            .set("plaintext", bytes(&plaintext))
+            .set("sender", d.sender.as_str())
+            .set("senderIdentity", bytes(&d.sender_identity.to_bytes()))
+            .set("keyId", d.key_id)
+            .set("iteration", d.iteration)
+            .done())
+    }
+
+    /// Receives a sender key (a pairwise control message) from member `peer`. If the
+    /// group refuses it (e.g. `UnknownGroup` before the welcome), the pairwise session
+    /// is unchanged and it can be retried.
+    #[wasm_bindgen(js_name = groupReceive)]
+    pub fn group_receive(&mut self, peer: &str, message: &[u8]) -> JsResult<JsValue> {
+        Ok(sender_key_received(self.inner.group_receive(peer, message, &mut rng()).map_err(js_error)?))
+    }
+
+    /// Sends this device's current sender key to member `peer` again (after it got a
+    /// session or an approval): `{outgoing, withheld}`.
+    #[wasm_bindgen(js_name = groupResendKey)]
+    pub fn group_resend_key(&mut self, id: &[u8], peer: &str) -> JsResult<JsValue> {
+        let id = group_id(id)?;
+        Ok(fan_out(self.inner.group_resend_key(&id, peer).map_err(js_error)?))
+    }
+
+    /// Sets when this device rotates its sender key: `{maxMessages, maxAgeSecs}` (0: never
+    /// by that measure; removals and replacements always rotate).
+    #[wasm_bindgen(js_name = groupSetRotationPolicy)]
+    pub fn group_set_rotation_policy(&mut self, id: &[u8], policy: JsValue) -> JsResult<()> {
+        let id = group_id(id)?;
+        let max_messages =
+            whole(&field(&policy, "maxMessages", "rotation policy")?, f64::from(u32::MAX), "maxMessages")?;
+        let max_age_secs =
+            whole(&field(&policy, "maxAgeSecs", "rotation policy")?, 9_007_199_254_740_991.0, "maxAgeSecs")?;
+        let policy = RotationPolicy { max_messages: max_messages as u32, max_age_secs: max_age_secs as u64 };
+        self.inner.group_set_rotation_policy(&id, policy).map_err(js_error)
+    }
+
+    /// Deletes all state of group `id`; whether it was held.
+    #[wasm_bindgen(js_name = groupForget)]
+    pub fn group_forget(&mut self, id: &[u8]) -> JsResult<bool> {
+        Ok(self.inner.group_forget(&group_id(id)?))
+    }
+
+    /// The ids of every group held (also those this device was removed from).
+    #[wasm_bindgen(js_name = groupIds)]
+    pub fn group_ids(&self) -> Array {
+        self.inner.groups().ids().map(|id| bytes(&id.0)).collect()
+    }
+
+    /// `{groupId, epoch, membershipHash, members, active, ownKeyId, rotationPolicy}` of
+    /// group `id`, or `undefined` if it is not held.
+    #[wasm_bindgen(js_name = groupInfo)]
+    pub fn group_info(&self, id: &[u8]) -> JsResult<JsValue> {
+        let Some(g) = self.inner.group(&group_id(id)?) else { return Ok(JsValue::UNDEFINED) };
+        let policy = g.policy();
+        let policy =
+            Obj::new().set("maxMessages", policy.max_messages).set("maxAgeSecs", policy.max_age_secs as f64).done();
+        Ok(Obj::new()
+            .set("groupId", bytes(&g.id().0))
+            .set("epoch", g.epoch() as f64)
+            .set("membershipHash", bytes(&g.membership_hash()))
+            .set("members", g.members().iter().map(member_obj).collect::<Array>())
+            .set("active", g.is_active())
+            .set("ownKeyId", g.own_key_id().map_or(JsValue::NULL, JsValue::from))
+            .set("rotationPolicy", policy)
+            .done())
+    }
+
+    /// Creates a channel this device publishes to, `"public"` (signed posts) or
+    /// `"restricted"` (signed, then encrypted under a content key sent pairwise).
+    /// Returns its random 32-byte id.
+    #[wasm_bindgen(js_name = channelCreate)]
+    pub fn channel_create(&mut self, kind: &str) -> JsResult<Vec<u8>> {
+        let kind = channel_kind(kind)?;
+        Ok(self.inner.channel_create(kind, &mut rng()).map_err(js_error)?.0.to_vec())
+    }
+
+    /// The current 32-byte signing key of a channel this device publishes to (give it
+    /// to subscribers out of band). `UnknownGroup` for any other channel.
+    #[wasm_bindgen(js_name = channelPublicKey)]
+    pub fn channel_public_key(&self, id: &[u8]) -> JsResult<Vec<u8>> {
+        Ok(self.inner.channel_public_key(&channel_id(id)?).map_err(js_error)?.to_vec())
+    }
+
+    /// Posts `body` (`contentType` `"text"`, `"json"` or `"attachmentPointer"`) dated
+    /// `now`: a signed 0x30 announcement, or on a restricted channel a 0x32 post.
+    #[wasm_bindgen(js_name = channelAnnounce)]
+    pub fn channel_announce(
+        &mut self,
+        id: &[u8],
+        content_type_name: &str,
+        body: Vec<u8>,
+        now: f64,
+    ) -> JsResult<Vec<u8>> {
+        let body = Zeroizing::new(body);
+        let (id, t) = (channel_id(id)?, content_type(content_type_name)?);
+        self.inner.channel_announce(&id, t, &body, seconds(now)).map_err(js_error)
+    }
+
+    /// Replaces the channel's signing key: a 0x31 rotation (post it like an
+    /// announcement). On a restricted channel the content key is replaced too: send it
+    /// with `channelSendKey` after posting the rotation.
+    #[wasm_bindgen(js_name = channelRotateSigningKey)]
+    pub fn channel_rotate_signing_key(&mut self, id: &[u8], now: f64) -> JsResult<Vec<u8>> {
+        let id = channel_id(id)?;
+        self.inner.channel_rotate_signing_key(&id, seconds(now), &mut rng()).map_err(js_error)
+    }
+
+    /// A restricted channel's current content key for each of `subscribers` (peer
+    /// names), as pairwise control messages: `{outgoing, withheld}`. Never sent to an
+    /// identity the app has not approved.
+    #[wasm_bindgen(js_name = channelSendKey)]
+    pub fn channel_send_key(&mut self, id: &[u8], subscribers: Vec<String>) -> JsResult<JsValue> {
+        let id = channel_id(id)?;
+        Ok(fan_out(self.inner.channel_send_key(&id, &subscribers).map_err(js_error)?))
+    }
+
+    /// A new content key, sent to `subscribers` only (removing a subscriber = rotate and
+    /// leave it out): `{keyId, outgoing, withheld}`.
+    #[wasm_bindgen(js_name = channelRotateContentKey)]
+    pub fn channel_rotate_content_key(&mut self, id: &[u8], subscribers: Vec<String>) -> JsResult<JsValue> {
+        let id = channel_id(id)?;
+        let r = self.inner.channel_rotate_content_key(&id, &subscribers, &mut rng()).map_err(js_error)?;
+        Ok(Obj::new()
+            .set("keyId", r.key_id)
+            .set("outgoing", outgoing(&r.outgoing))
+            .set("withheld", withheld(&r.withheld))
+            .done())
+    }
+
+    /// Subscribes to channel `id`, trusting `channelKey` (32 bytes, from the agency's
+    /// directory, never from the server) as its signing key.
+    #[wasm_bindgen(js_name = channelSubscribe)]
+    pub fn channel_subscribe(&mut self, id: &[u8], channel_key: &[u8], kind: &str) -> JsResult<()> {
+        let (id, key, kind) = (channel_id(id)?, id32(channel_key, "channel key")?, channel_kind(kind)?);
+        self.inner.channel_subscribe(id, key, kind).map_err(js_error)
+    }
+
+    /// Receives a post (0x30, 0x31 or 0x32) for a subscribed channel, named by the post:
+    /// `{kind: "announcement", announcement}` or `{kind: "keyRotated", old, new, seq}`.
+    /// Refused with nothing changed: `StaleSequence` (a replay), `WrongSigner`,
+    /// `FromFuture`, `MissingSenderKey` (no content key yet), `AuthenticationFailed`.
+    #[wasm_bindgen(js_name = channelReceive)]
+    pub fn channel_receive(&mut self, post: &[u8], now: f64) -> JsResult<JsValue> {
+        Ok(channel_received(self.inner.channel_receive(post, seconds(now)).map_err(js_error)?))
+    }
+
+    /// Receives any pairwise control message from `peer`: a group sender key
+    /// (`{kind: "senderKey", ...}`, as `groupReceive`) or a restricted channel's content
+    /// key (`{kind: "channelKey", channelId, sender, keyId, identityEvent}`). If refused,
+    /// the pairwise session is unchanged and it can be retried.
+    #[wasm_bindgen(js_name = receiveControl)]
+    pub fn receive_control(&mut self, peer: &str, message: &[u8]) -> JsResult<JsValue> {
+        Ok(match self.inner.receive_control(peer, message, &mut rng()).map_err(js_error)? {
+            ControlReceived::SenderKey(r) => sender_key_received(r),
+            ControlReceived::ChannelKey(r) => Obj::new()
+                .set("kind", "channelKey")
+                .set("channelId", bytes(&r.channel_id.0))
+                .set("sender", r.sender.as_str())
+                .set("keyId", r.key_id)
+                .set("identityEvent", identity_event(r.identity))
+                .done(),
+        })
+    }
+
+    /// Deletes the publisher and/or subscription state of channel `id` (the signing key
+    /// is wiped); whether anything was held.
+    #[wasm_bindgen(js_name = channelForget)]
+    pub fn channel_forget(&mut self, id: &[u8]) -> JsResult<bool> {
+        Ok(self.inner.channel_forget(&channel_id(id)?))
+    }
+
+    /// The ids of the channels this device publishes to.
+    #[wasm_bindgen(js_name = channelPublisherIds)]
+    pub fn channel_publisher_ids(&self) -> Array {
+        self.inner.channels().publisher_ids().map(|id| bytes(&id.0)).collect()
+    }
+
+    /// The ids of the channels this device is subscribed to.
+    #[wasm_bindgen(js_name = channelSubscriptionIds)]
+    pub fn channel_subscription_ids(&self) -> Array {
+        self.inner.channels().subscription_ids().map(|id| bytes(&id.0)).collect()
     }
 }

@@ -21,11 +21,16 @@
 //! past `MAX_SKIPPED_KEYS` (keys evicted), skipped keys used from the middle of the
 //! store, a tampered message, `state_digest`, `export`, a tampered and a good `import`,
 //! `export_session` / `import_session`, a retry request with a new session from the
-//! last-resort prekey, and dropping every device.
+//! last-resort prekey, a group (sender-key rotations, out-of-order group messages), a
+//! restricted channel (out-of-order posts, content-key and signing-key rotations, content
+//! keys over pairwise control messages), an export and import holding both, and dropping
+//! every device.
 //!
 //! It runs as one `#[test]`, so no other test of this binary allocates concurrently; the
 //! harness's own threads may, and their blocks are scanned too (they hold no secrets).
 
+use gochat_e2ee::channel::{ChannelKind, ContentType, Received};
+use gochat_e2ee::group::{GroupMember, RotationPolicy};
 use gochat_e2ee::limits::{MAX_RECEIVER_CHAINS, MAX_RETIRED_PREKEYS, MAX_SKIPPED_KEYS};
 use gochat_e2ee::{Decrypted, Device, SnapshotKey};
 use gochat_e2ee_wipecheck::{self as wipe, WipeCheck, SECRET_BYTES};
@@ -246,10 +251,117 @@ fn conversation(obs: &mut Observer) -> [[u8; 32]; 2] {
     let m = send(obs, &mut texts, &mut bob2, "alice", 60);
     recv(obs, &mut rng, &mut alice, "bob", &m);
 
+    let (alice, bob2) = groups_and_channels(obs, &mut rng, &mut texts, alice, bob2, &key);
+
     let digests = [alice.state_digest(), bob2.state_digest()];
     drop(alice);
     drop(bob2);
     digests
+}
+
+/// A group with sender-key rotations and out-of-order messages, and a restricted channel
+/// with out-of-order posts, a content-key rotation and a signing-key rotation, then an
+/// export and import of both devices holding them.
+fn groups_and_channels(
+    obs: &mut Observer,
+    rng: &mut ChaCha20Rng,
+    texts: &mut ChaCha20Rng,
+    mut alice: Device,
+    mut bob: Device,
+    key: &SnapshotKey,
+) -> (Device, Device) {
+    let member = GroupMember { name: "bob".into(), identity: *bob.identity(), admin: false };
+    let change = alice.group_create(&[member], NOW, rng).unwrap();
+    let gid = change.group_id;
+    obs.device(&alice);
+    let joined = bob.group_join(change.welcome.as_ref().unwrap(), NOW, rng).unwrap();
+    obs.device(&bob);
+    for o in &change.outgoing {
+        let _ = bob.group_receive("alice", &o.message, rng).unwrap();
+    }
+    for o in &joined.outgoing {
+        let _ = alice.group_receive("bob", &o.message, rng).unwrap();
+    }
+    obs.device(&alice);
+    obs.device(&bob);
+    alice.group_set_rotation_policy(&gid, RotationPolicy { max_messages: 4, max_age_secs: u64::MAX }).unwrap();
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        let plaintext = text(obs, texts, 48);
+        let s = alice.group_encrypt(&gid, &plaintext, NOW, rng).unwrap();
+        obs.device(&alice);
+        for o in &s.outgoing {
+            let _ = bob.group_receive("alice", &o.message, rng).unwrap();
+        }
+        sent.push((s.message, plaintext));
+    }
+    // Newest first within each generation: skipped keys stored, then used.
+    for (m, plaintext) in sent.iter().rev() {
+        let got = Zeroizing::new(bob.group_decrypt("alice", m).unwrap().plaintext);
+        assert_eq!(got[..], plaintext[..]);
+        obs.device(&bob);
+    }
+    let plaintext = text(obs, texts, 48);
+    let s = bob.group_encrypt(&gid, &plaintext, NOW, rng).unwrap();
+    let got = Zeroizing::new(alice.group_decrypt("bob", &s.message).unwrap().plaintext);
+    assert_eq!(got[..], plaintext[..]);
+    obs.device(&alice);
+    obs.device(&bob);
+
+    let cid = alice.channel_create(ChannelKind::Restricted, rng).unwrap();
+    let channel_key = alice.channel_public_key(&cid).unwrap();
+    bob.channel_subscribe(cid, channel_key, ChannelKind::Restricted).unwrap();
+    obs.device(&alice);
+    let subscribers = ["bob".to_owned()];
+    let (out, _) = alice.channel_send_key(&cid, &subscribers).unwrap();
+    for o in &out {
+        let _ = bob.receive_control("alice", &o.message, rng).unwrap();
+    }
+    obs.device(&bob);
+    let mut read_posts = |alice: &mut Device, bob: &mut Device, obs: &mut Observer, n: usize| {
+        let posts: Vec<_> = (0..n)
+            .map(|_| {
+                let body = text(obs, texts, 60);
+                let post = alice.channel_announce(&cid, ContentType::Text, &body, NOW).unwrap();
+                obs.device(alice);
+                (post, body)
+            })
+            .collect();
+        for (post, body) in posts.iter().rev() {
+            let Received::Announcement(a) = bob.channel_receive(post, NOW).unwrap() else { panic!("not a post") };
+            let got = Zeroizing::new(a.body);
+            assert_eq!(got[..], body[..]);
+            obs.device(bob);
+        }
+    };
+    read_posts(&mut alice, &mut bob, obs, 5);
+    let rekey = alice.channel_rotate_content_key(&cid, &subscribers, rng).unwrap();
+    obs.device(&alice);
+    for o in &rekey.outgoing {
+        let _ = bob.receive_control("alice", &o.message, rng).unwrap();
+    }
+    obs.device(&bob);
+    read_posts(&mut alice, &mut bob, obs, 3);
+    let rotation = alice.channel_rotate_signing_key(&cid, NOW, rng).unwrap();
+    obs.device(&alice);
+    let _ = bob.channel_receive(&rotation, NOW).unwrap();
+    let (out, _) = alice.channel_send_key(&cid, &subscribers).unwrap();
+    for o in &out {
+        let _ = bob.receive_control("alice", &o.message, rng).unwrap();
+    }
+    obs.device(&bob);
+    read_posts(&mut alice, &mut bob, obs, 2);
+
+    // Both devices, with their groups and channels, through a snapshot.
+    let alice_snapshot = alice.export(key, rng).unwrap();
+    let bob_snapshot = bob.export(key, rng).unwrap();
+    drop(alice);
+    drop(bob);
+    let alice = Device::import(key, &alice_snapshot).unwrap();
+    let bob = Device::import(key, &bob_snapshot).unwrap();
+    obs.device(&alice);
+    obs.device(&bob);
+    (alice, bob)
 }
 
 /// The check itself works: an unwiped copy is found, on `dealloc` and on `realloc`, and a

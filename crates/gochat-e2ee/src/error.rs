@@ -121,7 +121,8 @@ macro_rules! for_each_error_code {
             InvalidPadding,
             /// The plaintext is too large.
             PlaintextTooLarge,
-            /// The sending chain is exhausted.
+            /// The sending chain is exhausted (or, for a restricted channel, its content
+            /// key was retired by a restore): rotate the key, then send.
             ChainExhausted,
             /// The session cannot send yet.
             NotReadyToSend,
@@ -289,6 +290,8 @@ fn channel_code(e: &ChannelError) -> ErrorCode {
         ChannelError::SequenceExhausted => ErrorCode::ChainExhausted,
         ChannelError::TooManyChannels => ErrorCode::TooManyGroups,
         ChannelError::AlreadyPresent => ErrorCode::Duplicate,
+        ChannelError::UnknownChannel => ErrorCode::UnknownGroup,
+        ChannelError::ContentKeyRetired => ErrorCode::ChainExhausted,
         ChannelError::Crypto(_) => ErrorCode::Internal,
     }
 }

@@ -42,6 +42,15 @@ pub const GROUP_MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 group message keys";
 /// Appended to a pairwise session's AD for control messages (sender-key and channel-key
 /// distributions), so a control message never decrypts as a chat message or back.
 pub const PAIRWISE_CONTROL: &[u8] = b"GoChat-E2EE v1 pairwise control";
+/// Signature prefix of a channel announcement (type 0x30).
+pub const SIG_CHANNEL_ANNOUNCEMENT: &[u8] = b"GoChat-E2EE v1 channel announcement";
+/// Signature prefix of a channel key rotation (type 0x31), for both signatures.
+pub const SIG_CHANNEL_KEY_ROTATION: &[u8] = b"GoChat-E2EE v1 channel key rotation";
+/// HKDF info that turns a restricted channel's message key into an AES-256-GCM-SIV key
+/// and nonce (type 0x32).
+pub const CHANNEL_MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 channel message keys";
+/// Signature prefix of a channel key distribution (type 0x33).
+pub const SIG_CHANNEL_KEY_DISTRIBUTION: &[u8] = b"GoChat-E2EE v1 channel key distribution";
 
 /// Symmetric-chain HMAC input that yields a message key (Signal: 0x01).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;

@@ -390,3 +390,51 @@ fn refused_joins_adds_and_sends_change_nothing() {
     );
     assert_eq!(before, net.dev("ana").state_digest());
 }
+
+#[test]
+fn a_burst_past_the_skipped_key_bound_keeps_the_newest_keys_and_reports_the_rest_lost() {
+    use gochat_e2ee::group::MAX_SKIPPED_KEYS;
+    let mut net = net5();
+    let gid = net.create("ana", &[("ben", false)]);
+    net.dev("ana").group_set_rotation_policy(&gid, RotationPolicy { max_messages: 0, max_age_secs: 0 }).unwrap();
+    let n = MAX_SKIPPED_KEYS + 50;
+    let msgs: Vec<Vec<u8>> = (0..=n).map(|i| net.send("ana", &gid, format!("m{i}").as_bytes())).collect();
+    let before_len = net.dev("ben").state_len();
+    assert_eq!(net.read("ben", "ana", &msgs[n]).unwrap(), format!("m{n}").as_bytes());
+    // Exactly MAX_SKIPPED_KEYS keys were stored (the newest), 36 bytes each.
+    let grown = net.dev("ben").state_len() - before_len;
+    assert!((MAX_SKIPPED_KEYS * 36..MAX_SKIPPED_KEYS * 36 + 64).contains(&grown), "grew by {grown}");
+    // The oldest 50 are lost for good (typed, and nothing changes); the rest read once.
+    let digest = net.dev("ben").state_digest();
+    for m in &msgs[..50] {
+        assert_eq!(net.read("ben", "ana", m), Err(ErrorCode::MessageLost));
+    }
+    assert_eq!(digest, net.dev("ben").state_digest());
+    for i in [50, 51, n / 2, n - 1] {
+        assert_eq!(net.read("ben", "ana", &msgs[i]).unwrap(), format!("m{i}").as_bytes());
+        assert_eq!(net.read("ben", "ana", &msgs[i]), Err(ErrorCode::Duplicate));
+    }
+}
+
+#[test]
+fn a_message_more_than_the_forward_bound_ahead_is_refused_and_changes_nothing() {
+    use gochat_e2ee::group::MAX_FORWARD_JUMP;
+    let mut net = net5();
+    let gid = net.create("ana", &[("ben", false)]);
+    net.dev("ana").group_set_rotation_policy(&gid, RotationPolicy { max_messages: 0, max_age_secs: 0 }).unwrap();
+    // Ben holds the key at iteration 0: iteration MAX_FORWARD_JUMP is the farthest it
+    // derives, one more is refused before any chain step.
+    let mut last_two = Vec::new();
+    for i in 0..=MAX_FORWARD_JUMP + 1 {
+        let m = net.send("ana", &gid, b"x");
+        if i >= MAX_FORWARD_JUMP {
+            last_two.push(m);
+        }
+    }
+    let digest = net.dev("ben").state_digest();
+    assert_eq!(net.read("ben", "ana", &last_two[1]), Err(ErrorCode::TooFarAhead));
+    assert_eq!(digest, net.dev("ben").state_digest());
+    assert_eq!(net.read("ben", "ana", &last_two[0]).unwrap(), b"x");
+    // Now one step behind it: the refused message reads.
+    assert_eq!(net.read("ben", "ana", &last_two[1]).unwrap(), b"x");
+}

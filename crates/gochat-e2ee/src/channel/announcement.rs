@@ -8,11 +8,12 @@
 use zeroize::Zeroizing;
 
 use super::{
-    labels, read_channel_key, type_byte, verify, ChannelError, ChannelId, ChannelSigningKey,
-    ANNOUNCEMENT_OVERHEAD_BYTES, KEY_DISTRIBUTION_BYTES, KEY_ROTATION_BYTES, MAX_ANNOUNCEMENT_BODY_BYTES,
-    MAX_ANNOUNCEMENT_BYTES, MAX_RESTRICTED_ANNOUNCEMENT_BYTES, RESTRICTED_HEADER_BYTES, RESTRICTED_PADDING_BLOCK,
+    read_channel_key, type_byte, verify, ChannelError, ChannelId, ChannelSigningKey, ANNOUNCEMENT_OVERHEAD_BYTES,
+    KEY_DISTRIBUTION_BYTES, KEY_ROTATION_BYTES, MAX_ANNOUNCEMENT_BODY_BYTES, MAX_ANNOUNCEMENT_BYTES,
+    MAX_RESTRICTED_ANNOUNCEMENT_BYTES, RESTRICTED_HEADER_BYTES, RESTRICTED_PADDING_BLOCK,
 };
 use crate::crypto::AEAD_TAG_BYTES;
+use crate::labels;
 use crate::wire::{DecodeError, Reader, Writer};
 
 /// What an announcement's body holds. Any other byte is refused when decoding.
@@ -74,7 +75,7 @@ pub(super) struct DecodedAnnouncement<'a> {
 impl DecodedAnnouncement<'_> {
     /// Checks the signature by `announcement.signer` (strict Ed25519).
     pub(super) fn verify_signature(&self) -> Result<(), ChannelError> {
-        verify(&self.announcement.signer, labels::SIG_ANNOUNCEMENT, self.signed, &self.signature)
+        verify(&self.announcement.signer, labels::SIG_CHANNEL_ANNOUNCEMENT, self.signed, &self.signature)
     }
 }
 
@@ -95,7 +96,7 @@ pub(super) fn encode_announcement(
     let mut w = Writer::with_header(type_byte::ANNOUNCEMENT, ANNOUNCEMENT_OVERHEAD_BYTES + body.len());
     w.bytes(&channel_id.0).u64(seq).u64(timestamp).u8(content_type.to_byte()).var_bytes(body).bytes(&key.public);
     let mut out = w.into_bytes();
-    let signature = key.sign(labels::SIG_ANNOUNCEMENT, &out);
+    let signature = key.sign(labels::SIG_CHANNEL_ANNOUNCEMENT, &out);
     out.extend_from_slice(&signature);
     Ok(out)
 }
@@ -157,8 +158,13 @@ impl DecodedRotation<'_> {
     /// Checks both signatures: the old key's over everything before it, and the new
     /// key's (proof of possession) over everything before it.
     pub(super) fn verify_signatures(&self) -> Result<(), ChannelError> {
-        verify(&self.old_key, labels::SIG_KEY_ROTATION, &self.bytes[..ROTATION_OLD_SIG_AT], &self.old_signature)?;
-        verify(&self.new_key, labels::SIG_KEY_ROTATION, &self.bytes[..ROTATION_NEW_SIG_AT], &self.new_signature)
+        verify(
+            &self.old_key,
+            labels::SIG_CHANNEL_KEY_ROTATION,
+            &self.bytes[..ROTATION_OLD_SIG_AT],
+            &self.old_signature,
+        )?;
+        verify(&self.new_key, labels::SIG_CHANNEL_KEY_ROTATION, &self.bytes[..ROTATION_NEW_SIG_AT], &self.new_signature)
     }
 }
 
@@ -173,9 +179,9 @@ pub(super) fn encode_rotation(
     let mut w = Writer::with_header(type_byte::KEY_ROTATION, KEY_ROTATION_BYTES);
     w.bytes(&channel_id.0).u64(seq).u64(timestamp).bytes(&old.public).bytes(&new.public);
     let mut out = w.into_bytes();
-    let old_signature = old.sign(labels::SIG_KEY_ROTATION, &out);
+    let old_signature = old.sign(labels::SIG_CHANNEL_KEY_ROTATION, &out);
     out.extend_from_slice(&old_signature);
-    let new_signature = new.sign(labels::SIG_KEY_ROTATION, &out);
+    let new_signature = new.sign(labels::SIG_CHANNEL_KEY_ROTATION, &out);
     out.extend_from_slice(&new_signature);
     out
 }
@@ -245,7 +251,7 @@ pub(super) struct DecodedDistribution<'a> {
 impl DecodedDistribution<'_> {
     /// Checks the signature by `signer` (strict Ed25519).
     pub(super) fn verify_signature(&self) -> Result<(), ChannelError> {
-        verify(&self.signer, labels::SIG_KEY_DISTRIBUTION, self.signed, &self.signature)
+        verify(&self.signer, labels::SIG_CHANNEL_KEY_DISTRIBUTION, self.signed, &self.signature)
     }
 }
 
@@ -262,7 +268,7 @@ pub(super) fn encode_distribution(
     w.bytes(&channel_id.0).u32(key_id).u32(iteration).bytes(chain_key).bytes(&key.public);
     // Capacity is the full length, so appending the signature does not reallocate.
     let mut out = w.into_secret_bytes();
-    let signature = key.sign(labels::SIG_KEY_DISTRIBUTION, &out);
+    let signature = key.sign(labels::SIG_CHANNEL_KEY_DISTRIBUTION, &out);
     out.extend_from_slice(&signature);
     out
 }

@@ -42,23 +42,9 @@ use crate::group::chain::ChainError;
 use crate::wire::{DecodeError, Reader, Writer};
 
 pub use announcement::{verify_announcement, Announcement, ContentType};
-pub use publisher::Publisher;
+pub use publisher::{Publisher, RESTORE_SEQ_GAP};
+pub(crate) use subscription::StagedContentKey;
 pub use subscription::{Received, Subscription};
-
-/// Domain-separation labels of the channel layer (each used exactly once).
-///
-/// They live here until they are moved into [`crate::labels`].
-pub mod labels {
-    /// Signature prefix of an announcement (type 0x30).
-    pub const SIG_ANNOUNCEMENT: &[u8] = b"GoChat-E2EE v1 channel announcement";
-    /// Signature prefix of a channel key rotation (type 0x31), for both signatures.
-    pub const SIG_KEY_ROTATION: &[u8] = b"GoChat-E2EE v1 channel key rotation";
-    /// HKDF info that turns a restricted channel's message key into an AES-256-GCM key
-    /// and nonce (type 0x32).
-    pub const MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 channel message keys";
-    /// Signature prefix of a channel key distribution (type 0x33).
-    pub const SIG_KEY_DISTRIBUTION: &[u8] = b"GoChat-E2EE v1 channel key distribution";
-}
 
 /// Type bytes of the channel layer (0x30 to 0x3F are reserved for channels).
 pub mod type_byte {
@@ -217,9 +203,48 @@ pub enum ChannelError {
     /// A [`Channels`] map already holds this channel.
     #[error("channel already present")]
     AlreadyPresent,
+    /// This device neither publishes to nor is subscribed to the channel (for a post or
+    /// key: subscribe first, with the key from the agency's directory).
+    #[error("unknown channel")]
+    UnknownChannel,
+    /// The restricted channel's content key was retired when the state was restored
+    /// from a snapshot (its chain position may already have been used): rotate the
+    /// content key, then post.
+    #[error("content key retired by a restore: rotate it")]
+    ContentKeyRetired,
     /// A primitive refused its input (never caused by peer input).
     #[error("crypto: {0}")]
     Crypto(#[from] CryptoError),
+}
+
+/// What [`crate::Device::channel_rotate_content_key`] did: the new content key's id,
+/// its pairwise control messages for the listed subscribers, and the subscribers that
+/// got nothing (no session, or an identity change the app has not approved).
+#[must_use = "the outgoing messages must be sent and the withheld subscribers handled"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRekey {
+    /// The new content key's id.
+    pub key_id: u32,
+    /// One pairwise control message per subscriber that gets the key.
+    pub outgoing: Vec<crate::group::Outgoing>,
+    /// The subscribers that were not sent the key, and why.
+    pub withheld: Vec<crate::group::Withheld>,
+}
+
+/// A restricted channel's content key accepted by [`crate::Device::receive_control`]:
+/// signed by the channel key this device trusts, relayed by `sender` over its pairwise
+/// session (whose identity event is reported, like any pairwise message).
+#[must_use = "the identity event must be checked"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelKeyReceived {
+    /// The channel the key is for.
+    pub channel_id: ChannelId,
+    /// The peer whose pairwise session carried it.
+    pub sender: String,
+    /// The content key's id.
+    pub key_id: u32,
+    /// What the pairwise session learned about the sender's identity.
+    pub identity: crate::trust::IdentityEvent,
 }
 
 /// Whether 32 bytes are the canonical encoding of a valid, non-weak Ed25519 point.
@@ -239,16 +264,23 @@ fn read_channel_key(r: &mut Reader<'_>, field: &'static str) -> Result<[u8; 32],
 /// Verifies a strict Ed25519 signature by `key` over `label || message`.
 fn verify(key: &[u8; 32], label: &[u8], message: &[u8], signature: &[u8; 64]) -> Result<(), ChannelError> {
     let vk = VerifyingKey::from_bytes(key).map_err(|_| ChannelError::BadSignature)?;
-    let mut data = Vec::with_capacity(label.len() + message.len());
-    data.extend_from_slice(label);
-    data.extend_from_slice(message);
-    vk.verify_strict(&data, &Signature::from_bytes(signature)).map_err(|_| ChannelError::BadSignature)
+    vk.verify_strict(&labelled(label, message), &Signature::from_bytes(signature))
+        .map_err(|_| ChannelError::BadSignature)
 }
 
-/// A channel signing key, held as its 32-byte Ed25519 seed (wiped on drop, never
-/// printed) with its public key.
+/// `label || message`, the signed data. Wiped on drop: a restricted post's body and a
+/// key distribution's chain key are part of `message`.
+fn labelled(label: &[u8], message: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut data = Zeroizing::new(Vec::with_capacity(label.len() + message.len()));
+    data.extend_from_slice(label);
+    data.extend_from_slice(message);
+    data
+}
+
+/// A channel signing key, held as an Ed25519 signing key (its 32-byte seed is wiped on
+/// drop, never printed) with its public key, computed once rather than per post.
 struct ChannelSigningKey {
-    seed: Secret32,
+    signing: SigningKey,
     public: [u8; 32],
 }
 
@@ -266,15 +298,18 @@ impl ChannelSigningKey {
     }
 
     fn from_seed(seed: Secret32) -> Self {
-        let public = SigningKey::from_bytes(seed.as_bytes()).verifying_key().to_bytes();
-        ChannelSigningKey { seed, public }
+        let signing = SigningKey::from_bytes(seed.as_bytes());
+        let public = signing.verifying_key().to_bytes();
+        ChannelSigningKey { signing, public }
+    }
+
+    /// The 32-byte seed (for the state encoding and `for_each_secret`).
+    fn seed(&self) -> &[u8; 32] {
+        self.signing.as_bytes()
     }
 
     fn sign(&self, label: &[u8], message: &[u8]) -> [u8; 64] {
-        let mut data = Vec::with_capacity(label.len() + message.len());
-        data.extend_from_slice(label);
-        data.extend_from_slice(message);
-        SigningKey::from_bytes(self.seed.as_bytes()).sign(&data).to_bytes()
+        self.signing.sign(&labelled(label, message)).to_bytes()
     }
 }
 
@@ -346,6 +381,11 @@ impl Channels {
     /// Removes and returns the subscription to `id`.
     pub fn remove_subscription(&mut self, id: &ChannelId) -> Option<Subscription> {
         self.subscriptions.remove(id)
+    }
+
+    /// Retires every publisher after a restore (see `Publisher::retire_after_restore`).
+    pub(crate) fn retire_after_restore(&mut self) {
+        self.publishers.values_mut().for_each(Publisher::retire_after_restore);
     }
 
     /// The ids of the channels published to, ascending.

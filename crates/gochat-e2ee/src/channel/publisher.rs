@@ -5,17 +5,26 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::announcement::{encode_announcement, encode_distribution, encode_rotation, restricted_header};
-use super::{labels, ChannelError, ChannelId, ChannelKind, ChannelSigningKey, ContentType};
+use super::{ChannelError, ChannelId, ChannelKind, ChannelSigningKey, ContentType};
 use crate::crypto::Secret32;
 use crate::group::chain::{message_key, SenderChain};
+use crate::labels;
 use crate::ratchet::pad;
 use crate::wire::{DecodeError, Reader, Writer};
+
+/// How far a publisher's sequence counter jumps when its state is imported from a
+/// snapshot (2^32): more posts than a restored snapshot can be behind by.
+pub const RESTORE_SEQ_GAP: u64 = 1 << 32;
 
 /// A restricted channel's current content key: its id and the sender chain.
 #[derive(Debug)]
 struct ContentKey {
     key_id: u32,
     chain: SenderChain,
+    /// Set when the state was restored from a snapshot: the chain position may already
+    /// have been used, so it posts nothing until the key is replaced. Not stored (every
+    /// import sets it again).
+    retired: bool,
 }
 
 impl ContentKey {
@@ -31,7 +40,7 @@ impl ContentKey {
         };
         let mut key = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut *key);
-        ContentKey { key_id, chain: SenderChain::new(*key, 0) }
+        ContentKey { key_id, chain: SenderChain::new(*key, 0), retired: false }
     }
 }
 
@@ -95,6 +104,27 @@ impl Publisher {
         self.content.as_ref().map(|c| c.key_id)
     }
 
+    /// Called on every state import: the snapshot may be older than what was already
+    /// posted. The sequence counter jumps by [`RESTORE_SEQ_GAP`] so no sequence number
+    /// is issued twice (subscribers would refuse it as a replay), and a restricted
+    /// channel's content key is retired: posting and sending it are refused
+    /// (`ContentKeyRetired`) until [`Self::rotate_content_key`] or [`Self::rotate_key`]
+    /// replaces it, so no content chain position is used twice.
+    pub(crate) fn retire_after_restore(&mut self) {
+        if self.next_seq != u64::MAX {
+            self.next_seq = self.next_seq.saturating_add(RESTORE_SEQ_GAP).min(u64::MAX - 1);
+        }
+        if let Some(c) = &mut self.content {
+            c.retired = true;
+        }
+    }
+
+    /// Whether the content key was retired by a restore and must be replaced before the
+    /// next post (restricted channels only).
+    pub fn content_key_retired(&self) -> bool {
+        self.content.as_ref().is_some_and(|c| c.retired)
+    }
+
     fn take_seq(&self) -> Result<u64, ChannelError> {
         if self.next_seq == u64::MAX {
             return Err(ChannelError::SequenceExhausted);
@@ -107,7 +137,8 @@ impl Publisher {
     /// Public channel: the signed 0x30 bytes. Restricted channel: the 0x32 bytes, the
     /// signed 0x30 announcement padded and encrypted at the content chain's next
     /// iteration. Refused (state unchanged): a body over `MAX_ANNOUNCEMENT_BODY_BYTES`
-    /// (`BodyTooLarge`), exhausted sequence numbers or chain.
+    /// (`BodyTooLarge`), exhausted sequence numbers or chain, a content key retired by a
+    /// restore (`ContentKeyRetired`: rotate it first).
     pub fn announce(&mut self, content_type: ContentType, body: &[u8], now: u64) -> Result<Vec<u8>, ChannelError> {
         let seq = self.take_seq()?;
         let inner = encode_announcement(&self.key, &self.channel_id, seq, now, content_type, body)?;
@@ -115,11 +146,14 @@ impl Publisher {
             self.next_seq = seq + 1;
             return Ok(inner);
         };
+        if content.retired {
+            return Err(ChannelError::ContentKeyRetired);
+        }
         let inner = Zeroizing::new(inner);
         let padded = Zeroizing::new(pad(&inner));
         let mut chain = content.chain.clone();
         let (iteration, mk) = chain.next()?;
-        let aead = message_key(&mk, labels::MESSAGE_KEYS)?;
+        let aead = message_key(&mk, labels::CHANNEL_MESSAGE_KEYS)?;
         let header = restricted_header(&self.channel_id, content.key_id, iteration);
         let ciphertext = aead.seal_siv(&header, &padded)?;
         let mut out = Vec::with_capacity(header.len() + ciphertext.len());
@@ -174,9 +208,13 @@ impl Publisher {
     /// position (a subscriber given it reads every post from now on, not earlier ones),
     /// signed by the current channel key. It holds the chain key: the Device sends it
     /// only inside a pairwise 1:1 session, and the buffer is wiped when dropped.
-    /// Refused on a public channel (`WrongKind`).
+    /// Refused on a public channel (`WrongKind`) and for a key retired by a restore
+    /// (`ContentKeyRetired`).
     pub fn key_distribution(&self) -> Result<Zeroizing<Vec<u8>>, ChannelError> {
         let content = self.content.as_ref().ok_or(ChannelError::WrongKind)?;
+        if content.retired {
+            return Err(ChannelError::ContentKeyRetired);
+        }
         Ok(encode_distribution(
             &self.key,
             &self.channel_id,
@@ -194,7 +232,7 @@ impl Publisher {
     /// Writes the state: `channel_id [32] || kind u8 || seed [32] || next_seq u64`, then
     /// for a restricted channel `key_id u32 || chain_key [32] || iteration u32`.
     pub(crate) fn write(&self, w: &mut Writer) {
-        w.bytes(&self.channel_id.0).u8(self.kind().to_byte()).bytes(self.key.seed.as_bytes()).u64(self.next_seq);
+        w.bytes(&self.channel_id.0).u8(self.kind().to_byte()).bytes(self.key.seed()).u64(self.next_seq);
         if let Some(c) = &self.content {
             w.u32(c.key_id);
             c.chain.write(w);
@@ -214,7 +252,7 @@ impl Publisher {
             ChannelKind::Public => None,
             ChannelKind::Restricted => {
                 let key_id = r.u32()?;
-                Some(ContentKey { key_id, chain: SenderChain::read(r)? })
+                Some(ContentKey { key_id, chain: SenderChain::read(r)?, retired: false })
             }
         };
         Ok(Publisher { channel_id, key, next_seq, content })
@@ -234,7 +272,7 @@ impl Publisher {
 
     /// Calls `f` with every secret: the channel key's seed and the content chain key.
     pub fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
-        f("channel signing key seed", self.key.seed.as_bytes());
+        f("channel signing key seed", self.key.seed());
         if let Some(c) = &self.content {
             f("channel content chain key", c.chain.key_bytes());
         }

@@ -5,10 +5,11 @@ use zeroize::Zeroizing;
 
 use super::announcement::{decode_announcement, decode_distribution, decode_restricted, decode_rotation, Announcement};
 use super::{
-    is_valid_channel_key, labels, read_channel_key, type_byte, ChannelError, ChannelId, ChannelKind,
+    is_valid_channel_key, read_channel_key, type_byte, ChannelError, ChannelId, ChannelKind,
     MAX_ANNOUNCEMENT_FUTURE_SECS, MAX_CHANNEL_KEYS, MAX_CHANNEL_SKIPPED_KEYS, SEQ_WINDOW,
 };
 use crate::group::chain::{message_key, ReceiverChain};
+use crate::labels;
 use crate::ratchet::unpad;
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -57,6 +58,13 @@ pub struct Subscription {
     seen: u64,
     /// Content keys by id, oldest first (restricted channels only).
     keys: Vec<(u32, ReceiverChain)>,
+}
+
+/// A checked content key, not yet applied (`chain` is `None` when the id is already
+/// held: the existing copy keeps its position).
+pub(crate) struct StagedContentKey {
+    pub(crate) key_id: u32,
+    chain: Option<ReceiverChain>,
 }
 
 impl core::fmt::Debug for Subscription {
@@ -170,7 +178,7 @@ impl Subscription {
             .position(|(id, _)| *id == d.key_id)
             .ok_or(ChannelError::UnknownKey { key_id: d.key_id })?;
         let staged = self.keys[pos].1.stage(d.iteration)?;
-        let aead = message_key(&staged.key, labels::MESSAGE_KEYS)?;
+        let aead = message_key(&staged.key, labels::CHANNEL_MESSAGE_KEYS)?;
         let padded = Zeroizing::new(aead.open_siv(d.aad, d.ciphertext).ok_or(ChannelError::AuthenticationFailed)?);
         let inner = Zeroizing::new(unpad(padded.to_vec()).map_err(|_| ChannelError::InvalidPadding)?);
         let a = self.check_announcement(&inner, now)?;
@@ -207,8 +215,18 @@ impl Subscription {
     /// channel key (`WrongSigner`; after a rotation, retryable once the rotation has
     /// been received), strict signature (`BadSignature`). A key id already held keeps
     /// the existing copy (its chain position is not reset). At most
-    /// [`MAX_CHANNEL_KEYS`] are held: adding one more drops the oldest.
-    pub fn accept_key(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
+    /// [`MAX_CHANNEL_KEYS`] are held: adding one more drops the oldest. Returns the
+    /// key id.
+    pub fn accept_key(&mut self, bytes: &[u8]) -> Result<u32, ChannelError> {
+        let staged = self.stage_key(bytes)?;
+        let key_id = staged.key_id;
+        self.apply_key(staged);
+        Ok(key_id)
+    }
+
+    /// The checks of [`Self::accept_key`], without changing anything: the key to apply
+    /// with [`Self::apply_key`] once the pairwise session that carried it commits.
+    pub(crate) fn stage_key(&self, bytes: &[u8]) -> Result<StagedContentKey, ChannelError> {
         let d = decode_distribution(bytes)?;
         if d.channel_id != self.channel_id {
             return Err(ChannelError::WrongChannel);
@@ -220,14 +238,18 @@ impl Subscription {
             return Err(ChannelError::WrongSigner);
         }
         d.verify_signature()?;
-        if self.keys.iter().any(|(id, _)| *id == d.key_id) {
-            return Ok(());
-        }
+        let held = self.keys.iter().any(|(id, _)| *id == d.key_id);
+        let chain = (!held).then(|| ReceiverChain::new(*d.chain_key, d.iteration));
+        Ok(StagedContentKey { key_id: d.key_id, chain })
+    }
+
+    /// Applies a key staged by [`Self::stage_key`] on this subscription.
+    pub(crate) fn apply_key(&mut self, staged: StagedContentKey) {
+        let Some(chain) = staged.chain else { return };
         if self.keys.len() >= MAX_CHANNEL_KEYS {
             self.keys.remove(0);
         }
-        self.keys.push((d.key_id, ReceiverChain::new(*d.chain_key, d.iteration)));
-        Ok(())
+        self.keys.push((staged.key_id, chain));
     }
 
     fn check_seq(&self, seq: u64) -> Result<(), ChannelError> {

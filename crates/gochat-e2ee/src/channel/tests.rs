@@ -6,6 +6,7 @@ use rand_core::SeedableRng;
 use super::announcement::{encode_announcement, encode_distribution, encode_rotation, restricted_header};
 use super::*;
 use crate::group::chain::{message_key, ChainError, SenderChain};
+use crate::labels;
 use crate::ratchet::pad;
 
 const NOW: u64 = 1_700_000_000;
@@ -601,7 +602,7 @@ fn restricted_inner_announcement_goes_through_every_public_check() {
     let mut seal = |plaintext: &[u8]| {
         let (i, mk) = chain.next().unwrap();
         let mut out = restricted_header(&id, 9, i);
-        let ct = message_key(&mk, labels::MESSAGE_KEYS).unwrap().seal_siv(&out.clone(), plaintext).unwrap();
+        let ct = message_key(&mk, labels::CHANNEL_MESSAGE_KEYS).unwrap().seal_siv(&out.clone(), plaintext).unwrap();
         out.extend_from_slice(&ct);
         out
     };

@@ -3,20 +3,15 @@
 //! pairwise sessions (never to an identity the app has not approved).
 
 use rand_core::CryptoRng;
-use zeroize::Zeroizing;
 
-use super::{check_name, Device};
+use super::{check_name, ControlReceived, Device};
 use crate::error::Error;
 use crate::group::{
     self, CommitOp, Group, GroupChange, GroupError, GroupId, GroupMember, GroupPlaintext, GroupSent, Groups,
     MembershipChange, Outgoing, RotationPolicy, SenderKeyReceived, Withheld, WithheldReason, MAX_GROUPS,
 };
 use crate::keys::IdentityKey;
-use crate::session::{Content, Incoming, SENT_MESSAGE_STATE_BYTES};
-
-/// The most one received distribution adds to a group's state: a sender entry (name,
-/// generation count) and a received key with an empty chain.
-const DISTRIBUTION_GROWTH: usize = 4 + crate::device::MAX_NAME_BYTES + 4 + 4 + 32 + 32 + 4 + 4 + 4;
+use crate::session::{Content, SENT_MESSAGE_STATE_BYTES};
 
 impl Device {
     /// The groups this device holds.
@@ -252,49 +247,25 @@ impl Device {
         Ok(out)
     }
 
-    /// Receives a pairwise control message from `peer`: a sender-key distribution (or a
-    /// channel key, see `channel_receive_key`). It is decrypted on the pairwise session
-    /// as a control message (a chat message fails authentication here, and a control
-    /// message fails in `decrypt`), then checked against the group: the peer must be a
-    /// member whose listed identity is the session's identity, at a consistent epoch.
-    /// If the group refuses it, the pairwise session is left as it was, so it can be
-    /// retried (e.g. after the welcome or the commit arrives).
+    /// Receives a group sender key (0x23) from `peer` on the pairwise session: exactly
+    /// [`Self::receive_control`] with any other control message refused before the
+    /// session commits. The peer must be a member whose listed identity is the
+    /// session's identity, at a consistent epoch; if the group refuses the key, the
+    /// pairwise session is left as it was, so it can be retried (e.g. after the welcome
+    /// or the commit arrives).
     pub fn group_receive<R: CryptoRng + ?Sized>(
         &mut self,
         peer: &str,
         message: &[u8],
         rng: &mut R,
     ) -> Result<SenderKeyReceived, Error> {
-        check_name(peer)?;
-        let m = Incoming::parse(message)?;
-        self.ensure_room(super::MAX_STATE_GROWTH_PER_INPUT + DISTRIBUTION_GROWTH)?;
-        let groups = std::mem::take(&mut self.groups);
-        let mut staged = None;
-        let mut accept = |plaintext: &[u8], sender: &IdentityKey| -> Result<(), Error> {
-            let d = group::decode_distribution(plaintext)?;
-            let g = groups.get(&d.group_id).ok_or(GroupError::UnknownGroup)?;
-            let key = g.stage_distribution(peer, sender, &d)?;
-            staged = Some((d.group_id, d.key_id, key));
-            Ok(())
-        };
-        let before = self.peer_len(peer);
-        let result = self.decrypt_parsed(peer, &m, Content::Control, &mut accept, rng);
-        self.groups = groups;
-        let decrypted = result?;
-        self.regrown(peer, before);
-        // `accept` ran and succeeded, or the decrypt above failed: `staged` is set.
-        let (group_id, key_id, key) = staged.ok_or(GroupError::Decode(crate::wire::DecodeError::Empty))?;
-        let fresh = key.is_some();
-        if let Some(key) = key {
-            let before = self.groups.entry_len(&group_id);
-            if let Some(g) = self.groups.get_mut(&group_id) {
-                g.apply_distribution(peer, key);
+        match self.receive_control_of(peer, message, Some(crate::wire::type_byte::GROUP_DISTRIBUTION), rng)? {
+            ControlReceived::SenderKey(received) => Ok(received),
+            // Refused by the type filter before anything committed.
+            ControlReceived::ChannelKey(_) => {
+                Err(crate::wire::DecodeError::InvalidValue("control message type").into())
             }
-            self.held = self.held - before + self.groups.entry_len(&group_id);
         }
-        // The distribution (a chain key) is wiped here.
-        drop(Zeroizing::new(decrypted.plaintext));
-        Ok(SenderKeyReceived { group_id, sender: peer.to_owned(), key_id, fresh, identity: decrypted.identity })
     }
 
     /// Sends this device's current sender key (at its current position) to one member

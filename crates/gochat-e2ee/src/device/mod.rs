@@ -5,7 +5,10 @@
 //! exactly as before.
 
 mod channels;
+mod control;
 mod groups;
+
+pub use control::ControlReceived;
 
 use std::collections::BTreeMap;
 
@@ -605,9 +608,10 @@ impl Device {
         r.finish().map_err(invalid)?;
         // A restored state may be older than what was sent: never send on its group
         // sender keys again (a new generation, with a new chain, starts at the next
-        // send). Restricted channels use AES-256-GCM-SIV, so a restored publisher that
-        // re-uses a content key position reveals only whether two posts are equal.
+        // send). A restored publisher skips RESTORE_SEQ_GAP sequence numbers and posts
+        // nothing on its restricted content key until it is rotated.
         groups.retire_own_keys();
+        channels.retire_after_restore();
         let mut device = Device { user_id, account, peers, trust, groups, channels, held: 0, budget: MAX_STATE_BYTES };
         device.held = device.count_held();
         Ok(device)

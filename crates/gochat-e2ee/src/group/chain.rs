@@ -104,12 +104,29 @@ impl SenderChain {
     }
 }
 
+/// One skipped iteration's message key. Boxed (see [`ReceiverChain`]): it stays at one
+/// address until dropped, and dropping it wipes the key in place.
+#[derive(Clone, Debug)]
+struct SkippedKey {
+    iteration: u32,
+    key: Secret32,
+}
+
+/// New skipped keys, each boxed already so that storing them moves only pointers;
+/// clippy's `vec_box` advice would undo exactly that.
+#[allow(clippy::vec_box)]
+type NewSkippedKeys = Vec<Box<SkippedKey>>;
+
 /// A receiver's copy of a sender chain.
+///
+/// Skipped keys are boxed one by one, as in the 1:1 ratchet: a `VecDeque` that grows,
+/// pops or removes moves its elements bitwise and frees the old slots without wiping
+/// them, so inline keys would leave copies behind; the deque only moves pointers.
 #[derive(Clone, Debug)]
 pub(crate) struct ReceiverChain {
     chain: SenderChain,
     /// Keys of skipped iterations, in ascending iteration order.
-    skipped: VecDeque<(u32, Secret32)>,
+    skipped: VecDeque<Box<SkippedKey>>,
     /// Every iteration below this one that has no skipped key is reported
     /// `MessageLost` rather than `Duplicate`: its key was evicted, or it precedes
     /// the start of this copy.
@@ -127,7 +144,7 @@ enum Step {
     /// The key was a skipped one, at this position in `skipped`.
     Skipped(usize),
     /// The chain advances to `chain`; `new_skipped` are the keys between.
-    Advance { chain: SenderChain, new_skipped: Vec<(u32, Secret32)> },
+    Advance { chain: SenderChain, new_skipped: NewSkippedKeys },
 }
 
 impl Staged {
@@ -168,9 +185,9 @@ impl ReceiverChain {
     /// `MAX_FORWARD_JUMP` chain steps (two HMACs each).
     pub(crate) fn stage(&self, iteration: u32) -> Result<Staged, ChainError> {
         if iteration < self.chain.iteration {
-            let pos = self.skipped.iter().position(|(i, _)| *i == iteration);
+            let pos = self.skipped.iter().position(|k| k.iteration == iteration);
             return match pos {
-                Some(p) => Ok(Staged { key: self.skipped[p].1.clone(), step: Step::Skipped(p) }),
+                Some(p) => Ok(Staged { key: self.skipped[p].key.clone(), step: Step::Skipped(p) }),
                 None if iteration < self.lost_below => Err(ChainError::MessageLost),
                 None => Err(ChainError::Duplicate),
             };
@@ -187,7 +204,7 @@ impl ReceiverChain {
         while chain.iteration < iteration {
             let (i, mk) = chain.next()?;
             if i >= keep_from {
-                new_skipped.push((i, mk));
+                new_skipped.push(Box::new(SkippedKey { iteration: i, key: mk }));
             }
         }
         let (_, key) = chain.next()?;
@@ -203,7 +220,7 @@ impl ReceiverChain {
                 0
             }
             Step::Advance { chain, new_skipped } => {
-                let first_new = new_skipped.first().map(|(i, _)| *i);
+                let first_new = new_skipped.first().map(|k| k.iteration);
                 if let Some(first) = first_new {
                     // Iterations derived but not stored (a jump over MAX_SKIPPED_KEYS)
                     // are lost, exactly like evicted ones.
@@ -222,8 +239,8 @@ impl ReceiverChain {
     pub(crate) fn evict_to(&mut self, keep: usize) -> usize {
         let mut n = 0;
         while self.skipped.len() > keep {
-            if let Some((i, _)) = self.skipped.pop_front() {
-                self.lost_below = self.lost_below.max(i + 1);
+            if let Some(k) = self.skipped.pop_front() {
+                self.lost_below = self.lost_below.max(k.iteration + 1);
                 n += 1;
             }
         }
@@ -236,8 +253,8 @@ impl ReceiverChain {
 
     pub(crate) fn for_each_secret(&self, f: &mut dyn FnMut(&'static str, &[u8])) {
         f("sender chain key", self.chain.key_bytes());
-        for (_, k) in &self.skipped {
-            f("sender skipped key", k.as_bytes());
+        for k in &self.skipped {
+            f("sender skipped key", k.key.as_bytes());
         }
     }
 
@@ -245,8 +262,8 @@ impl ReceiverChain {
         self.chain.write(w);
         w.u32(self.lost_below);
         w.u32(self.skipped.len() as u32);
-        for (i, k) in &self.skipped {
-            w.u32(*i).bytes(k.as_bytes());
+        for k in &self.skipped {
+            w.u32(k.iteration).bytes(k.key.as_bytes());
         }
     }
 
@@ -263,7 +280,7 @@ impl ReceiverChain {
                 return Err(DecodeError::InvalidValue("skipped key order"));
             }
             last = Some(i);
-            skipped.push_back((i, k));
+            skipped.push_back(Box::new(SkippedKey { iteration: i, key: k }));
         }
         if lost_below > chain.iteration {
             return Err(DecodeError::InvalidValue("lost_below"));

@@ -513,14 +513,14 @@ impl Group {
             return Err(GroupError::IdentityMismatch);
         }
         self.membership.check_stamp(d.epoch, &d.state_hash)?;
-        ed25519_dalek::VerifyingKey::from_bytes(&d.signing_public)
+        let signing = ed25519_dalek::VerifyingKey::from_bytes(&d.signing_public)
             .map_err(|_| GroupError::Key(KeyError::InvalidIdentityKey))?;
         if self.received.get(sender).is_some_and(|g| g.iter().any(|k| k.key_id == d.key_id)) {
             return Ok(None);
         }
         Ok(Some(ReceivedKey {
             key_id: d.key_id,
-            signing: d.signing_public,
+            signing,
             chain: ReceiverChain::new(*d.chain_key.as_bytes(), d.iteration),
         }))
     }

@@ -11,7 +11,6 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
 use zeroize::Zeroize;
 
-use crate::crypto::Secret32;
 use crate::wire::{DecodeError, Reader, Writer};
 
 use super::chain::{ReceiverChain, SenderChain};
@@ -41,7 +40,9 @@ impl Default for RotationPolicy {
 pub(crate) struct OwnSenderKey {
     pub(crate) key_id: u32,
     pub(crate) chain: SenderChain,
-    signing: Secret32,
+    /// The generation's signing key, kept expanded (its public key computed once, not
+    /// per message); its seed is wiped on drop.
+    signing: SigningKey,
     pub(crate) created_at: u64,
     pub(crate) sent: u32,
     /// Set when the key must not be used again: after a restore (import), a removal
@@ -60,7 +61,7 @@ impl OwnSenderKey {
     pub(crate) fn generate<R: CryptoRng + ?Sized>(now: u64, rng: &mut R) -> Self {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let signing = Secret32(seed);
+        let signing = SigningKey::from_bytes(&seed);
         rng.fill_bytes(&mut seed);
         let chain = SenderChain::new(seed, 0);
         seed.zeroize();
@@ -70,13 +71,12 @@ impl OwnSenderKey {
     }
 
     pub(crate) fn signing_public(&self) -> [u8; 32] {
-        SigningKey::from_bytes(self.signing.as_bytes()).verifying_key().to_bytes()
+        self.signing.verifying_key().to_bytes()
     }
 
     pub(crate) fn sign(&self, data: &[&[u8]]) -> [u8; 64] {
-        let key = SigningKey::from_bytes(self.signing.as_bytes());
         let msg = data.concat();
-        key.sign(&msg).to_bytes()
+        self.signing.sign(&msg).to_bytes()
     }
 
     /// Whether the policy (or a retirement) asks for a new generation before sending.
@@ -103,7 +103,9 @@ impl OwnSenderKey {
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let key_id = r.u32()?;
         let chain = SenderChain::read(r)?;
-        let signing = Secret32(r.array()?);
+        let mut seed = r.array()?;
+        let signing = SigningKey::from_bytes(&seed);
+        seed.zeroize();
         let created_at = r.u64()?;
         let sent = r.u32()?;
         let retired = r.flag("retired flag")?;
@@ -115,16 +117,15 @@ impl OwnSenderKey {
 #[derive(Clone, Debug)]
 pub(crate) struct ReceivedKey {
     pub(crate) key_id: u32,
-    pub(crate) signing: [u8; 32],
+    /// The generation's public signing key, decompressed once (when the distribution
+    /// is accepted or the state read), not per message.
+    pub(crate) signing: VerifyingKey,
     pub(crate) chain: ReceiverChain,
 }
 
 impl ReceivedKey {
     pub(crate) fn verify(&self, data: &[u8], signature: &[u8; 64]) -> bool {
-        match VerifyingKey::from_bytes(&self.signing) {
-            Ok(vk) => vk.verify_strict(data, &ed25519_dalek::Signature::from_bytes(signature)).is_ok(),
-            Err(_) => false,
-        }
+        self.signing.verify_strict(data, &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
     }
 
     pub(crate) fn encoded_len(&self) -> usize {
@@ -132,13 +133,14 @@ impl ReceivedKey {
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
-        w.u32(self.key_id).bytes(&self.signing);
+        w.u32(self.key_id).bytes(self.signing.as_bytes());
         self.chain.write(w);
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let key_id = r.u32()?;
-        let signing = r.array()?;
+        let signing =
+            VerifyingKey::from_bytes(&r.array()?).map_err(|_| DecodeError::InvalidValue("sender signing key"))?;
         let chain = ReceiverChain::read(r)?;
         Ok(ReceivedKey { key_id, signing, chain })
     }
