@@ -30,6 +30,7 @@ try {
   if (r.error) throw new Error(r.error);
   console.log(`browser-wasm encrypt_decrypt_100B ${Math.round(r.steady_us * 1000)}`);
   console.log(`browser-wasm session_setup ${Math.round(r.setup_us * 1000)}`);
+  console.log(`browser-wasm group_encrypt_decrypt_100B ${Math.round(r.group_us * 1000)}`);
 } finally {
   await ctx.close();
   server.close();

@@ -6,6 +6,7 @@ const opts = { iters: Number(process.argv[2] ?? 5000), setups: Number(process.ar
 const ours = benchGoChat(lib, opts);
 console.log(`node-wasm encrypt_decrypt_100B ${Math.round(ours.steady_us * 1000)}`);
 console.log(`node-wasm session_setup ${Math.round(ours.setup_us * 1000)}`);
+console.log(`node-wasm group_encrypt_decrypt_100B ${Math.round(ours.group_us * 1000)}`);
 try {
   const { benchSignal } = await import('./signal.mjs');
   const sig = await benchSignal(opts);
