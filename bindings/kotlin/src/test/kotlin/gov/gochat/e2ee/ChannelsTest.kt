@@ -77,7 +77,7 @@ class ChannelsTest {
         val bad = post.copyOf().also { it[40] = (it[40].toInt() xor 1).toByte() }
         assertThrows<GoChatException.BadSignature> { c.citizen.channelReceive(bad, NOW) }
         val other = impostor.channelAnnounce(impostor.channelCreate(ChannelKind.PUBLIC), ContentType.TEXT, b("x"), NOW)
-        assertThrows<GoChatException.WrongChannel> { c.citizen.channelReceive(other, NOW) }
+        assertThrows<GoChatException.UnknownGroup> { c.citizen.channelReceive(other, NOW) } // not subscribed
         assertEquals(before, c.citizen.stateLen())
         assertEquals("real", announcement(c.citizen.channelReceive(post, NOW)).body.decodeToString())
     }
@@ -120,8 +120,11 @@ class ChannelsTest {
             r.keyId
         }.toSet()
         assertEquals(1, keyIds.size)
+        val post0 = agency.channelAnnounce(cid, ContentType.TEXT, b("for key holders"), NOW)
         for (s in listOf("s1", "s2")) {
-            assertEquals("for key holders", announcement(net[s].channelReceive(early, NOW)).body.decodeToString())
+            // Sent before the key was shared: the shared key starts after it, never readable.
+            assertThrows<GoChatException.MessageLost> { net[s].channelReceive(early, NOW) }
+            assertEquals("for key holders", announcement(net[s].channelReceive(post0, NOW)).body.decodeToString())
         }
         // s2 is removed: a new content key, sent to s1 only.
         val rekey = agency.channelRotateContentKey(cid, listOf("s1"))
@@ -153,7 +156,8 @@ class ChannelsTest {
         assertArrayEquals(c.key, r.old)
         assertArrayEquals(newKey, r.new)
         assertEquals(2uL, r.seq)
-        assertThrows<GoChatException.StaleSequence> { c.citizen.channelReceive(rotation, NOW) }
+        // A replayed rotation: signed by the old key, which is no longer the channel's.
+        assertThrows<GoChatException.WrongSigner> { c.citizen.channelReceive(rotation, NOW) }
         val post = c.agency.channelAnnounce(c.cid, ContentType.TEXT, b("after"), NOW)
         assertArrayEquals(newKey, announcement(c.citizen.channelReceive(post, NOW)).signer)
         assertEquals("after", verifyAnnouncement(post, newKey).body.decodeToString())
