@@ -149,6 +149,32 @@ def test_restricted_channel_key_fan_out_and_removal_by_rotation():
         g.verify_announcement(post, key)
 
 
+def test_a_restored_restricted_publisher_rotates_its_content_key_before_posting():
+    agency = g.Device("agency", NOW)
+    s1 = g.Device("s1", NOW)
+    connect(agency, s1)
+    cid = agency.channel_create(RESTRICTED)
+    s1.channel_subscribe(cid, agency.channel_public_key(cid), RESTRICTED)
+    fan = agency.channel_send_key(cid, ["s1"])
+    assert s1.receive_control("agency", fan.outgoing[0].message).is_channel_key()
+    first = announcement(s1.channel_receive(agency.channel_announce(cid, TEXT, b"one", NOW), NOW))
+    key = bytes(range(32))
+    restored = g.Device.from_snapshot(key, agency.export(key))
+    # The snapshot may be older than what was posted: its content chain position may have
+    # been used, so neither posting nor sending the key is allowed until it is replaced.
+    before = restored.state_len()
+    with pytest.raises(g.GoChatError.ChainExhausted):
+        restored.channel_announce(cid, TEXT, b"two", NOW)
+    with pytest.raises(g.GoChatError.ChainExhausted):
+        restored.channel_send_key(cid, ["s1"])
+    assert restored.state_len() == before
+    rekey = restored.channel_rotate_content_key(cid, ["s1"])
+    assert [o.peer for o in rekey.outgoing] == ["s1"] and rekey.withheld == []
+    assert s1.receive_control("agency", rekey.outgoing[0].message).received.key_id == rekey.key_id
+    a = announcement(s1.channel_receive(restored.channel_announce(cid, TEXT, b"two", NOW), NOW))
+    # Its sequence number skips past everything the old copy may have issued.
+    assert a.body == b"two" and a.seq > first.seq + 1
+
 def test_signing_key_rotation():
     agency, cid, old_key, citizen = public_channel()
     late = g.Device("late", NOW)

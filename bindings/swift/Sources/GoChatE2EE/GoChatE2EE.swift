@@ -738,7 +738,8 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     /**
      * Signs (and on a restricted channel encrypts) a post stamped `now`: a 0x30
      * announcement on a public channel, a 0x32 restricted one otherwise. Post it to
-     * every subscriber.
+     * every subscriber. After a restore from a snapshot, a restricted channel refuses
+     * (`ChainExhausted`) until `channel_rotate_content_key` replaces its content key.
      */
     func channelAnnounce(channelId: Data, contentType: ContentType, body: Data, now: UInt64) throws  -> Data
     
@@ -783,7 +784,9 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     
     /**
      * The restricted channel's current content key, as pairwise messages to each of
-     * `subscribers` (peer names with sessions); the others are withheld.
+     * `subscribers` (peer names with sessions); the others are withheld. Refused on a
+     * public channel (`WrongChannel`) and after a restore (`ChainExhausted`: rotate the
+     * content key instead).
      */
     func channelSendKey(channelId: Data, subscribers: [String]) throws  -> FanOutRecord
     
@@ -1346,7 +1349,8 @@ open func userId() -> String  {
     /**
      * Signs (and on a restricted channel encrypts) a post stamped `now`: a 0x30
      * announcement on a public channel, a 0x32 restricted one otherwise. Post it to
-     * every subscriber.
+     * every subscriber. After a restore from a snapshot, a restricted channel refuses
+     * (`ChainExhausted`) until `channel_rotate_content_key` replaces its content key.
      */
 open func channelAnnounce(channelId: Data, contentType: ContentType, body: Data, now: UInt64)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -1453,7 +1457,9 @@ open func channelRotateSigningKey(channelId: Data, now: UInt64)throws  -> Data  
     
     /**
      * The restricted channel's current content key, as pairwise messages to each of
-     * `subscribers` (peer names with sessions); the others are withheld.
+     * `subscribers` (peer names with sessions); the others are withheld. Refused on a
+     * public channel (`WrongChannel`) and after a restore (`ChainExhausted`: rotate the
+     * content key instead).
      */
 open func channelSendKey(channelId: Data, subscribers: [String])throws  -> FanOutRecord  {
     return try  FfiConverterTypeFanOutRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -5480,7 +5486,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_user_id() != 28490) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_announce() != 11588) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_announce() != 106) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_create() != 65269) {
@@ -5501,7 +5507,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_rotate_signing_key() != 53015) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_send_key() != 37061) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_send_key() != 55681) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_subscribe() != 27576) {

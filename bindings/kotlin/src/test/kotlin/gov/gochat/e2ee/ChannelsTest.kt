@@ -89,7 +89,9 @@ class ChannelsTest {
         val a = verifyAnnouncement(post, c.key)
         assertEquals("forward me", a.body.decodeToString())
         assertArrayEquals(c.cid, a.channelId)
-        assertEquals(a, verifyAnnouncement(post, c.key)) // stateless: no replay check
+        val again = verifyAnnouncement(post, c.key) // stateless: no replay check
+        assertEquals(a.seq, again.seq)
+        assertArrayEquals(a.body, again.body)
         val otherKey = c.agency.channelPublicKey(c.agency.channelCreate(ChannelKind.PUBLIC))
         assertThrows<GoChatException.WrongSigner> { verifyAnnouncement(post, otherKey) }
         val bad = post.copyOf().also { it[it.size - 1] = (it[it.size - 1].toInt() xor 1).toByte() }
@@ -139,6 +141,32 @@ class ChannelsTest {
         assertThrows<GoChatException.MissingSenderKey> { net["s2"].channelReceive(post, NOW) }
         assertEquals(before, net["s2"].stateLen())
         assertThrows<GoChatException> { verifyAnnouncement(post, key) } // not a public post
+    }
+
+    @Test
+    fun aRestoredRestrictedPublisherRotatesItsContentKeyBeforePosting() {
+        val net = Net("agency", "s1")
+        val agency = net["agency"]
+        val cid = agency.channelCreate(ChannelKind.RESTRICTED)
+        net["s1"].channelSubscribe(cid, agency.channelPublicKey(cid), ChannelKind.RESTRICTED)
+        assertTrue(net.deliver("agency", agency.channelSendKey(cid, listOf("s1")).outgoing).getValue("s1") is ControlReceived.ChannelKey)
+        val first = announcement(net["s1"].channelReceive(agency.channelAnnounce(cid, ContentType.TEXT, b("one"), NOW), NOW))
+        val restored = Device.fromSnapshot(KEY, agency.export(KEY))
+        // The snapshot may be older than what was posted: its content chain position may
+        // have been used, so neither posting nor sending the key is allowed until replaced.
+        val before = restored.stateLen()
+        assertThrows<GoChatException.ChainExhausted> { restored.channelAnnounce(cid, ContentType.TEXT, b("two"), NOW) }
+        assertThrows<GoChatException.ChainExhausted> { restored.channelSendKey(cid, listOf("s1")) }
+        assertEquals(before, restored.stateLen())
+        val rekey = restored.channelRotateContentKey(cid, listOf("s1"))
+        assertEquals(listOf("s1"), rekey.outgoing.map { it.peer })
+        assertTrue(rekey.withheld.isEmpty())
+        val got = net.deliver("agency", rekey.outgoing).getValue("s1") as ControlReceived.ChannelKey
+        assertEquals(rekey.keyId, got.received.keyId)
+        val a = announcement(net["s1"].channelReceive(restored.channelAnnounce(cid, ContentType.TEXT, b("two"), NOW), NOW))
+        assertEquals("two", a.body.decodeToString())
+        // Its sequence number skips past everything the old copy may have issued.
+        assertTrue(a.seq > first.seq + 1uL, a.seq.toString())
     }
 
     @Test
