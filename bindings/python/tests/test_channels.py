@@ -80,7 +80,7 @@ def test_wrong_signer_and_tampering_are_refused():
     bad[40] ^= 0x01
     with pytest.raises(g.GoChatError.BadSignature):
         citizen.channel_receive(bytes(bad), NOW)
-    with pytest.raises(g.GoChatError.WrongChannel):  # a post of another channel
+    with pytest.raises(g.GoChatError.UnknownGroup):  # a post of a channel not subscribed to
         citizen.channel_receive(impostor.channel_announce(impostor.channel_create(PUBLIC), TEXT, b"x", NOW), NOW)
     assert citizen.state_len() == before
     assert announcement(citizen.channel_receive(post, NOW)).body == b"real"
@@ -92,8 +92,9 @@ def test_verify_announcement_on_a_forwarded_copy():
     a = g.verify_announcement(post, key)
     assert a.body == b"forward me" and a.channel_id == cid and a.signer == key
     assert g.verify_announcement(post, key) == a  # stateless: no replay check
+    other = g.Device("other", NOW)
     with pytest.raises(g.GoChatError.WrongSigner):
-        g.verify_announcement(post, g.Device("other", NOW).channel_public_key(agency.channel_create(PUBLIC)))
+        g.verify_announcement(post, other.channel_public_key(other.channel_create(PUBLIC)))
     bad = bytearray(post)
     bad[-1] ^= 0x01
     with pytest.raises(g.GoChatError.BadSignature):
@@ -126,7 +127,12 @@ def test_restricted_channel_key_fan_out_and_removal_by_rotation():
         key_ids.add(r.key_id)
     assert len(key_ids) == 1
     for s in subs.values():
-        assert announcement(s.channel_receive(early, NOW)).body == b"for key holders"
+        # Sent before the key was shared: the shared key starts after it, never readable.
+        with pytest.raises(g.GoChatError.MessageLost):
+            s.channel_receive(early, NOW)
+    post = agency.channel_announce(cid, TEXT, b"for key holders", NOW)
+    for s in subs.values():
+        assert announcement(s.channel_receive(post, NOW)).body == b"for key holders"
     # s2 is removed: a new content key, sent to s1 only.
     rekey = agency.channel_rotate_content_key(cid, ["s1"])
     assert rekey.key_id not in key_ids
@@ -143,6 +149,32 @@ def test_restricted_channel_key_fan_out_and_removal_by_rotation():
         g.verify_announcement(post, key)
 
 
+def test_a_restored_restricted_publisher_rotates_its_content_key_before_posting():
+    agency = g.Device("agency", NOW)
+    s1 = g.Device("s1", NOW)
+    connect(agency, s1)
+    cid = agency.channel_create(RESTRICTED)
+    s1.channel_subscribe(cid, agency.channel_public_key(cid), RESTRICTED)
+    fan = agency.channel_send_key(cid, ["s1"])
+    assert s1.receive_control("agency", fan.outgoing[0].message).is_channel_key()
+    first = announcement(s1.channel_receive(agency.channel_announce(cid, TEXT, b"one", NOW), NOW))
+    key = bytes(range(32))
+    restored = g.Device.from_snapshot(key, agency.export(key))
+    # The snapshot may be older than what was posted: its content chain position may have
+    # been used, so neither posting nor sending the key is allowed until it is replaced.
+    before = restored.state_len()
+    with pytest.raises(g.GoChatError.ChainExhausted):
+        restored.channel_announce(cid, TEXT, b"two", NOW)
+    with pytest.raises(g.GoChatError.ChainExhausted):
+        restored.channel_send_key(cid, ["s1"])
+    assert restored.state_len() == before
+    rekey = restored.channel_rotate_content_key(cid, ["s1"])
+    assert [o.peer for o in rekey.outgoing] == ["s1"] and rekey.withheld == []
+    assert s1.receive_control("agency", rekey.outgoing[0].message).received.key_id == rekey.key_id
+    a = announcement(s1.channel_receive(restored.channel_announce(cid, TEXT, b"two", NOW), NOW))
+    # Its sequence number skips past everything the old copy may have issued.
+    assert a.body == b"two" and a.seq > first.seq + 1
+
 def test_signing_key_rotation():
     agency, cid, old_key, citizen = public_channel()
     late = g.Device("late", NOW)
@@ -153,7 +185,7 @@ def test_signing_key_rotation():
     assert new_key != old_key
     r = citizen.channel_receive(rotation, NOW)
     assert r.is_key_rotated() and r.old == old_key and r.new == new_key and r.seq == 2
-    with pytest.raises(g.GoChatError.StaleSequence):  # a replayed rotation
+    with pytest.raises(g.GoChatError.WrongSigner):  # a replayed rotation: the old key is gone
         citizen.channel_receive(rotation, NOW)
     post = agency.channel_announce(cid, TEXT, b"after", NOW)
     assert announcement(citizen.channel_receive(post, NOW)).signer == new_key

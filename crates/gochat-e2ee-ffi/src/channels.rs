@@ -195,7 +195,8 @@ impl Device {
 
     /// Signs (and on a restricted channel encrypts) a post stamped `now`: a 0x30
     /// announcement on a public channel, a 0x32 restricted one otherwise. Post it to
-    /// every subscriber.
+    /// every subscriber. After a restore from a snapshot, a restricted channel refuses
+    /// (`ChainExhausted`) until `channel_rotate_content_key` replaces its content key.
     pub fn channel_announce(
         &self,
         channel_id: Vec<u8>,
@@ -215,7 +216,9 @@ impl Device {
     }
 
     /// The restricted channel's current content key, as pairwise messages to each of
-    /// `subscribers` (peer names with sessions); the others are withheld.
+    /// `subscribers` (peer names with sessions); the others are withheld. Refused on a
+    /// public channel (`WrongChannel`) and after a restore (`ChainExhausted`: rotate the
+    /// content key instead).
     pub fn channel_send_key(&self, channel_id: Vec<u8>, subscribers: Vec<String>) -> Result<FanOutRecord> {
         let id = channel_id_arg(&channel_id)?;
         Ok(fan_out(self.lock().channel_send_key(&id, &subscribers)?))

@@ -735,6 +735,170 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      */
     func userId()  -> String
     
+    /**
+     * Signs (and on a restricted channel encrypts) a post stamped `now`: a 0x30
+     * announcement on a public channel, a 0x32 restricted one otherwise. Post it to
+     * every subscriber. After a restore from a snapshot, a restricted channel refuses
+     * (`ChainExhausted`) until `channel_rotate_content_key` replaces its content key.
+     */
+    func channelAnnounce(channelId: Data, contentType: ContentType, body: Data, now: UInt64) throws  -> Data
+    
+    /**
+     * Creates a channel this device publishes; returns its id (32 bytes). Give the id
+     * and `channel_public_key` to subscribers out of band.
+     */
+    func channelCreate(kind: ChannelKind) throws  -> Data
+    
+    /**
+     * Deletes the publisher and subscription state of the channel; whether any was
+     * held. A wrong-length id names no channel.
+     */
+    func channelForget(channelId: Data)  -> Bool
+    
+    /**
+     * The published channel's current signing key (32-byte Ed25519 public key).
+     */
+    func channelPublicKey(channelId: Data) throws  -> Data
+    
+    /**
+     * Receives a post (0x30, 0x31 or 0x32; the channel is read from it). Refused: a
+     * replay or a post too old (`StaleSequence`), another signer (`WrongSigner`; after
+     * a missed rotation, retry once it arrives), a post dated too far after `now`
+     * (`FromFuture`), a restricted post whose key has not arrived (`MissingSenderKey`:
+     * retry after it has).
+     */
+    func channelReceive(post: Data, now: UInt64) throws  -> ChannelReceivedRecord
+    
+    /**
+     * A new content key for the restricted channel, sent to `subscribers` only:
+     * removing a subscriber is rotating and leaving it out (it cannot read later
+     * posts).
+     */
+    func channelRotateContentKey(channelId: Data, subscribers: [String]) throws  -> ChannelRekeyRecord
+    
+    /**
+     * Replaces the channel's signing key: a 0x31 rotation signed by the old and the new
+     * key, to post like an announcement (subscribers follow it).
+     */
+    func channelRotateSigningKey(channelId: Data, now: UInt64) throws  -> Data
+    
+    /**
+     * The restricted channel's current content key, as pairwise messages to each of
+     * `subscribers` (peer names with sessions); the others are withheld. Refused on a
+     * public channel (`WrongChannel`) and after a restore (`ChainExhausted`: rotate the
+     * content key instead).
+     */
+    func channelSendKey(channelId: Data, subscribers: [String]) throws  -> FanOutRecord
+    
+    /**
+     * Subscribes to a channel whose id and signing key (32 bytes each) came out of
+     * band: only posts signed by that key (or its rotated successors) are accepted.
+     */
+    func channelSubscribe(channelId: Data, channelKey: Data, kind: ChannelKind) throws 
+    
+    /**
+     * Receives any pairwise control message from `peer`: a group sender key or a
+     * restricted channel's content key. A refused one leaves the session as it was.
+     */
+    func receiveControl(peer: String, message: Data) throws  -> ControlReceived
+    
+    /**
+     * Adds member devices (this device must be an admin): a commit for the current
+     * members, a welcome for the new ones, and this device's key for the new ones
+     * (they cannot read earlier messages).
+     */
+    func groupAdd(groupId: Data, members: [GroupMemberRecord], now: UInt64) throws  -> GroupChangeRecord
+    
+    /**
+     * Creates a group with this device (named by its user id, admin) and `others` at
+     * epoch 0. Deliver the welcome to every other member and each outgoing message to
+     * its peer; a withheld member cannot read this device's messages until it is
+     * acted on (`group_resend_key` after a session or an approval).
+     */
+    func groupCreate(others: [GroupMemberRecord], now: UInt64) throws  -> GroupChangeRecord
+    
+    /**
+     * Decrypts a group message from member `sender` (the name the server gives; a
+     * wrong one fails the signature). `MissingSenderKey`: the sender's key has not
+     * arrived; keep the message and decrypt it again once it has. On any error,
+     * nothing changes.
+     */
+    func groupDecrypt(sender: String, message: Data) throws  -> GroupPlaintextRecord
+    
+    /**
+     * Encrypts for the group. If this send starts a new sender key (the rotation
+     * policy, a removal, a restore), its pairwise messages come with it: deliver them
+     * before the message. Refused (`NotMember`) once this device was removed.
+     */
+    func groupEncrypt(groupId: Data, plaintext: Data, now: UInt64) throws  -> GroupSentRecord
+    
+    /**
+     * Deletes all state of the group (one this device left or was removed from);
+     * whether it was held. A wrong-length id names no group.
+     */
+    func groupForget(groupId: Data)  -> Bool
+    
+    /**
+     * The ids of every group held (32 bytes each), in order.
+     */
+    func groupIds()  -> [Data]
+    
+    /**
+     * The group's epoch, membership and this device's standing in it; `UnknownGroup`
+     * if it is not held.
+     */
+    func groupInfo(groupId: Data) throws  -> GroupInfo
+    
+    /**
+     * Joins a group from a welcome. Its author must be a pinned, approved identity on
+     * this device (else `UntrustedIdentity`: start a session with it first) and an
+     * admin who signed it; this device must be listed under its user id and identity.
+     * Deliver the returned pairwise messages (this device's key for every member).
+     */
+    func groupJoin(welcome: Data, now: UInt64) throws  -> GroupChangeRecord
+    
+    /**
+     * Applies a commit by another member. Refused: an epoch not yet reached
+     * (`EpochAhead`: apply the missing commits first), a replay (`Duplicate`), another
+     * history (`GroupFork`), an author not allowed (`NotAdmin`, `NotMember`), a bad
+     * signature. Deliver the returned pairwise messages.
+     */
+    func groupProcessCommit(commit: Data, now: UInt64) throws  -> GroupChangeRecord
+    
+    /**
+     * Receives a sender key from `peer` over the pairwise session (a control
+     * message). If the group refuses it (e.g. `UnknownGroup` before the welcome,
+     * `EpochAhead` before a commit), the session is left as it was: retry later.
+     */
+    func groupReceive(peer: String, message: Data) throws  -> SenderKeyReceivedRecord
+    
+    /**
+     * Removes member devices (an admin; or any member removing itself, to leave).
+     * This device rotates its sender key and sends the new one only to the remaining
+     * members; so does every remaining member when it applies the commit.
+     */
+    func groupRemove(groupId: Data, names: [String], now: UInt64) throws  -> GroupChangeRecord
+    
+    /**
+     * Replaces the device behind member `name` by the one with `identity_key` (an
+     * admin): the old device is cut off as by a removal; the new one gets the welcome
+     * and the new keys (start a pairwise session with it first).
+     */
+    func groupReplace(groupId: Data, name: String, identityKey: Data, now: UInt64) throws  -> GroupChangeRecord
+    
+    /**
+     * Sends this device's current sender key to member `peer` again: after a withheld
+     * member got a session or an approval, or when it lost the key.
+     */
+    func groupResendKey(groupId: Data, peer: String) throws  -> FanOutRecord
+    
+    /**
+     * Sets when this device rotates its sender key in the group by itself: after
+     * `max_messages` messages or `max_age_secs` seconds (0: never by that measure;
+     * every removal and replacement rotates regardless).
+     */
+    func groupSetRotationPolicy(groupId: Data, maxMessages: UInt32, maxAgeSecs: UInt64) throws 
+    
 }
 /**
  * A device: identity, prekeys and sessions with peer devices. Thread safe.
@@ -1182,6 +1346,386 @@ open func userId() -> String  {
 })
 }
     
+    /**
+     * Signs (and on a restricted channel encrypts) a post stamped `now`: a 0x30
+     * announcement on a public channel, a 0x32 restricted one otherwise. Post it to
+     * every subscriber. After a restore from a snapshot, a restricted channel refuses
+     * (`ChainExhausted`) until `channel_rotate_content_key` replaces its content key.
+     */
+open func channelAnnounce(channelId: Data, contentType: ContentType, body: Data, now: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_channel_announce(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(channelId),
+        FfiConverterTypeContentType_lower(contentType),
+        FfiConverterData.lower(body),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Creates a channel this device publishes; returns its id (32 bytes). Give the id
+     * and `channel_public_key` to subscribers out of band.
+     */
+open func channelCreate(kind: ChannelKind)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_channel_create(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeChannelKind_lower(kind),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Deletes the publisher and subscription state of the channel; whether any was
+     * held. A wrong-length id names no channel.
+     */
+open func channelForget(channelId: Data) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_channel_forget(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(channelId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The published channel's current signing key (32-byte Ed25519 public key).
+     */
+open func channelPublicKey(channelId: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_channel_public_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(channelId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Receives a post (0x30, 0x31 or 0x32; the channel is read from it). Refused: a
+     * replay or a post too old (`StaleSequence`), another signer (`WrongSigner`; after
+     * a missed rotation, retry once it arrives), a post dated too far after `now`
+     * (`FromFuture`), a restricted post whose key has not arrived (`MissingSenderKey`:
+     * retry after it has).
+     */
+open func channelReceive(post: Data, now: UInt64)throws  -> ChannelReceivedRecord  {
+    return try  FfiConverterTypeChannelReceivedRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_channel_receive(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(post),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A new content key for the restricted channel, sent to `subscribers` only:
+     * removing a subscriber is rotating and leaving it out (it cannot read later
+     * posts).
+     */
+open func channelRotateContentKey(channelId: Data, subscribers: [String])throws  -> ChannelRekeyRecord  {
+    return try  FfiConverterTypeChannelRekeyRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_channel_rotate_content_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(channelId),
+        FfiConverterSequenceString.lower(subscribers),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Replaces the channel's signing key: a 0x31 rotation signed by the old and the new
+     * key, to post like an announcement (subscribers follow it).
+     */
+open func channelRotateSigningKey(channelId: Data, now: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_channel_rotate_signing_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(channelId),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The restricted channel's current content key, as pairwise messages to each of
+     * `subscribers` (peer names with sessions); the others are withheld. Refused on a
+     * public channel (`WrongChannel`) and after a restore (`ChainExhausted`: rotate the
+     * content key instead).
+     */
+open func channelSendKey(channelId: Data, subscribers: [String])throws  -> FanOutRecord  {
+    return try  FfiConverterTypeFanOutRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_channel_send_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(channelId),
+        FfiConverterSequenceString.lower(subscribers),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Subscribes to a channel whose id and signing key (32 bytes each) came out of
+     * band: only posts signed by that key (or its rotated successors) are accepted.
+     */
+open func channelSubscribe(channelId: Data, channelKey: Data, kind: ChannelKind)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_channel_subscribe(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(channelId),
+        FfiConverterData.lower(channelKey),
+        FfiConverterTypeChannelKind_lower(kind),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Receives any pairwise control message from `peer`: a group sender key or a
+     * restricted channel's content key. A refused one leaves the session as it was.
+     */
+open func receiveControl(peer: String, message: Data)throws  -> ControlReceived  {
+    return try  FfiConverterTypeControlReceived_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_receive_control(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
+        FfiConverterData.lower(message),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Adds member devices (this device must be an admin): a commit for the current
+     * members, a welcome for the new ones, and this device's key for the new ones
+     * (they cannot read earlier messages).
+     */
+open func groupAdd(groupId: Data, members: [GroupMemberRecord], now: UInt64)throws  -> GroupChangeRecord  {
+    return try  FfiConverterTypeGroupChangeRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_add(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(groupId),
+        FfiConverterSequenceTypeGroupMemberRecord.lower(members),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Creates a group with this device (named by its user id, admin) and `others` at
+     * epoch 0. Deliver the welcome to every other member and each outgoing message to
+     * its peer; a withheld member cannot read this device's messages until it is
+     * acted on (`group_resend_key` after a session or an approval).
+     */
+open func groupCreate(others: [GroupMemberRecord], now: UInt64)throws  -> GroupChangeRecord  {
+    return try  FfiConverterTypeGroupChangeRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_create(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeGroupMemberRecord.lower(others),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Decrypts a group message from member `sender` (the name the server gives; a
+     * wrong one fails the signature). `MissingSenderKey`: the sender's key has not
+     * arrived; keep the message and decrypt it again once it has. On any error,
+     * nothing changes.
+     */
+open func groupDecrypt(sender: String, message: Data)throws  -> GroupPlaintextRecord  {
+    return try  FfiConverterTypeGroupPlaintextRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_decrypt(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(sender),
+        FfiConverterData.lower(message),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Encrypts for the group. If this send starts a new sender key (the rotation
+     * policy, a removal, a restore), its pairwise messages come with it: deliver them
+     * before the message. Refused (`NotMember`) once this device was removed.
+     */
+open func groupEncrypt(groupId: Data, plaintext: Data, now: UInt64)throws  -> GroupSentRecord  {
+    return try  FfiConverterTypeGroupSentRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_encrypt(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(groupId),
+        FfiConverterData.lower(plaintext),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Deletes all state of the group (one this device left or was removed from);
+     * whether it was held. A wrong-length id names no group.
+     */
+open func groupForget(groupId: Data) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_forget(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(groupId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The ids of every group held (32 bytes each), in order.
+     */
+open func groupIds() -> [Data]  {
+    return try!  FfiConverterSequenceData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_ids(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The group's epoch, membership and this device's standing in it; `UnknownGroup`
+     * if it is not held.
+     */
+open func groupInfo(groupId: Data)throws  -> GroupInfo  {
+    return try  FfiConverterTypeGroupInfo_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_info(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(groupId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Joins a group from a welcome. Its author must be a pinned, approved identity on
+     * this device (else `UntrustedIdentity`: start a session with it first) and an
+     * admin who signed it; this device must be listed under its user id and identity.
+     * Deliver the returned pairwise messages (this device's key for every member).
+     */
+open func groupJoin(welcome: Data, now: UInt64)throws  -> GroupChangeRecord  {
+    return try  FfiConverterTypeGroupChangeRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_join(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(welcome),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Applies a commit by another member. Refused: an epoch not yet reached
+     * (`EpochAhead`: apply the missing commits first), a replay (`Duplicate`), another
+     * history (`GroupFork`), an author not allowed (`NotAdmin`, `NotMember`), a bad
+     * signature. Deliver the returned pairwise messages.
+     */
+open func groupProcessCommit(commit: Data, now: UInt64)throws  -> GroupChangeRecord  {
+    return try  FfiConverterTypeGroupChangeRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_process_commit(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(commit),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Receives a sender key from `peer` over the pairwise session (a control
+     * message). If the group refuses it (e.g. `UnknownGroup` before the welcome,
+     * `EpochAhead` before a commit), the session is left as it was: retry later.
+     */
+open func groupReceive(peer: String, message: Data)throws  -> SenderKeyReceivedRecord  {
+    return try  FfiConverterTypeSenderKeyReceivedRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_receive(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
+        FfiConverterData.lower(message),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Removes member devices (an admin; or any member removing itself, to leave).
+     * This device rotates its sender key and sends the new one only to the remaining
+     * members; so does every remaining member when it applies the commit.
+     */
+open func groupRemove(groupId: Data, names: [String], now: UInt64)throws  -> GroupChangeRecord  {
+    return try  FfiConverterTypeGroupChangeRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_remove(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(groupId),
+        FfiConverterSequenceString.lower(names),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Replaces the device behind member `name` by the one with `identity_key` (an
+     * admin): the old device is cut off as by a removal; the new one gets the welcome
+     * and the new keys (start a pairwise session with it first).
+     */
+open func groupReplace(groupId: Data, name: String, identityKey: Data, now: UInt64)throws  -> GroupChangeRecord  {
+    return try  FfiConverterTypeGroupChangeRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_replace(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(groupId),
+        FfiConverterString.lower(name),
+        FfiConverterData.lower(identityKey),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sends this device's current sender key to member `peer` again: after a withheld
+     * member got a session or an approval, or when it lost the key.
+     */
+open func groupResendKey(groupId: Data, peer: String)throws  -> FanOutRecord  {
+    return try  FfiConverterTypeFanOutRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_resend_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(groupId),
+        FfiConverterString.lower(peer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sets when this device rotates its sender key in the group by itself: after
+     * `max_messages` messages or `max_age_secs` seconds (0: never by that measure;
+     * every removal and replacement rotates regardless).
+     */
+open func groupSetRotationPolicy(groupId: Data, maxMessages: UInt32, maxAgeSecs: UInt64)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_group_set_rotation_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(groupId),
+        FfiConverterUInt32.lower(maxMessages),
+        FfiConverterUInt64.lower(maxAgeSecs),uniffiCallStatus
+    )
+}
+}
+    
 
     
 }
@@ -1228,6 +1772,115 @@ public func FfiConverterTypeDevice_lower(_ value: Device) -> UInt64 {
 }
 
 
+
+
+/**
+ * A signature-checked announcement.
+ */
+public struct AnnouncementRecord: Equatable, Hashable {
+    /**
+     * The channel it was posted to (32 bytes).
+     */
+    public var channelId: Data
+    /**
+     * Its sequence number in the channel (shared with signing-key rotations).
+     */
+    public var seq: UInt64
+    /**
+     * The publisher's clock when posting (Unix seconds; only bounded above on receipt).
+     */
+    public var timestamp: UInt64
+    /**
+     * What the body holds.
+     */
+    public var contentType: ContentType
+    /**
+     * The body.
+     */
+    public var body: Data
+    /**
+     * The channel signing key that signed it (32-byte Ed25519 public key).
+     */
+    public var signer: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The channel it was posted to (32 bytes).
+         */channelId: Data, 
+        /**
+         * Its sequence number in the channel (shared with signing-key rotations).
+         */seq: UInt64, 
+        /**
+         * The publisher's clock when posting (Unix seconds; only bounded above on receipt).
+         */timestamp: UInt64, 
+        /**
+         * What the body holds.
+         */contentType: ContentType, 
+        /**
+         * The body.
+         */body: Data, 
+        /**
+         * The channel signing key that signed it (32-byte Ed25519 public key).
+         */signer: Data) {
+        self.channelId = channelId
+        self.seq = seq
+        self.timestamp = timestamp
+        self.contentType = contentType
+        self.body = body
+        self.signer = signer
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AnnouncementRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAnnouncementRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AnnouncementRecord {
+        return
+            try AnnouncementRecord(
+                channelId: FfiConverterData.read(from: &buf), 
+                seq: FfiConverterUInt64.read(from: &buf), 
+                timestamp: FfiConverterUInt64.read(from: &buf), 
+                contentType: FfiConverterTypeContentType.read(from: &buf), 
+                body: FfiConverterData.read(from: &buf), 
+                signer: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AnnouncementRecord, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.channelId, into: &buf)
+        FfiConverterUInt64.write(value.seq, into: &buf)
+        FfiConverterUInt64.write(value.timestamp, into: &buf)
+        FfiConverterTypeContentType.write(value.contentType, into: &buf)
+        FfiConverterData.write(value.body, into: &buf)
+        FfiConverterData.write(value.signer, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAnnouncementRecord_lift(_ buf: RustBuffer) throws -> AnnouncementRecord {
+    return try FfiConverterTypeAnnouncementRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAnnouncementRecord_lower(_ value: AnnouncementRecord) -> RustBuffer {
+    return FfiConverterTypeAnnouncementRecord.lower(value)
+}
 
 
 /**
@@ -1350,6 +2003,174 @@ public func FfiConverterTypeBundleInfo_lower(_ value: BundleInfo) -> RustBuffer 
 
 
 /**
+ * A restricted channel's content key received over a pairwise session.
+ */
+public struct ChannelKeyReceivedRecord: Equatable, Hashable {
+    /**
+     * The channel (32 bytes).
+     */
+    public var channelId: Data
+    /**
+     * The peer that sent it.
+     */
+    public var sender: String
+    /**
+     * The content key's id.
+     */
+    public var keyId: UInt32
+    /**
+     * How the pairwise sender's identity relates to its pin: must be checked.
+     */
+    public var identityEvent: IdentityEvent
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The channel (32 bytes).
+         */channelId: Data, 
+        /**
+         * The peer that sent it.
+         */sender: String, 
+        /**
+         * The content key's id.
+         */keyId: UInt32, 
+        /**
+         * How the pairwise sender's identity relates to its pin: must be checked.
+         */identityEvent: IdentityEvent) {
+        self.channelId = channelId
+        self.sender = sender
+        self.keyId = keyId
+        self.identityEvent = identityEvent
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ChannelKeyReceivedRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChannelKeyReceivedRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChannelKeyReceivedRecord {
+        return
+            try ChannelKeyReceivedRecord(
+                channelId: FfiConverterData.read(from: &buf), 
+                sender: FfiConverterString.read(from: &buf), 
+                keyId: FfiConverterUInt32.read(from: &buf), 
+                identityEvent: FfiConverterTypeIdentityEvent.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ChannelKeyReceivedRecord, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.channelId, into: &buf)
+        FfiConverterString.write(value.sender, into: &buf)
+        FfiConverterUInt32.write(value.keyId, into: &buf)
+        FfiConverterTypeIdentityEvent.write(value.identityEvent, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChannelKeyReceivedRecord_lift(_ buf: RustBuffer) throws -> ChannelKeyReceivedRecord {
+    return try FfiConverterTypeChannelKeyReceivedRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChannelKeyReceivedRecord_lower(_ value: ChannelKeyReceivedRecord) -> RustBuffer {
+    return FfiConverterTypeChannelKeyReceivedRecord.lower(value)
+}
+
+
+/**
+ * A restricted channel's new content key and its pairwise messages.
+ */
+public struct ChannelRekeyRecord: Equatable, Hashable {
+    /**
+     * The new content key's id.
+     */
+    public var keyId: UInt32
+    /**
+     * The new key, as pairwise messages to the subscribers given.
+     */
+    public var outgoing: [OutgoingRecord]
+    /**
+     * Subscribers that were not sent it, and why: act on each.
+     */
+    public var withheld: [WithheldRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The new content key's id.
+         */keyId: UInt32, 
+        /**
+         * The new key, as pairwise messages to the subscribers given.
+         */outgoing: [OutgoingRecord], 
+        /**
+         * Subscribers that were not sent it, and why: act on each.
+         */withheld: [WithheldRecord]) {
+        self.keyId = keyId
+        self.outgoing = outgoing
+        self.withheld = withheld
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ChannelRekeyRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChannelRekeyRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChannelRekeyRecord {
+        return
+            try ChannelRekeyRecord(
+                keyId: FfiConverterUInt32.read(from: &buf), 
+                outgoing: FfiConverterSequenceTypeOutgoingRecord.read(from: &buf), 
+                withheld: FfiConverterSequenceTypeWithheldRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ChannelRekeyRecord, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.keyId, into: &buf)
+        FfiConverterSequenceTypeOutgoingRecord.write(value.outgoing, into: &buf)
+        FfiConverterSequenceTypeWithheldRecord.write(value.withheld, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChannelRekeyRecord_lift(_ buf: RustBuffer) throws -> ChannelRekeyRecord {
+    return try FfiConverterTypeChannelRekeyRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChannelRekeyRecord_lower(_ value: ChannelRekeyRecord) -> RustBuffer {
+    return FfiConverterTypeChannelRekeyRecord.lower(value)
+}
+
+
+/**
  * A decrypted message, its sender's identity, and the identity event.
  */
 public struct DecryptResult: Equatable, Hashable {
@@ -1429,6 +2250,615 @@ public func FfiConverterTypeDecryptResult_lower(_ value: DecryptResult) -> RustB
 
 
 /**
+ * Pairwise key messages to deliver, and the members that were not sent one.
+ */
+public struct FanOutRecord: Equatable, Hashable {
+    /**
+     * The pairwise messages to deliver.
+     */
+    public var outgoing: [OutgoingRecord]
+    /**
+     * The members that got nothing, and why: act on each.
+     */
+    public var withheld: [WithheldRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The pairwise messages to deliver.
+         */outgoing: [OutgoingRecord], 
+        /**
+         * The members that got nothing, and why: act on each.
+         */withheld: [WithheldRecord]) {
+        self.outgoing = outgoing
+        self.withheld = withheld
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FanOutRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFanOutRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FanOutRecord {
+        return
+            try FanOutRecord(
+                outgoing: FfiConverterSequenceTypeOutgoingRecord.read(from: &buf), 
+                withheld: FfiConverterSequenceTypeWithheldRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FanOutRecord, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeOutgoingRecord.write(value.outgoing, into: &buf)
+        FfiConverterSequenceTypeWithheldRecord.write(value.withheld, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFanOutRecord_lift(_ buf: RustBuffer) throws -> FanOutRecord {
+    return try FfiConverterTypeFanOutRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFanOutRecord_lower(_ value: FanOutRecord) -> RustBuffer {
+    return FfiConverterTypeFanOutRecord.lower(value)
+}
+
+
+/**
+ * The result of a membership operation: what to publish and what to send.
+ */
+public struct GroupChangeRecord: Equatable, Hashable {
+    /**
+     * The group id (32 bytes).
+     */
+    public var groupId: Data
+    /**
+     * The group's epoch after the change.
+     */
+    public var epoch: UInt64
+    /**
+     * A commit to deliver to every member of the previous epoch (removed ones too).
+     */
+    public var commit: Data?
+    /**
+     * A welcome to deliver to every added device (on creation: to every member).
+     */
+    public var welcome: Data?
+    /**
+     * Devices added (for a replacement: the new device).
+     */
+    public var added: [String]
+    /**
+     * Devices removed (for a replacement: the old device's name).
+     */
+    public var removed: [String]
+    /**
+     * Names whose device was replaced by a new identity.
+     */
+    public var replaced: [String]
+    /**
+     * This device's sender key, as pairwise messages to deliver.
+     */
+    public var outgoing: [OutgoingRecord]
+    /**
+     * Members that were not sent this device's key: act on each.
+     */
+    public var withheld: [WithheldRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The group id (32 bytes).
+         */groupId: Data, 
+        /**
+         * The group's epoch after the change.
+         */epoch: UInt64, 
+        /**
+         * A commit to deliver to every member of the previous epoch (removed ones too).
+         */commit: Data?, 
+        /**
+         * A welcome to deliver to every added device (on creation: to every member).
+         */welcome: Data?, 
+        /**
+         * Devices added (for a replacement: the new device).
+         */added: [String], 
+        /**
+         * Devices removed (for a replacement: the old device's name).
+         */removed: [String], 
+        /**
+         * Names whose device was replaced by a new identity.
+         */replaced: [String], 
+        /**
+         * This device's sender key, as pairwise messages to deliver.
+         */outgoing: [OutgoingRecord], 
+        /**
+         * Members that were not sent this device's key: act on each.
+         */withheld: [WithheldRecord]) {
+        self.groupId = groupId
+        self.epoch = epoch
+        self.commit = commit
+        self.welcome = welcome
+        self.added = added
+        self.removed = removed
+        self.replaced = replaced
+        self.outgoing = outgoing
+        self.withheld = withheld
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GroupChangeRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGroupChangeRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GroupChangeRecord {
+        return
+            try GroupChangeRecord(
+                groupId: FfiConverterData.read(from: &buf), 
+                epoch: FfiConverterUInt64.read(from: &buf), 
+                commit: FfiConverterOptionData.read(from: &buf), 
+                welcome: FfiConverterOptionData.read(from: &buf), 
+                added: FfiConverterSequenceString.read(from: &buf), 
+                removed: FfiConverterSequenceString.read(from: &buf), 
+                replaced: FfiConverterSequenceString.read(from: &buf), 
+                outgoing: FfiConverterSequenceTypeOutgoingRecord.read(from: &buf), 
+                withheld: FfiConverterSequenceTypeWithheldRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GroupChangeRecord, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.groupId, into: &buf)
+        FfiConverterUInt64.write(value.epoch, into: &buf)
+        FfiConverterOptionData.write(value.commit, into: &buf)
+        FfiConverterOptionData.write(value.welcome, into: &buf)
+        FfiConverterSequenceString.write(value.added, into: &buf)
+        FfiConverterSequenceString.write(value.removed, into: &buf)
+        FfiConverterSequenceString.write(value.replaced, into: &buf)
+        FfiConverterSequenceTypeOutgoingRecord.write(value.outgoing, into: &buf)
+        FfiConverterSequenceTypeWithheldRecord.write(value.withheld, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupChangeRecord_lift(_ buf: RustBuffer) throws -> GroupChangeRecord {
+    return try FfiConverterTypeGroupChangeRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupChangeRecord_lower(_ value: GroupChangeRecord) -> RustBuffer {
+    return FfiConverterTypeGroupChangeRecord.lower(value)
+}
+
+
+/**
+ * One group as this device sees it.
+ */
+public struct GroupInfo: Equatable, Hashable {
+    /**
+     * The group id (32 bytes).
+     */
+    public var groupId: Data
+    /**
+     * The current membership epoch.
+     */
+    public var epoch: UInt64
+    /**
+     * The hash of the current membership (32 bytes; compare it out of band to detect
+     * a server showing members different histories).
+     */
+    public var membershipHash: Data
+    /**
+     * The current member devices, in name order.
+     */
+    public var members: [GroupMemberRecord]
+    /**
+     * False once this device was removed or replaced: it sends and reads nothing.
+     */
+    public var active: Bool
+    /**
+     * The id of this device's current sender key, if it has one.
+     */
+    public var ownKeyId: UInt32?
+    /**
+     * The rotation policy: messages per generation (0: never by count).
+     */
+    public var rotationMaxMessages: UInt32
+    /**
+     * The rotation policy: the age of a generation in seconds (0: never by age).
+     */
+    public var rotationMaxAgeSecs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The group id (32 bytes).
+         */groupId: Data, 
+        /**
+         * The current membership epoch.
+         */epoch: UInt64, 
+        /**
+         * The hash of the current membership (32 bytes; compare it out of band to detect
+         * a server showing members different histories).
+         */membershipHash: Data, 
+        /**
+         * The current member devices, in name order.
+         */members: [GroupMemberRecord], 
+        /**
+         * False once this device was removed or replaced: it sends and reads nothing.
+         */active: Bool, 
+        /**
+         * The id of this device's current sender key, if it has one.
+         */ownKeyId: UInt32?, 
+        /**
+         * The rotation policy: messages per generation (0: never by count).
+         */rotationMaxMessages: UInt32, 
+        /**
+         * The rotation policy: the age of a generation in seconds (0: never by age).
+         */rotationMaxAgeSecs: UInt64) {
+        self.groupId = groupId
+        self.epoch = epoch
+        self.membershipHash = membershipHash
+        self.members = members
+        self.active = active
+        self.ownKeyId = ownKeyId
+        self.rotationMaxMessages = rotationMaxMessages
+        self.rotationMaxAgeSecs = rotationMaxAgeSecs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GroupInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGroupInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GroupInfo {
+        return
+            try GroupInfo(
+                groupId: FfiConverterData.read(from: &buf), 
+                epoch: FfiConverterUInt64.read(from: &buf), 
+                membershipHash: FfiConverterData.read(from: &buf), 
+                members: FfiConverterSequenceTypeGroupMemberRecord.read(from: &buf), 
+                active: FfiConverterBool.read(from: &buf), 
+                ownKeyId: FfiConverterOptionUInt32.read(from: &buf), 
+                rotationMaxMessages: FfiConverterUInt32.read(from: &buf), 
+                rotationMaxAgeSecs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GroupInfo, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.groupId, into: &buf)
+        FfiConverterUInt64.write(value.epoch, into: &buf)
+        FfiConverterData.write(value.membershipHash, into: &buf)
+        FfiConverterSequenceTypeGroupMemberRecord.write(value.members, into: &buf)
+        FfiConverterBool.write(value.active, into: &buf)
+        FfiConverterOptionUInt32.write(value.ownKeyId, into: &buf)
+        FfiConverterUInt32.write(value.rotationMaxMessages, into: &buf)
+        FfiConverterUInt64.write(value.rotationMaxAgeSecs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupInfo_lift(_ buf: RustBuffer) throws -> GroupInfo {
+    return try FfiConverterTypeGroupInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupInfo_lower(_ value: GroupInfo) -> RustBuffer {
+    return FfiConverterTypeGroupInfo.lower(value)
+}
+
+
+/**
+ * One member device of a group.
+ */
+public struct GroupMemberRecord: Equatable, Hashable {
+    /**
+     * The device's name: the peer name the other devices use for it (its user id on
+     * its own device).
+     */
+    public var name: String
+    /**
+     * Its encoded identity key (66 bytes).
+     */
+    public var identityKey: Data
+    /**
+     * Whether it may add, remove and replace members.
+     */
+    public var admin: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The device's name: the peer name the other devices use for it (its user id on
+         * its own device).
+         */name: String, 
+        /**
+         * Its encoded identity key (66 bytes).
+         */identityKey: Data, 
+        /**
+         * Whether it may add, remove and replace members.
+         */admin: Bool) {
+        self.name = name
+        self.identityKey = identityKey
+        self.admin = admin
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GroupMemberRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGroupMemberRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GroupMemberRecord {
+        return
+            try GroupMemberRecord(
+                name: FfiConverterString.read(from: &buf), 
+                identityKey: FfiConverterData.read(from: &buf), 
+                admin: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GroupMemberRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterData.write(value.identityKey, into: &buf)
+        FfiConverterBool.write(value.admin, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupMemberRecord_lift(_ buf: RustBuffer) throws -> GroupMemberRecord {
+    return try FfiConverterTypeGroupMemberRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupMemberRecord_lower(_ value: GroupMemberRecord) -> RustBuffer {
+    return FfiConverterTypeGroupMemberRecord.lower(value)
+}
+
+
+/**
+ * A decrypted group message.
+ */
+public struct GroupPlaintextRecord: Equatable, Hashable {
+    /**
+     * The plaintext.
+     */
+    public var plaintext: Data
+    /**
+     * The sender's member name.
+     */
+    public var sender: String
+    /**
+     * The sender's identity key from the member list (66 bytes).
+     */
+    public var senderIdentity: Data
+    /**
+     * The sender key generation it was encrypted on.
+     */
+    public var keyId: UInt32
+    /**
+     * The message's iteration on that generation.
+     */
+    public var iteration: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The plaintext.
+         */plaintext: Data, 
+        /**
+         * The sender's member name.
+         */sender: String, 
+        /**
+         * The sender's identity key from the member list (66 bytes).
+         */senderIdentity: Data, 
+        /**
+         * The sender key generation it was encrypted on.
+         */keyId: UInt32, 
+        /**
+         * The message's iteration on that generation.
+         */iteration: UInt32) {
+        self.plaintext = plaintext
+        self.sender = sender
+        self.senderIdentity = senderIdentity
+        self.keyId = keyId
+        self.iteration = iteration
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GroupPlaintextRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGroupPlaintextRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GroupPlaintextRecord {
+        return
+            try GroupPlaintextRecord(
+                plaintext: FfiConverterData.read(from: &buf), 
+                sender: FfiConverterString.read(from: &buf), 
+                senderIdentity: FfiConverterData.read(from: &buf), 
+                keyId: FfiConverterUInt32.read(from: &buf), 
+                iteration: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GroupPlaintextRecord, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.plaintext, into: &buf)
+        FfiConverterString.write(value.sender, into: &buf)
+        FfiConverterData.write(value.senderIdentity, into: &buf)
+        FfiConverterUInt32.write(value.keyId, into: &buf)
+        FfiConverterUInt32.write(value.iteration, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupPlaintextRecord_lift(_ buf: RustBuffer) throws -> GroupPlaintextRecord {
+    return try FfiConverterTypeGroupPlaintextRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupPlaintextRecord_lower(_ value: GroupPlaintextRecord) -> RustBuffer {
+    return FfiConverterTypeGroupPlaintextRecord.lower(value)
+}
+
+
+/**
+ * An encrypted group message, with the pairwise messages of a new sender key if this
+ * send started one (deliver those before the message).
+ */
+public struct GroupSentRecord: Equatable, Hashable {
+    /**
+     * The group message, for every member (the same bytes for all).
+     */
+    public var message: Data
+    /**
+     * Whether this send started a new sender key generation.
+     */
+    public var rotated: Bool
+    /**
+     * The new generation's pairwise messages.
+     */
+    public var outgoing: [OutgoingRecord]
+    /**
+     * Members that were not sent the new key: act on each.
+     */
+    public var withheld: [WithheldRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The group message, for every member (the same bytes for all).
+         */message: Data, 
+        /**
+         * Whether this send started a new sender key generation.
+         */rotated: Bool, 
+        /**
+         * The new generation's pairwise messages.
+         */outgoing: [OutgoingRecord], 
+        /**
+         * Members that were not sent the new key: act on each.
+         */withheld: [WithheldRecord]) {
+        self.message = message
+        self.rotated = rotated
+        self.outgoing = outgoing
+        self.withheld = withheld
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GroupSentRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGroupSentRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GroupSentRecord {
+        return
+            try GroupSentRecord(
+                message: FfiConverterData.read(from: &buf), 
+                rotated: FfiConverterBool.read(from: &buf), 
+                outgoing: FfiConverterSequenceTypeOutgoingRecord.read(from: &buf), 
+                withheld: FfiConverterSequenceTypeWithheldRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GroupSentRecord, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.message, into: &buf)
+        FfiConverterBool.write(value.rotated, into: &buf)
+        FfiConverterSequenceTypeOutgoingRecord.write(value.outgoing, into: &buf)
+        FfiConverterSequenceTypeWithheldRecord.write(value.withheld, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupSentRecord_lift(_ buf: RustBuffer) throws -> GroupSentRecord {
+    return try FfiConverterTypeGroupSentRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupSentRecord_lower(_ value: GroupSentRecord) -> RustBuffer {
+    return FfiConverterTypeGroupSentRecord.lower(value)
+}
+
+
+/**
  * The protocol limits, as enforced (see `docs/protocol.md`, section 10).
  */
 public struct Limits: Equatable, Hashable {
@@ -1464,6 +2894,52 @@ public struct Limits: Equatable, Hashable {
      * `PADDING_BLOCK`.
      */
     public var paddingBlock: UInt32
+    /**
+     * `MAX_GROUP_MEMBERS`: member devices in one group.
+     */
+    public var maxGroupMembers: UInt32
+    /**
+     * Groups' `MAX_FORWARD_JUMP`: how far one group message may skip ahead on its
+     * sender's chain.
+     */
+    public var groupMaxForwardJump: UInt32
+    /**
+     * Groups' `MAX_SKIPPED_KEYS`: skipped message keys held per sender key.
+     */
+    public var groupMaxSkippedKeys: UInt32
+    /**
+     * `MAX_GROUP_SKIPPED_KEYS`: skipped message keys held in one group, all senders.
+     */
+    public var maxGroupSkippedKeys: UInt32
+    /**
+     * `MAX_SENDER_GENERATIONS`: sender key generations kept per member.
+     */
+    public var maxSenderGenerations: UInt32
+    /**
+     * `MAX_GROUPS`: groups one device holds.
+     */
+    public var maxGroups: UInt32
+    /**
+     * `MAX_GROUP_MESSAGE_BYTES`.
+     */
+    public var maxGroupMessageBytes: UInt32
+    /**
+     * `MAX_ANNOUNCEMENT_BODY_BYTES`.
+     */
+    public var maxAnnouncementBodyBytes: UInt32
+    /**
+     * `SEQ_WINDOW`: how far below the highest accepted sequence number a channel post
+     * may arrive.
+     */
+    public var seqWindow: UInt32
+    /**
+     * `MAX_ANNOUNCEMENT_FUTURE_SECS`: how far after `now` a post may be dated.
+     */
+    public var maxAnnouncementFutureSecs: UInt64
+    /**
+     * `MAX_CHANNELS`: channels one device publishes or subscribes to.
+     */
+    public var maxChannels: UInt32
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1491,7 +2967,42 @@ public struct Limits: Equatable, Hashable {
          */maxBundleBytes: UInt32, 
         /**
          * `PADDING_BLOCK`.
-         */paddingBlock: UInt32) {
+         */paddingBlock: UInt32, 
+        /**
+         * `MAX_GROUP_MEMBERS`: member devices in one group.
+         */maxGroupMembers: UInt32, 
+        /**
+         * Groups' `MAX_FORWARD_JUMP`: how far one group message may skip ahead on its
+         * sender's chain.
+         */groupMaxForwardJump: UInt32, 
+        /**
+         * Groups' `MAX_SKIPPED_KEYS`: skipped message keys held per sender key.
+         */groupMaxSkippedKeys: UInt32, 
+        /**
+         * `MAX_GROUP_SKIPPED_KEYS`: skipped message keys held in one group, all senders.
+         */maxGroupSkippedKeys: UInt32, 
+        /**
+         * `MAX_SENDER_GENERATIONS`: sender key generations kept per member.
+         */maxSenderGenerations: UInt32, 
+        /**
+         * `MAX_GROUPS`: groups one device holds.
+         */maxGroups: UInt32, 
+        /**
+         * `MAX_GROUP_MESSAGE_BYTES`.
+         */maxGroupMessageBytes: UInt32, 
+        /**
+         * `MAX_ANNOUNCEMENT_BODY_BYTES`.
+         */maxAnnouncementBodyBytes: UInt32, 
+        /**
+         * `SEQ_WINDOW`: how far below the highest accepted sequence number a channel post
+         * may arrive.
+         */seqWindow: UInt32, 
+        /**
+         * `MAX_ANNOUNCEMENT_FUTURE_SECS`: how far after `now` a post may be dated.
+         */maxAnnouncementFutureSecs: UInt64, 
+        /**
+         * `MAX_CHANNELS`: channels one device publishes or subscribes to.
+         */maxChannels: UInt32) {
         self.maxForwardJump = maxForwardJump
         self.maxSkippedKeys = maxSkippedKeys
         self.maxReceiverChains = maxReceiverChains
@@ -1500,6 +3011,17 @@ public struct Limits: Equatable, Hashable {
         self.maxPlaintextBytes = maxPlaintextBytes
         self.maxBundleBytes = maxBundleBytes
         self.paddingBlock = paddingBlock
+        self.maxGroupMembers = maxGroupMembers
+        self.groupMaxForwardJump = groupMaxForwardJump
+        self.groupMaxSkippedKeys = groupMaxSkippedKeys
+        self.maxGroupSkippedKeys = maxGroupSkippedKeys
+        self.maxSenderGenerations = maxSenderGenerations
+        self.maxGroups = maxGroups
+        self.maxGroupMessageBytes = maxGroupMessageBytes
+        self.maxAnnouncementBodyBytes = maxAnnouncementBodyBytes
+        self.seqWindow = seqWindow
+        self.maxAnnouncementFutureSecs = maxAnnouncementFutureSecs
+        self.maxChannels = maxChannels
     }
 
     
@@ -1525,7 +3047,18 @@ public struct FfiConverterTypeLimits: FfiConverterRustBuffer {
                 maxMessageBytes: FfiConverterUInt32.read(from: &buf), 
                 maxPlaintextBytes: FfiConverterUInt32.read(from: &buf), 
                 maxBundleBytes: FfiConverterUInt32.read(from: &buf), 
-                paddingBlock: FfiConverterUInt32.read(from: &buf)
+                paddingBlock: FfiConverterUInt32.read(from: &buf), 
+                maxGroupMembers: FfiConverterUInt32.read(from: &buf), 
+                groupMaxForwardJump: FfiConverterUInt32.read(from: &buf), 
+                groupMaxSkippedKeys: FfiConverterUInt32.read(from: &buf), 
+                maxGroupSkippedKeys: FfiConverterUInt32.read(from: &buf), 
+                maxSenderGenerations: FfiConverterUInt32.read(from: &buf), 
+                maxGroups: FfiConverterUInt32.read(from: &buf), 
+                maxGroupMessageBytes: FfiConverterUInt32.read(from: &buf), 
+                maxAnnouncementBodyBytes: FfiConverterUInt32.read(from: &buf), 
+                seqWindow: FfiConverterUInt32.read(from: &buf), 
+                maxAnnouncementFutureSecs: FfiConverterUInt64.read(from: &buf), 
+                maxChannels: FfiConverterUInt32.read(from: &buf)
         )
     }
 
@@ -1538,6 +3071,17 @@ public struct FfiConverterTypeLimits: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.maxPlaintextBytes, into: &buf)
         FfiConverterUInt32.write(value.maxBundleBytes, into: &buf)
         FfiConverterUInt32.write(value.paddingBlock, into: &buf)
+        FfiConverterUInt32.write(value.maxGroupMembers, into: &buf)
+        FfiConverterUInt32.write(value.groupMaxForwardJump, into: &buf)
+        FfiConverterUInt32.write(value.groupMaxSkippedKeys, into: &buf)
+        FfiConverterUInt32.write(value.maxGroupSkippedKeys, into: &buf)
+        FfiConverterUInt32.write(value.maxSenderGenerations, into: &buf)
+        FfiConverterUInt32.write(value.maxGroups, into: &buf)
+        FfiConverterUInt32.write(value.maxGroupMessageBytes, into: &buf)
+        FfiConverterUInt32.write(value.maxAnnouncementBodyBytes, into: &buf)
+        FfiConverterUInt32.write(value.seqWindow, into: &buf)
+        FfiConverterUInt64.write(value.maxAnnouncementFutureSecs, into: &buf)
+        FfiConverterUInt32.write(value.maxChannels, into: &buf)
     }
 }
 
@@ -1555,6 +3099,589 @@ public func FfiConverterTypeLimits_lift(_ buf: RustBuffer) throws -> Limits {
 public func FfiConverterTypeLimits_lower(_ value: Limits) -> RustBuffer {
     return FfiConverterTypeLimits.lower(value)
 }
+
+
+/**
+ * A pairwise control message to deliver to `peer` (over the 1:1 transport), which
+ * passes it to its `receive_control` (or `group_receive`).
+ */
+public struct OutgoingRecord: Equatable, Hashable {
+    /**
+     * The member device (peer name) to deliver it to.
+     */
+    public var peer: String
+    /**
+     * The pairwise message.
+     */
+    public var message: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The member device (peer name) to deliver it to.
+         */peer: String, 
+        /**
+         * The pairwise message.
+         */message: Data) {
+        self.peer = peer
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OutgoingRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOutgoingRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OutgoingRecord {
+        return
+            try OutgoingRecord(
+                peer: FfiConverterString.read(from: &buf), 
+                message: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OutgoingRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peer, into: &buf)
+        FfiConverterData.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOutgoingRecord_lift(_ buf: RustBuffer) throws -> OutgoingRecord {
+    return try FfiConverterTypeOutgoingRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOutgoingRecord_lower(_ value: OutgoingRecord) -> RustBuffer {
+    return FfiConverterTypeOutgoingRecord.lower(value)
+}
+
+
+/**
+ * A group sender key received over a pairwise session.
+ */
+public struct SenderKeyReceivedRecord: Equatable, Hashable {
+    /**
+     * The group id (32 bytes).
+     */
+    public var groupId: Data
+    /**
+     * The member that sent it.
+     */
+    public var sender: String
+    /**
+     * The generation's key id.
+     */
+    public var keyId: UInt32
+    /**
+     * False if this generation was already held (a repeat changes nothing).
+     */
+    public var fresh: Bool
+    /**
+     * How the pairwise sender's identity relates to its pin: must be checked.
+     */
+    public var identityEvent: IdentityEvent
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The group id (32 bytes).
+         */groupId: Data, 
+        /**
+         * The member that sent it.
+         */sender: String, 
+        /**
+         * The generation's key id.
+         */keyId: UInt32, 
+        /**
+         * False if this generation was already held (a repeat changes nothing).
+         */fresh: Bool, 
+        /**
+         * How the pairwise sender's identity relates to its pin: must be checked.
+         */identityEvent: IdentityEvent) {
+        self.groupId = groupId
+        self.sender = sender
+        self.keyId = keyId
+        self.fresh = fresh
+        self.identityEvent = identityEvent
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SenderKeyReceivedRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSenderKeyReceivedRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SenderKeyReceivedRecord {
+        return
+            try SenderKeyReceivedRecord(
+                groupId: FfiConverterData.read(from: &buf), 
+                sender: FfiConverterString.read(from: &buf), 
+                keyId: FfiConverterUInt32.read(from: &buf), 
+                fresh: FfiConverterBool.read(from: &buf), 
+                identityEvent: FfiConverterTypeIdentityEvent.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SenderKeyReceivedRecord, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.groupId, into: &buf)
+        FfiConverterString.write(value.sender, into: &buf)
+        FfiConverterUInt32.write(value.keyId, into: &buf)
+        FfiConverterBool.write(value.fresh, into: &buf)
+        FfiConverterTypeIdentityEvent.write(value.identityEvent, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSenderKeyReceivedRecord_lift(_ buf: RustBuffer) throws -> SenderKeyReceivedRecord {
+    return try FfiConverterTypeSenderKeyReceivedRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSenderKeyReceivedRecord_lower(_ value: SenderKeyReceivedRecord) -> RustBuffer {
+    return FfiConverterTypeSenderKeyReceivedRecord.lower(value)
+}
+
+
+/**
+ * A member that was not sent a key, and why. Nothing is ever sent to an identity the
+ * app has not approved; the app must act on every withheld member, or it cannot read
+ * this device's messages.
+ */
+public struct WithheldRecord: Equatable, Hashable {
+    /**
+     * The member device (or subscriber).
+     */
+    public var peer: String
+    /**
+     * Why it was skipped.
+     */
+    public var reason: WithheldReason
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The member device (or subscriber).
+         */peer: String, 
+        /**
+         * Why it was skipped.
+         */reason: WithheldReason) {
+        self.peer = peer
+        self.reason = reason
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WithheldRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWithheldRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WithheldRecord {
+        return
+            try WithheldRecord(
+                peer: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterTypeWithheldReason.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: WithheldRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peer, into: &buf)
+        FfiConverterTypeWithheldReason.write(value.reason, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWithheldRecord_lift(_ buf: RustBuffer) throws -> WithheldRecord {
+    return try FfiConverterTypeWithheldRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWithheldRecord_lower(_ value: WithheldRecord) -> RustBuffer {
+    return FfiConverterTypeWithheldRecord.lower(value)
+}
+
+
+/**
+ * Whether a channel's posts are readable by anyone or only by key holders.
+ */
+
+public enum ChannelKind: Equatable, Hashable {
+    
+    /**
+     * Posts are signed, not encrypted (type 0x30).
+     */
+    case `public`
+    /**
+     * Posts are signed, then encrypted under a content key the publisher sends to each
+     * subscriber pairwise (type 0x32).
+     */
+    case restricted
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ChannelKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChannelKind: FfiConverterRustBuffer {
+    typealias SwiftType = ChannelKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChannelKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .`public`
+        
+        case 2: return .restricted
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ChannelKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .`public`:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .restricted:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChannelKind_lift(_ buf: RustBuffer) throws -> ChannelKind {
+    return try FfiConverterTypeChannelKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChannelKind_lower(_ value: ChannelKind) -> RustBuffer {
+    return FfiConverterTypeChannelKind.lower(value)
+}
+
+
+
+/**
+ * What `channel_receive` accepted.
+ */
+
+public enum ChannelReceivedRecord: Equatable, Hashable {
+    
+    /**
+     * An announcement (public, or decrypted from a restricted post).
+     */
+    case announcement(
+        /**
+         * The announcement.
+         */announcement: AnnouncementRecord
+    )
+    /**
+     * The channel's signing key was replaced: posts are accepted only from `new` now.
+     */
+    case keyRotated(
+        /**
+         * The previous signing key (32 bytes).
+         */old: Data, 
+        /**
+         * The signing key from now on (32 bytes).
+         */new: Data, 
+        /**
+         * The rotation's sequence number.
+         */seq: UInt64
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ChannelReceivedRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChannelReceivedRecord: FfiConverterRustBuffer {
+    typealias SwiftType = ChannelReceivedRecord
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChannelReceivedRecord {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .announcement(announcement: try FfiConverterTypeAnnouncementRecord.read(from: &buf)
+        )
+        
+        case 2: return .keyRotated(old: try FfiConverterData.read(from: &buf), new: try FfiConverterData.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ChannelReceivedRecord, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .announcement(announcement):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeAnnouncementRecord.write(announcement, into: &buf)
+            
+        
+        case let .keyRotated(old,new,seq):
+            writeInt(&buf, Int32(2))
+            FfiConverterData.write(old, into: &buf)
+            FfiConverterData.write(new, into: &buf)
+            FfiConverterUInt64.write(seq, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChannelReceivedRecord_lift(_ buf: RustBuffer) throws -> ChannelReceivedRecord {
+    return try FfiConverterTypeChannelReceivedRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChannelReceivedRecord_lower(_ value: ChannelReceivedRecord) -> RustBuffer {
+    return FfiConverterTypeChannelReceivedRecord.lower(value)
+}
+
+
+
+/**
+ * What an announcement's body holds (opaque to the library).
+ */
+
+public enum ContentType: Equatable, Hashable {
+    
+    /**
+     * UTF-8 text (the encoding is not checked).
+     */
+    case text
+    /**
+     * A JSON document (not parsed).
+     */
+    case json
+    /**
+     * A pointer to an attachment stored elsewhere.
+     */
+    case attachmentPointer
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ContentType: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeContentType: FfiConverterRustBuffer {
+    typealias SwiftType = ContentType
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ContentType {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .text
+        
+        case 2: return .json
+        
+        case 3: return .attachmentPointer
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ContentType, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .text:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .json:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .attachmentPointer:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeContentType_lift(_ buf: RustBuffer) throws -> ContentType {
+    return try FfiConverterTypeContentType.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeContentType_lower(_ value: ContentType) -> RustBuffer {
+    return FfiConverterTypeContentType.lower(value)
+}
+
+
+
+/**
+ * What `receive_control` accepted.
+ */
+
+public enum ControlReceived: Equatable, Hashable {
+    
+    /**
+     * A group sender key (0x23).
+     */
+    case senderKey(
+        /**
+         * The key received.
+         */received: SenderKeyReceivedRecord
+    )
+    /**
+     * A restricted channel's content key (0x33).
+     */
+    case channelKey(
+        /**
+         * The key received.
+         */received: ChannelKeyReceivedRecord
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ControlReceived: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeControlReceived: FfiConverterRustBuffer {
+    typealias SwiftType = ControlReceived
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ControlReceived {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .senderKey(received: try FfiConverterTypeSenderKeyReceivedRecord.read(from: &buf)
+        )
+        
+        case 2: return .channelKey(received: try FfiConverterTypeChannelKeyReceivedRecord.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ControlReceived, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .senderKey(received):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeSenderKeyReceivedRecord.write(received, into: &buf)
+            
+        
+        case let .channelKey(received):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeChannelKeyReceivedRecord.write(received, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeControlReceived_lift(_ buf: RustBuffer) throws -> ControlReceived {
+    return try FfiConverterTypeControlReceived.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeControlReceived_lower(_ value: ControlReceived) -> RustBuffer {
+    return FfiConverterTypeControlReceived.lower(value)
+}
+
 
 
 /**
@@ -1787,7 +3914,8 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */retryMayHelp: Bool
     )
     /**
-     * The sending chain is exhausted.
+     * The sending chain is exhausted (or, for a restricted channel, its content
+     * key was retired by a restore): rotate the key, then send.
      */
     case ChainExhausted(
         /**
@@ -2916,6 +5044,93 @@ public func FfiConverterTypeIdentityPolicy_lower(_ value: IdentityPolicy) -> Rus
 }
 
 
+
+/**
+ * Why a member (or subscriber) was not sent a key.
+ */
+
+public enum WithheldReason: Equatable, Hashable {
+    
+    /**
+     * No pairwise session with it: start one (`initiate`), then resend the key.
+     */
+    case noSession
+    /**
+     * Its identity changed and the change is not approved: check it, approve it
+     * (`approve_identity`), then resend the key.
+     */
+    case identityNotApproved
+    /**
+     * The pairwise session is with another identity than the member list holds for
+     * that name: the list or the session is wrong; nothing is sent.
+     */
+    case identityMismatch
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension WithheldReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWithheldReason: FfiConverterRustBuffer {
+    typealias SwiftType = WithheldReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WithheldReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .noSession
+        
+        case 2: return .identityNotApproved
+        
+        case 3: return .identityMismatch
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: WithheldReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .noSession:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .identityNotApproved:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .identityMismatch:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWithheldReason_lift(_ buf: RustBuffer) throws -> WithheldReason {
+    return try FfiConverterTypeWithheldReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWithheldReason_lower(_ value: WithheldReason) -> RustBuffer {
+    return FfiConverterTypeWithheldReason.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -2961,6 +5176,131 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
         case 1: return try FfiConverterData.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
+    typealias SwiftType = [Data]
+
+    public static func write(_ value: [Data], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterData.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Data] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Data]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterData.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeGroupMemberRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [GroupMemberRecord]
+
+    public static func write(_ value: [GroupMemberRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeGroupMemberRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GroupMemberRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [GroupMemberRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeGroupMemberRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeOutgoingRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [OutgoingRecord]
+
+    public static func write(_ value: [OutgoingRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeOutgoingRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [OutgoingRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [OutgoingRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeOutgoingRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeWithheldRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [WithheldRecord]
+
+    public static func write(_ value: [WithheldRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeWithheldRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [WithheldRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [WithheldRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeWithheldRecord.read(from: &buf))
+        }
+        return seq
     }
 }
 /**
@@ -3016,6 +5356,21 @@ public func verifyBundle(bundle: Data)throws  -> BundleInfo  {
     )
 })
 }
+/**
+ * Verifies a public announcement (0x30) on its own, with no state: that it is signed
+ * by `agency_key` (32 bytes; `WrongSigner` otherwise) and the strict Ed25519 signature
+ * verifies (`BadSignature`). For a copy forwarded outside the channel: it proves who
+ * signed it, not that it is fresh or that the key is still the channel's current one.
+ */
+public func verifyAnnouncement(announcement: Data, agencyKey: Data)throws  -> AnnouncementRecord  {
+    return try  FfiConverterTypeAnnouncementRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_verify_announcement(
+        FfiConverterData.lower(announcement),
+        FfiConverterData.lower(agencyKey),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -3045,6 +5400,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_func_verify_bundle() != 8948) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_verify_announcement() != 2302) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_approve_identity() != 24172) {
@@ -3126,6 +5484,78 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_user_id() != 28490) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_announce() != 106) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_create() != 65269) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_forget() != 30255) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_public_key() != 47507) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_receive() != 10593) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_rotate_content_key() != 64684) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_rotate_signing_key() != 53015) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_send_key() != 55681) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_subscribe() != 27576) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_receive_control() != 26146) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_add() != 55611) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_create() != 49609) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_decrypt() != 15580) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_encrypt() != 26909) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_forget() != 366) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_ids() != 52888) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_info() != 4536) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_join() != 42247) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_process_commit() != 42793) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_receive() != 7935) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_remove() != 9061) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_replace() != 30521) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_resend_key() != 54200) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_set_rotation_policy() != 35136) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_from_snapshot() != 25570) {

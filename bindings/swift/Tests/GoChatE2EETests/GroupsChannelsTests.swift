@@ -247,6 +247,33 @@ final class ChannelsTests: XCTestCase {
         assertThrowsCase(try net["s2"].channelReceive(post: post, now: now)) { if case .MissingSenderKey = $0 { return true }; return false }
     }
 
+    func testARestoredRestrictedPublisherRotatesItsContentKeyBeforePosting() throws {
+        let net = try Net(["agency", "s1"])
+        let agency = net["agency"]
+        let cid = try agency.channelCreate(kind: .restricted)
+        try net["s1"].channelSubscribe(channelId: cid, channelKey: try agency.channelPublicKey(channelId: cid), kind: .restricted)
+        try net.deliver("agency", try agency.channelSendKey(channelId: cid, subscribers: ["s1"]).outgoing)
+        let one = try agency.channelAnnounce(channelId: cid, contentType: .text, body: utf8("one"), now: now)
+        let first = announcement(try net["s1"].channelReceive(post: one, now: now))
+        let restored = try Device.fromSnapshot(key: key, snapshot: try agency.export(key: key))
+        // The snapshot may be older than what was posted: the content key is retired.
+        let before = restored.stateLen()
+        assertThrowsCase(try restored.channelAnnounce(channelId: cid, contentType: .text, body: utf8("two"), now: now)) {
+            if case .ChainExhausted = $0 { return true }; return false
+        }
+        assertThrowsCase(try restored.channelSendKey(channelId: cid, subscribers: ["s1"])) {
+            if case .ChainExhausted = $0 { return true }; return false
+        }
+        XCTAssertEqual(restored.stateLen(), before)
+        let rekey = try restored.channelRotateContentKey(channelId: cid, subscribers: ["s1"])
+        XCTAssertEqual(rekey.outgoing.map { $0.peer }, ["s1"])
+        try net.deliver("agency", rekey.outgoing)
+        let two = try restored.channelAnnounce(channelId: cid, contentType: .text, body: utf8("two"), now: now)
+        let a = announcement(try net["s1"].channelReceive(post: two, now: now))
+        XCTAssertEqual(a?.body, utf8("two"))
+        XCTAssertGreaterThan(a?.seq ?? 0, (first?.seq ?? 0) + 1) // skips past what the old copy may have issued
+    }
+
     func testSigningKeyRotation() throws {
         let (agency, cid, oldKey, citizen) = try publicChannel()
         let rotation = try agency.channelRotateSigningKey(channelId: cid, now: now)

@@ -77,7 +77,7 @@ class ChannelsTest {
         val bad = post.copyOf().also { it[40] = (it[40].toInt() xor 1).toByte() }
         assertThrows<GoChatException.BadSignature> { c.citizen.channelReceive(bad, NOW) }
         val other = impostor.channelAnnounce(impostor.channelCreate(ChannelKind.PUBLIC), ContentType.TEXT, b("x"), NOW)
-        assertThrows<GoChatException.WrongChannel> { c.citizen.channelReceive(other, NOW) }
+        assertThrows<GoChatException.UnknownGroup> { c.citizen.channelReceive(other, NOW) } // not subscribed
         assertEquals(before, c.citizen.stateLen())
         assertEquals("real", announcement(c.citizen.channelReceive(post, NOW)).body.decodeToString())
     }
@@ -89,7 +89,9 @@ class ChannelsTest {
         val a = verifyAnnouncement(post, c.key)
         assertEquals("forward me", a.body.decodeToString())
         assertArrayEquals(c.cid, a.channelId)
-        assertEquals(a, verifyAnnouncement(post, c.key)) // stateless: no replay check
+        val again = verifyAnnouncement(post, c.key) // stateless: no replay check
+        assertEquals(a.seq, again.seq)
+        assertArrayEquals(a.body, again.body)
         val otherKey = c.agency.channelPublicKey(c.agency.channelCreate(ChannelKind.PUBLIC))
         assertThrows<GoChatException.WrongSigner> { verifyAnnouncement(post, otherKey) }
         val bad = post.copyOf().also { it[it.size - 1] = (it[it.size - 1].toInt() xor 1).toByte() }
@@ -120,8 +122,11 @@ class ChannelsTest {
             r.keyId
         }.toSet()
         assertEquals(1, keyIds.size)
+        val post0 = agency.channelAnnounce(cid, ContentType.TEXT, b("for key holders"), NOW)
         for (s in listOf("s1", "s2")) {
-            assertEquals("for key holders", announcement(net[s].channelReceive(early, NOW)).body.decodeToString())
+            // Sent before the key was shared: the shared key starts after it, never readable.
+            assertThrows<GoChatException.MessageLost> { net[s].channelReceive(early, NOW) }
+            assertEquals("for key holders", announcement(net[s].channelReceive(post0, NOW)).body.decodeToString())
         }
         // s2 is removed: a new content key, sent to s1 only.
         val rekey = agency.channelRotateContentKey(cid, listOf("s1"))
@@ -139,6 +144,32 @@ class ChannelsTest {
     }
 
     @Test
+    fun aRestoredRestrictedPublisherRotatesItsContentKeyBeforePosting() {
+        val net = Net("agency", "s1")
+        val agency = net["agency"]
+        val cid = agency.channelCreate(ChannelKind.RESTRICTED)
+        net["s1"].channelSubscribe(cid, agency.channelPublicKey(cid), ChannelKind.RESTRICTED)
+        assertTrue(net.deliver("agency", agency.channelSendKey(cid, listOf("s1")).outgoing).getValue("s1") is ControlReceived.ChannelKey)
+        val first = announcement(net["s1"].channelReceive(agency.channelAnnounce(cid, ContentType.TEXT, b("one"), NOW), NOW))
+        val restored = Device.fromSnapshot(KEY, agency.export(KEY))
+        // The snapshot may be older than what was posted: its content chain position may
+        // have been used, so neither posting nor sending the key is allowed until replaced.
+        val before = restored.stateLen()
+        assertThrows<GoChatException.ChainExhausted> { restored.channelAnnounce(cid, ContentType.TEXT, b("two"), NOW) }
+        assertThrows<GoChatException.ChainExhausted> { restored.channelSendKey(cid, listOf("s1")) }
+        assertEquals(before, restored.stateLen())
+        val rekey = restored.channelRotateContentKey(cid, listOf("s1"))
+        assertEquals(listOf("s1"), rekey.outgoing.map { it.peer })
+        assertTrue(rekey.withheld.isEmpty())
+        val got = net.deliver("agency", rekey.outgoing).getValue("s1") as ControlReceived.ChannelKey
+        assertEquals(rekey.keyId, got.received.keyId)
+        val a = announcement(net["s1"].channelReceive(restored.channelAnnounce(cid, ContentType.TEXT, b("two"), NOW), NOW))
+        assertEquals("two", a.body.decodeToString())
+        // Its sequence number skips past everything the old copy may have issued.
+        assertTrue(a.seq > first.seq + 1uL, a.seq.toString())
+    }
+
+    @Test
     fun signingKeyRotation() {
         val c = publicChannel()
         val late = Device("late", NOW)
@@ -153,7 +184,8 @@ class ChannelsTest {
         assertArrayEquals(c.key, r.old)
         assertArrayEquals(newKey, r.new)
         assertEquals(2uL, r.seq)
-        assertThrows<GoChatException.StaleSequence> { c.citizen.channelReceive(rotation, NOW) }
+        // A replayed rotation: signed by the old key, which is no longer the channel's.
+        assertThrows<GoChatException.WrongSigner> { c.citizen.channelReceive(rotation, NOW) }
         val post = c.agency.channelAnnounce(c.cid, ContentType.TEXT, b("after"), NOW)
         assertArrayEquals(newKey, announcement(c.citizen.channelReceive(post, NOW)).signer)
         assertEquals("after", verifyAnnouncement(post, newKey).body.decodeToString())
