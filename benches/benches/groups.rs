@@ -12,7 +12,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -177,6 +177,8 @@ struct Big {
     gid: GroupId,
     /// A commit by the second admin removing the last member.
     commit: Vec<u8>,
+    /// The second admin (a member holding the creator's sender key), before its commit.
+    member: Device,
 }
 
 fn big_group() -> Big {
@@ -194,10 +196,13 @@ fn big_group() -> Big {
     let gid = change.group_id;
     created.group_set_rotation_policy(&gid, NEVER).unwrap();
     let _ = admin2.group_join(change.welcome.as_ref().unwrap(), NOW, r).unwrap();
+    let to_admin2 = change.outgoing.iter().find(|o| o.peer == members[0].name).unwrap();
+    let _ = admin2.group_receive("hub", &to_admin2.message, r).unwrap();
     let last = members.last().unwrap().name.clone();
+    let member = admin2.fork_for_testing();
     let removal = admin2.group_remove(&gid, std::slice::from_ref(&last), NOW, r).unwrap();
     let commit = removal.commit.unwrap();
-    Big { hub, members, created, gid, commit }
+    Big { hub, members, created, gid, commit, member }
 }
 
 fn large_group(c: &mut Criterion) {
@@ -214,42 +219,40 @@ fn large_group(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    let printed = Cell::new(false);
     g.bench_function("remove_one(own_commit+998_distributions)", |b| {
         let f = big();
         let last = [f.members.last().unwrap().name.clone()];
-        let mut printed = false;
         b.iter_batched(
             || f.created.fork_for_testing(),
             |mut d| {
                 let change = d.group_remove(&f.gid, &last, NOW, r).unwrap();
-                if !printed {
+                if !printed.replace(true) {
                     let (pairwise, _, commit) = upload_bytes(&change);
                     println!(
                         "group_remove (admin), 1,000 -> 999 members: {} pairwise messages, {pairwise} B + commit {commit} B = {} B",
                         change.outgoing.len(),
                         pairwise + commit
                     );
-                    printed = true;
                 }
                 (change, d)
             },
             BatchSize::PerIteration,
         )
     });
+    let printed = Cell::new(false);
     g.bench_function("process_removal_commit(verify+998_distributions)", |b| {
         let f = big();
-        let mut printed = false;
         b.iter_batched(
             || f.created.fork_for_testing(),
             |mut d| {
                 let change = d.group_process_commit(&f.commit, NOW, r).unwrap();
-                if !printed {
+                if !printed.replace(true) {
                     let (pairwise, _, _) = upload_bytes(&change);
                     println!(
                         "group_process_commit (member), removal: {} pairwise messages, {pairwise} B",
                         change.outgoing.len()
                     );
-                    printed = true;
                 }
                 (change, d)
             },
@@ -263,6 +266,19 @@ fn large_group(c: &mut Criterion) {
         let f = big();
         let mut d = f.created.fork_for_testing();
         b.iter(|| d.group_encrypt(&f.gid, black_box(&MSG), NOW, r).unwrap().message)
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("group_decrypt_100B");
+    g.bench_function("ours/device_1000_members", |b| {
+        let f = big();
+        let mut sender = f.created.fork_for_testing();
+        let mut d = f.member.fork_for_testing();
+        b.iter_batched(
+            || sender.group_encrypt(&f.gid, &MSG, NOW, r).unwrap().message,
+            |m| d.group_decrypt("hub", black_box(&m)).unwrap().plaintext,
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 }
@@ -320,7 +336,9 @@ fn hostile(c: &mut Criterion) {
     let fresh = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([9u8; 32]));
     forged[2..34].copy_from_slice(fresh.as_bytes());
     forged[38..42].copy_from_slice(&gochat_e2ee::limits::MAX_FORWARD_JUMP.to_be_bytes());
-    g.bench_function("1to1_worst_case(same_run)", |bn| bn.iter(|| b1.decrypt("alice", black_box(&forged), r).unwrap_err()));
+    g.bench_function("1to1_worst_case(same_run)", |bn| {
+        bn.iter(|| b1.decrypt("alice", black_box(&forged), r).unwrap_err())
+    });
 
     // A restricted channel post anyone can forge (no key needed): a held key id, an
     // iteration MAX_FORWARD_JUMP ahead, a bad tag. The chain is stepped before the
@@ -377,7 +395,10 @@ fn channels(c: &mut Criterion) {
     let mut rp = Publisher::new(ChannelKind::Restricted, r);
     let mut rs = Subscription::new(rp.channel_id(), rp.public_key(), ChannelKind::Restricted).unwrap();
     rs.accept_key(&rp.key_distribution().unwrap()).unwrap();
-    println!("announcement for a 100-byte body: restricted {} B", rp.announce(ContentType::Text, &MSG, NOW).unwrap().len());
+    println!(
+        "announcement for a 100-byte body: restricted {} B",
+        rp.announce(ContentType::Text, &MSG, NOW).unwrap().len()
+    );
     rs = Subscription::new(rp.channel_id(), rp.public_key(), ChannelKind::Restricted).unwrap();
     rs.accept_key(&rp.key_distribution().unwrap()).unwrap();
     g.bench_function("restricted_publisher_announce(sign+seal)", |b| {
@@ -436,21 +457,20 @@ fn channel_fan_out(c: &mut Criterion) {
     let mut g = c.benchmark_group("channel_10000_subscribers");
     g.sample_size(10);
     let r = &mut rng(8);
+    let printed = Cell::new(false);
     g.bench_function("device_rotate_content_key(10000_pairwise_distributions)", |b| {
         let f = fixture();
-        let mut printed = false;
         b.iter_batched(
             || f.hub.fork_for_testing(),
             |mut d| {
                 let rekey = d.channel_rotate_content_key(&f.id, &f.names, r).unwrap();
-                if !printed {
+                if !printed.replace(true) {
                     assert!(rekey.withheld.is_empty());
                     let bytes: usize = rekey.outgoing.iter().map(|o| o.message.len()).sum();
                     println!(
                         "channel content-key rotation, 10,000 subscribers: {} pairwise messages, {bytes} B to upload",
                         rekey.outgoing.len()
                     );
-                    printed = true;
                 }
                 (rekey, d)
             },

@@ -212,16 +212,26 @@ impl Device {
         if plaintext.len() > crate::ratchet::MAX_PLAINTEXT_BYTES {
             return Err(GroupError::PlaintextTooLarge(plaintext.len()).into());
         }
-        let others = group.others();
-        self.ensure_room(group::OWN_KEY_STATE_BYTES + 1 + others.len() * SENT_MESSAGE_STATE_BYTES)?;
+        self.ensure_room(group::OWN_KEY_STATE_BYTES + 1 + group.others_len() * SENT_MESSAGE_STATE_BYTES)?;
         let before = self.groups.entry_len(id);
         let group = self.groups.get_mut(id).ok_or(GroupError::UnknownGroup)?;
         let rotated = group.ensure_key(now, rng);
         // The new generation is distributed at its start, before this message uses it.
         let payload = if rotated { group.distribution() } else { None };
-        let listed: Vec<(String, Option<IdentityKey>)> =
-            others.iter().map(|n| (n.clone(), group.member_identity(n))).collect();
         let message = group.encrypt(plaintext)?;
+        // The recipient list is built only for a fan-out: a plain send clones no
+        // member names.
+        let listed: Vec<(String, Option<IdentityKey>)> = match payload {
+            Some(_) => group
+                .others()
+                .into_iter()
+                .map(|n| {
+                    let identity = group.member_identity(&n);
+                    (n, identity)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         self.held = self.held - before + self.groups.entry_len(id);
         let (outgoing, withheld) = match payload {
             Some(p) => self.fan_out(&listed, &p)?,

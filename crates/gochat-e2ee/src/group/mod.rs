@@ -285,6 +285,11 @@ impl Group {
         self.membership.names().filter(|n| *n != self.me).map(str::to_owned).collect()
     }
 
+    /// The number of [`Self::others`], without allocating.
+    pub(crate) fn others_len(&self) -> usize {
+        self.membership.names().filter(|n| *n != self.me).count()
+    }
+
     pub(crate) fn member_identity(&self, name: &str) -> Option<IdentityKey> {
         self.membership.get(name).map(|(id, _)| *id)
     }
