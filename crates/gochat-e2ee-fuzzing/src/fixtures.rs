@@ -151,5 +151,8 @@ fn build() -> Fixtures {
         seeds.push(("conversation", (name, ops)));
     }
 
+    seeds.extend(crate::groups::seeds());
+    seeds.extend(crate::channels::seeds());
+
     Fixtures { prekey_bob, ratchet_bob, retry_alice, retry_sent, conversation_alice, conversation_bob, seeds }
 }

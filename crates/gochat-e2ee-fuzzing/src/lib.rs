@@ -16,23 +16,40 @@
 // A fuzz harness reports findings by panicking: that is the point of these functions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod channels;
 pub mod conversation;
 pub mod fixtures;
+pub mod group_world;
+pub mod groups;
 pub mod sealed;
 
 use gochat_e2ee::{Device, Error, PreKeyBundle, SnapshotKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
+pub use channels::announcement;
 pub use conversation::conversation;
+pub use group_world::group;
+pub use groups::{commit_welcome, distribution, group_message};
 
 /// The fixed snapshot key used by the `snapshot` target and its seeds.
 pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 6] =
-    ["bundle", "prekey_message", "ratchet_message", "snapshot", "retry_request", "conversation"];
+pub const TARGETS: [&str; 11] = [
+    "bundle",
+    "prekey_message",
+    "ratchet_message",
+    "snapshot",
+    "retry_request",
+    "conversation",
+    "group_message",
+    "distribution",
+    "announcement",
+    "commit_welcome",
+    "group",
+];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
 pub fn run(name: &str, data: &[u8]) -> Option<bool> {
@@ -43,6 +60,11 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "snapshot" => snapshot(data),
         "retry_request" => retry_request(data),
         "conversation" => conversation(data),
+        "group_message" => group_message(data),
+        "distribution" => distribution(data),
+        "announcement" => announcement(data),
+        "commit_welcome" => commit_welcome(data),
+        "group" => group(data),
         _ => return None,
     })
 }
