@@ -9,9 +9,10 @@
 //! | 1 | [`Subscription::receive`] on the public channel's subscription |
 //! | 2 | [`Subscription::receive`] on the restricted channel's subscription |
 //! | 3 | [`Subscription::accept_key`] on the restricted channel's subscription |
+//! | 4 | [`Device::channel_receive`] on a device subscribed to a public and a restricted channel (content key received through [`Device::receive_control`]) |
 //!
-//! Asserted: no panic; a refusal leaves the subscription's state encoding byte-for-byte
-//! unchanged; an accepted object is within its documented size (`MAX_ANNOUNCEMENT_BYTES`,
+//! Asserted: no panic; a refusal leaves the subscription's state encoding (mode 4: the
+//! device's whole state digest) byte-for-byte unchanged; an accepted object is within its documented size (`MAX_ANNOUNCEMENT_BYTES`,
 //! `KEY_ROTATION_BYTES`, `MAX_RESTRICTED_ANNOUNCEMENT_BYTES`, `KEY_DISTRIBUTION_BYTES`),
 //! is for the subscription's channel, and is not accepted twice (a repeated post is
 //! refused with the state unchanged; a repeated key changes nothing).
@@ -19,11 +20,16 @@
 use std::sync::OnceLock;
 
 use gochat_e2ee::channel::{
-    verify_announcement, ChannelId, ChannelKind, ContentType, Publisher, Received, Subscription, KEY_DISTRIBUTION_BYTES,
-    KEY_ROTATION_BYTES, MAX_ANNOUNCEMENT_BYTES, MAX_CHANNEL_KEYS, MAX_RESTRICTED_ANNOUNCEMENT_BYTES,
+    verify_announcement, ChannelId, ChannelKind, ContentType, Publisher, Received, Subscription,
+    KEY_DISTRIBUTION_BYTES, KEY_ROTATION_BYTES, MAX_ANNOUNCEMENT_BYTES, MAX_CHANNEL_KEYS,
+    MAX_RESTRICTED_ANNOUNCEMENT_BYTES,
 };
 
+use gochat_e2ee::device::ControlReceived;
+use gochat_e2ee::Device;
+
 use crate::fixtures::{Seed, NOW};
+use crate::groups::atomic;
 use crate::rng;
 
 /// The channel fixtures: subscription states (a `Subscription` is not `Clone`, so each
@@ -37,6 +43,10 @@ pub struct ChannelFixtures {
     pub public_sub: Vec<u8>,
     /// Subscription to the restricted channel: its key accepted, posts 1 and 3 read.
     pub restricted_sub: Vec<u8>,
+    /// `ben` (of the group fixtures) subscribed to `ana`'s public and restricted
+    /// channels, posts 1 and 3 of each read, the content key from `ana`'s pairwise
+    /// control message.
+    pub device_sub: Device,
     /// Seeds.
     pub seeds: Vec<(&'static str, Seed)>,
 }
@@ -65,8 +75,7 @@ fn build() -> ChannelFixtures {
     let mut p = Publisher::new(ChannelKind::Public, r);
     let public_key = p.public_key();
     let mut sub = Subscription::new(p.channel_id(), public_key, ChannelKind::Public).unwrap();
-    let a: Vec<Vec<u8>> =
-        (1..=3u8).map(|k| p.announce(ContentType::Text, &[b'a', k], NOW).unwrap()).collect();
+    let a: Vec<Vec<u8>> = (1..=3u8).map(|k| p.announce(ContentType::Text, &[b'a', k], NOW).unwrap()).collect();
     let _ = sub.receive(&a[0], NOW).unwrap();
     let _ = sub.receive(&a[2], NOW).unwrap();
     let public_sub = sub.to_state_bytes().to_vec();
@@ -107,7 +116,39 @@ fn build() -> ChannelFixtures {
     seeds.push(("announcement", ("valid-key-repeat", with_mode(3, &key))));
     seeds.push(("announcement", ("invalid-key-tampered", with_mode(3, &flip(new_key, 50)))));
 
-    ChannelFixtures { public_key, public_id: sub.channel_id(), public_sub, restricted_sub, seeds }
+    // The device façade: ana publishes, ben subscribes (they share a pairwise session).
+    let base = &crate::groups::get().base;
+    let (mut ana, mut ben) = (base[0].fork_for_testing(), base[1].fork_for_testing());
+    let pid = ana.channel_create(ChannelKind::Public, r).unwrap();
+    let rid = ana.channel_create(ChannelKind::Restricted, r).unwrap();
+    ben.channel_subscribe(pid, ana.channel_public_key(&pid).unwrap(), ChannelKind::Public).unwrap();
+    ben.channel_subscribe(rid, ana.channel_public_key(&rid).unwrap(), ChannelKind::Restricted).unwrap();
+    let (out, withheld) = ana.channel_send_key(&rid, &["ben".to_owned()]).unwrap();
+    assert!(withheld.is_empty() && out.len() == 1);
+    let got = ben.receive_control("ana", &out[0].message, r).unwrap();
+    assert!(matches!(got, ControlReceived::ChannelKey(_)));
+    let post = |d: &mut Device, id, k: u8| d.channel_announce(id, ContentType::Text, &[b'p', k], NOW).unwrap();
+    let pp: Vec<Vec<u8>> = (1..=4).map(|k| post(&mut ana, &pid, k)).collect();
+    let rp: Vec<Vec<u8>> = (1..=4).map(|k| post(&mut ana, &rid, k)).collect();
+    for m in [&pp[0], &pp[2], &rp[0], &rp[2]] {
+        let _ = ben.channel_receive(m, NOW).unwrap();
+    }
+    let device_sub = ben.fork_for_testing();
+    let rotation = ana.channel_rotate_signing_key(&pid, NOW, r).unwrap();
+    // A new content key that ben never receives.
+    let _ = ana.channel_rotate_content_key(&rid, &["ben".to_owned()], r).unwrap();
+    let after_rekey = post(&mut ana, &rid, 9);
+    seeds.push(("announcement", ("valid-device-public-skipped", with_mode(4, &pp[1]))));
+    seeds.push(("announcement", ("valid-device-public-next", with_mode(4, &pp[3]))));
+    seeds.push(("announcement", ("valid-device-rotation", with_mode(4, &rotation))));
+    seeds.push(("announcement", ("valid-device-restricted-skipped", with_mode(4, &rp[1]))));
+    seeds.push(("announcement", ("valid-device-restricted-next", with_mode(4, &rp[3]))));
+    seeds.push(("announcement", ("invalid-device-duplicate", with_mode(4, &rp[2]))));
+    seeds.push(("announcement", ("invalid-device-unknown-channel", with_mode(4, &a[1]))));
+    seeds.push(("announcement", ("invalid-device-key-not-received", with_mode(4, &after_rekey))));
+    seeds.push(("announcement", ("invalid-device-tampered", with_mode(4, &flip(pp[3].clone(), 100)))));
+
+    ChannelFixtures { public_key, public_id: sub.channel_id(), public_sub, restricted_sub, device_sub, seeds }
 }
 
 /// The seeds of the `announcement` target.
@@ -123,7 +164,7 @@ fn subscription(state: &[u8]) -> Subscription {
 pub fn announcement(data: &[u8]) -> bool {
     let Some((&mode, bytes)) = data.split_first() else { return false };
     let f = get();
-    match mode % 4 {
+    match mode % 5 {
         0 => {
             let Ok(a) = verify_announcement(bytes, &f.public_key) else { return false };
             assert!(bytes.len() <= MAX_ANNOUNCEMENT_BYTES, "verified a {}-byte announcement", bytes.len());
@@ -132,6 +173,7 @@ pub fn announcement(data: &[u8]) -> bool {
         }
         1 => receive(&f.public_sub, bytes),
         2 => receive(&f.restricted_sub, bytes),
+        4 => device_receive(&f.device_sub, bytes),
         _ => {
             let mut sub = subscription(&f.restricted_sub);
             let before = sub.to_state_bytes();
@@ -149,6 +191,49 @@ pub fn announcement(data: &[u8]) -> bool {
     }
 }
 
+/// The documented maximum of an accepted post of type `t`.
+fn max_post(t: u8) -> usize {
+    match t {
+        0x30 => MAX_ANNOUNCEMENT_BYTES,
+        0x31 => KEY_ROTATION_BYTES,
+        _ => MAX_RESTRICTED_ANNOUNCEMENT_BYTES,
+    }
+}
+
+/// Mode 4: [`Device::channel_receive`] on a copy of `fixture`.
+fn device_receive(fixture: &Device, bytes: &[u8]) -> bool {
+    let mut d = fixture.fork_for_testing();
+    let Ok(got) = atomic(&mut d, "channel_receive", |d| d.channel_receive(bytes, NOW)) else { return false };
+    assert!(bytes.len() <= max_post(bytes[0]), "accepted a {}-byte post of type {:#x}", bytes.len(), bytes[0]);
+    let ids: Vec<ChannelId> = d.channels().subscription_ids().copied().collect();
+    let sub = |id: &ChannelId| d.channels().subscription(id).expect("subscribed");
+    match &got {
+        Received::Announcement(a) => {
+            assert!(ids.contains(&a.channel_id), "accepted a post for a channel not subscribed to");
+            let s = sub(&a.channel_id);
+            assert_eq!(&a.signer, s.channel_key(), "accepted a post not signed by the current key");
+            assert!(a.seq <= s.last_seq());
+            assert!(a.timestamp <= NOW + gochat_e2ee::channel::MAX_ANNOUNCEMENT_FUTURE_SECS);
+            let restricted = s.kind() == ChannelKind::Restricted;
+            assert_eq!(
+                bytes[0] == 0x32,
+                restricted,
+                "a post of type {:#x} accepted on a {:?} channel",
+                bytes[0],
+                s.kind()
+            );
+        }
+        Received::KeyRotated { old, new, seq } => {
+            assert_eq!(bytes.len(), KEY_ROTATION_BYTES);
+            assert!(ids.iter().any(|id| sub(id).channel_key() == new && sub(id).last_seq() == *seq));
+            assert_ne!(old, new);
+        }
+    }
+    let again = atomic(&mut d, "channel_receive", |d| d.channel_receive(bytes, NOW));
+    assert!(again.is_err(), "a channel post was accepted twice");
+    true
+}
+
 fn receive(state: &[u8], bytes: &[u8]) -> bool {
     let mut sub = subscription(state);
     let before = sub.to_state_bytes();
@@ -159,12 +244,7 @@ fn receive(state: &[u8], bytes: &[u8]) -> bool {
             return false;
         }
     };
-    let max = match bytes[0] {
-        0x30 => MAX_ANNOUNCEMENT_BYTES,
-        0x31 => KEY_ROTATION_BYTES,
-        _ => MAX_RESTRICTED_ANNOUNCEMENT_BYTES,
-    };
-    assert!(bytes.len() <= max, "accepted a {}-byte post of type {:#x}", bytes.len(), bytes[0]);
+    assert!(bytes.len() <= max_post(bytes[0]), "accepted a {}-byte post of type {:#x}", bytes.len(), bytes[0]);
     match &got {
         Received::Announcement(a) => {
             assert_eq!(a.channel_id, sub.channel_id(), "accepted a post for another channel");

@@ -58,13 +58,22 @@ const MAX_RETRIES: u8 = 8;
 
 #[derive(Clone, Debug)]
 enum Kind {
-    Commit { epoch: u64 },
+    Commit,
     Welcome,
     /// A pairwise key distribution of generation `key_id`, made at `iteration`, stamped
     /// with the sender's epoch and membership hash.
-    Key { from: usize, key_id: u32, iteration: u32, epoch: u64, hash: [u8; 32] },
+    Key {
+        from: usize,
+        key_id: u32,
+        iteration: u32,
+        epoch: u64,
+        hash: [u8; 32],
+    },
     /// Group message number `id`.
-    Message { from: usize, id: usize },
+    Message {
+        from: usize,
+        id: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -107,16 +116,18 @@ struct World {
 }
 
 fn is_retryable(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::UnknownGroup | ErrorCode::EpochAhead | ErrorCode::MissingSenderKey | ErrorCode::NotMember
-    )
+    matches!(code, ErrorCode::UnknownGroup | ErrorCode::EpochAhead | ErrorCode::MissingSenderKey | ErrorCode::NotMember)
 }
 
 impl World {
     fn group_view(&self, k: usize) -> Option<(bool, u64, [u8; 32], Vec<(String, IdentityKey)>)> {
         let g = self.d[k].group(self.gid.as_ref()?)?;
-        Some((g.is_active(), g.epoch(), g.membership_hash(), g.members().into_iter().map(|m| (m.name, m.identity)).collect()))
+        Some((
+            g.is_active(),
+            g.epoch(),
+            g.membership_hash(),
+            g.members().into_iter().map(|m| (m.name, m.identity)).collect(),
+        ))
     }
 
     fn push(&mut self, to: usize, kind: Kind, bytes: Vec<u8>) {
@@ -152,7 +163,7 @@ impl World {
         if let Some(commit) = &c.commit {
             for (n, _) in before.iter().filter(|(n, _)| n != NAMES[author]) {
                 let to = NAMES.iter().position(|x| x == n).unwrap();
-                self.push(to, Kind::Commit { epoch: c.epoch }, commit.clone());
+                self.push(to, Kind::Commit, commit.clone());
             }
         }
         if let Some(w) = &c.welcome {
@@ -172,7 +183,11 @@ impl World {
         let mut others = Vec::new();
         for k in (0..4).filter(|k| *k != a) {
             if mask & (1 << k) != 0 {
-                others.push(GroupMember { name: NAMES[k].into(), identity: *self.d[k].identity(), admin: mask & (16 << k) != 0 });
+                others.push(GroupMember {
+                    name: NAMES[k].into(),
+                    identity: *self.d[k].identity(),
+                    admin: mask & (16 << k) != 0,
+                });
             }
         }
         let r = &mut self.rng;
@@ -302,7 +317,11 @@ impl World {
                         assert!(!modified && !repeat, "a modified or repeated pairwise message was accepted");
                         assert_eq!((k.group_id, k.sender.as_str(), k.key_id), (gid, NAMES[from], key_id));
                         let held = &mut self.keys[to][from];
-                        assert_eq!(k.fresh, !held.iter().any(|(id, _)| *id == key_id), "fresh disagrees with the model");
+                        assert_eq!(
+                            k.fresh,
+                            !held.iter().any(|(id, _)| *id == key_id),
+                            "fresh disagrees with the model"
+                        );
                         if k.fresh {
                             held.push((key_id, iteration));
                             if held.len() > MAX_SENDER_GENERATIONS {
@@ -321,7 +340,7 @@ impl World {
                     }
                 }
             }
-            Kind::Commit { .. } | Kind::Welcome => {
+            Kind::Commit | Kind::Welcome => {
                 let repeat = self.accepted.contains(&(to, item.bytes.clone()));
                 let welcome = matches!(item.kind, Kind::Welcome);
                 let r = &mut self.rng;
@@ -487,15 +506,86 @@ pub fn seed_scripts() -> Vec<(&'static str, Vec<u8>)> {
         // ana adds dev, removes ben; dev reads after joining, ben nothing after removal.
         (
             "valid-add-remove",
-            vec![0, 0, 0b0000_0110, 9, 3, 1, 4, 1, 0, 3, 9, 3, 3, 8, 3, 0, 9, 9, 2, 0, 1, 9, 3, 0, 2, 3, 2, 9, 3, 3, 1, 9],
+            vec![
+                0,
+                0,
+                0b0000_0110,
+                9,
+                3,
+                1,
+                4,
+                1,
+                0,
+                3,
+                9,
+                3,
+                3,
+                8,
+                3,
+                0,
+                9,
+                9,
+                2,
+                0,
+                1,
+                9,
+                3,
+                0,
+                2,
+                3,
+                2,
+                9,
+                3,
+                3,
+                1,
+                9,
+            ],
         ),
         // Drops, duplicates, tampering, replays and out-of-order delivery.
         (
             "valid-adversarial-server",
-            vec![0, 0, 0b0000_1110, 9, 3, 0, 4, 3, 1, 4, 6, 0, 7, 1, 0, 9, 1, 4, 3, 4, 2, 4, 0, 8, 0, 8, 1, 5, 0, 9, 3, 2, 1, 9],
+            vec![
+                0,
+                0,
+                0b0000_1110,
+                9,
+                3,
+                0,
+                4,
+                3,
+                1,
+                4,
+                6,
+                0,
+                7,
+                1,
+                0,
+                9,
+                1,
+                4,
+                3,
+                4,
+                2,
+                4,
+                0,
+                8,
+                0,
+                8,
+                1,
+                5,
+                0,
+                9,
+                3,
+                2,
+                1,
+                9,
+            ],
         ),
         // A member leaves, an admin re-adds it, keys are re-sent.
-        ("valid-leave-rejoin", vec![0, 1, 0b0010_1101, 9, 3, 0, 1, 2, 2, 2, 9, 3, 1, 1, 9, 1, 1, 2, 9, 10, 0, 2, 9, 3, 2, 2, 9]),
+        (
+            "valid-leave-rejoin",
+            vec![0, 1, 0b0010_1101, 9, 3, 0, 1, 2, 2, 2, 9, 3, 1, 1, 9, 1, 1, 2, 9, 10, 0, 2, 9, 3, 2, 2, 9],
+        ),
         ("valid-long", long),
     ]
 }

@@ -8,6 +8,8 @@
 
 use std::sync::OnceLock;
 
+use gochat_e2ee::channel::{ChannelId, ChannelKind};
+use gochat_e2ee::device::ControlReceived;
 use gochat_e2ee::group::{
     GroupChange, GroupId, GroupMember, Outgoing, MAX_COMMIT_BYTES, MAX_GROUP_MESSAGE_BYTES, MAX_WELCOME_BYTES,
 };
@@ -32,8 +34,12 @@ pub struct GroupFixtures {
     /// `ben` in the group holding the keys of `ana` and `cai`; it has read `ana`'s
     /// messages 1 and 3 (so 2 is a skipped key) and none of `cai`'s.
     pub message_ben: Device,
-    /// `ben` right after joining: the distributions of `ana` and `cai` not yet received.
+    /// `ben` right after joining: the distributions of `ana` and `cai` not yet received;
+    /// also subscribed to `ana`'s restricted channel [`Self::channel_id`], whose content
+    /// key (a 0x33 control message) is not yet received either.
     pub distribution_ben: Device,
+    /// The restricted channel `ana` publishes and `distribution_ben` subscribes to.
+    pub channel_id: ChannelId,
     /// `ben` in the group at epoch 0 (commits go to it).
     pub commit_ben: Device,
     /// `dev`, not a member, with sessions with everyone (welcomes go to it).
@@ -87,9 +93,9 @@ pub fn connected(r: &mut ChaCha20Rng) -> [Device; 4] {
             let (da, db) = (&mut left[a], &mut right[0]);
             let _ = da.initiate(NAMES[b], &bundle, r).unwrap();
             let m = da.encrypt(NAMES[b], b"hi").unwrap();
-            db.decrypt(NAMES[a], &m, r).unwrap();
+            let _ = db.decrypt(NAMES[a], &m, r).unwrap();
             let m = db.encrypt(NAMES[a], b"hi").unwrap();
-            da.decrypt(NAMES[b], &m, r).unwrap();
+            let _ = da.decrypt(NAMES[b], &m, r).unwrap();
         }
     }
     d
@@ -123,6 +129,11 @@ fn build() -> GroupFixtures {
     let ben_joined = d[1].group_join(&create_welcome, NOW, r).unwrap();
     let cai_joined = d[2].group_join(&create_welcome, NOW, r).unwrap();
     pairwise(&mut d, "ben", &ben_joined.outgoing, r);
+    // ana's restricted channel, ben subscribed; the content key is in flight to ben.
+    let channel_id = d[0].channel_create(ChannelKind::Restricted, r).unwrap();
+    let channel_key = d[0].channel_public_key(&channel_id).unwrap();
+    d[1].channel_subscribe(channel_id, channel_key, ChannelKind::Restricted).unwrap();
+    let content_key = d[0].channel_send_key(&channel_id, &["ben".to_owned()]).unwrap().0.remove(0).message;
     let distribution_ben = d[1].fork_for_testing();
     // Distributions to ben (peer byte first): the first two are fresh for the fixture.
     let ana_to_ben = outgoing_to(&created, "ben").to_vec();
@@ -133,10 +144,16 @@ fn build() -> GroupFixtures {
     seeds.push(("distribution", ("invalid-tampered", with_byte(0, &flip(ana_to_ben.clone(), 60)))));
     let chat = d[0].encrypt("ben", b"a chat message, not a control message").unwrap();
     seeds.push(("distribution", ("invalid-chat-message", with_byte(0, &chat))));
+    seeds.push(("distribution", ("valid-control-sender-key", with_byte(4, &ana_to_ben))));
+    seeds.push(("distribution", ("valid-control-content-key", with_byte(4, &content_key))));
+    seeds.push(("distribution", ("invalid-content-key-as-sender-key", with_byte(0, &content_key))));
+    seeds.push(("distribution", ("invalid-content-key-wrong-peer", with_byte(6, &content_key))));
+    seeds.push(("distribution", ("invalid-control-chat-message", with_byte(4, &chat))));
     pairwise(&mut d, "ana", &created.outgoing, r);
     pairwise(&mut d, "cai", &cai_joined.outgoing, r);
-    // The chat message is consumed by ben so that later sessions stay in step.
-    d[1].decrypt("ana", &chat, r).unwrap();
+    // The chat message and the content key are consumed by ben (sessions stay in step).
+    let _ = d[1].decrypt("ana", &chat, r).unwrap();
+    let _ = d[1].receive_control("ana", &content_key, r).unwrap();
     let commit_ben = d[1].fork_for_testing();
     let welcome_dev = d[3].fork_for_testing();
 
@@ -170,17 +187,14 @@ fn build() -> GroupFixtures {
     seeds.push(("commit_welcome", ("valid-commit-add", with_byte(0, &add_commit))));
     seeds.push(("commit_welcome", ("valid-commit-remove", with_byte(0, &remove.commit.unwrap()))));
     seeds.push(("commit_welcome", ("valid-commit-remove-me", with_byte(0, &cai_removes_ben.commit.unwrap()))));
-    seeds.push((
-        "commit_welcome",
-        ("invalid-commit-epoch-ahead", with_byte(0, &remove_after_add.commit.unwrap())),
-    ));
+    seeds.push(("commit_welcome", ("invalid-commit-epoch-ahead", with_byte(0, &remove_after_add.commit.unwrap()))));
     seeds.push(("commit_welcome", ("invalid-commit-tampered", with_byte(0, &flip(add_commit, 50)))));
     let add_welcome = add.welcome.unwrap();
     seeds.push(("commit_welcome", ("valid-welcome-add", with_byte(1, &add_welcome))));
     seeds.push(("commit_welcome", ("invalid-welcome-not-listed", with_byte(1, &create_welcome))));
     seeds.push(("commit_welcome", ("invalid-welcome-tampered", with_byte(1, &flip(add_welcome, 90)))));
 
-    GroupFixtures { base, group_id: gid, message_ben, distribution_ben, commit_ben, welcome_dev, seeds }
+    GroupFixtures { base, group_id: gid, message_ben, distribution_ben, channel_id, commit_ben, welcome_dev, seeds }
 }
 
 /// Runs `f` on `device`; if it fails, asserts that the device's state did not change.
@@ -223,27 +237,49 @@ pub fn group_message(data: &[u8]) -> bool {
     true
 }
 
-/// `distribution`: peer-name byte + a pairwise message for [`Device::group_receive`]
-/// on `ben` (see [`GroupFixtures::distribution_ben`]). A refusal (by the pairwise
-/// session or by the group) leaves the state unchanged; an accepted one is at most
-/// `MAX_MESSAGE_BYTES`, came from a member of a group `ben` holds, and is refused as a
-/// duplicate the second time. The 0x23 decoder itself sits behind the pairwise AEAD:
-/// the fuzzer reaches it through the `valid-*` seeds and the `group` target.
+/// `distribution`: selector byte + a pairwise control message for `ben` (see
+/// [`GroupFixtures::distribution_ben`]) from peer `NAMES[b % 4]`, through
+/// [`Device::group_receive`] (0x23 only) or, if bit 2 is set, [`Device::receive_control`]
+/// (0x23 sender keys and 0x33 channel content keys). A refusal (by the pairwise session,
+/// the type filter, the group or the channel) leaves the state unchanged; an accepted
+/// message is at most `MAX_MESSAGE_BYTES`, came from a member of a group `ben` holds (a
+/// sender key) or is a key of the restricted channel `ben` subscribes to (a content
+/// key), and is refused as a duplicate the second time. The 0x23 / 0x33 decoders sit
+/// behind the pairwise AEAD: the fuzzer reaches them through the `valid-*` seeds, the
+/// `group` target and (0x33) `announcement` mode 3.
 pub fn distribution(data: &[u8]) -> bool {
-    let Some((&who, message)) = data.split_first() else { return false };
+    let Some((&sel, message)) = data.split_first() else { return false };
     let f = get();
-    let peer = NAMES[usize::from(who) % 4];
+    let peer = NAMES[usize::from(sel) % 4];
+    let control = sel & 4 != 0;
     let mut ben = f.distribution_ben.fork_for_testing();
     let mut r = rng(0xD157);
-    let Ok(got) = atomic(&mut ben, "group_receive", |d| d.group_receive(peer, message, &mut r)) else {
+    let run = |d: &mut Device, r: &mut ChaCha20Rng| {
+        if control {
+            d.receive_control(peer, message, r)
+        } else {
+            d.group_receive(peer, message, r).map(ControlReceived::SenderKey)
+        }
+    };
+    let Ok(got) = atomic(&mut ben, "group_receive/receive_control", |d| run(d, &mut r)) else {
         return false;
     };
     assert!(message.len() <= MAX_MESSAGE_BYTES, "accepted a {}-byte pairwise message", message.len());
-    assert_eq!(got.sender, peer);
-    let group = ben.group(&got.group_id).expect("a key for a group not held was accepted");
-    assert!(group.members().iter().any(|m| m.name == peer), "a key from a non-member was accepted");
-    let again = atomic(&mut ben, "group_receive", |d| d.group_receive(peer, message, &mut r));
-    refused_again(again, "a distribution accepted twice", Some(ErrorCode::Duplicate));
+    match &got {
+        ControlReceived::SenderKey(k) => {
+            assert_eq!(k.sender, peer);
+            let group = ben.group(&k.group_id).expect("a key for a group not held was accepted");
+            assert!(group.members().iter().any(|m| m.name == peer), "a key from a non-member was accepted");
+        }
+        ControlReceived::ChannelKey(k) => {
+            assert!(control, "group_receive accepted a channel content key");
+            assert_eq!((k.sender.as_str(), k.channel_id), (peer, f.channel_id));
+            let sub = ben.channels().subscription(&k.channel_id).expect("a key for a channel not subscribed to");
+            assert!(sub.key_ids().contains(&k.key_id), "an accepted content key is not held");
+        }
+    }
+    let again = atomic(&mut ben, "group_receive/receive_control", |d| run(d, &mut r));
+    refused_again(again, "a control message accepted twice", Some(ErrorCode::Duplicate));
     true
 }
 
