@@ -96,6 +96,9 @@ struct Msg {
     iteration: u32,
 }
 
+/// A device's view of the group: active, epoch, membership hash, members.
+type View = (bool, u64, [u8; 32], Vec<(String, IdentityKey)>);
+
 struct World {
     d: [Device; 4],
     rng: ChaCha20Rng,
@@ -120,7 +123,7 @@ fn is_retryable(code: ErrorCode) -> bool {
 }
 
 impl World {
-    fn group_view(&self, k: usize) -> Option<(bool, u64, [u8; 32], Vec<(String, IdentityKey)>)> {
+    fn group_view(&self, k: usize) -> Option<View> {
         let g = self.d[k].group(self.gid.as_ref()?)?;
         Some((
             g.is_active(),
