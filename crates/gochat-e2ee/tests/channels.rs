@@ -16,6 +16,7 @@ use gochat_e2ee::group::{Outgoing, WithheldReason};
 use gochat_e2ee::{ErrorCode, IdentityEvent};
 
 const AGENCY: &str = "agency";
+const NOW: u64 = common::NOW;
 
 /// The agency and three subscriber devices, all with pairwise sessions.
 fn net() -> Net {
@@ -103,8 +104,6 @@ fn only_the_channel_key_can_post() {
     assert_eq!(read(&mut net, "ana", &p).unwrap(), b"real");
 }
 
-const NOW: u64 = common::NOW;
-
 #[test]
 fn a_restricted_channel_is_read_only_by_subscribers_given_the_key() {
     let mut net = net();
@@ -169,7 +168,8 @@ fn a_content_key_relayed_by_anyone_must_still_be_signed_by_the_channel_key() {
     net.dev("ana").channel_subscribe(fake, key, ChannelKind::Restricted).unwrap();
     let got = net.dev("ana").receive_control("ben", &out[0].message, &mut r).unwrap();
     assert!(matches!(got, ControlReceived::ChannelKey(k) if k.channel_id == fake));
-    let _ = id;
+    // ana's own subscription to the agency's channel still holds no key.
+    assert!(net.dev("ana").channels().subscription(&id).unwrap().key_ids().is_empty());
 }
 
 #[test]

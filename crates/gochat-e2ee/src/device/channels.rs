@@ -37,8 +37,8 @@ impl Device {
     ) -> Result<ChannelId, Error> {
         let publisher = Publisher::new(kind, rng);
         let id = publisher.channel_id();
-        self.ensure_room(publisher.encoded_len())?;
         let len = publisher.encoded_len();
+        self.ensure_room(len)?;
         self.channels.insert_publisher(publisher)?;
         self.held += len;
         Ok(id)
@@ -93,12 +93,8 @@ impl Device {
         id: &ChannelId,
         subscribers: &[String],
     ) -> Result<(Vec<Outgoing>, Vec<Withheld>), Error> {
-        subscribers.iter().try_for_each(|n| check_name(n))?;
-        let publisher = self.channels.publisher(id).ok_or(ChannelError::UnknownChannel)?;
-        let payload = publisher.key_distribution()?;
-        self.ensure_room(subscribers.len() * SENT_MESSAGE_STATE_BYTES)?;
-        let listed: Vec<(String, Option<IdentityKey>)> = subscribers.iter().map(|n| (n.clone(), None)).collect();
-        self.fan_out(&listed, &payload)
+        self.check_fan_out(subscribers)?;
+        self.send_content_key(id, subscribers)
     }
 
     /// Replaces a restricted channel's content key (new id, new chain) and sends it to
@@ -111,12 +107,29 @@ impl Device {
         subscribers: &[String],
         rng: &mut R,
     ) -> Result<ChannelRekey, Error> {
-        subscribers.iter().try_for_each(|n| check_name(n))?;
-        self.ensure_room(subscribers.len() * SENT_MESSAGE_STATE_BYTES)?;
+        self.check_fan_out(subscribers)?;
         let publisher = self.channels.publisher_mut(id).ok_or(ChannelError::UnknownChannel)?;
         let key_id = publisher.rotate_content_key(rng)?;
-        let (outgoing, withheld) = self.channel_send_key(id, subscribers)?;
+        let (outgoing, withheld) = self.send_content_key(id, subscribers)?;
         Ok(ChannelRekey { key_id, outgoing, withheld })
+    }
+
+    /// The checks before a content-key fan-out: valid names, and room for one sent
+    /// message per subscriber (so the fan-out itself cannot run out of budget).
+    fn check_fan_out(&self, subscribers: &[String]) -> Result<(), Error> {
+        subscribers.iter().try_for_each(|n| check_name(n))?;
+        self.ensure_room(subscribers.len() * SENT_MESSAGE_STATE_BYTES)
+    }
+
+    /// Encrypts the channel's current 0x33 for each subscriber (after `check_fan_out`).
+    fn send_content_key(
+        &mut self,
+        id: &ChannelId,
+        subscribers: &[String],
+    ) -> Result<(Vec<Outgoing>, Vec<Withheld>), Error> {
+        let payload = self.channels.publisher(id).ok_or(ChannelError::UnknownChannel)?.key_distribution()?;
+        let listed: Vec<(String, Option<IdentityKey>)> = subscribers.iter().map(|n| (n.clone(), None)).collect();
+        self.fan_out(&listed, &payload)
     }
 
     /// Subscribes to channel `id`, trusting `channel_key` (from the agency's directory,
