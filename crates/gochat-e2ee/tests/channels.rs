@@ -253,9 +253,11 @@ fn a_restored_publisher_never_reissues_a_sequence_number_or_a_content_position()
     assert!(publisher.content_key_retired());
     // The content chain position may have been used: nothing is posted or sent on it.
     let now = net.now;
+    let before = net.dev(AGENCY).state_digest();
     let err = net.dev(AGENCY).channel_announce(&id, ContentType::Text, b"x", now).unwrap_err();
     assert_eq!(err.code(), ErrorCode::ChainExhausted);
     assert_eq!(net.dev(AGENCY).channel_send_key(&id, &names(&["ana"])).unwrap_err().code(), ErrorCode::ChainExhausted);
+    assert_eq!(before, net.dev(AGENCY).state_digest());
     let rekey = net.dev(AGENCY).channel_rotate_content_key(&id, &names(&["ana"]), &mut rng(82)).unwrap();
     deliver_keys(&mut net, &rekey.outgoing);
     let q = post(&mut net, &id, b"after the restore");
