@@ -549,8 +549,11 @@ export function defineTests(test, lib, loadVector) {
     const before = citizen.stateLen;
     throwsCode(lib, () => citizen.channelReceive(post, NOW), 'StaleSequence');
     eq(citizen.stateLen, before, 'a refused replay changes nothing');
+    // Strictly monotonic: a withheld post delivered after a later one is a rollback.
+    const withheld = agency.channelAnnounce(id, 'text', enc.encode('withheld'), NOW);
     const json = agency.channelAnnounce(id, 'json', enc.encode('{"a":1}'), NOW);
     eq(citizen.channelReceive(json, NOW).announcement.contentType, 'json');
+    throwsCode(lib, () => citizen.channelReceive(withheld, NOW), 'StaleSequence');
     // A second channel's key posing as this one: another subscriber trusting a wrong key.
     const impostor = new lib.Device('impostor', NOW);
     const other = impostor.channelCreate('public');

@@ -149,9 +149,6 @@ pub struct Limits {
     pub max_group_message_bytes: u32,
     /// `MAX_ANNOUNCEMENT_BODY_BYTES`.
     pub max_announcement_body_bytes: u32,
-    /// `SEQ_WINDOW`: how far below the highest accepted sequence number a channel post
-    /// may arrive.
-    pub seq_window: u32,
     /// `MAX_ANNOUNCEMENT_FUTURE_SECS`: how far after `now` a post may be dated.
     pub max_announcement_future_secs: u64,
     /// `MAX_CHANNELS`: channels one device publishes or subscribes to.
@@ -267,7 +264,6 @@ pub fn limits() -> Limits {
         max_groups: u(core::group::MAX_GROUPS),
         max_group_message_bytes: u(core::group::MAX_GROUP_MESSAGE_BYTES),
         max_announcement_body_bytes: u(core::channel::MAX_ANNOUNCEMENT_BODY_BYTES),
-        seq_window: u32::try_from(core::channel::SEQ_WINDOW).unwrap_or(u32::MAX),
         max_announcement_future_secs: core::channel::MAX_ANNOUNCEMENT_FUTURE_SECS,
         max_channels: u(core::channel::MAX_CHANNELS),
     }

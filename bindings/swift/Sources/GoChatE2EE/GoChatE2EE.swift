@@ -2928,11 +2928,6 @@ public struct Limits: Equatable, Hashable {
      */
     public var maxAnnouncementBodyBytes: UInt32
     /**
-     * `SEQ_WINDOW`: how far below the highest accepted sequence number a channel post
-     * may arrive.
-     */
-    public var seqWindow: UInt32
-    /**
      * `MAX_ANNOUNCEMENT_FUTURE_SECS`: how far after `now` a post may be dated.
      */
     public var maxAnnouncementFutureSecs: UInt64
@@ -2994,10 +2989,6 @@ public struct Limits: Equatable, Hashable {
          * `MAX_ANNOUNCEMENT_BODY_BYTES`.
          */maxAnnouncementBodyBytes: UInt32, 
         /**
-         * `SEQ_WINDOW`: how far below the highest accepted sequence number a channel post
-         * may arrive.
-         */seqWindow: UInt32, 
-        /**
          * `MAX_ANNOUNCEMENT_FUTURE_SECS`: how far after `now` a post may be dated.
          */maxAnnouncementFutureSecs: UInt64, 
         /**
@@ -3019,7 +3010,6 @@ public struct Limits: Equatable, Hashable {
         self.maxGroups = maxGroups
         self.maxGroupMessageBytes = maxGroupMessageBytes
         self.maxAnnouncementBodyBytes = maxAnnouncementBodyBytes
-        self.seqWindow = seqWindow
         self.maxAnnouncementFutureSecs = maxAnnouncementFutureSecs
         self.maxChannels = maxChannels
     }
@@ -3056,7 +3046,6 @@ public struct FfiConverterTypeLimits: FfiConverterRustBuffer {
                 maxGroups: FfiConverterUInt32.read(from: &buf), 
                 maxGroupMessageBytes: FfiConverterUInt32.read(from: &buf), 
                 maxAnnouncementBodyBytes: FfiConverterUInt32.read(from: &buf), 
-                seqWindow: FfiConverterUInt32.read(from: &buf), 
                 maxAnnouncementFutureSecs: FfiConverterUInt64.read(from: &buf), 
                 maxChannels: FfiConverterUInt32.read(from: &buf)
         )
@@ -3079,7 +3068,6 @@ public struct FfiConverterTypeLimits: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.maxGroups, into: &buf)
         FfiConverterUInt32.write(value.maxGroupMessageBytes, into: &buf)
         FfiConverterUInt32.write(value.maxAnnouncementBodyBytes, into: &buf)
-        FfiConverterUInt32.write(value.seqWindow, into: &buf)
         FfiConverterUInt64.write(value.maxAnnouncementFutureSecs, into: &buf)
         FfiConverterUInt32.write(value.maxChannels, into: &buf)
     }

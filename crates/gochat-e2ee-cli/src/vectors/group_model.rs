@@ -21,8 +21,6 @@ const CHANNEL_MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 channel message keys";
 const SIG_CHANNEL_KEY: &[u8] = b"GoChat-E2EE v1 channel key distribution";
 /// 13.6: a timestamp more than this after `now` is refused.
 const MAX_FUTURE_SECS: u64 = 300;
-/// 13.6: the reorder window of sequence numbers.
-const SEQ_WINDOW: u64 = 64;
 /// How many iterations of a removed member's held chains are tried on each message
 /// sent after the removal (none may open it).
 const REMOVED_TRIALS: u32 = 16;
@@ -577,7 +575,6 @@ struct ContentKey {
     chain_key: [u8; 32],
     next: u32,
     lost_below: u32,
-    skipped: BTreeMap<u32, [u8; 32]>,
 }
 
 struct Sub {
@@ -585,7 +582,6 @@ struct Sub {
     restricted: bool,
     key: [u8; 32],
     last: u64,
-    seen: Vec<u64>,
     keys: Vec<ContentKey>,
 }
 
@@ -615,10 +611,6 @@ fn ann_fields(b: &[u8]) -> Result<(u64, u64, usize), String> {
 }
 
 impl Sub {
-    fn seq_ok(&self, seq: u64) -> bool {
-        seq > self.last || (seq >= 1 && self.last - seq < SEQ_WINDOW && !self.seen.contains(&seq))
-    }
-
     /// 13.6, announcement checks 2–6; returns (seq, body) without changing anything.
     fn check_announcement(&self, b: &[u8], now: u64) -> Result<(u64, Vec<u8>), Refusal> {
         let (seq, ts, n) = ann_fields(b).map_err(|_| ("Decode", "Malformed"))?;
@@ -631,7 +623,8 @@ impl Sub {
         if !prim::ed25519_verify(&self.key, &[SIG_ANNOUNCEMENT, &b[..87 + n]].concat(), &b[87 + n..]) {
             return refused("BadSignature");
         }
-        if !self.seq_ok(seq) {
+        // 13.6: strictly monotonic.
+        if seq <= self.last {
             return refused("StaleSequence");
         }
         if ts > now + MAX_FUTURE_SECS {
@@ -640,17 +633,12 @@ impl Sub {
         Ok((seq, b[55..55 + n].to_vec()))
     }
 
-    fn accept_seq(&mut self, seq: u64) {
-        self.seen.push(seq);
-        self.last = self.last.max(seq);
-    }
-
     fn receive(&mut self, b: &[u8], now: u64) -> Result<Value, Refusal> {
         match b.first() {
             Some(0x30) if self.restricted => refused("WrongKind"),
             Some(0x30) => {
                 let (seq, body) = self.check_announcement(b, now)?;
-                self.accept_seq(seq);
+                self.last = seq;
                 Ok(json!({"accepted": "announcement", "seq": seq, "body": hv(&body)}))
             }
             Some(0x31) => {
@@ -677,8 +665,6 @@ impl Sub {
                 let old = self.key;
                 self.key = new;
                 self.last = seq;
-                // Every seq in the window at or below the rotation counts as seen.
-                self.seen = (seq.saturating_sub(SEQ_WINDOW - 1).max(1)..=seq).collect();
                 Ok(json!({"accepted": "key_rotation", "seq": seq, "old_key": hv(&old), "new_key": hv(&new)}))
             }
             Some(0x32) if !self.restricted => refused("WrongKind"),
@@ -692,12 +678,9 @@ impl Sub {
                     return refused("UnknownKey");
                 };
                 // Chain position (staged only).
+                // 13.6: no key is kept for a skipped iteration.
                 let mk = if iteration < k.next {
-                    match k.skipped.get(&iteration) {
-                        Some(mk) => *mk,
-                        None if iteration < k.lost_below => return refused("ChainMessageLost"),
-                        None => return refused("ChainDuplicate"),
-                    }
+                    return refused(if iteration < k.lost_below { "ChainMessageLost" } else { "ChainDuplicate" });
                 } else {
                     let mut ck = k.chain_key;
                     for _ in k.next..iteration {
@@ -713,19 +696,16 @@ impl Sub {
                 let (seq, body) = self.check_announcement(&inner, now)?;
                 // Only now: the chain step and the seq.
                 let k = self.keys.iter_mut().find(|k| k.key_id == key_id).ok_or(("Internal", "Internal"))?;
-                if iteration < k.next {
-                    k.skipped.remove(&iteration);
-                } else {
-                    let mut ck = k.chain_key;
-                    for i in k.next..iteration {
-                        let (mk, next) = kdf_ck(&ck).map_err(|_| ("Crypto", "Internal"))?;
-                        k.skipped.insert(i, mk);
-                        ck = next;
-                    }
-                    k.chain_key = kdf_ck(&ck).map_err(|_| ("Crypto", "Internal"))?.1;
-                    k.next = iteration + 1;
+                let mut ck = k.chain_key;
+                for _ in k.next..iteration {
+                    ck = kdf_ck(&ck).map_err(|_| ("Crypto", "Internal"))?.1;
                 }
-                self.accept_seq(seq);
+                if iteration > k.next {
+                    k.lost_below = k.lost_below.max(iteration);
+                }
+                k.chain_key = kdf_ck(&ck).map_err(|_| ("Crypto", "Internal"))?.1;
+                k.next = iteration + 1;
+                self.last = seq;
                 Ok(json!({"accepted": "announcement", "seq": seq, "body": hv(&body)}))
             }
             _ => Err(("Decode", "WrongMessageType")),
@@ -748,13 +728,7 @@ impl Sub {
         if self.keys.len() == 4 {
             self.keys.remove(0);
         }
-        self.keys.push(ContentKey {
-            key_id,
-            chain_key: a32(&b[42..74])?,
-            next,
-            lost_below: next,
-            skipped: BTreeMap::new(),
-        });
+        self.keys.push(ContentKey { key_id, chain_key: a32(&b[42..74])?, next, lost_below: next });
         Ok(())
     }
 }
@@ -832,10 +806,7 @@ fn run_channels(inputs: &Value) -> Result<(Value, Value), String> {
                 let key = prim::ed25519_public(&seed);
                 for s in arr(e, "subscribers")? {
                     let s = s.as_str().ok_or("subscriber")?.to_owned();
-                    subs.insert(
-                        (channel.clone(), s),
-                        Sub { id, restricted, key, last: 0, seen: Vec::new(), keys: Vec::new() },
-                    );
+                    subs.insert((channel.clone(), s), Sub { id, restricted, key, last: 0, keys: Vec::new() });
                 }
                 let mut c =
                     json!({"event": i, "channel_id": hv(&id), "channel_key_seed": hv(&seed), "channel_key": hv(&key)});

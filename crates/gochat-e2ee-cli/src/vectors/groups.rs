@@ -42,7 +42,7 @@ pub(crate) fn vectors() -> Vec<GroupVector> {
         },
         GroupVector {
             name: "announcements",
-            description: "Official channels: a public channel's announcements (seq 1..4), refused posts (replay, wrong signer, flipped byte, from the future, the old key after a rotation), a key rotation (0x31, old and new signatures) and a post by the new key; a restricted channel's content key distribution (0x33), restricted announcements (0x32, AES-256-GCM-SIV), a content-key rotation that leaves carol out, and refused restricted posts.",
+            description: "Official channels: a public channel's announcements (seq 1..4), refused posts (replay, wrong signer, flipped byte, from the future, the old key after a rotation), a key rotation (0x31, old and new signatures) and a post by the new key; a restricted channel's content key distribution (0x33), restricted announcements (0x32, AES-256-GCM-SIV), a content-key rotation that leaves carol out, refused restricted posts, and strictly monotonic sequence numbers (a withheld post delivered after a later one is StaleSequence; a restricted post at a skipped iteration is Chain(MessageLost)).",
             kind: Kind::Channels,
         },
     ]
@@ -378,6 +378,17 @@ fn channel_events(name: &str) -> Vec<Value> {
         ann(r, 1, "Restricted: after carol's removal."),        // object 13
         del(r, "bob", 13, NOW),
         del(r, "carol", 13, NOW), // UnknownKey
+        // Strictly monotonic seqs: a post the server withheld and delivers after a
+        // later one is StaleSequence; a restricted post at a skipped iteration is
+        // Chain(MessageLost) (no key is kept for it).
+        ann(p, 1, "Withheld by the server."), // object 14
+        ann(p, 1, "Delivered first."),        // object 15
+        del(p, "dana", 15, NOW),
+        del(p, "dana", 14, NOW),              // StaleSequence
+        ann(r, 1, "Restricted: skipped."),    // object 16
+        ann(r, 1, "Restricted: read first."), // object 17
+        del(r, "bob", 17, NOW),
+        del(r, "bob", 16, NOW), // Chain(MessageLost)
     ]);
     e
 }

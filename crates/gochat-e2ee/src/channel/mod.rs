@@ -4,8 +4,8 @@
 //! (the *channel key*) can produce an announcement that a [`Subscription`] accepts:
 //! every announcement is signed over its whole encoding, and a subscriber accepts it only
 //! if it names the subscribed channel, is signed by the channel key the subscriber
-//! currently trusts, carries a sequence number it has not accepted before (and not
-//! older than its reorder window), and is not dated more than
+//! currently trusts, carries a sequence number greater than the last one it accepted
+//! (strictly monotonic: no replay, rollback or reordering), and is not dated more than
 //! [`MAX_ANNOUNCEMENT_FUTURE_SECS`] in the future.
 //!
 //! The channel key can be replaced with a `KeyRotation` (type 0x31)
@@ -84,14 +84,13 @@ pub const KEY_DISTRIBUTION_BYTES: usize = 2 + 32 + 4 + 4 + 32 + 32 + 64;
 /// How far in the future (after the caller's `now`) an announcement's or rotation's
 /// timestamp may be (`FromFuture`).
 pub const MAX_ANNOUNCEMENT_FUTURE_SECS: u64 = 300;
-/// How many sequence numbers below the highest one accepted a subscription still
-/// accepts, once each (reordered delivery). Anything older is `StaleSequence`.
-pub const SEQ_WINDOW: u64 = 64;
 /// Most content keys a restricted subscription holds (the oldest is dropped).
 pub const MAX_CHANNEL_KEYS: usize = 4;
-/// Most skipped message keys kept per content key of a subscription (oldest evicted;
-/// lower than the group bound because a subscription holds up to four chains).
-pub const MAX_CHANNEL_SKIPPED_KEYS: usize = 256;
+/// Skipped message keys kept per content key of a subscription: none. Sequence numbers
+/// are strictly monotonic and a publisher draws them in iteration order, so a post at
+/// a skipped iteration could only be refused as `StaleSequence`; keeping its key would
+/// only widen what a stolen subscriber state reveals.
+pub const MAX_CHANNEL_SKIPPED_KEYS: usize = 0;
 /// Most publishers, and most subscriptions, in one [`Channels`].
 pub const MAX_CHANNELS: usize = 4096;
 
@@ -146,8 +145,8 @@ pub enum ChannelError {
     /// After a key rotation this is retryable once the rotation has been received.
     #[error("signed by a key that is not the channel's current key")]
     WrongSigner,
-    /// The sequence number was already accepted (replay), is older than the reorder
-    /// window, or (for a rotation) is not above the highest one accepted (rollback).
+    /// The sequence number is not greater than the last one accepted: a replay, a
+    /// rollback, or a post delivered after a later one.
     #[error("stale sequence number {got} (highest accepted {last})")]
     StaleSequence {
         /// The highest sequence number accepted so far (0: none).

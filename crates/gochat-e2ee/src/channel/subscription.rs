@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use super::announcement::{decode_announcement, decode_distribution, decode_restricted, decode_rotation, Announcement};
 use super::{
     is_valid_channel_key, read_channel_key, type_byte, ChannelError, ChannelId, ChannelKind,
-    MAX_ANNOUNCEMENT_FUTURE_SECS, MAX_CHANNEL_KEYS, MAX_CHANNEL_SKIPPED_KEYS, SEQ_WINDOW,
+    MAX_ANNOUNCEMENT_FUTURE_SECS, MAX_CHANNEL_KEYS, MAX_CHANNEL_SKIPPED_KEYS,
 };
 use crate::group::chain::{message_key, ReceiverChain};
 use crate::labels;
@@ -30,32 +30,21 @@ pub enum Received {
     },
 }
 
-/// The bits of the seen-window that name sequence numbers >= 1 when the highest
-/// accepted one is `last`.
-fn window_mask(last: u64) -> u64 {
-    if last >= SEQ_WINDOW {
-        u64::MAX
-    } else {
-        (1u64 << last) - 1
-    }
-}
-
 /// A subscriber's state for one channel.
 ///
 /// Accepts only objects for its channel that are signed by the channel key it currently
 /// trusts (set at subscription, changed only by a rotation signed by that key and by its
-/// successor). Sequence numbers: each is accepted at most once; anything more than
-/// [`SEQ_WINDOW`] below the highest accepted is refused; a rotation must be above the
-/// highest accepted, and nothing at or below a rotation is accepted afterwards. Every
-/// refusal leaves the state byte-for-byte unchanged.
+/// successor). Sequence numbers are strictly monotonic: an announcement or rotation is
+/// accepted only if its sequence number is greater than the last one accepted, so a
+/// replay, a rollback and a post delivered after a later one are all `StaleSequence`
+/// (the server must deliver a channel's history in sequence order). Every refusal
+/// leaves the state byte-for-byte unchanged.
 pub struct Subscription {
     channel_id: ChannelId,
     kind: ChannelKind,
     channel_key: [u8; 32],
     /// Highest sequence number accepted (0: none yet).
     last_seq: u64,
-    /// Bit `i` set: sequence number `last_seq - i` was accepted (or is below a rotation).
-    seen: u64,
     /// Content keys by id, oldest first (restricted channels only).
     keys: Vec<(u32, ReceiverChain)>,
 }
@@ -87,7 +76,7 @@ impl Subscription {
         if !is_valid_channel_key(&channel_key) {
             return Err(DecodeError::InvalidValue("channel key").into());
         }
-        Ok(Subscription { channel_id, kind, channel_key, last_seq: 0, seen: 0, keys: Vec::new() })
+        Ok(Subscription { channel_id, kind, channel_key, last_seq: 0, keys: Vec::new() })
     }
 
     /// The channel's id.
@@ -136,7 +125,7 @@ impl Subscription {
                     return Err(ChannelError::WrongKind);
                 }
                 let a = self.check_announcement(bytes, now)?;
-                self.mark_seq(a.seq);
+                self.last_seq = a.seq;
                 Ok(Received::Announcement(a))
             }
             Some(type_byte::KEY_ROTATION) => self.receive_rotation(bytes, now),
@@ -185,7 +174,7 @@ impl Subscription {
         let chain = &mut self.keys[pos].1;
         chain.apply(staged);
         chain.evict_to(MAX_CHANNEL_SKIPPED_KEYS);
-        self.mark_seq(a.seq);
+        self.last_seq = a.seq;
         Ok(Received::Announcement(a))
     }
 
@@ -198,13 +187,9 @@ impl Subscription {
             return Err(ChannelError::WrongSigner);
         }
         d.verify_signatures()?;
-        if d.seq <= self.last_seq {
-            return Err(ChannelError::StaleSequence { last: self.last_seq, got: d.seq });
-        }
+        self.check_seq(d.seq)?;
         check_time(d.timestamp, now)?;
-        self.mark_seq(d.seq);
-        // Nothing at or below a rotation is accepted afterwards.
-        self.seen = window_mask(self.last_seq);
+        self.last_seq = d.seq;
         self.channel_key = d.new_key;
         Ok(Received::KeyRotated { old: d.old_key, new: d.new_key, seq: d.seq })
     }
@@ -252,41 +237,26 @@ impl Subscription {
         self.keys.push((staged.key_id, chain));
     }
 
+    /// Refuses a sequence number not greater than the last one accepted.
     fn check_seq(&self, seq: u64) -> Result<(), ChannelError> {
-        if seq > self.last_seq {
-            return Ok(());
-        }
-        let back = self.last_seq - seq;
-        if seq == 0 || back >= SEQ_WINDOW || self.seen & (1u64 << back) != 0 {
+        if seq <= self.last_seq {
             return Err(ChannelError::StaleSequence { last: self.last_seq, got: seq });
         }
         Ok(())
     }
 
-    fn mark_seq(&mut self, seq: u64) {
-        if seq > self.last_seq {
-            let shift = seq - self.last_seq;
-            self.seen = if shift >= SEQ_WINDOW { 0 } else { self.seen << shift };
-            self.seen |= 1;
-            self.last_seq = seq;
-        } else {
-            self.seen |= 1u64 << (self.last_seq - seq);
-        }
-    }
-
     /// Length of `Self::write`'s output.
     pub fn encoded_len(&self) -> usize {
-        32 + 1 + 32 + 8 + 8 + 4 + self.keys.iter().map(|(_, c)| 4 + c.encoded_len()).sum::<usize>()
+        32 + 1 + 32 + 8 + 4 + self.keys.iter().map(|(_, c)| 4 + c.encoded_len()).sum::<usize>()
     }
 
     /// Writes the state: `channel_id [32] || kind u8 || channel_key [32] || last_seq u64
-    /// || seen u64 || count u32 || (key_id u32 || chain)*`, keys oldest first.
+    /// || count u32 || (key_id u32 || chain)*`, keys oldest first.
     pub(crate) fn write(&self, w: &mut Writer) {
         w.bytes(&self.channel_id.0)
             .u8(self.kind.to_byte())
             .bytes(&self.channel_key)
             .u64(self.last_seq)
-            .u64(self.seen)
             .u32(self.keys.len() as u32);
         for (id, chain) in &self.keys {
             w.u32(*id);
@@ -294,18 +264,13 @@ impl Subscription {
         }
     }
 
-    /// Reads a state written by [`Self::write`], refusing an invalid channel key, a
-    /// seen-window that is not canonical, more than `MAX_CHANNEL_KEYS` keys (any on a
+    /// Reads a state written by [`Self::write`], refusing an invalid channel key, more than `MAX_CHANNEL_KEYS` keys (any on a
     /// public channel), a repeated key id and a chain over `MAX_CHANNEL_SKIPPED_KEYS`.
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let channel_id = ChannelId(r.array()?);
         let kind = ChannelKind::read(r)?;
         let channel_key = read_channel_key(r, "subscription channel key")?;
         let last_seq = r.u64()?;
-        let seen = r.u64()?;
-        if seen & !window_mask(last_seq) != 0 || (last_seq > 0 && seen & 1 == 0) {
-            return Err(DecodeError::InvalidValue("subscription seen window"));
-        }
         let max = if kind == ChannelKind::Restricted { MAX_CHANNEL_KEYS } else { 0 };
         let n = r.count(max, "subscription key count")?;
         let mut keys: Vec<(u32, ReceiverChain)> = Vec::with_capacity(n);
@@ -320,7 +285,7 @@ impl Subscription {
             }
             keys.push((id, chain));
         }
-        Ok(Subscription { channel_id, kind, channel_key, last_seq, seen, keys })
+        Ok(Subscription { channel_id, kind, channel_key, last_seq, keys })
     }
 
     /// The state encoding (`Self::write`) in a buffer wiped when dropped: it holds
