@@ -3,6 +3,7 @@
 use thiserror::Error as ThisError;
 
 use crate::account::AccountError;
+use crate::attachment::AttachmentError;
 use crate::channel::ChannelError;
 use crate::group::chain::ChainError;
 use crate::group::GroupError;
@@ -62,6 +63,9 @@ pub enum Error {
     /// A channel operation was refused.
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    /// An attachment could not be encrypted or decrypted.
+    #[error(transparent)]
+    Attachment(#[from] AttachmentError),
 }
 
 impl From<ParseError> for Error {
@@ -194,6 +198,20 @@ macro_rules! for_each_error_code {
             FromFuture,
             /// An announcement or key belongs to another channel, or has the wrong kind.
             WrongChannel,
+            /// The attachment key does not open this blob (key commitment).
+            WrongKey,
+            /// An attachment segment (or the header) is not authentic.
+            Tampered,
+            /// An attachment blob ended before its last segment.
+            Truncated,
+            /// Bytes after the end of an attachment blob.
+            TrailingData,
+            /// The attachment blob is not the one its pointer names (SHA-256).
+            DigestMismatch,
+            /// Attachment data of another size than declared.
+            SizeMismatch,
+            /// An attachment stream used after it finished.
+            StreamFinished,
         }
     };
 }
@@ -271,6 +289,26 @@ fn group_code(e: &GroupError) -> ErrorCode {
         GroupError::PlaintextTooLarge(_) => ErrorCode::PlaintextTooLarge,
         GroupError::TooManyGroups => ErrorCode::TooManyGroups,
         GroupError::Crypto(_) => ErrorCode::Internal,
+    }
+}
+
+fn attachment_code(e: &AttachmentError) -> ErrorCode {
+    match e {
+        AttachmentError::Decode(d) => decode_code(d),
+        AttachmentError::TooLarge { .. } => ErrorCode::TooLarge,
+        AttachmentError::InvalidSegmentSize(_)
+        | AttachmentError::InvalidContentType
+        | AttachmentError::InvalidFileName
+        | AttachmentError::SegmentOutOfRange { .. } => ErrorCode::Malformed,
+        AttachmentError::TooMuchInput { .. } | AttachmentError::SizeMismatch { .. } => ErrorCode::SizeMismatch,
+        AttachmentError::WrongKey => ErrorCode::WrongKey,
+        AttachmentError::Tampered { .. } => ErrorCode::Tampered,
+        AttachmentError::InvalidPadding { .. } => ErrorCode::InvalidPadding,
+        AttachmentError::Truncated { .. } => ErrorCode::Truncated,
+        AttachmentError::TrailingData => ErrorCode::TrailingData,
+        AttachmentError::DigestMismatch => ErrorCode::DigestMismatch,
+        AttachmentError::Finished => ErrorCode::StreamFinished,
+        AttachmentError::Crypto(_) => ErrorCode::Internal,
     }
 }
 
@@ -356,6 +394,7 @@ impl Error {
             Error::Crypto(_) => ErrorCode::Internal,
             Error::Group(g) => group_code(g),
             Error::Channel(c) => channel_code(c),
+            Error::Attachment(a) => attachment_code(a),
         }
     }
 

@@ -51,6 +51,9 @@ pub const SIG_CHANNEL_KEY_ROTATION: &[u8] = b"GoChat-E2EE v1 channel key rotatio
 pub const CHANNEL_MESSAGE_KEYS: &[u8] = b"GoChat-E2EE v1 channel message keys";
 /// Signature prefix of a channel key distribution (type 0x33).
 pub const SIG_CHANNEL_KEY_DISTRIBUTION: &[u8] = b"GoChat-E2EE v1 channel key distribution";
+/// HKDF info that turns an attachment key into its AES-256-GCM key and its key
+/// commitment (14.2).
+pub const ATTACHMENT_KEYS: &[u8] = b"GoChat-E2EE v1 attachment keys";
 
 /// Symmetric-chain HMAC input that yields a message key (Signal: 0x01).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;

@@ -64,6 +64,10 @@ pub mod type_byte {
     pub const GROUP_DISTRIBUTION: u8 = 0x23;
     /// A group message encrypted with a sender key and signed.
     pub const GROUP_MESSAGE: u8 = 0x24;
+    /// The header of an encrypted attachment (the first bytes of the blob).
+    pub const ATTACHMENT: u8 = 0x40;
+    /// An attachment pointer (key, digest, size, content type, file name).
+    pub const ATTACHMENT_POINTER: u8 = 0x41;
 }
 
 /// Why a byte string could not be decoded.
