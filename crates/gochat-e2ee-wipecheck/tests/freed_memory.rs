@@ -22,9 +22,10 @@
 //! store, a tampered message, `state_digest`, `export`, a tampered and a good `import`,
 //! `export_session` / `import_session`, a retry request with a new session from the
 //! last-resort prekey, a group (sender-key rotations, out-of-order group messages), a
-//! restricted channel (out-of-order posts, content-key and signing-key rotations, content
-//! keys over pairwise control messages), an export and import holding both, and dropping
-//! every device.
+//! restricted channel (posts, content-key and signing-key rotations, content
+//! keys over pairwise control messages), an export and import holding both, attachments
+//! (streaming both ways in odd chunks, a refused tampered chunk, random access, the `io`
+//! adapters, a 300 KiB file hashed on the second thread), and dropping every device.
 //!
 //! It runs as one `#[test]`, so no other test of this binary allocates concurrently; the
 //! harness's own threads may, and their blocks are scanned too (they hold no secrets).
@@ -252,11 +253,72 @@ fn conversation(obs: &mut Observer) -> [[u8; 32]; 2] {
     recv(obs, &mut rng, &mut alice, "bob", &m);
 
     let (alice, bob2) = groups_and_channels(obs, &mut rng, &mut texts, alice, bob2, &key);
+    attachments(obs, &mut rng, &mut texts);
 
     let digests = [alice.state_digest(), bob2.state_digest()];
     drop(alice);
     drop(bob2);
     digests
+}
+
+/// Registers an attachment's key and the AES-256-GCM key derived from it (docs/protocol.md
+/// 14.2; the commitment is public, in the header).
+fn attachment_key(obs: &mut Observer, key: &gochat_e2ee::attachment::AttachmentKey) {
+    obs.secret("attachment key", key.as_bytes());
+    let mut okm = Zeroizing::new([0u8; 64]);
+    hkdf::Hkdf::<Sha256>::new(Some(&[0u8; 32]), key.as_bytes())
+        .expand(b"GoChat-E2EE v1 attachment keys", &mut okm[..])
+        .unwrap();
+    obs.secret("attachment AES key", &okm[..32]);
+}
+
+/// An attachment encrypted in small and large chunks, through the `Write` adapter and
+/// one-shot, decrypted streaming (with a refused tampered chunk), through the `Read`
+/// adapter, and one segment alone.
+fn attachments(obs: &mut Observer, rng: &mut ChaCha20Rng, texts: &mut ChaCha20Rng) {
+    use gochat_e2ee::attachment::{
+        decrypt, decrypt_segment, encrypt, AttachmentHeader, DecryptingReader, Decryptor, EncryptingWriter, Encryptor,
+        HEADER_BYTES,
+    };
+    use std::io::{Read, Write};
+    let plaintext = text(obs, texts, 5_000);
+    let mut e = Encryptor::with_segment_size(5_000, 1_024, "audio/ogg", Some("note.ogg"), rng).unwrap();
+    let mut blob = Vec::new();
+    for piece in plaintext.chunks(700) {
+        blob.extend_from_slice(&e.update(piece).unwrap());
+    }
+    let (tail, pointer) = e.finish().unwrap();
+    blob.extend_from_slice(&tail);
+    attachment_key(obs, pointer.key());
+    obs.secret("attachment pointer", &pointer.encode());
+    let mut d = Decryptor::new(&pointer);
+    let mut back = Zeroizing::new(Vec::with_capacity(plaintext.len()));
+    back.extend_from_slice(&d.update(&blob[..HEADER_BYTES + 1_500]).unwrap());
+    let mut bad = blob[HEADER_BYTES + 1_500..].to_vec();
+    bad[2_000] ^= 1;
+    assert!(d.update(&bad).is_err());
+    back.extend_from_slice(&d.update(&blob[HEADER_BYTES + 1_500..]).unwrap());
+    d.finish().unwrap();
+    assert_eq!(back[..], plaintext[..]);
+    let header = AttachmentHeader::decode(&blob[..HEADER_BYTES]).unwrap();
+    let r = header.segment_range(2).unwrap();
+    let part = decrypt_segment(&pointer, &blob[..HEADER_BYTES], 2, &blob[r.start as usize..r.end as usize]).unwrap();
+    assert_eq!(part[..], plaintext[2_048..3_072]);
+    let mut reader = DecryptingReader::new(&blob[..], &pointer);
+    let mut read = Zeroizing::new(Vec::with_capacity(plaintext.len()));
+    reader.read_to_end(&mut read).unwrap();
+    assert_eq!(read[..], plaintext[..]);
+
+    let big = text(obs, texts, 300 * 1024);
+    let e = Encryptor::new(big.len() as u64, "video/mp4", None, rng).unwrap();
+    let mut w = EncryptingWriter::new(Vec::new(), e);
+    w.write_all(&big).unwrap();
+    let (blob, pointer) = w.finish().unwrap();
+    attachment_key(obs, pointer.key());
+    assert_eq!(decrypt(&pointer, &blob).unwrap()[..], big[..]);
+    let (blob, pointer) = encrypt(&big[..3_000], "text/plain", None, rng).unwrap();
+    attachment_key(obs, pointer.key());
+    assert_eq!(decrypt(&pointer, &blob).unwrap()[..], big[..3_000]);
 }
 
 /// A group with sender-key rotations and out-of-order messages, and a restricted channel
@@ -327,7 +389,7 @@ fn groups_and_channels(
                 (post, body)
             })
             .collect();
-        for (post, body) in posts.iter().rev() {
+        for (post, body) in &posts {
             let Received::Announcement(a) = bob.channel_receive(post, NOW).unwrap() else { panic!("not a post") };
             let got = Zeroizing::new(a.body);
             assert_eq!(got[..], body[..]);

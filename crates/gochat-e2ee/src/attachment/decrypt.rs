@@ -179,7 +179,7 @@ impl Decryptor {
         let first = self.next_index;
         let parallel = used >= PARALLEL_HASH_BYTES;
         let header_part: &[u8] = if newly_opened.is_some() { &header_bytes } else { &[] };
-        hash_alongside(&mut hasher, parallel, |feed| -> Result<(), AttachmentError> {
+        hash_alongside(&mut hasher, parallel, 3, |feed| -> Result<(), AttachmentError> {
             feed(header_part);
             if completes {
                 feed(held);

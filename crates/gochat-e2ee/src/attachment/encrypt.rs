@@ -170,28 +170,29 @@ impl Encryptor {
         let (cipher, header, header_bytes, pending) =
             (&self.cipher, &self.header, &self.header_bytes, &mut self.pending);
         let first = self.next_index;
-        let rest = hash_alongside(&mut self.hasher, parallel, |feed| -> Result<&[u8], AttachmentError> {
-            let (head, body) = out.split_at_mut(header_len);
-            feed(head);
-            let mut input = plaintext;
-            for (i, sealed) in body.chunks_mut(seg + SEGMENT_TAG_BYTES).enumerate() {
-                let index = first + i as u32;
-                let nonce = header.nonce(index);
-                if pending.is_empty() {
-                    let (now, later) = input.split_at(seg);
-                    cipher.seal(&nonce, header_bytes, now, sealed)?;
-                    input = later;
-                } else {
-                    let need = seg - pending.len();
-                    pending.extend_from_slice(&input[..need]);
-                    input = &input[need..];
-                    cipher.seal(&nonce, header_bytes, pending, sealed)?;
-                    pending.zeroize();
+        let rest =
+            hash_alongside(&mut self.hasher, parallel, segments + 1, |feed| -> Result<&[u8], AttachmentError> {
+                let (head, body) = out.split_at_mut(header_len);
+                feed(head);
+                let mut input = plaintext;
+                for (i, sealed) in body.chunks_mut(seg + SEGMENT_TAG_BYTES).enumerate() {
+                    let index = first + i as u32;
+                    let nonce = header.nonce(index);
+                    if pending.is_empty() {
+                        let (now, later) = input.split_at(seg);
+                        cipher.seal(&nonce, header_bytes, now, sealed)?;
+                        input = later;
+                    } else {
+                        let need = seg - pending.len();
+                        pending.extend_from_slice(&input[..need]);
+                        input = &input[need..];
+                        cipher.seal(&nonce, header_bytes, pending, sealed)?;
+                        pending.zeroize();
+                    }
+                    feed(sealed);
                 }
-                feed(sealed);
-            }
-            Ok(input)
-        })?;
+                Ok(input)
+            })?;
         self.pending.extend_from_slice(rest);
         self.written = total;
         self.next_index = complete;

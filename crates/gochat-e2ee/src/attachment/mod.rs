@@ -267,43 +267,101 @@ const PARALLEL_HASH_BYTES: usize = 256 * 1024;
 /// Runs `work`, feeding every byte string it hands over to `hasher`: on a scoped second
 /// thread while `work` goes on when `parallel` (and the target has threads), else inline
 /// after it. The result is the same either way.
-fn hash_alongside<'a, T>(hasher: &mut Sha256, parallel: bool, work: impl FnOnce(&mut dyn FnMut(&'a [u8])) -> T) -> T {
-    use sha2::Digest;
+///
+/// The hand-over is a `Mutex`-guarded list of slices, allocated once with room for
+/// `max_parts`, not a channel: a channel's heap block has large padding, copied from the
+/// stack when it is built, which can carry stale key material into the heap (the
+/// freed-memory test caught exactly that).
+fn hash_alongside<'a, T>(
+    hasher: &mut Sha256,
+    parallel: bool,
+    max_parts: usize,
+    work: impl FnOnce(&mut dyn FnMut(&'a [u8])) -> T,
+) -> T {
     #[cfg(not(target_family = "wasm"))]
     if parallel {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<&'a [u8]>(64);
+        return parallel::hash_alongside(hasher, max_parts, work);
+    }
+    let _ = (parallel, max_parts);
+    hash_inline(hasher, work)
+}
+
+#[cfg(not(target_family = "wasm"))]
+mod parallel {
+    use std::sync::{Condvar, Mutex, PoisonError};
+
+    use sha2::{Digest, Sha256};
+
+    /// Slices handed from the producer to the hashing thread, in order.
+    struct Handoff<'a> {
+        /// The slices so far, and whether the producer is done.
+        parts: Mutex<(Vec<&'a [u8]>, bool)>,
+        more: Condvar,
+    }
+
+    impl<'a> Handoff<'a> {
+        fn push(&self, part: &'a [u8]) {
+            let mut g = self.parts.lock().unwrap_or_else(PoisonError::into_inner);
+            g.0.push(part);
+            self.more.notify_one();
+        }
+
+        fn close(&self) {
+            self.parts.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+            self.more.notify_one();
+        }
+
+        /// The `i`-th slice, waiting for it; `None` once the producer closed without it.
+        fn get(&self, i: usize) -> Option<&'a [u8]> {
+            let mut g = self.parts.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if let Some(part) = g.0.get(i) {
+                    return Some(*part);
+                }
+                if g.1 {
+                    return None;
+                }
+                g = self.more.wait(g).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+    }
+
+    pub(super) fn hash_alongside<'a, T>(
+        hasher: &mut Sha256,
+        max_parts: usize,
+        work: impl FnOnce(&mut dyn FnMut(&'a [u8])) -> T,
+    ) -> T {
+        let handoff = Handoff { parts: Mutex::new((Vec::with_capacity(max_parts), false)), more: Condvar::new() };
         let mut h = hasher.clone();
-        let started = std::thread::scope(|s| {
-            let handle = std::thread::Builder::new().spawn_scoped(s, move || {
-                for part in rx {
+        let handoff = &handoff;
+        let outcome = std::thread::scope(|s| {
+            let spawned = std::thread::Builder::new().spawn_scoped(s, move || {
+                let mut i = 0;
+                while let Some(part) = handoff.get(i) {
                     h.update(part);
+                    i += 1;
                 }
                 h
             });
-            let Ok(handle) = handle else {
+            let Ok(handle) = spawned else {
                 return Err(work);
             };
-            let result = work(&mut |part| {
-                // Fails only if the hashing thread has died; its join reports that.
-                let _ = tx.send(part);
-            });
-            drop(tx);
+            let result = work(&mut |part| handoff.push(part));
+            handoff.close();
             match handle.join() {
                 Ok(h) => Ok((result, h)),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         });
-        match started {
+        match outcome {
             Ok((result, h)) => {
                 *hasher = h;
-                return result;
+                result
             }
             // No thread could be started: `work` has not run; do it inline.
-            Err(work) => return hash_inline(hasher, work),
+            Err(work) => super::hash_inline(hasher, work),
         }
     }
-    let _ = parallel;
-    hash_inline(hasher, work)
 }
 
 fn hash_inline<'a, T>(hasher: &mut Sha256, work: impl FnOnce(&mut dyn FnMut(&'a [u8])) -> T) -> T {

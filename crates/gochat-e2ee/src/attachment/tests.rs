@@ -330,10 +330,10 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_bit_flip_swap_and_truncation_is_refused(len in 0usize..2500, seg in MIN_SEGMENT_SIZE..1300u32, seed in any::<u64>()) {
+    fn every_bit_flip_swap_and_truncation_is_refused(len in 0usize..2200, seg in MIN_SEGMENT_SIZE..1100u32, seed in any::<u64>()) {
         let pt = data(len, seed as u8);
         let (blob, p) = seal(&pt, seg, 1 << 20, seed);
         for bit in 0..blob.len() * 8 {
