@@ -39,7 +39,7 @@ pub struct ChannelFixtures {
     pub public_key: [u8; 32],
     /// The public channel's id.
     pub public_id: ChannelId,
-    /// Subscription to the public channel: posts 1 and 3 accepted (2 still in the window).
+    /// Subscription to the public channel: posts 1 and 3 accepted (2 is now stale).
     pub public_sub: Vec<u8>,
     /// Subscription to the restricted channel: its key accepted, posts 1 and 3 read.
     pub restricted_sub: Vec<u8>,
@@ -85,7 +85,7 @@ fn build() -> ChannelFixtures {
     seeds.push(("announcement", ("valid-verify", with_mode(0, &a[0]))));
     seeds.push(("announcement", ("invalid-verify-tampered", with_mode(0, &flip(a[0].clone(), 60)))));
     seeds.push(("announcement", ("invalid-verify-other-key", with_mode(0, &after_rotation))));
-    seeds.push(("announcement", ("valid-in-window", with_mode(1, &a[1]))));
+    seeds.push(("announcement", ("invalid-stale-skipped", with_mode(1, &a[1]))));
     seeds.push(("announcement", ("valid-next", with_mode(1, &a4))));
     seeds.push(("announcement", ("valid-rotation", with_mode(1, &rotation))));
     seeds.push(("announcement", ("invalid-duplicate", with_mode(1, &a[0]))));
@@ -106,7 +106,7 @@ fn build() -> ChannelFixtures {
     let _ = q.rotate_content_key(r).unwrap();
     let new_key = q.key_distribution().unwrap().to_vec();
     let p5 = q.announce(ContentType::Text, b"under the new content key", NOW).unwrap();
-    seeds.push(("announcement", ("valid-restricted-skipped", with_mode(2, &p2))));
+    seeds.push(("announcement", ("invalid-restricted-skipped", with_mode(2, &p2))));
     seeds.push(("announcement", ("valid-restricted-next", with_mode(2, &p4))));
     seeds.push(("announcement", ("invalid-restricted-duplicate", with_mode(2, &p1))));
     seeds.push(("announcement", ("invalid-restricted-unknown-key", with_mode(2, &p5))));
@@ -138,10 +138,10 @@ fn build() -> ChannelFixtures {
     // A new content key that ben never receives.
     let _ = ana.channel_rotate_content_key(&rid, &["ben".to_owned()], r).unwrap();
     let after_rekey = post(&mut ana, &rid, 9);
-    seeds.push(("announcement", ("valid-device-public-skipped", with_mode(4, &pp[1]))));
+    seeds.push(("announcement", ("invalid-device-public-stale", with_mode(4, &pp[1]))));
     seeds.push(("announcement", ("valid-device-public-next", with_mode(4, &pp[3]))));
     seeds.push(("announcement", ("valid-device-rotation", with_mode(4, &rotation))));
-    seeds.push(("announcement", ("valid-device-restricted-skipped", with_mode(4, &rp[1]))));
+    seeds.push(("announcement", ("invalid-device-restricted-skipped", with_mode(4, &rp[1]))));
     seeds.push(("announcement", ("valid-device-restricted-next", with_mode(4, &rp[3]))));
     seeds.push(("announcement", ("invalid-device-duplicate", with_mode(4, &rp[2]))));
     seeds.push(("announcement", ("invalid-device-unknown-channel", with_mode(4, &a[1]))));
