@@ -5,14 +5,15 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::{
-    hash_alongside, padded_len, AttachmentError, AttachmentHeader, AttachmentPointer, SegmentCipher, HEADER_BYTES,
-    PARALLEL_HASH_BYTES, SEGMENT_TAG_BYTES,
+    hash_alongside, padded_len, segment_aad, AttachmentError, AttachmentHeader, AttachmentPointer, SegmentCipher,
+    AAD_BYTES, HEADER_BYTES, PARALLEL_HASH_BYTES, SEGMENT_TAG_BYTES,
 };
 
 /// A header checked against a pointer, with the key schedule it opens with.
 struct Opened {
     header: AttachmentHeader,
-    header_bytes: [u8; HEADER_BYTES],
+    /// The segments' associated data: the header bytes, then the pointer's size (u64).
+    aad: [u8; AAD_BYTES],
     cipher: SegmentCipher,
 }
 
@@ -28,9 +29,8 @@ impl Opened {
         if padded_len(pointer.size()) != header.padded_len() {
             return Err(AttachmentError::SizeMismatch { declared: pointer.size(), found: header.padded_len() });
         }
-        let mut header_bytes = [0u8; HEADER_BYTES];
-        header_bytes.copy_from_slice(bytes);
-        Ok(Opened { header, header_bytes, cipher })
+        let aad = segment_aad(bytes, pointer.size());
+        Ok(Opened { header, aad, cipher })
     }
 
     /// Sealed length of segment `index` (body and tag).
@@ -50,7 +50,7 @@ impl Opened {
         let body_len = sealed.len() - SEGMENT_TAG_BYTES;
         let start = out.len();
         out.resize(start + body_len, 0);
-        if !self.cipher.open(&self.header.nonce(index), &self.header_bytes, sealed, &mut out[start..]) {
+        if !self.cipher.open(&self.header.nonce(index), &self.aad, sealed, &mut out[start..]) {
             out.truncate(start);
             return Err(AttachmentError::Tampered { segment: index });
         }

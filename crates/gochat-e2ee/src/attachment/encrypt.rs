@@ -6,9 +6,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::pointer::{check_content_type, check_file_name};
 use super::{
-    hash_alongside, padded_len, AttachmentError, AttachmentHeader, AttachmentKey, AttachmentPointer, SegmentCipher,
-    DEFAULT_SEGMENT_SIZE, HEADER_BYTES, MAX_ATTACHMENT_BYTES, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, NONCE_PREFIX_BYTES,
-    PARALLEL_HASH_BYTES, SEGMENT_TAG_BYTES,
+    hash_alongside, padded_len, segment_aad, AttachmentError, AttachmentHeader, AttachmentKey, AttachmentPointer,
+    SegmentCipher, AAD_BYTES, DEFAULT_SEGMENT_SIZE, HEADER_BYTES, MAX_ATTACHMENT_BYTES, MAX_SEGMENT_SIZE,
+    MIN_SEGMENT_SIZE, NONCE_PREFIX_BYTES, PARALLEL_HASH_BYTES, SEGMENT_TAG_BYTES,
 };
 
 /// What one [`Encryptor::finish_step`] produced.
@@ -33,7 +33,8 @@ pub struct Encryptor {
     key: AttachmentKey,
     cipher: SegmentCipher,
     header: AttachmentHeader,
-    header_bytes: [u8; HEADER_BYTES],
+    /// The segments' associated data: the header bytes, then the plaintext size (u64).
+    aad: [u8; AAD_BYTES],
     header_sent: bool,
     size: u64,
     written: u64,
@@ -118,12 +119,12 @@ impl Encryptor {
         }
         let cipher = SegmentCipher::new(&key)?;
         let header = AttachmentHeader::new(segment_size, padded_len(size), nonce_prefix, cipher.commitment);
-        let header_bytes = header.encode();
+        let aad = segment_aad(&header.encode(), size);
         Ok(Encryptor {
             key,
             cipher,
             header,
-            header_bytes,
+            aad,
             header_sent: false,
             size,
             written: 0,
@@ -165,10 +166,9 @@ impl Encryptor {
         let header_len = if self.header_sent { 0 } else { HEADER_BYTES };
         let segments = (complete - self.next_index) as usize;
         let mut out = vec![0u8; header_len + segments * (seg + SEGMENT_TAG_BYTES)];
-        out[..header_len].copy_from_slice(&self.header_bytes[..header_len]);
+        out[..header_len].copy_from_slice(&self.aad[..header_len]);
         let parallel = out.len() >= PARALLEL_HASH_BYTES;
-        let (cipher, header, header_bytes, pending) =
-            (&self.cipher, &self.header, &self.header_bytes, &mut self.pending);
+        let (cipher, header, aad, pending) = (&self.cipher, &self.header, &self.aad, &mut self.pending);
         let first = self.next_index;
         let rest =
             hash_alongside(&mut self.hasher, parallel, segments + 1, |feed| -> Result<&[u8], AttachmentError> {
@@ -180,13 +180,13 @@ impl Encryptor {
                     let nonce = header.nonce(index);
                     if pending.is_empty() {
                         let (now, later) = input.split_at(seg);
-                        cipher.seal(&nonce, header_bytes, now, sealed)?;
+                        cipher.seal(&nonce, aad, now, sealed)?;
                         input = later;
                     } else {
                         let need = seg - pending.len();
                         pending.extend_from_slice(&input[..need]);
                         input = &input[need..];
-                        cipher.seal(&nonce, header_bytes, pending, sealed)?;
+                        cipher.seal(&nonce, aad, pending, sealed)?;
                         pending.zeroize();
                     }
                     feed(sealed);
@@ -226,11 +226,11 @@ impl Encryptor {
         };
         let header_len = if self.header_sent { 0 } else { HEADER_BYTES };
         let mut out = vec![0u8; header_len + plain_len + SEGMENT_TAG_BYTES];
-        out[..header_len].copy_from_slice(&self.header_bytes[..header_len]);
+        out[..header_len].copy_from_slice(&self.aad[..header_len]);
         // Zero padding up to the segment's length (within the buffer's capacity).
         self.pending.resize(plain_len, 0);
         let nonce = self.header.nonce(self.next_index);
-        self.cipher.seal(&nonce, &self.header_bytes, &self.pending, &mut out[header_len..])?;
+        self.cipher.seal(&nonce, &self.aad, &self.pending, &mut out[header_len..])?;
         self.pending.zeroize();
         self.hasher.update(&out);
         self.header_sent = true;

@@ -6,7 +6,7 @@
 //! it into an AES-256-GCM key and a 32-byte key commitment that the header carries. The
 //! padded plaintext is cut into segments of `segment_size` bytes (the last one shorter);
 //! segment `i` is sealed with the nonce `prefix (7) || i (u32) || last (u8)` and the
-//! header as associated data. So:
+//! header and the plaintext size as associated data. So:
 //!
 //! - reordering, dropping, duplicating or replacing a segment fails its tag
 //!   ([`AttachmentError::Tampered`]);
@@ -208,6 +208,20 @@ pub fn padded_len(size: u64) -> u64 {
     let s = 64 - u64::from(e.leading_zeros());
     let mask = (1u64 << (e - s)) - 1;
     (l + mask) & !mask
+}
+
+/// Length of a segment's associated data: the header, then the plaintext size.
+const AAD_BYTES: usize = HEADER_BYTES + 8;
+
+/// A segment's associated data: `header || u64(size)`. The size is not in the blob (the
+/// server learns only the padded length) but is bound into every tag, so a pointer that
+/// states another size than the one the blob was sealed with is refused (`Tampered`).
+/// `header` is exactly [`HEADER_BYTES`] long (decoded or encoded before).
+fn segment_aad(header: &[u8], size: u64) -> [u8; AAD_BYTES] {
+    let mut aad = [0u8; AAD_BYTES];
+    aad[..HEADER_BYTES].copy_from_slice(&header[..HEADER_BYTES]);
+    aad[HEADER_BYTES..].copy_from_slice(&size.to_be_bytes());
+    aad
 }
 
 /// The AES-256-GCM key schedule of one attachment and its key commitment.

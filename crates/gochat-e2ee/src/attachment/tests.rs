@@ -161,6 +161,13 @@ fn wrong_key_tampering_truncation_trailing_data_and_digest_each_have_their_own_e
     enc[66..74].copy_from_slice(&100_000u64.to_be_bytes());
     let bad_size = AttachmentPointer::decode(&enc).unwrap();
     assert_eq!(open(&bad_size, &blob, 1 << 20), Err(AttachmentError::SizeMismatch { declared: 100_000, found: 4096 }));
+    // A pointer whose size is in the same bucket: the size is in every segment's AAD.
+    for size in [3999u64, 4001, 4096] {
+        let mut enc = p.encode().to_vec();
+        enc[66..74].copy_from_slice(&size.to_be_bytes());
+        let other_size = AttachmentPointer::decode(&enc).unwrap();
+        assert_eq!(open(&other_size, &blob, 1 << 20), Err(AttachmentError::Tampered { segment: 0 }), "{size}");
+    }
 }
 
 #[test]
