@@ -8,8 +8,8 @@
 //! blob against the pointer. Then a seek (one segment alone) and three hostile blobs.
 
 use gochat_e2ee::attachment::{
-    decrypt_segment, padded_len, AttachmentError, AttachmentPointer, Decryptor, Encryptor, FinishStep, HEADER_BYTES,
-    SEGMENT_TAG_BYTES,
+    decrypt_segment, padded_len, AttachmentError, AttachmentHeader, AttachmentPointer, Decryptor, Encryptor,
+    FinishStep, HEADER_BYTES, SEGMENT_TAG_BYTES,
 };
 use gochat_e2ee::Device;
 use rand_core::UnwrapErr;
@@ -96,8 +96,7 @@ pub fn run(now: u64) -> Result<(), String> {
 
     let note = voice_note();
     let (blob, pointer) = encrypt_streaming(&note, "audio/ogg", "voice-note.ogg", &mut rng)?;
-    let header =
-        gochat_e2ee::attachment::AttachmentHeader::decode(blob.get(..HEADER_BYTES).unwrap_or(&[])).map_err(err)?;
+    let header = AttachmentHeader::decode(blob.get(..HEADER_BYTES).unwrap_or(&[])).map_err(err)?;
     let padded = header.padded_len();
     let segments = header.segment_count();
     println!(
