@@ -34,8 +34,33 @@ fn the_group_and_channel_demos_show_revocation_and_refusals() {
             assert!(!line[start..end].contains('"'), "server view shows content: {line}");
         }
     }
-    for part in ["1:1", "group", "channel"] {
+    for part in ["1:1", "group", "channel", "attachment"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_gochat-e2ee")).args(["demo", part]).output().unwrap();
         assert!(out.status.success(), "demo {part}");
+    }
+}
+
+#[test]
+fn the_attachment_demo_streams_seeks_and_refuses_a_tampered_blob() {
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_gochat-e2ee")).args(["demo", "attachment"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    // Plaintext is released per segment, and the note is received only at finish.
+    assert!(
+        text.contains("(segment not complete yet)") && text.contains("(segment 0 authenticated: playback starts)"),
+        "{text}"
+    );
+    assert!(text.contains("not received until finish") && text.contains("received (identical: true)"), "{text}");
+    assert!(text.contains("Bob seeks to byte 100000: segment 1"), "{text}");
+    // A hostile server is refused with the typed errors.
+    assert!(text.contains("refused with Tampered"), "{text}");
+    assert!(text.contains("finish refuses with Truncated"), "{text}");
+    assert!(text.contains("refused at its header with WrongKey"), "{text}");
+    // The server's view holds lengths only: no name, no type, no quoted content.
+    let server: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("[server")).collect();
+    assert_eq!(server.len(), 2, "{text}");
+    for line in server {
+        assert!(!line.contains('"') && !line.contains("voice-note") && !line.contains("audio/"), "{line}");
     }
 }

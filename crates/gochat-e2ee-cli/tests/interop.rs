@@ -463,3 +463,277 @@ fn public_and_restricted_channels() {
     assert_eq!(d.ok("channel_forget", json!({"device": "ben", "channel_id": rid}))["forgotten"], json!(true));
     assert_eq!(d.finish().code(), Some(0));
 }
+
+// ---------------------------------------------------------------- attachments
+
+const KEY: [u8; 32] = [7u8; 32];
+const PREFIX: [u8; 7] = [1, 2, 3, 4, 5, 6, 7];
+
+fn bytes_of(v: &Value) -> Vec<u8> {
+    B64.decode(v.as_str().unwrap()).unwrap()
+}
+
+fn plaintext_of(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + 1) as u8).collect()
+}
+
+/// `attachment_encrypt` with the fixed test key and nonce prefix.
+fn encrypt_fixed(d: &mut Driver, plaintext: &[u8], segment_size: u32) -> Value {
+    d.ok(
+        "attachment_encrypt",
+        json!({"plaintext": B64.encode(plaintext), "content_type": "application/pdf", "file_name": "report.pdf",
+               "segment_size": segment_size, "key": B64.encode(KEY), "nonce_prefix": B64.encode(PREFIX)}),
+    )
+}
+
+fn with_blob(pointer: &Value, blob: &[u8]) -> Value {
+    json!({"pointer": pointer, "blob": B64.encode(blob)})
+}
+
+#[test]
+fn attachments_round_trip_in_any_chunking() {
+    use sha2::Digest;
+    let mut d = Driver::spawn();
+    for (len, segment_size) in [(0usize, 65_536u32), (1, 1024), (1024, 1024), (2500, 1024), (70_000, 65_536)] {
+        let plaintext = plaintext_of(len);
+        for enc_chunk in [None, Some(1usize), Some(1000), Some(4096)] {
+            let mut args = json!({"plaintext": B64.encode(&plaintext), "content_type": "audio/ogg",
+                                  "segment_size": segment_size});
+            if let Some(c) = enc_chunk {
+                args["chunk"] = json!(c);
+            }
+            let e = d.ok("attachment_encrypt", args);
+            let blob = bytes_of(&e["blob"]);
+            let padded = e["padded_len"].as_u64().unwrap();
+            let count = e["segment_count"].as_u64().unwrap();
+            assert_eq!(padded, gochat_e2ee::attachment::padded_len(len as u64), "{e}");
+            assert_eq!(count, padded.div_ceil(u64::from(segment_size)));
+            assert_eq!(e["segment_size"], json!(segment_size));
+            assert_eq!(blob.len() as u64, 53 + padded + 16 * count);
+            assert_eq!(bytes_of(&e["header"]), blob[..53]);
+            assert_eq!(bytes_of(&e["digest"]), sha2::Sha256::digest(&blob).to_vec());
+            let info = d.ok("attachment_pointer_info", json!({"pointer": e["pointer"]}));
+            assert_eq!(
+                (
+                    info["size"].clone(),
+                    info["padded_len"].clone(),
+                    info["content_type"].clone(),
+                    info["digest"].clone()
+                ),
+                (json!(len), json!(padded), json!("audio/ogg"), e["digest"].clone())
+            );
+            assert_eq!(info["file_name"], Value::Null);
+            assert!(info.get("key").is_none(), "the key is never shown: {info}");
+            for dec_chunk in [None, Some(1usize), Some(53), Some(1040), Some(100_000)] {
+                let mut args = with_blob(&e["pointer"], &blob);
+                if let Some(c) = dec_chunk {
+                    args["chunk"] = json!(c);
+                }
+                if dec_chunk == Some(1) && len > 2500 {
+                    continue; // one byte per update on a 70 KB blob proves nothing more
+                }
+                let got = d.ok("attachment_decrypt", args);
+                assert_eq!(bytes_of(&got["plaintext"]), plaintext, "len {len} chunks {enc_chunk:?}/{dec_chunk:?}");
+            }
+        }
+    }
+    assert_eq!(d.finish().code(), Some(0));
+}
+
+#[test]
+fn attachment_encrypt_is_deterministic_with_a_given_key_and_nonce_prefix() {
+    use gochat_e2ee::attachment::{AttachmentKey, Encryptor};
+    let mut d = Driver::spawn();
+    let plaintext = plaintext_of(5000);
+    let first = encrypt_fixed(&mut d, &plaintext, 2048);
+    for chunk in [1usize, 777, 2048, 5000] {
+        let args = json!({"plaintext": B64.encode(&plaintext), "content_type": "application/pdf",
+                          "file_name": "report.pdf", "segment_size": 2048, "chunk": chunk,
+                          "key": B64.encode(KEY), "nonce_prefix": B64.encode(PREFIX)});
+        let again = d.ok("attachment_encrypt", args);
+        for field in ["blob", "pointer", "header", "digest", "padded_len", "segment_count"] {
+            assert_eq!(again[field], first[field], "{field} with chunk {chunk}");
+        }
+    }
+    // The same bytes as the library itself produces from these parts.
+    let mut e = Encryptor::from_parts(
+        AttachmentKey::from_bytes(KEY),
+        PREFIX,
+        5000,
+        2048,
+        "application/pdf",
+        Some("report.pdf"),
+    )
+    .unwrap();
+    let mut blob = e.update(&plaintext).unwrap();
+    let (tail, pointer) = e.finish().unwrap();
+    blob.extend_from_slice(&tail);
+    assert_eq!(bytes_of(&first["blob"]), blob);
+    assert_eq!(bytes_of(&first["pointer"]), *pointer.encode());
+    // Without a key, every attachment gets a fresh key and nonce prefix.
+    let args = json!({"plaintext": B64.encode(&plaintext), "content_type": "application/pdf"});
+    let (a, b) = (d.ok("attachment_encrypt", args.clone()), d.ok("attachment_encrypt", args));
+    assert_ne!(a["blob"], b["blob"]);
+    assert_ne!(a["header"], b["header"]);
+    assert_eq!(d.finish().code(), Some(0));
+}
+
+#[test]
+fn attachment_decrypt_reports_every_error_code() {
+    let mut d = Driver::spawn();
+    let plaintext = plaintext_of(3000);
+    let e = encrypt_fixed(&mut d, &plaintext, 1024);
+    let (pointer, blob) = (e["pointer"].clone(), bytes_of(&e["blob"]));
+    /// Refused both in one update and in 100-byte pieces.
+    fn check(d: &mut Driver, pointer: &Value, blob: &[u8], error: &str) {
+        for chunk in [blob.len().max(1), 100] {
+            let mut args = with_blob(pointer, blob);
+            args["chunk"] = json!(chunk);
+            d.err("attachment_decrypt", args, error);
+        }
+    }
+    // Another key (a fresh random attachment of the same size).
+    let other = d.ok(
+        "attachment_encrypt",
+        json!({"plaintext": B64.encode(&plaintext), "content_type": "x/y",
+                                                  "segment_size": 1024}),
+    );
+    check(&mut d, &other["pointer"], &blob, "WrongKey");
+    // A flipped bit in a segment, and in the header's nonce prefix.
+    for at in [53 + 1500, 14] {
+        let mut bad = blob.clone();
+        bad[at] ^= 1;
+        check(&mut d, &pointer, &bad, "Tampered");
+    }
+    // Cut short (at a segment boundary too, and inside the header), extended.
+    for len in [blob.len() - 1, 53 + 2 * (1024 + 16), 20, 0] {
+        check(&mut d, &pointer, &blob[..len], "Truncated");
+    }
+    let mut long = blob.clone();
+    long.push(0);
+    check(&mut d, &pointer, &long, "TrailingData");
+    // Two segments swapped.
+    let mut swapped = blob.clone();
+    let (s0, s1) = (53..53 + 1040, 53 + 1040..53 + 2080);
+    let seg0 = blob[s0.clone()].to_vec();
+    swapped[s0].copy_from_slice(&blob[s1.clone()]);
+    swapped[s1].copy_from_slice(&seg0);
+    check(&mut d, &pointer, &swapped, "Tampered");
+    // The sender's second blob under the same key (same size class): only the digest tells.
+    let mut changed = plaintext.clone();
+    changed[0] ^= 0xff;
+    let second = encrypt_fixed(&mut d, &changed, 1024);
+    check(&mut d, &pointer, &bytes_of(&second["blob"]), "DigestMismatch");
+    // A pointer whose size is of another size class than the blob's.
+    let mut ptr = bytes_of(&pointer);
+    let size_at = 2 + 32 + 32;
+    ptr[size_at..size_at + 8].copy_from_slice(&5000u64.to_be_bytes());
+    check(&mut d, &json!(B64.encode(&ptr)), &blob, "SizeMismatch");
+    // A smaller size in the same class: the real last bytes are not zero padding.
+    ptr[size_at..size_at + 8].copy_from_slice(&2999u64.to_be_bytes());
+    check(&mut d, &json!(B64.encode(&ptr)), &blob, "InvalidPadding");
+    // Malformed pointers: cut short, trailing bytes, a bad file name, another type.
+    let good = bytes_of(&pointer);
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let mut bad_name = good.clone();
+    let n = bad_name.len();
+    bad_name[n - 1] = b'/';
+    for bad in [good[..40].to_vec(), trailing, bad_name] {
+        d.err("attachment_decrypt", with_blob(&json!(B64.encode(&bad)), &blob), "Malformed");
+        d.err("attachment_pointer_info", json!({"pointer": B64.encode(&bad)}), "Malformed");
+    }
+    d.err("attachment_decrypt", with_blob(&e["header"], &blob), "WrongMessageType");
+    // A refused request changes nothing: the right pair still decrypts.
+    assert_eq!(bytes_of(&d.ok("attachment_decrypt", with_blob(&pointer, &blob))["plaintext"]), plaintext);
+    assert_eq!(d.finish().code(), Some(0));
+}
+
+#[test]
+fn attachment_decrypt_segment_gives_random_access_to_authentic_segments() {
+    let mut d = Driver::spawn();
+    let plaintext = plaintext_of(2500); // padded to 2560: segments of 1024, 1024, 512
+    let e = encrypt_fixed(&mut d, &plaintext, 1024);
+    assert_eq!(e["segment_count"], json!(3));
+    let (pointer, header, blob) = (e["pointer"].clone(), e["header"].clone(), bytes_of(&e["blob"]));
+    let range = |i: usize| 53 + i * 1040..(53 + i * 1040 + 1040).min(blob.len());
+    let seg = |i: usize| B64.encode(&blob[range(i)]);
+    for (i, want) in [(0usize, &plaintext[..1024]), (1, &plaintext[1024..2048]), (2, &plaintext[2048..])] {
+        let got = d.ok(
+            "attachment_decrypt_segment",
+            json!({"pointer": pointer, "header": header, "index": i, "segment": seg(i)}),
+        );
+        assert_eq!(bytes_of(&got["plaintext"]), want, "segment {i}");
+    }
+    let call = |d: &mut Driver, index: u64, segment: String, error: &str| {
+        d.err(
+            "attachment_decrypt_segment",
+            json!({"pointer": pointer, "header": header, "index": index, "segment": segment}),
+            error,
+        );
+    };
+    call(&mut d, 0, seg(1), "Tampered"); // a segment at another position
+    call(&mut d, 2, seg(1), "TrailingData"); // the last one is shorter
+    call(&mut d, 1, B64.encode(&blob[range(1)][..1000]), "Truncated");
+    call(&mut d, 3, seg(2), "Malformed"); // out of range
+    let mut bad = blob[range(1)].to_vec();
+    bad[0] ^= 1;
+    call(&mut d, 1, B64.encode(&bad), "Tampered");
+    let other = d.ok(
+        "attachment_encrypt",
+        json!({"plaintext": B64.encode(&plaintext), "content_type": "x/y",
+                                                  "segment_size": 1024}),
+    );
+    d.err(
+        "attachment_decrypt_segment",
+        json!({"pointer": other["pointer"], "header": header, "index": 0, "segment": seg(0)}),
+        "WrongKey",
+    );
+    d.err(
+        "attachment_decrypt_segment",
+        json!({"pointer": pointer, "header": header, "index": -1, "segment": seg(0)}),
+        "BadRequest",
+    );
+    assert_eq!(d.finish().code(), Some(0));
+}
+
+#[test]
+fn attachment_bad_arguments_are_refused() {
+    let mut d = Driver::spawn();
+    let pt = B64.encode(b"hello");
+    let enc = |extra: Value| {
+        let mut args = json!({"plaintext": pt, "content_type": "text/plain"});
+        for (k, v) in extra.as_object().unwrap() {
+            args[k] = v.clone();
+        }
+        args
+    };
+    for (extra, error) in [
+        (json!({"key": B64.encode(KEY)}), "BadRequest"), // without a nonce prefix
+        (json!({"nonce_prefix": B64.encode(PREFIX)}), "BadRequest"),
+        (json!({"key": B64.encode([1u8; 31]), "nonce_prefix": B64.encode(PREFIX)}), "BadRequest"),
+        (json!({"key": B64.encode(KEY), "nonce_prefix": B64.encode([1u8; 8])}), "BadRequest"),
+        (json!({"chunk": 0}), "BadRequest"),
+        (json!({"segment_size": "big"}), "BadRequest"),
+        (json!({"segment_size": 1u64 << 32}), "BadRequest"),
+        (json!({"file_name": 5}), "BadRequest"),
+        (json!({"segment_size": 1023}), "Malformed"),
+        (json!({"segment_size": 1_048_577}), "Malformed"),
+        (json!({"file_name": "../etc/passwd"}), "Malformed"),
+        (json!({"file_name": ".."}), "Malformed"),
+        (json!({"content_type": ""}), "Malformed"),
+        (json!({"content_type": "text/\u{7f}"}), "Malformed"),
+    ] {
+        d.err("attachment_encrypt", enc(extra), error);
+    }
+    d.err("attachment_encrypt", json!({"content_type": "text/plain"}), "BadRequest");
+    d.err("attachment_encrypt", json!({"plaintext": "***", "content_type": "text/plain"}), "BadRequest");
+    d.err("attachment_decrypt", json!({"pointer": pt}), "BadRequest");
+    d.err("attachment_pointer_info", json!({}), "BadRequest");
+    // A file name is optional and may be null.
+    let e = d.ok("attachment_encrypt", enc(json!({"file_name": null})));
+    assert_eq!(d.ok("attachment_pointer_info", json!({"pointer": e["pointer"]}))["file_name"], Value::Null);
+    let e = d.ok("attachment_encrypt", enc(json!({"file_name": "notes.txt"})));
+    assert_eq!(d.ok("attachment_pointer_info", json!({"pointer": e["pointer"]}))["file_name"], json!("notes.txt"));
+    assert_eq!(d.finish().code(), Some(0));
+}
