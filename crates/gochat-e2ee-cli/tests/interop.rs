@@ -629,9 +629,11 @@ fn attachment_decrypt_reports_every_error_code() {
     let size_at = 2 + 32 + 32;
     ptr[size_at..size_at + 8].copy_from_slice(&5000u64.to_be_bytes());
     check(&mut d, &json!(B64.encode(&ptr)), &blob, "SizeMismatch");
-    // A smaller size in the same class: the real last bytes are not zero padding.
-    ptr[size_at..size_at + 8].copy_from_slice(&2999u64.to_be_bytes());
-    check(&mut d, &json!(B64.encode(&ptr)), &blob, "InvalidPadding");
+    // Another size in the same class: the size is in every segment's AAD.
+    for size in [2999u64, 3001] {
+        ptr[size_at..size_at + 8].copy_from_slice(&size.to_be_bytes());
+        check(&mut d, &json!(B64.encode(&ptr)), &blob, "Tampered");
+    }
     // Malformed pointers: cut short, trailing bytes, a bad file name, another type.
     let good = bytes_of(&pointer);
     let mut trailing = good.clone();
