@@ -3,6 +3,8 @@ streaming round trips, segment boundaries, every refusal a malicious server can 
 (each a typed error that leaves the decryptor usable), random access, the pointer's
 metadata, and the limits."""
 
+import threading
+
 import pytest
 
 import gochat_e2ee_ffi as g
@@ -229,6 +231,34 @@ def test_finish_step_before_all_the_plaintext_is_size_mismatch():
     while (step := enc.finish_step()).pointer is None:
         blob += step.ciphertext
     assert g.attachment_decrypt(step.pointer, bytes(blob)) == plaintext
+
+
+def test_a_decryptor_is_safe_to_share_across_threads(small):
+    plaintext, blob, pointer = small
+    shared = g.AttachmentDecryptor(pointer)
+    stop = threading.Event()
+
+    def read():
+        while not stop.is_set():
+            assert shared.received() <= len(blob)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    out = bytearray()
+
+    def feed():
+        for start in range(0, len(blob), 100):
+            out.extend(shared.update(blob[start:start + 100]))
+
+    for t in readers:
+        t.start()
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    feeder.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    shared.finish()
+    assert bytes(out) == plaintext
 
 
 def test_invalid_arguments_are_malformed_or_too_large():

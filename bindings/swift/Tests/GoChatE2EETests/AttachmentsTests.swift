@@ -231,6 +231,23 @@ final class AttachmentsTests: XCTestCase {
         XCTAssertEqual(try attachmentDecrypt(pointer: step.pointer!, blob: blob), plaintext)
     }
 
+    func testADecryptorIsSafeToShareAcrossThreads() throws {
+        let (plaintext, blob, pointer) = try small()
+        let shared = try AttachmentDecryptor(pointer: pointer)
+        var out = Data()
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            if worker == 0 {
+                for start in stride(from: 0, to: blob.count, by: 100) {
+                    out.append(try! shared.update(ciphertext: blob.subdata(in: start..<min(start + 100, blob.count))))
+                }
+            } else {
+                for _ in 0..<1_000 { XCTAssertLessThanOrEqual(shared.received(), UInt64(blob.count)) }
+            }
+        }
+        try shared.finish()
+        XCTAssertEqual(out, plaintext)
+    }
+
     func testInvalidArgumentsAreMalformedOrTooLarge() {
         assertThrowsCase(try AttachmentEncryptor(size: 1, contentType: "", fileName: nil)) { if case .Malformed = $0 { return true }; return false }
         assertThrowsCase(try AttachmentEncryptor(size: 1, contentType: "text/plain", fileName: "../etc/passwd")) {

@@ -275,6 +275,28 @@ class AttachmentsTest {
     }
 
     @Test
+    fun aDecryptorIsSafeToShareAcrossThreads() {
+        val (plaintext, blob, pointer) = small()
+        AttachmentDecryptor(pointer).use { shared ->
+            val stop = java.util.concurrent.atomic.AtomicBoolean(false)
+            val readers = List(3) { Thread { while (!stop.get()) check(shared.received() <= blob.size.toULong()) } }
+            readers.forEach { it.start() }
+            val out = ByteArrayOutputStream()
+            val feeder = Thread {
+                for (start in 0 until blob.size step 100) {
+                    out.put(shared.update(blob.copyOfRange(start, minOf(start + 100, blob.size))))
+                }
+            }
+            feeder.start()
+            feeder.join()
+            stop.set(true)
+            readers.forEach { it.join() }
+            shared.finish() // on yet another thread
+            assertArrayEquals(plaintext, out.toByteArray())
+        }
+    }
+
+    @Test
     fun invalidArgumentsAreMalformedOrTooLarge() {
         assertThrows<GoChatException.Malformed> { AttachmentEncryptor(1uL, "", null) }
         assertThrows<GoChatException.Malformed> { AttachmentEncryptor(1uL, "text/plain", "../etc/passwd") }
