@@ -13,7 +13,10 @@
 # 100 MiB files in 1 MiB chunks, in Rust (examples/attachment_baseline.rs) and on the
 # JVM (AttachmentBench.kt), best of ATTACH_REPEATS (default 5) runs.
 #
-# Env: BENCH=all|messages|attachments (default all), ATTACH_REPEATS.
+# Env: BENCH=all|messages|attachments (default all), ATTACH_REPEATS, ATTACH_JVM_OPTS (extra
+# JVM flags for the attachment bench, e.g. "-Xms4g -Xmx4g -XX:G1HeapRegionSize=16m": on
+# 2026-12-03 the JVM's 100 MiB figures doubled with these, most likely because with the
+# default heap G1 allocates every 1 MiB chunk as a humongous object).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -59,7 +62,7 @@ fi
 if [[ $BENCH == all || $BENCH == attachments ]]; then
 "$REL/examples/attachment_baseline" "$ATTACH_REPEATS" | tee -a "$OUT/results"
 (cd bindings/kotlin && mvn -B -q test -Dtest=AttachmentBench -Dsurefire.failIfNoSpecifiedTests=false \
-  -Dnative.dir="$REL" -DargLine="-Dgochat.bench.repeats=$ATTACH_REPEATS") \
+  -Dnative.dir="$REL" -DargLine="-Dgochat.bench.repeats=$ATTACH_REPEATS ${ATTACH_JVM_OPTS:-}") \
   | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^kotlin ' | tee -a "$OUT/results"
 
 echo
