@@ -8,21 +8,33 @@
 # and session setup (next_bundle -> initiate -> first encrypt -> responder decrypt; device
 # creation not timed). Prints a table in ns/op and the ratios to Rust; results go to
 # docs/benchmarks.md ("FFI crossing (uniffi)") by hand.
+#
+# Then attachments: streaming encryption and decryption throughput (MB/s) of 1 MiB and
+# 100 MiB files in 1 MiB chunks, in Rust (examples/attachment_baseline.rs) and on the
+# JVM (AttachmentBench.kt), best of ATTACH_REPEATS (default 5) runs.
+#
+# Env: BENCH=all|messages|attachments (default all), ATTACH_REPEATS, ATTACH_JVM_OPTS (extra
+# JVM flags for the attachment bench, e.g. "-Xms4g -Xmx4g -XX:G1HeapRegionSize=16m": on
+# 2026-12-03 the JVM's 100 MiB figures doubled with these, most likely because with the
+# default heap G1 allocates every 1 MiB chunk as a humongous object).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
 ITERS=${1:-20000}
 SETUPS=${2:-200}
+BENCH=${BENCH:-all}
+ATTACH_REPEATS=${ATTACH_REPEATS:-5}
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 
 # Generated sources do not depend on the profile; the library does.
 [[ -f bindings/python/generated/gochat_e2ee_ffi.py && -d bindings/kotlin/generated ]] \
   || bash scripts/gen-bindings.sh kotlin python
-cargo build -q --release -p gochat-e2ee-ffi --lib --example ffi_baseline
+cargo build -q --release -p gochat-e2ee-ffi --lib --example ffi_baseline --example attachment_baseline
 REL=$(cargo metadata --no-deps --format-version 1 | jq -r .target_directory)/release
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ $BENCH == all || $BENCH == messages ]]; then
 "$REL/examples/ffi_baseline" "$ITERS" "$SETUPS" | tee -a "$OUT/results"
 
 mkdir -p "$OUT/py"
@@ -45,3 +57,20 @@ for flow in encrypt_decrypt_100B session_setup; do
     "$(awk -v a="$k" -v b="$r" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}')" \
     "$(awk -v a="$p" -v b="$r" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}')"
 done
+fi
+
+if [[ $BENCH == all || $BENCH == attachments ]]; then
+"$REL/examples/attachment_baseline" "$ATTACH_REPEATS" | tee -a "$OUT/results"
+(cd bindings/kotlin && mvn -B -q test -Dtest=AttachmentBench -Dsurefire.failIfNoSpecifiedTests=false \
+  -Dnative.dir="$REL" -DargLine="-Dgochat.bench.repeats=$ATTACH_REPEATS ${ATTACH_JVM_OPTS:-}") \
+  | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^kotlin ' | tee -a "$OUT/results"
+
+echo
+printf '%-28s %12s %12s %10s\n' flow "rust MB/s" "kotlin MB/s" "kotlin/rs"
+for flow in attachment_encrypt_1MiB attachment_decrypt_1MiB attachment_encrypt_100MiB attachment_decrypt_100MiB; do
+  r=$(awk -v f=$flow '$1=="rust" && $2==f {print $3}' "$OUT/results")
+  k=$(awk -v f=$flow '$1=="kotlin" && $2==f {print $3}' "$OUT/results")
+  printf '%-28s %12s %12s %10s\n' "$flow" "$r" "${k:--}" \
+    "$(awk -v a="$k" -v b="$r" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}')"
+done
+fi

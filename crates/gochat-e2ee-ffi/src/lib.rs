@@ -6,7 +6,9 @@
 //! - The API is synchronous: every operation is short and CPU-bound; apps call it from
 //!   their own background threads.
 //! - Randomness comes from the operating system (`getrandom`); time is an argument.
-//! - Secrets never leave Rust except inside an encrypted snapshot.
+//! - Secrets never leave Rust except inside an encrypted snapshot, and an attachment's
+//!   key inside its encoded pointer, which the app sends only inside an end-to-end
+//!   encrypted message (`attachments`).
 //! - The snapshot keys and plaintexts this layer receives are wiped when it is done with
 //!   them (`Zeroizing`). What it hands back (a decrypted plaintext) and the buffers uniffi
 //!   uses to carry values across the boundary are not: see `docs/api.md`, "Memory
@@ -25,8 +27,14 @@ use zeroize::Zeroizing;
 
 uniffi::setup_scaffolding!();
 
+mod attachments;
 mod channels;
 mod groups;
+
+pub use attachments::{
+    AttachmentDecryptor, AttachmentEncryptor, AttachmentHeaderInfo, AttachmentPointerInfo, AttachmentStep,
+    EncryptedAttachment, SegmentRange,
+};
 
 pub use channels::{
     AnnouncementRecord, ChannelKeyReceivedRecord, ChannelKind, ChannelReceivedRecord, ChannelRekeyRecord, ContentType,
@@ -153,6 +161,18 @@ pub struct Limits {
     pub max_announcement_future_secs: u64,
     /// `MAX_CHANNELS`: channels one device publishes or subscribes to.
     pub max_channels: u32,
+    /// Attachments' `HEADER_BYTES`: the blob header's length.
+    pub header_bytes: u32,
+    /// Attachments' `DEFAULT_SEGMENT_SIZE`: plaintext bytes per segment unless chosen.
+    pub default_segment_size: u32,
+    /// Attachments' `MIN_SEGMENT_SIZE`.
+    pub min_segment_size: u32,
+    /// Attachments' `MAX_SEGMENT_SIZE`: a decryptor buffers at most one segment.
+    pub max_segment_size: u32,
+    /// `MAX_ATTACHMENT_BYTES`: the largest attachment plaintext.
+    pub max_attachment_bytes: u64,
+    /// `MAX_POINTER_BYTES`: the longest encoded attachment pointer.
+    pub max_pointer_bytes: u32,
 }
 
 /// How a peer's identity relates to the one pinned for it (see `docs/api.md`,
@@ -266,6 +286,12 @@ pub fn limits() -> Limits {
         max_announcement_body_bytes: u(core::channel::MAX_ANNOUNCEMENT_BODY_BYTES),
         max_announcement_future_secs: core::channel::MAX_ANNOUNCEMENT_FUTURE_SECS,
         max_channels: u(core::channel::MAX_CHANNELS),
+        header_bytes: u(core::attachment::HEADER_BYTES),
+        default_segment_size: core::attachment::DEFAULT_SEGMENT_SIZE,
+        min_segment_size: core::attachment::MIN_SEGMENT_SIZE,
+        max_segment_size: core::attachment::MAX_SEGMENT_SIZE,
+        max_attachment_bytes: core::attachment::MAX_ATTACHMENT_BYTES,
+        max_pointer_bytes: u(core::attachment::MAX_POINTER_BYTES),
     }
 }
 

@@ -586,6 +586,443 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * Decrypts one blob as it arrives, for the pointer that names it, in memory bounded by
+ * one segment. Thread safe (one lock per decryptor).
+ *
+ * `update` releases the plaintext of every segment it authenticates (so playback can
+ * start early); `finish` checks that the blob is complete and is the one the pointer
+ * names (SHA-256). **Until `finish` succeeds the plaintext released so far is
+ * authentic but may be incomplete, and the blob may not be the one the sender
+ * committed to**: do not mark the attachment as received, save it as final or forward
+ * it before then. Every refused call leaves the decryptor exactly as it was.
+ */
+public protocol AttachmentDecryptorProtocol: AnyObject, Sendable {
+    
+    /**
+     * Ends the stream: succeeds only if every segment was received and the blob's
+     * SHA-256 is the pointer's digest. Refused: an incomplete blob (`Truncated`,
+     * nothing changed: more bytes may still come), another blob than the pointer
+     * names (`DigestMismatch`), a second call (`StreamFinished`). Only after this
+     * succeeds is the attachment received.
+     */
+    func finish() throws 
+    
+    /**
+     * Blob bytes accepted so far (refused calls not counted): where to resume a
+     * download.
+     */
+    func received()  -> UInt64
+    
+    /**
+     * Takes the next blob bytes (any chunking) and returns the plaintext of the
+     * segments they complete, in order. Refused, releasing nothing and changing
+     * nothing: a malformed header (`Malformed`), another key (`WrongKey`), a pointer
+     * size that does not fit the blob (`SizeMismatch`), bytes after the last segment
+     * (`TrailingData`), a segment that is not authentic (`Tampered`) or has non-zero
+     * padding (`InvalidPadding`), use after `finish` (`StreamFinished`).
+     */
+    func update(ciphertext: Data) throws  -> Data
+    
+}
+/**
+ * Decrypts one blob as it arrives, for the pointer that names it, in memory bounded by
+ * one segment. Thread safe (one lock per decryptor).
+ *
+ * `update` releases the plaintext of every segment it authenticates (so playback can
+ * start early); `finish` checks that the blob is complete and is the one the pointer
+ * names (SHA-256). **Until `finish` succeeds the plaintext released so far is
+ * authentic but may be incomplete, and the blob may not be the one the sender
+ * committed to**: do not mark the attachment as received, save it as final or forward
+ * it before then. Every refused call leaves the decryptor exactly as it was.
+ */
+open class AttachmentDecryptor: AttachmentDecryptorProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gochat_e2ee_ffi_fn_clone_attachmentdecryptor(self.handle, $0) }
+    }
+    /**
+     * A decryptor for the blob `pointer` (encoded) names. Refused: a malformed pointer
+     * (`Malformed`, `UnsupportedVersion`, `WrongMessageType`), a size over
+     * `MAX_ATTACHMENT_BYTES` (`TooLarge`).
+     */
+public convenience init(pointer: Data)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_attachmentdecryptor_new(
+        FfiConverterData.lower(pointer),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gochat_e2ee_ffi_fn_free_attachmentdecryptor(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Ends the stream: succeeds only if every segment was received and the blob's
+     * SHA-256 is the pointer's digest. Refused: an incomplete blob (`Truncated`,
+     * nothing changed: more bytes may still come), another blob than the pointer
+     * names (`DigestMismatch`), a second call (`StreamFinished`). Only after this
+     * succeeds is the attachment received.
+     */
+open func finish()throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_attachmentdecryptor_finish(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Blob bytes accepted so far (refused calls not counted): where to resume a
+     * download.
+     */
+open func received() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_attachmentdecryptor_received(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Takes the next blob bytes (any chunking) and returns the plaintext of the
+     * segments they complete, in order. Refused, releasing nothing and changing
+     * nothing: a malformed header (`Malformed`), another key (`WrongKey`), a pointer
+     * size that does not fit the blob (`SizeMismatch`), bytes after the last segment
+     * (`TrailingData`), a segment that is not authentic (`Tampered`) or has non-zero
+     * padding (`InvalidPadding`), use after `finish` (`StreamFinished`).
+     */
+open func update(ciphertext: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_attachmentdecryptor_update(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(ciphertext),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentDecryptor: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = AttachmentDecryptor
+
+    public static func lift(_ handle: UInt64) throws -> AttachmentDecryptor {
+        return AttachmentDecryptor(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: AttachmentDecryptor) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentDecryptor {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: AttachmentDecryptor, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentDecryptor_lift(_ handle: UInt64) throws -> AttachmentDecryptor {
+    return try FfiConverterTypeAttachmentDecryptor.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentDecryptor_lower(_ value: AttachmentDecryptor) -> UInt64 {
+    return FfiConverterTypeAttachmentDecryptor.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Encrypts one attachment as a stream, in memory bounded by one segment whatever the
+ * file size. Thread safe (one lock per encryptor).
+ *
+ * Write every plaintext chunk with `update` (writing what it returns to the blob),
+ * then call `finish_step` until its `pointer` is set, writing each `ciphertext`. The
+ * key and nonce prefix are fresh from the operating system's CSPRNG for every
+ * attachment, so equal files give unrelated blobs.
+ */
+public protocol AttachmentEncryptorProtocol: AnyObject, Sendable {
+    
+    /**
+     * Once all the declared plaintext was written: the next blob bytes (one segment,
+     * zero padded; the header first if `update` never ran), and then, with empty
+     * `ciphertext`, the encoded pointer. Call it until `pointer` is set, writing each
+     * `ciphertext`. Refused: before all the plaintext was written (`SizeMismatch`,
+     * nothing changed: write the rest), after the pointer (`StreamFinished`).
+     */
+    func finishStep() throws  -> AttachmentStep
+    
+    /**
+     * The 53-byte header this blob starts with (for `attachment_header_info` and
+     * random access before the upload is done).
+     */
+    func header()  -> Data
+    
+    /**
+     * Encrypts the next plaintext bytes (any chunking) and returns the blob bytes now
+     * ready: the header on the first call, then every whole segment (the last segment
+     * comes from `finish_step`). Refused: more plaintext than the declared size
+     * (`SizeMismatch`, nothing changed), use after the end (`StreamFinished`).
+     */
+    func update(plaintext: Data) throws  -> Data
+    
+}
+/**
+ * Encrypts one attachment as a stream, in memory bounded by one segment whatever the
+ * file size. Thread safe (one lock per encryptor).
+ *
+ * Write every plaintext chunk with `update` (writing what it returns to the blob),
+ * then call `finish_step` until its `pointer` is set, writing each `ciphertext`. The
+ * key and nonce prefix are fresh from the operating system's CSPRNG for every
+ * attachment, so equal files give unrelated blobs.
+ */
+open class AttachmentEncryptor: AttachmentEncryptorProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gochat_e2ee_ffi_fn_clone_attachmentencryptor(self.handle, $0) }
+    }
+    /**
+     * Starts an attachment of exactly `size` plaintext bytes with 64 KiB segments.
+     * Refused: a size over `MAX_ATTACHMENT_BYTES` (`TooLarge`), an empty, long or
+     * non-printable content type or an unsafe file name (`Malformed`).
+     */
+public convenience init(size: UInt64, contentType: String, fileName: String? = nil)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_attachmentencryptor_new(
+        FfiConverterUInt64.lower(size),
+        FfiConverterString.lower(contentType),
+        FfiConverterOptionString.lower(fileName),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gochat_e2ee_ffi_fn_free_attachmentencryptor(handle, $0) }
+    }
+
+    
+    /**
+     * As the constructor, with segments of `segment_size` plaintext bytes
+     * (`MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE`, else `Malformed`).
+     */
+public static func withSegmentSize(size: UInt64, segmentSize: UInt32, contentType: String, fileName: String? = nil)throws  -> AttachmentEncryptor  {
+    return try  FfiConverterTypeAttachmentEncryptor_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_attachmentencryptor_with_segment_size(
+        FfiConverterUInt64.lower(size),
+        FfiConverterUInt32.lower(segmentSize),
+        FfiConverterString.lower(contentType),
+        FfiConverterOptionString.lower(fileName),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * Once all the declared plaintext was written: the next blob bytes (one segment,
+     * zero padded; the header first if `update` never ran), and then, with empty
+     * `ciphertext`, the encoded pointer. Call it until `pointer` is set, writing each
+     * `ciphertext`. Refused: before all the plaintext was written (`SizeMismatch`,
+     * nothing changed: write the rest), after the pointer (`StreamFinished`).
+     */
+open func finishStep()throws  -> AttachmentStep  {
+    return try  FfiConverterTypeAttachmentStep_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_attachmentencryptor_finish_step(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The 53-byte header this blob starts with (for `attachment_header_info` and
+     * random access before the upload is done).
+     */
+open func header() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_attachmentencryptor_header(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Encrypts the next plaintext bytes (any chunking) and returns the blob bytes now
+     * ready: the header on the first call, then every whole segment (the last segment
+     * comes from `finish_step`). Refused: more plaintext than the declared size
+     * (`SizeMismatch`, nothing changed), use after the end (`StreamFinished`).
+     */
+open func update(plaintext: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_attachmentencryptor_update(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(plaintext),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentEncryptor: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = AttachmentEncryptor
+
+    public static func lift(_ handle: UInt64) throws -> AttachmentEncryptor {
+        return AttachmentEncryptor(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: AttachmentEncryptor) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentEncryptor {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: AttachmentEncryptor, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentEncryptor_lift(_ handle: UInt64) throws -> AttachmentEncryptor {
+    return try FfiConverterTypeAttachmentEncryptor.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentEncryptor_lower(_ value: AttachmentEncryptor) -> UInt64 {
+    return FfiConverterTypeAttachmentEncryptor.lower(value)
+}
+
+
+
+
+
+
+/**
  * A device: identity, prekeys and sessions with peer devices. Thread safe.
  */
 public protocol DeviceProtocol: AnyObject, Sendable {
@@ -1884,6 +2321,258 @@ public func FfiConverterTypeAnnouncementRecord_lower(_ value: AnnouncementRecord
 
 
 /**
+ * The layout a blob header fixes.
+ */
+public struct AttachmentHeaderInfo: Equatable, Hashable {
+    /**
+     * Plaintext bytes per segment (the last segment may hold fewer).
+     */
+    public var segmentSize: UInt32
+    /**
+     * The padded plaintext length (a padding bucket).
+     */
+    public var paddedLen: UInt64
+    /**
+     * The number of segments (at least 1).
+     */
+    public var segmentCount: UInt32
+    /**
+     * The whole blob's length in bytes.
+     */
+    public var ciphertextLen: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Plaintext bytes per segment (the last segment may hold fewer).
+         */segmentSize: UInt32, 
+        /**
+         * The padded plaintext length (a padding bucket).
+         */paddedLen: UInt64, 
+        /**
+         * The number of segments (at least 1).
+         */segmentCount: UInt32, 
+        /**
+         * The whole blob's length in bytes.
+         */ciphertextLen: UInt64) {
+        self.segmentSize = segmentSize
+        self.paddedLen = paddedLen
+        self.segmentCount = segmentCount
+        self.ciphertextLen = ciphertextLen
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AttachmentHeaderInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentHeaderInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentHeaderInfo {
+        return
+            try AttachmentHeaderInfo(
+                segmentSize: FfiConverterUInt32.read(from: &buf), 
+                paddedLen: FfiConverterUInt64.read(from: &buf), 
+                segmentCount: FfiConverterUInt32.read(from: &buf), 
+                ciphertextLen: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AttachmentHeaderInfo, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.segmentSize, into: &buf)
+        FfiConverterUInt64.write(value.paddedLen, into: &buf)
+        FfiConverterUInt32.write(value.segmentCount, into: &buf)
+        FfiConverterUInt64.write(value.ciphertextLen, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentHeaderInfo_lift(_ buf: RustBuffer) throws -> AttachmentHeaderInfo {
+    return try FfiConverterTypeAttachmentHeaderInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentHeaderInfo_lower(_ value: AttachmentHeaderInfo) -> RustBuffer {
+    return FfiConverterTypeAttachmentHeaderInfo.lower(value)
+}
+
+
+/**
+ * What a pointer says about its attachment, without the key.
+ */
+public struct AttachmentPointerInfo: Equatable, Hashable {
+    /**
+     * The plaintext size in bytes (before padding).
+     */
+    public var size: UInt64
+    /**
+     * The content type (MIME type, printable ASCII).
+     */
+    public var contentType: String
+    /**
+     * The file name, if the sender gave one: safe to save under as given (no path
+     * separator, no control character, not `.` or `..`).
+     */
+    public var fileName: String?
+    /**
+     * SHA-256 of the whole blob (32 bytes).
+     */
+    public var digest: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The plaintext size in bytes (before padding).
+         */size: UInt64, 
+        /**
+         * The content type (MIME type, printable ASCII).
+         */contentType: String, 
+        /**
+         * The file name, if the sender gave one: safe to save under as given (no path
+         * separator, no control character, not `.` or `..`).
+         */fileName: String?, 
+        /**
+         * SHA-256 of the whole blob (32 bytes).
+         */digest: Data) {
+        self.size = size
+        self.contentType = contentType
+        self.fileName = fileName
+        self.digest = digest
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AttachmentPointerInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentPointerInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentPointerInfo {
+        return
+            try AttachmentPointerInfo(
+                size: FfiConverterUInt64.read(from: &buf), 
+                contentType: FfiConverterString.read(from: &buf), 
+                fileName: FfiConverterOptionString.read(from: &buf), 
+                digest: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AttachmentPointerInfo, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterString.write(value.contentType, into: &buf)
+        FfiConverterOptionString.write(value.fileName, into: &buf)
+        FfiConverterData.write(value.digest, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentPointerInfo_lift(_ buf: RustBuffer) throws -> AttachmentPointerInfo {
+    return try FfiConverterTypeAttachmentPointerInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentPointerInfo_lower(_ value: AttachmentPointerInfo) -> RustBuffer {
+    return FfiConverterTypeAttachmentPointerInfo.lower(value)
+}
+
+
+/**
+ * What one `AttachmentEncryptor::finish_step` produced: blob bytes to write, and, on
+ * the last step, the pointer (then `ciphertext` is empty).
+ */
+public struct AttachmentStep: Equatable, Hashable {
+    /**
+     * The next blob bytes (at most the header and one segment); empty on the last step.
+     */
+    public var ciphertext: Data
+    /**
+     * The encoded pointer once the blob is complete (secret), else none: call
+     * `finish_step` again.
+     */
+    public var pointer: Data?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The next blob bytes (at most the header and one segment); empty on the last step.
+         */ciphertext: Data, 
+        /**
+         * The encoded pointer once the blob is complete (secret), else none: call
+         * `finish_step` again.
+         */pointer: Data?) {
+        self.ciphertext = ciphertext
+        self.pointer = pointer
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AttachmentStep: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentStep: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentStep {
+        return
+            try AttachmentStep(
+                ciphertext: FfiConverterData.read(from: &buf), 
+                pointer: FfiConverterOptionData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AttachmentStep, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.ciphertext, into: &buf)
+        FfiConverterOptionData.write(value.pointer, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentStep_lift(_ buf: RustBuffer) throws -> AttachmentStep {
+    return try FfiConverterTypeAttachmentStep.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentStep_lower(_ value: AttachmentStep) -> RustBuffer {
+    return FfiConverterTypeAttachmentStep.lower(value)
+}
+
+
+/**
  * What a verified bundle contains (for backends that validate bundles).
  */
 public struct BundleInfo: Equatable, Hashable {
@@ -2246,6 +2935,77 @@ public func FfiConverterTypeDecryptResult_lift(_ buf: RustBuffer) throws -> Decr
 #endif
 public func FfiConverterTypeDecryptResult_lower(_ value: DecryptResult) -> RustBuffer {
     return FfiConverterTypeDecryptResult.lower(value)
+}
+
+
+/**
+ * An attachment encrypted in memory: the blob to upload and the pointer to send.
+ */
+public struct EncryptedAttachment: Equatable, Hashable {
+    /**
+     * The blob for the server: header and every segment.
+     */
+    public var blob: Data
+    /**
+     * The encoded pointer (secret: it holds the key; send it only inside an
+     * end-to-end encrypted message).
+     */
+    public var pointer: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The blob for the server: header and every segment.
+         */blob: Data, 
+        /**
+         * The encoded pointer (secret: it holds the key; send it only inside an
+         * end-to-end encrypted message).
+         */pointer: Data) {
+        self.blob = blob
+        self.pointer = pointer
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EncryptedAttachment: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEncryptedAttachment: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EncryptedAttachment {
+        return
+            try EncryptedAttachment(
+                blob: FfiConverterData.read(from: &buf), 
+                pointer: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EncryptedAttachment, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.blob, into: &buf)
+        FfiConverterData.write(value.pointer, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptedAttachment_lift(_ buf: RustBuffer) throws -> EncryptedAttachment {
+    return try FfiConverterTypeEncryptedAttachment.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptedAttachment_lower(_ value: EncryptedAttachment) -> RustBuffer {
+    return FfiConverterTypeEncryptedAttachment.lower(value)
 }
 
 
@@ -2935,6 +3695,30 @@ public struct Limits: Equatable, Hashable {
      * `MAX_CHANNELS`: channels one device publishes or subscribes to.
      */
     public var maxChannels: UInt32
+    /**
+     * Attachments' `HEADER_BYTES`: the blob header's length.
+     */
+    public var headerBytes: UInt32
+    /**
+     * Attachments' `DEFAULT_SEGMENT_SIZE`: plaintext bytes per segment unless chosen.
+     */
+    public var defaultSegmentSize: UInt32
+    /**
+     * Attachments' `MIN_SEGMENT_SIZE`.
+     */
+    public var minSegmentSize: UInt32
+    /**
+     * Attachments' `MAX_SEGMENT_SIZE`: a decryptor buffers at most one segment.
+     */
+    public var maxSegmentSize: UInt32
+    /**
+     * `MAX_ATTACHMENT_BYTES`: the largest attachment plaintext.
+     */
+    public var maxAttachmentBytes: UInt64
+    /**
+     * `MAX_POINTER_BYTES`: the longest encoded attachment pointer.
+     */
+    public var maxPointerBytes: UInt32
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2993,7 +3777,25 @@ public struct Limits: Equatable, Hashable {
          */maxAnnouncementFutureSecs: UInt64, 
         /**
          * `MAX_CHANNELS`: channels one device publishes or subscribes to.
-         */maxChannels: UInt32) {
+         */maxChannels: UInt32, 
+        /**
+         * Attachments' `HEADER_BYTES`: the blob header's length.
+         */headerBytes: UInt32, 
+        /**
+         * Attachments' `DEFAULT_SEGMENT_SIZE`: plaintext bytes per segment unless chosen.
+         */defaultSegmentSize: UInt32, 
+        /**
+         * Attachments' `MIN_SEGMENT_SIZE`.
+         */minSegmentSize: UInt32, 
+        /**
+         * Attachments' `MAX_SEGMENT_SIZE`: a decryptor buffers at most one segment.
+         */maxSegmentSize: UInt32, 
+        /**
+         * `MAX_ATTACHMENT_BYTES`: the largest attachment plaintext.
+         */maxAttachmentBytes: UInt64, 
+        /**
+         * `MAX_POINTER_BYTES`: the longest encoded attachment pointer.
+         */maxPointerBytes: UInt32) {
         self.maxForwardJump = maxForwardJump
         self.maxSkippedKeys = maxSkippedKeys
         self.maxReceiverChains = maxReceiverChains
@@ -3012,6 +3814,12 @@ public struct Limits: Equatable, Hashable {
         self.maxAnnouncementBodyBytes = maxAnnouncementBodyBytes
         self.maxAnnouncementFutureSecs = maxAnnouncementFutureSecs
         self.maxChannels = maxChannels
+        self.headerBytes = headerBytes
+        self.defaultSegmentSize = defaultSegmentSize
+        self.minSegmentSize = minSegmentSize
+        self.maxSegmentSize = maxSegmentSize
+        self.maxAttachmentBytes = maxAttachmentBytes
+        self.maxPointerBytes = maxPointerBytes
     }
 
     
@@ -3047,7 +3855,13 @@ public struct FfiConverterTypeLimits: FfiConverterRustBuffer {
                 maxGroupMessageBytes: FfiConverterUInt32.read(from: &buf), 
                 maxAnnouncementBodyBytes: FfiConverterUInt32.read(from: &buf), 
                 maxAnnouncementFutureSecs: FfiConverterUInt64.read(from: &buf), 
-                maxChannels: FfiConverterUInt32.read(from: &buf)
+                maxChannels: FfiConverterUInt32.read(from: &buf), 
+                headerBytes: FfiConverterUInt32.read(from: &buf), 
+                defaultSegmentSize: FfiConverterUInt32.read(from: &buf), 
+                minSegmentSize: FfiConverterUInt32.read(from: &buf), 
+                maxSegmentSize: FfiConverterUInt32.read(from: &buf), 
+                maxAttachmentBytes: FfiConverterUInt64.read(from: &buf), 
+                maxPointerBytes: FfiConverterUInt32.read(from: &buf)
         )
     }
 
@@ -3070,6 +3884,12 @@ public struct FfiConverterTypeLimits: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.maxAnnouncementBodyBytes, into: &buf)
         FfiConverterUInt64.write(value.maxAnnouncementFutureSecs, into: &buf)
         FfiConverterUInt32.write(value.maxChannels, into: &buf)
+        FfiConverterUInt32.write(value.headerBytes, into: &buf)
+        FfiConverterUInt32.write(value.defaultSegmentSize, into: &buf)
+        FfiConverterUInt32.write(value.minSegmentSize, into: &buf)
+        FfiConverterUInt32.write(value.maxSegmentSize, into: &buf)
+        FfiConverterUInt64.write(value.maxAttachmentBytes, into: &buf)
+        FfiConverterUInt32.write(value.maxPointerBytes, into: &buf)
     }
 }
 
@@ -3156,6 +3976,76 @@ public func FfiConverterTypeOutgoingRecord_lift(_ buf: RustBuffer) throws -> Out
 #endif
 public func FfiConverterTypeOutgoingRecord_lower(_ value: OutgoingRecord) -> RustBuffer {
     return FfiConverterTypeOutgoingRecord.lower(value)
+}
+
+
+/**
+ * Where one segment lies in the blob (tag included): fetch these bytes alone (an HTTP
+ * range request `offset..offset + length`) for `attachment_decrypt_segment`.
+ */
+public struct SegmentRange: Equatable, Hashable {
+    /**
+     * The segment's first byte in the blob.
+     */
+    public var offset: UInt64
+    /**
+     * Its length in bytes.
+     */
+    public var length: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The segment's first byte in the blob.
+         */offset: UInt64, 
+        /**
+         * Its length in bytes.
+         */length: UInt64) {
+        self.offset = offset
+        self.length = length
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SegmentRange: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSegmentRange: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SegmentRange {
+        return
+            try SegmentRange(
+                offset: FfiConverterUInt64.read(from: &buf), 
+                length: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SegmentRange, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.offset, into: &buf)
+        FfiConverterUInt64.write(value.length, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSegmentRange_lift(_ buf: RustBuffer) throws -> SegmentRange {
+    return try FfiConverterTypeSegmentRange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSegmentRange_lower(_ value: SegmentRange) -> RustBuffer {
+    return FfiConverterTypeSegmentRange.lower(value)
 }
 
 
@@ -4271,6 +5161,83 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * Whether asking the sender to retry can help.
          */retryMayHelp: Bool
     )
+    /**
+     * The attachment key does not open this blob (key commitment).
+     */
+    case WrongKey(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * An attachment segment (or the header) is not authentic.
+     */
+    case Tampered(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * An attachment blob ended before its last segment.
+     */
+    case Truncated(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * Bytes after the end of an attachment blob.
+     */
+    case TrailingData(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The attachment blob is not the one its pointer names (SHA-256).
+     */
+    case DigestMismatch(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * Attachment data of another size than declared.
+     */
+    case SizeMismatch(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * An attachment stream used after it finished.
+     */
+    case StreamFinished(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
 
     
 
@@ -4509,6 +5476,34 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
         case 53: return .WrongChannel(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 54: return .WrongKey(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 55: return .Tampered(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 56: return .Truncated(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 57: return .TrailingData(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 58: return .DigestMismatch(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 59: return .SizeMismatch(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 60: return .StreamFinished(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -4841,6 +5836,48 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
+        
+        case let .WrongKey(detail,retryMayHelp):
+            writeInt(&buf, Int32(54))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .Tampered(detail,retryMayHelp):
+            writeInt(&buf, Int32(55))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .Truncated(detail,retryMayHelp):
+            writeInt(&buf, Int32(56))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .TrailingData(detail,retryMayHelp):
+            writeInt(&buf, Int32(57))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .DigestMismatch(detail,retryMayHelp):
+            writeInt(&buf, Int32(58))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .SizeMismatch(detail,retryMayHelp):
+            writeInt(&buf, Int32(59))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StreamFinished(detail,retryMayHelp):
+            writeInt(&buf, Int32(60))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
         }
     }
 }
@@ -5146,6 +6183,30 @@ fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
+    typealias SwiftType = String?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
     typealias SwiftType = Data?
 
@@ -5345,6 +6406,115 @@ public func verifyBundle(bundle: Data)throws  -> BundleInfo  {
 })
 }
 /**
+ * Decrypts a whole blob held in memory for its pointer, checking that it is complete
+ * and is the one the pointer names (the errors of `AttachmentDecryptor`).
+ */
+public func attachmentDecrypt(pointer: Data, blob: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_attachment_decrypt(
+        FfiConverterData.lower(pointer),
+        FfiConverterData.lower(blob),uniffiCallStatus
+    )
+})
+}
+/**
+ * Decrypts segment `index` alone (seeking in audio or video), given the blob's 53-byte
+ * header and the segment's bytes (`attachment_segment_range`). Returns its real
+ * plaintext (padding stripped; empty for a segment of padding only). Refused: the
+ * header's checks (`Malformed`, `WrongKey`, `SizeMismatch`), an index past the last
+ * segment (`Malformed`), too few or too many bytes (`Truncated`, `TrailingData`), a
+ * segment that is not authentic (`Tampered`). The segment is authentic (sealed under
+ * the key, at this position), but only a full decryption proves the blob is the one
+ * the pointer names (the digest).
+ */
+public func attachmentDecryptSegment(pointer: Data, header: Data, index: UInt32, segment: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_attachment_decrypt_segment(
+        FfiConverterData.lower(pointer),
+        FfiConverterData.lower(header),
+        FfiConverterUInt32.lower(index),
+        FfiConverterData.lower(segment),uniffiCallStatus
+    )
+})
+}
+/**
+ * Encrypts a whole attachment held in memory (64 KiB segments): the blob to upload and
+ * the pointer to send. For large files use `AttachmentEncryptor` (bounded memory).
+ */
+public func attachmentEncrypt(plaintext: Data, contentType: String, fileName: String? = nil)throws  -> EncryptedAttachment  {
+    return try  FfiConverterTypeEncryptedAttachment_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_attachment_encrypt(
+        FfiConverterData.lower(plaintext),
+        FfiConverterString.lower(contentType),
+        FfiConverterOptionString.lower(fileName),uniffiCallStatus
+    )
+})
+}
+/**
+ * The layout a 53-byte blob header fixes (`Malformed` if it does not decode).
+ */
+public func attachmentHeaderInfo(header: Data)throws  -> AttachmentHeaderInfo  {
+    return try  FfiConverterTypeAttachmentHeaderInfo_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_attachment_header_info(
+        FfiConverterData.lower(header),uniffiCallStatus
+    )
+})
+}
+/**
+ * The padded plaintext length of an attachment of `size` bytes (Padmé, at least
+ * 1,024): what the server learns instead of the size.
+ */
+public func attachmentPaddedLen(size: UInt64) -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_attachment_padded_len(
+        FfiConverterUInt64.lower(size),uniffiCallStatus
+    )
+})
+}
+/**
+ * What an encoded pointer says about its attachment: size, content type, file name
+ * and digest; never the key. Refused like `AttachmentDecryptor`'s constructor.
+ */
+public func attachmentPointerInfo(pointer: Data)throws  -> AttachmentPointerInfo  {
+    return try  FfiConverterTypeAttachmentPointerInfo_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_attachment_pointer_info(
+        FfiConverterData.lower(pointer),uniffiCallStatus
+    )
+})
+}
+/**
+ * The segment that holds plaintext byte `plaintext_offset` (`Malformed` past the
+ * padded length).
+ */
+public func attachmentSegmentForOffset(header: Data, plaintextOffset: UInt64)throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_attachment_segment_for_offset(
+        FfiConverterData.lower(header),
+        FfiConverterUInt64.lower(plaintextOffset),uniffiCallStatus
+    )
+})
+}
+/**
+ * Where segment `index` lies in the blob (`Malformed` if the header does not decode or
+ * the blob has no such segment).
+ */
+public func attachmentSegmentRange(header: Data, index: UInt32)throws  -> SegmentRange  {
+    return try  FfiConverterTypeSegmentRange_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_attachment_segment_range(
+        FfiConverterData.lower(header),
+        FfiConverterUInt32.lower(index),uniffiCallStatus
+    )
+})
+}
+/**
  * Verifies a public announcement (0x30) on its own, with no state: that it is signed
  * by `agency_key` (32 bytes; `WrongSigner` otherwise) and the strict Ed25519 signature
  * verifies (`BadSignature`). For a copy forwarded outside the channel: it proves who
@@ -5388,6 +6558,30 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_func_verify_bundle() != 8948) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_attachment_decrypt() != 57114) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_attachment_decrypt_segment() != 36740) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_attachment_encrypt() != 23034) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_attachment_header_info() != 48097) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_attachment_padded_len() != 30696) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_attachment_pointer_info() != 6110) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_attachment_segment_for_offset() != 39953) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_attachment_segment_range() != 15984) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_func_verify_announcement() != 2302) {
@@ -5546,10 +6740,37 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_set_rotation_policy() != 35136) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentdecryptor_finish() != 50038) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentdecryptor_received() != 2821) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentdecryptor_update() != 21727) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentencryptor_finish_step() != 57824) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentencryptor_header() != 64946) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentencryptor_update() != 64259) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_from_snapshot() != 25570) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_new() != 42721) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_attachmentdecryptor_new() != 58093) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_attachmentencryptor_new() != 8776) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_attachmentencryptor_with_segment_size() != 32701) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -1,0 +1,77 @@
+package gov.gochat.e2ee
+
+import org.junit.jupiter.api.Test
+
+/**
+ * Not part of the test suite (excluded in the pom). scripts/bench-bindings.sh runs it
+ * with `-Dtest=AttachmentBench` against the release cdylib. Same flows as
+ * crates/gochat-e2ee-ffi/examples/attachment_baseline.rs: streaming encryption and
+ * decryption of 1 MiB and 100 MiB files in 1 MiB chunks (64 KiB segments), one JNA
+ * crossing per chunk; prints `kotlin attachment_<encrypt|decrypt>_<size> <MB/s>` lines
+ * (MB = 10^6 plaintext bytes; best of `gochat.bench.repeats` runs after one warm-up).
+ */
+class AttachmentBench {
+    private val chunkSize = 1 shl 20
+
+    /** The blob (as the encryptor returned it), the pointer, and the seconds taken. */
+    private fun encrypt(chunk: ByteArray, chunks: Int): Triple<List<ByteArray>, ByteArray, Double> {
+        val t = System.nanoTime()
+        AttachmentEncryptor(chunk.size.toULong() * chunks.toULong(), "video/mp4").use { e ->
+            val blob = ArrayList<ByteArray>(chunks + 2)
+            repeat(chunks) { blob.add(e.update(chunk)) }
+            var step = e.finishStep()
+            while (step.pointer == null) {
+                blob.add(step.ciphertext)
+                step = e.finishStep()
+            }
+            return Triple(blob, step.pointer!!, (System.nanoTime() - t) / 1e9)
+        }
+    }
+
+    /** Decrypts `pieces` (the blob cut into 1 MiB pieces); the seconds taken. */
+    private fun decrypt(pointer: ByteArray, pieces: List<ByteArray>): Double {
+        val t = System.nanoTime()
+        var sink = 0
+        AttachmentDecryptor(pointer).use { d ->
+            for (p in pieces) sink += d.update(p).size
+            d.finish()
+        }
+        check(sink > 0)
+        return (System.nanoTime() - t) / 1e9
+    }
+
+    private fun pieces(blob: List<ByteArray>): List<ByteArray> {
+        val joined = ByteArray(blob.sumOf { it.size })
+        var at = 0
+        for (b in blob) { b.copyInto(joined, at); at += b.size }
+        return (0 until joined.size step chunkSize).map { joined.copyOfRange(it, minOf(it + chunkSize, joined.size)) }
+    }
+
+    @Test
+    fun bench() {
+        val repeats = (System.getProperty("gochat.bench.repeats") ?: "5").toInt()
+        val chunk = ByteArray(chunkSize) { (it * 31 + 7).toByte() }
+        for ((name, chunks) in listOf("1MiB" to 1, "100MiB" to 100)) {
+            val mb = chunkSize.toDouble() * chunks / 1e6
+            var bestEnc = Double.MAX_VALUE
+            var bestDec = Double.MAX_VALUE
+            // A small file is timed over many rounds; run 0 is the warm-up (JIT).
+            val rounds = if (chunks == 1) 20 else 1
+            for (run in 0..repeats) {
+                var enc = 0.0
+                var dec = 0.0
+                repeat(rounds) {
+                    val (blob, pointer, secs) = encrypt(chunk, chunks)
+                    enc += secs
+                    dec += decrypt(pointer, pieces(blob))
+                }
+                if (run > 0) {
+                    bestEnc = minOf(bestEnc, enc / rounds)
+                    bestDec = minOf(bestDec, dec / rounds)
+                }
+            }
+            println("kotlin attachment_encrypt_$name ${"%.0f".format(mb / bestEnc)}")
+            println("kotlin attachment_decrypt_$name ${"%.0f".format(mb / bestDec)}")
+        }
+    }
+}
