@@ -370,7 +370,7 @@ export function defineTests(test, lib, loadVector) {
 
   test('errors: codes are stable and complete', () => {
     const codes = lib.errorCodes();
-    eq(codes.length, 53);
+    eq(codes.length, 60); // 53, then the 7 attachment codes (protocol.md section 11)
     for (const c of ['Duplicate', 'AuthenticationFailed', 'TooFarAhead', 'NoSession', 'BadSignature', 'SnapshotUndecryptable',
       'IdentityChanged', 'MessageLost', 'CounterReused', 'RetryExpired', 'TooManyPeers', 'StateFull', 'Internal',
       'UnknownGroup', 'MissingSenderKey', 'GroupFork', 'StaleEpoch', 'WrongSigner', 'StaleSequence', 'WrongChannel']) {
@@ -763,12 +763,14 @@ export function defineTests(test, lib, loadVector) {
   test('attachments: streaming 300 KiB in 64 KiB chunks; any chunking decrypts; finished streams refuse', () => {
     const data = pattern(300 * KiB, 7);
     const enc = new lib.AttachmentEncryptor(data.length, 'audio/ogg', null);
-    const first = enc.update(data.subarray(0, 64 * KiB));
+    const first = enc.update(data.subarray(0, 64 * KiB - 1));
     eq(first.length, 53, 'the header only: the first segment is not yet complete');
+    const seg0 = enc.update(data.subarray(64 * KiB - 1, 64 * KiB));
+    eq(seg0.length, 65536 + 16, 'one more byte completes segment 0');
     const { blob, pointer, header } = streamEncrypt(lib, data.subarray(64 * KiB), 64 * KiB, {
       update: (c) => enc.update(c), finishStep: () => enc.finishStep(), header: () => enc.header(), free: () => {},
     });
-    const whole = concat([first, blob]);
+    const whole = concat([first, seg0, blob]);
     eq(header, whole.subarray(0, 53), 'header() is the blob start');
     const info = lib.attachmentHeaderInfo(header);
     eq(info.segmentCount, 5, '300 KiB pads to 304 KiB: 5 segments');
