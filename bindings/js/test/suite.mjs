@@ -851,6 +851,10 @@ export function defineTests(test, lib, loadVector) {
     const size = a.pointer.slice();
     size[73] ^= 0x80; // another padding bucket than the header's
     throwsCode(lib, () => lib.attachmentDecrypt(size, a.blob), 'SizeMismatch');
+    const sameBucket = a.pointer.slice(); // the size is bound into every tag (protocol.md 14.1)
+    new DataView(sameBucket.buffer).setBigUint64(66, BigInt(data.length - 1));
+    eq(lib.attachmentPaddedLen(data.length - 1), lib.attachmentPaddedLen(data.length), 'the same padding bucket');
+    throwsCode(lib, () => lib.attachmentDecrypt(sameBucket, a.blob), 'Tampered');
     throwsCode(lib, () => lib.attachmentDecrypt(a.pointer.subarray(0, 60), a.blob), 'Malformed');
     throwsCode(lib, () => new lib.AttachmentDecryptor(new Uint8Array([0x41, 1])), 'Malformed');
     throwsCode(lib, () => lib.attachmentDecrypt(a.pointer, concat([new Uint8Array([0x42]), a.blob.subarray(1)])), 'WrongMessageType');
