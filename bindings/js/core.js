@@ -14,6 +14,16 @@ import rawInit, {
   identityFingerprint as rawIdentityFingerprint,
   messageDigest,
   verifyAnnouncement as rawVerifyAnnouncement,
+  AttachmentEncryptor as RawAttachmentEncryptor,
+  AttachmentDecryptor as RawAttachmentDecryptor,
+  attachmentEncrypt as rawAttachmentEncrypt,
+  attachmentDecrypt as rawAttachmentDecrypt,
+  attachmentDecryptSegment as rawAttachmentDecryptSegment,
+  attachmentHeaderInfo as rawAttachmentHeaderInfo,
+  attachmentSegmentRange as rawAttachmentSegmentRange,
+  attachmentSegmentForOffset as rawAttachmentSegmentForOffset,
+  attachmentPointerInfo as rawAttachmentPointerInfo,
+  attachmentPaddedLen as rawAttachmentPaddedLen,
 } from './pkg/gochat_e2ee_wasm.js';
 
 /** Errors thrown by the library. `code` is stable; see `errorCodes()`. */
@@ -66,15 +76,45 @@ for (const m of THROWING_METHODS) {
   Device.prototype[m] = wrap(Device.prototype[m]);
 }
 Device.import = wrap(Device.import);
+
+// A class whose constructor may throw: a Proxy re-parents what the constructor throws
+// (prototype, statics and `instanceof` are the class's own).
+function wrapClass(cls, methods, statics = []) {
+  for (const m of methods) cls.prototype[m] = wrap(cls.prototype[m]);
+  for (const m of statics) cls[m] = wrap(cls[m]);
+  return new Proxy(cls, {
+    construct(target, args, newTarget) {
+      try {
+        return Reflect.construct(target, args, newTarget);
+      } catch (e) {
+        throw adopt(e);
+      }
+    },
+  });
+}
+// Attachments (docs/web.md, "Attachments"): stateless streams, no Device involved.
+const AttachmentEncryptor = wrapClass(RawAttachmentEncryptor, ['update', 'finishStep'], ['withSegmentSize']);
+const AttachmentDecryptor = wrapClass(RawAttachmentDecryptor, ['update', 'finish']);
+
 // wasm-bindgen already adds [Symbol.dispose] = free where the symbol exists.
-if (typeof Symbol.dispose === 'symbol' && !Device.prototype[Symbol.dispose]) {
-  Device.prototype[Symbol.dispose] = Device.prototype.free;
+for (const cls of [Device, RawAttachmentEncryptor, RawAttachmentDecryptor]) {
+  if (typeof Symbol.dispose === 'symbol' && !cls.prototype[Symbol.dispose]) {
+    cls.prototype[Symbol.dispose] = cls.prototype.free;
+  }
 }
 
 export const verifyBundle = wrap(rawVerifyBundle);
 export const identityFingerprint = wrap(rawIdentityFingerprint);
 export const verifyAnnouncement = wrap(rawVerifyAnnouncement);
-export { Device, errorCodes, libraryVersion, limits, messageDigest };
+export const attachmentEncrypt = wrap(rawAttachmentEncrypt);
+export const attachmentDecrypt = wrap(rawAttachmentDecrypt);
+export const attachmentDecryptSegment = wrap(rawAttachmentDecryptSegment);
+export const attachmentHeaderInfo = wrap(rawAttachmentHeaderInfo);
+export const attachmentSegmentRange = wrap(rawAttachmentSegmentRange);
+export const attachmentSegmentForOffset = wrap(rawAttachmentSegmentForOffset);
+export const attachmentPointerInfo = wrap(rawAttachmentPointerInfo);
+export const attachmentPaddedLen = wrap(rawAttachmentPaddedLen);
+export { Device, AttachmentEncryptor, AttachmentDecryptor, errorCodes, libraryVersion, limits, messageDigest };
 
 let resolveReady;
 let rejectReady;

@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'TooManyPeers' | 'StateFull' | 'Internal'
   | 'UnknownGroup' | 'NotMember' | 'NotAdmin' | 'MissingSenderKey' | 'EpochAhead'
   | 'StaleEpoch' | 'GroupFork' | 'InvalidMembership' | 'IdentityMismatch' | 'TooManyGroups'
-  | 'WrongSigner' | 'StaleSequence' | 'FromFuture' | 'WrongChannel';
+  | 'WrongSigner' | 'StaleSequence' | 'FromFuture' | 'WrongChannel'
+  | 'WrongKey' | 'Tampered' | 'Truncated' | 'TrailingData' | 'DigestMismatch'
+  | 'SizeMismatch' | 'StreamFinished';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
@@ -60,7 +62,7 @@ export interface DecryptResult {
   identityEvent: IdentityEvent;
 }
 
-/** The limits the library enforces (docs/protocol.md, section 10). */
+/** The limits the library enforces (docs/protocol.md, sections 10 and 14.6). */
 export interface Limits {
   maxForwardJump: number;
   maxSkippedKeys: number;
@@ -70,6 +72,18 @@ export interface Limits {
   maxPlaintextBytes: number;
   maxBundleBytes: number;
   paddingBlock: number;
+  /** Length of an attachment blob's header (53). */
+  headerBytes: number;
+  /** The segment size `new AttachmentEncryptor` uses (65,536). */
+  defaultSegmentSize: number;
+  /** Smallest segment size (1,024). */
+  minSegmentSize: number;
+  /** Largest segment size (1,048,576): a decryptor buffers at most one segment. */
+  maxSegmentSize: number;
+  /** Largest attachment plaintext (2^40 bytes, 1 TiB). */
+  maxAttachmentBytes: number;
+  /** Longest encoded attachment pointer (587). */
+  maxPointerBytes: number;
 }
 
 // ---- Groups (Sender Keys; docs/protocol.md, chapter 12) -----------------------------
@@ -437,6 +451,147 @@ export declare class Device {
   free(): void;
   [Symbol.dispose](): void;
 }
+
+// ---- Attachments (docs/protocol.md, chapter 14) -------------------------------------
+// Stateless: key in, stream out; they never touch a Device. A pointer is its encoding
+// (at most 587 bytes) and a SECRET (it holds the key): send it only inside an end-to-end
+// encrypted message. Sizes, offsets and indexes are whole numbers (else `Malformed`).
+
+/** What one `AttachmentEncryptor.finishStep()` produced. */
+export interface AttachmentStep {
+  /** Blob bytes to upload next (at most one segment; empty once `pointer` is set). */
+  ciphertext: Uint8Array;
+  /** The encoded pointer (secret) once the blob is complete, else `null`: call again. */
+  pointer: Uint8Array | null;
+}
+
+/** A whole attachment encrypted in memory. */
+export interface EncryptedAttachment {
+  /** What the server stores: header, then every segment. */
+  blob: Uint8Array;
+  /** The encoded pointer (secret): send it inside an E2EE message, beside the blob's locator. */
+  pointer: Uint8Array;
+}
+
+/** The layout a blob's 53-byte header fixes (decoded and bounded, not authenticated). */
+export interface AttachmentHeaderInfo {
+  /** Plaintext bytes per segment (the last one may hold fewer). */
+  segmentSize: number;
+  /** The padded plaintext length (a Padmé bucket, at least 1,024). */
+  paddedLen: number;
+  /** The number of segments (at least 1). */
+  segmentCount: number;
+  /** The whole blob's length: `53 + paddedLen + 16 * segmentCount`. */
+  ciphertextLen: number;
+}
+
+/** Where a segment lies in the blob (tag included): `bytes=offset-(offset+length-1)`. */
+export interface SegmentRange {
+  offset: number;
+  length: number;
+}
+
+/** What a pointer describes. Never the key. */
+export interface AttachmentPointerInfo {
+  /** The plaintext size in bytes (before padding). */
+  size: number;
+  /** The MIME type the sender gave (printable ASCII, not checked against the content). */
+  contentType: string;
+  /** The sender's file name, or null; safe to save under (no `/`, `\`, control characters, `.` or `..`). */
+  fileName: string | null;
+  /** SHA-256 of the whole blob (checked by `finish`). */
+  digest: Uint8Array;
+}
+
+/**
+ * Encrypts one attachment as it is read, in memory bounded by one segment (e.g. a `File`
+ * read in 1 MiB slices). The size is declared up front. Upload, in order, every
+ * `update` result and then every `finishStep().ciphertext` until `pointer` is set.
+ * A fresh random key and nonce prefix per attachment. A refused call changes nothing.
+ */
+export declare class AttachmentEncryptor {
+  /**
+   * Starts an attachment of exactly `size` bytes with 64 KiB segments. `TooLarge` over
+   * 2^40 bytes; `Malformed` for an invalid size, content type (printable ASCII, 1..=255
+   * bytes) or file name (1..=255 UTF-8 bytes, no control characters, `/` or `\`, not `.`
+   * or `..`; omit it or pass null for none).
+   */
+  constructor(size: number, contentType: string, fileName?: string | null);
+  /** As the constructor with a segment size of 1,024..=1,048,576 bytes (else `Malformed`). */
+  static withSegmentSize(size: number, segmentSize: number, contentType: string, fileName?: string | null): AttachmentEncryptor;
+  /**
+   * Encrypts the next plaintext bytes (any chunking) and returns the blob bytes now ready
+   * (the header first, then whole segments; possibly empty). `SizeMismatch` past the
+   * declared size, `StreamFinished` after the pointer; nothing changed either way.
+   */
+  update(plaintext: Uint8Array): Uint8Array;
+  /**
+   * Once exactly `size` bytes were given: the next remaining blob bytes (the zero-padded
+   * tail, one segment per call), then `{ciphertext: empty, pointer}`. `SizeMismatch`
+   * before the declared size was reached (nothing changed: write the rest first),
+   * `StreamFinished` after the pointer.
+   */
+  finishStep(): AttachmentStep;
+  /** The blob's 53-byte header. */
+  header(): Uint8Array;
+  /** Releases the wasm memory (the key is wiped). */
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
+/**
+ * Decrypts one blob as it is downloaded, for the pointer that names it, in memory bounded
+ * by one segment. `update` releases the plaintext of each authenticated segment; the
+ * attachment is complete, and is the blob the pointer names, ONLY when `finish()`
+ * succeeds: do not save it as final, mark it received or forward it before then. A
+ * refused `update` changes nothing (`received()` too): re-fetch from there and go on.
+ */
+export declare class AttachmentDecryptor {
+  /** A decryptor for the blob the encoded `pointer` names (`Malformed` / `TooLarge` if it does not decode). */
+  constructor(pointer: Uint8Array);
+  /**
+   * Takes the next blob bytes (any chunking) and returns the plaintext they complete
+   * (possibly empty). Refused, in the order checked: the header (`Malformed`,
+   * `WrongMessageType`, `UnsupportedVersion`), `WrongKey` (another pointer's blob),
+   * `SizeMismatch`, `TrailingData` (bytes past the end), `Tampered` (a segment's tag),
+   * `InvalidPadding`; `StreamFinished` after `finish`.
+   */
+  update(ciphertext: Uint8Array): Uint8Array;
+  /**
+   * Ends the stream. `Truncated`: not every segment arrived (nothing changed: more bytes
+   * may come). `DigestMismatch`: not the blob the sender committed to (discard everything
+   * released). `StreamFinished`: already finished.
+   */
+  finish(): void;
+  /** Blob bytes accepted so far (where to resume a download). */
+  received(): number;
+  /** Releases the wasm memory (the key is wiped). */
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
+/** Encrypts a whole attachment held in memory (64 KiB segments). */
+export declare function attachmentEncrypt(plaintext: Uint8Array, contentType: string, fileName?: string | null): EncryptedAttachment;
+/** Decrypts a whole blob and checks it against the pointer (complete, digest): the errors of `AttachmentDecryptor`. */
+export declare function attachmentDecrypt(pointer: Uint8Array, blob: Uint8Array): Uint8Array;
+/**
+ * Decrypts segment `index` alone (seeking in audio or video): `header` is the blob's first
+ * 53 bytes, `segment` the bytes at `attachmentSegmentRange(header, index)`. Returns its
+ * real plaintext (padding stripped). The segment is authentic, but only a whole
+ * `AttachmentDecryptor` run checks the digest. `Malformed` for a segment the blob does not
+ * have, `Truncated` / `TrailingData` for a wrong length, `Tampered`, and the header checks.
+ */
+export declare function attachmentDecryptSegment(pointer: Uint8Array, header: Uint8Array, index: number, segment: Uint8Array): Uint8Array;
+/** The layout a blob's 53-byte header fixes (`Malformed` if it does not decode). */
+export declare function attachmentHeaderInfo(header: Uint8Array): AttachmentHeaderInfo;
+/** Where segment `index` lies in the blob, for a range request (`Malformed` if there is none). */
+export declare function attachmentSegmentRange(header: Uint8Array, index: number): SegmentRange;
+/** The segment holding plaintext byte `plaintextOffset` (`Malformed` past the last segment; keep offsets below the pointer's `size`). */
+export declare function attachmentSegmentForOffset(header: Uint8Array, plaintextOffset: number): number;
+/** What an encoded pointer describes (never the key). */
+export declare function attachmentPointerInfo(pointer: Uint8Array): AttachmentPointerInfo;
+/** The padded length of a `size`-byte attachment: the only size the server learns (`TooLarge` over 2^40). */
+export declare function attachmentPaddedLen(size: number): number;
 
 export declare function libraryVersion(): string;
 export declare function errorCodes(): ErrorCode[];

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Web benchmarks in one run: native Rust (the same flows through the FFI crate's Rust API),
-# @gochat/e2ee in Node and in headless Chromium, and @signalapp/libsignal-client in Node.
+# @gochat/e2ee in Node and in headless Chromium, and @signalapp/libsignal-client in Node;
+# then attachment throughput in Node (attachments.mjs, with Node's own AES-256-GCM beside it).
 #   bash bindings/js/bench/run.sh [ITERS] [SETUPS]      (defaults 5000 50)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -13,3 +14,4 @@ cd "$ROOT"
 cargo run -q --release -p gochat-e2ee-ffi --example ffi_baseline -- "$ITERS" "$SETUPS" | sed 's/^rust /native-rust /'
 node "$HERE/node.mjs" "$ITERS" "$SETUPS"
 node "$HERE/browser.mjs" "$ITERS" "$SETUPS"
+node "$HERE/attachments.mjs"

@@ -75,6 +75,54 @@ function makeGroup(d, creator, others) {
   return c.groupId;
 }
 
+
+// ---- Attachments -------------------------------------------------------------------
+const KiB = 1024;
+// Deterministic non-zero test bytes (crypto.getRandomValues caps at 64 KiB a call).
+function pattern(n, seed = 1) {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+// Streams `data` through an AttachmentEncryptor in `chunk`-byte pieces; the blob is every
+// update result, then every finishStep ciphertext, in order.
+function streamEncrypt(lib, data, chunk, enc = new lib.AttachmentEncryptor(data.length, 'application/octet-stream', 'data.bin')) {
+  const parts = [];
+  for (let at = 0; at < data.length; at += chunk) parts.push(enc.update(data.subarray(at, at + chunk)));
+  for (;;) {
+    const step = enc.finishStep();
+    parts.push(step.ciphertext);
+    if (step.pointer) {
+      eq(step.ciphertext.length, 0, 'the last step carries no ciphertext');
+      const header = enc.header();
+      enc.free();
+      return { blob: concat(parts), pointer: step.pointer, header };
+    }
+    assert(step.ciphertext.length > 0, 'a step before the pointer carries ciphertext');
+  }
+}
+// Streams `blob` through an AttachmentDecryptor in `chunk`-byte pieces, then finishes.
+function streamDecrypt(lib, pointer, blob, chunk) {
+  const d = new lib.AttachmentDecryptor(pointer);
+  const parts = [];
+  for (let at = 0; at < blob.length; at += chunk) parts.push(d.update(blob.subarray(at, at + chunk)));
+  d.finish();
+  eq(d.received(), blob.length, 'received counts every byte');
+  d.free();
+  return concat(parts);
+}
+const sha256 = async (b) => new Uint8Array(await crypto.subtle.digest('SHA-256', b));
+
 const VECTORS = ['identity_and_bundle', 'pqxdh_one_time_prekey', 'pqxdh_last_resort', 'ratchet_conversation', 'padding', 'snapshot'];
 
 export function defineTests(test, lib, loadVector) {
@@ -322,7 +370,7 @@ export function defineTests(test, lib, loadVector) {
 
   test('errors: codes are stable and complete', () => {
     const codes = lib.errorCodes();
-    eq(codes.length, 53);
+    eq(codes.length, 60); // 53, then the 7 attachment codes (protocol.md section 11)
     for (const c of ['Duplicate', 'AuthenticationFailed', 'TooFarAhead', 'NoSession', 'BadSignature', 'SnapshotUndecryptable',
       'IdentityChanged', 'MessageLost', 'CounterReused', 'RetryExpired', 'TooManyPeers', 'StateFull', 'Internal',
       'UnknownGroup', 'MissingSenderKey', 'GroupFork', 'StaleEpoch', 'WrongSigner', 'StaleSequence', 'WrongChannel']) {
@@ -689,5 +737,236 @@ export function defineTests(test, lib, loadVector) {
     eq(ben2.channelSubscriptionIds().length, 2);
     throwsCode(lib, () => ben2.channelReceive(post, NOW), 'StaleSequence');
     ben2.free(); freeAll(d);
+  });
+
+  test('attachments: one-shot round trip; the blob has the layout its header gives', async () => {
+    const data = pattern(100 * KiB + 7);
+    const { blob, pointer } = lib.attachmentEncrypt(data, 'image/jpeg', 'photo.jpg');
+    assert(blob instanceof Uint8Array && pointer instanceof Uint8Array, 'Uint8Array results');
+    const info = lib.attachmentHeaderInfo(blob.subarray(0, 53));
+    eq(info, { segmentSize: 65536, paddedLen: lib.attachmentPaddedLen(data.length), segmentCount: 2, ciphertextLen: blob.length });
+    eq(blob.length, 53 + info.paddedLen + 16 * info.segmentCount);
+    eq(blob[0], 0x40, 'blob type');
+    eq(pointer[0], 0x41, 'pointer type');
+    eq(lib.attachmentDecrypt(pointer, blob), data);
+    const p = lib.attachmentPointerInfo(pointer);
+    eq(p.size, data.length);
+    eq(p.contentType, 'image/jpeg');
+    eq(p.fileName, 'photo.jpg');
+    eq(p.digest, await sha256(blob), 'the digest is SHA-256 of the whole blob');
+    // Two encryptions of the same file share nothing: fresh key and nonce prefix.
+    const again = lib.attachmentEncrypt(data, 'image/jpeg', 'photo.jpg');
+    assert(again.pointer.subarray(2, 34).some((b, i) => b !== pointer[2 + i]), 'a fresh key');
+    assert(again.blob.subarray(14, 21).some((b, i) => b !== blob[14 + i]), 'a fresh nonce prefix');
+  });
+
+  test('attachments: streaming 300 KiB in 64 KiB chunks; any chunking decrypts; finished streams refuse', () => {
+    const data = pattern(300 * KiB, 7);
+    const enc = new lib.AttachmentEncryptor(data.length, 'audio/ogg', null);
+    const first = enc.update(data.subarray(0, 64 * KiB - 1));
+    eq(first.length, 53, 'the header only: the first segment is not yet complete');
+    const seg0 = enc.update(data.subarray(64 * KiB - 1, 64 * KiB));
+    eq(seg0.length, 65536 + 16, 'one more byte completes segment 0');
+    const { blob, pointer, header } = streamEncrypt(lib, data.subarray(64 * KiB), 64 * KiB, {
+      update: (c) => enc.update(c), finishStep: () => enc.finishStep(), header: () => enc.header(), free: () => {},
+    });
+    const whole = concat([first, seg0, blob]);
+    eq(header, whole.subarray(0, 53), 'header() is the blob start');
+    const info = lib.attachmentHeaderInfo(header);
+    eq(info.segmentCount, 5, '300 KiB pads to 304 KiB: 5 segments');
+    eq(whole.length, info.ciphertextLen);
+    eq(lib.attachmentPointerInfo(pointer).fileName, null, 'no file name');
+    for (const chunk of [64 * KiB, 1000, 53, whole.length]) eq(streamDecrypt(lib, pointer, whole, chunk), data, `chunks of ${chunk}`);
+    throwsCode(lib, () => enc.update(new Uint8Array(0)), 'StreamFinished');
+    throwsCode(lib, () => enc.finishStep(), 'StreamFinished');
+    enc.free();
+    const d = new lib.AttachmentDecryptor(pointer);
+    const out = d.update(whole);
+    eq(out.length, data.length);
+    d.finish();
+    throwsCode(lib, () => d.update(new Uint8Array(1)), 'StreamFinished');
+    throwsCode(lib, () => d.finish(), 'StreamFinished');
+    d.free();
+  });
+
+  test('attachments: an empty file is one padded segment', () => {
+    const enc = new lib.AttachmentEncryptor(0, 'text/plain');
+    eq(enc.update(new Uint8Array(0)).length, 53, 'the header');
+    const step = enc.finishStep();
+    eq(step.pointer, null);
+    eq(step.ciphertext.length, 1024 + 16, 'one segment of 1,024 padding bytes');
+    const done = enc.finishStep();
+    assert(done.pointer instanceof Uint8Array && done.ciphertext.length === 0, 'then the pointer');
+    const blob = concat([enc.header(), step.ciphertext]);
+    eq(lib.attachmentDecrypt(done.pointer, blob), new Uint8Array(0));
+    eq(lib.attachmentPointerInfo(done.pointer).size, 0);
+    const one = lib.attachmentEncrypt(new Uint8Array(0), 'text/plain');
+    eq(one.blob.length, 53 + 1024 + 16);
+    eq(lib.attachmentDecrypt(one.pointer, one.blob).length, 0);
+    enc.free();
+  });
+
+  test('attachments: a size on a segment boundary holds the last segment for finishStep', () => {
+    const data = pattern(128 * KiB, 3); // a padding bucket itself: two full segments, no padding
+    eq(lib.attachmentPaddedLen(data.length), data.length);
+    const enc = new lib.AttachmentEncryptor(data.length, 'video/mp4', 'clip.mp4');
+    const out = enc.update(data);
+    eq(out.length, 53 + 65536 + 16, 'header and segment 0; the last segment waits');
+    const last = enc.finishStep();
+    eq(last.ciphertext.length, 65536 + 16);
+    const done = enc.finishStep();
+    const blob = concat([out, last.ciphertext]);
+    eq(lib.attachmentHeaderInfo(blob.subarray(0, 53)).segmentCount, 2);
+    eq(streamDecrypt(lib, done.pointer, blob, 65536 + 16), data);
+    const small = lib.AttachmentEncryptor.withSegmentSize(4 * KiB, 1024, 'text/plain', null);
+    assert(small instanceof lib.AttachmentEncryptor, 'the factory makes an AttachmentEncryptor');
+    const s = streamEncrypt(lib, pattern(4 * KiB, 9), 1024, small);
+    eq(lib.attachmentHeaderInfo(s.header), { segmentSize: 1024, paddedLen: 4096, segmentCount: 4, ciphertextLen: 53 + 4096 + 64 });
+    eq(lib.attachmentDecrypt(s.pointer, s.blob), pattern(4 * KiB, 9));
+    enc.free();
+  });
+
+  test('attachments: WrongKey, Tampered, Truncated, TrailingData, DigestMismatch', () => {
+    const data = pattern(200 * KiB, 5);
+    const a = lib.attachmentEncrypt(data, 'application/pdf', 'a.pdf');
+    const b = lib.attachmentEncrypt(data, 'application/pdf', 'a.pdf');
+    throwsCode(lib, () => lib.attachmentDecrypt(b.pointer, a.blob), 'WrongKey');
+    const flipped = a.blob.slice();
+    flipped[53 + 65552 + 100] ^= 1; // inside segment 1
+    throwsCode(lib, () => lib.attachmentDecrypt(a.pointer, flipped), 'Tampered');
+    const header = a.blob.slice();
+    header[20] ^= 1; // the nonce prefix: every tag covers the header
+    throwsCode(lib, () => lib.attachmentDecrypt(a.pointer, header), 'Tampered');
+    throwsCode(lib, () => lib.attachmentDecrypt(a.pointer, a.blob.subarray(0, a.blob.length - 1)), 'Truncated');
+    throwsCode(lib, () => lib.attachmentDecrypt(a.pointer, a.blob.subarray(0, 53 + 65552)), 'Truncated'); // at a segment boundary
+    throwsCode(lib, () => lib.attachmentDecrypt(a.pointer, a.blob.subarray(0, 40)), 'Truncated');
+    throwsCode(lib, () => lib.attachmentDecrypt(a.pointer, concat([a.blob, new Uint8Array(1)])), 'TrailingData');
+    // The pointer: type, version, key (2..34), digest (34..66), size (66..74), ...
+    const digest = a.pointer.slice();
+    digest[34] ^= 1;
+    throwsCode(lib, () => lib.attachmentDecrypt(digest, a.blob), 'DigestMismatch');
+    const key = a.pointer.slice();
+    key[2] ^= 1;
+    throwsCode(lib, () => lib.attachmentDecrypt(key, a.blob), 'WrongKey');
+    const size = a.pointer.slice();
+    size[73] ^= 0x80; // another padding bucket than the header's
+    throwsCode(lib, () => lib.attachmentDecrypt(size, a.blob), 'SizeMismatch');
+    const sameBucket = a.pointer.slice(); // the size is bound into every tag (protocol.md 14.1)
+    new DataView(sameBucket.buffer).setBigUint64(66, BigInt(data.length - 1));
+    eq(lib.attachmentPaddedLen(data.length - 1), lib.attachmentPaddedLen(data.length), 'the same padding bucket');
+    throwsCode(lib, () => lib.attachmentDecrypt(sameBucket, a.blob), 'Tampered');
+    throwsCode(lib, () => lib.attachmentDecrypt(a.pointer.subarray(0, 60), a.blob), 'Malformed');
+    throwsCode(lib, () => new lib.AttachmentDecryptor(new Uint8Array([0x41, 1])), 'Malformed');
+    throwsCode(lib, () => lib.attachmentDecrypt(a.pointer, concat([new Uint8Array([0x42]), a.blob.subarray(1)])), 'WrongMessageType');
+    eq(lib.attachmentDecrypt(a.pointer, a.blob), data, 'the genuine blob still decrypts');
+  });
+
+  test('attachments: a refused update leaves the decryptor unchanged and usable', () => {
+    const data = pattern(300 * KiB, 11);
+    const { blob, pointer } = lib.attachmentEncrypt(data, 'audio/ogg');
+    const seg = 65536 + 16;
+    const d = new lib.AttachmentDecryptor(pointer);
+    const other = lib.attachmentEncrypt(data, 'audio/ogg');
+    throwsCode(lib, () => d.update(other.blob.subarray(0, 100)), 'WrongKey');
+    eq(d.received(), 0, 'a refused header is not counted');
+    const parts = [d.update(blob.subarray(0, 53 + seg + 10))];
+    eq(parts[0], data.subarray(0, 65536), 'segment 0 is released once authenticated');
+    const at = d.received();
+    eq(at, 53 + seg + 10);
+    const bad = blob.slice(at, 53 + 3 * seg);
+    bad[seg] ^= 1; // inside segment 2
+    throwsCode(lib, () => d.update(bad), 'Tampered');
+    eq(d.received(), at, 'nothing accepted');
+    throwsCode(lib, () => d.finish(), 'Truncated');
+    parts.push(d.update(blob.subarray(at, blob.length - 5)));
+    throwsCode(lib, () => d.finish(), 'Truncated');
+    throwsCode(lib, () => d.update(concat([blob.subarray(blob.length - 5), new Uint8Array(3)])), 'TrailingData');
+    parts.push(d.update(blob.subarray(blob.length - 5)));
+    throwsCode(lib, () => d.update(new Uint8Array(1)), 'TrailingData');
+    d.finish();
+    eq(concat(parts), data);
+    // A blob whose digest the pointer does not name is refused at finish, after every
+    // segment was authentic: nothing released so far may be kept.
+    const digest = pointer.slice();
+    digest[40] ^= 1;
+    const e = new lib.AttachmentDecryptor(digest);
+    eq(e.update(blob).length, data.length);
+    throwsCode(lib, () => e.finish(), 'DigestMismatch');
+    d.free(); e.free();
+  });
+
+  test('attachments: random access to a middle segment (seeking)', () => {
+    const data = pattern(300 * KiB, 13);
+    const { blob, pointer } = lib.attachmentEncrypt(data, 'video/mp4');
+    const header = blob.subarray(0, 53);
+    const index = lib.attachmentSegmentForOffset(header, 150_000);
+    eq(index, 2);
+    const r = lib.attachmentSegmentRange(header, index);
+    eq(r, { offset: 53 + 2 * (65536 + 16), length: 65536 + 16 });
+    const seg = blob.subarray(r.offset, r.offset + r.length);
+    eq(lib.attachmentDecryptSegment(pointer, header, index, seg), data.subarray(2 * 65536, 3 * 65536));
+    // The last segment releases only the real bytes, not the padding.
+    const last = lib.attachmentHeaderInfo(header).segmentCount - 1;
+    const lr = lib.attachmentSegmentRange(header, last);
+    eq(lr.offset + lr.length, blob.length);
+    eq(lib.attachmentDecryptSegment(pointer, header, last, blob.subarray(lr.offset)), data.subarray(last * 65536));
+    throwsCode(lib, () => lib.attachmentDecryptSegment(pointer, header, 1, seg), 'Tampered'); // wrong position
+    throwsCode(lib, () => lib.attachmentDecryptSegment(pointer, header, index, seg.subarray(1)), 'Truncated');
+    throwsCode(lib, () => lib.attachmentDecryptSegment(pointer, header, index, concat([seg, new Uint8Array(1)])), 'TrailingData');
+    throwsCode(lib, () => lib.attachmentDecryptSegment(pointer, header, last + 1, seg), 'Malformed');
+    throwsCode(lib, () => lib.attachmentDecryptSegment(pointer, header, 1.5, seg), 'Malformed');
+    throwsCode(lib, () => lib.attachmentDecryptSegment(lib.attachmentEncrypt(data, 'video/mp4').pointer, header, index, seg), 'WrongKey');
+    throwsCode(lib, () => lib.attachmentSegmentRange(header, last + 1), 'Malformed');
+    eq(lib.attachmentSegmentForOffset(header, data.length - 1), last);
+    throwsCode(lib, () => lib.attachmentSegmentForOffset(header, (last + 1) * 65536), 'Malformed');
+    throwsCode(lib, () => lib.attachmentSegmentForOffset(header, -1), 'Malformed');
+    throwsCode(lib, () => lib.attachmentHeaderInfo(header.subarray(0, 52)), 'Malformed');
+  });
+
+  test('attachments: attachmentPointerInfo describes the pointer without its key', () => {
+    const { pointer } = lib.attachmentEncrypt(pattern(5000), 'image/png', 'Übersicht – Q3.png');
+    const info = lib.attachmentPointerInfo(pointer);
+    eq(Object.keys(info).sort(), ['contentType', 'digest', 'fileName', 'size']);
+    eq(info.fileName, 'Übersicht – Q3.png');
+    eq(info.digest, pointer.subarray(34, 66));
+    const key = pointer.subarray(2, 34);
+    for (const v of Object.values(info)) {
+      if (v instanceof Uint8Array) assert(v.some((b, i) => b !== key[i]), 'no field is the key');
+    }
+    throwsCode(lib, () => lib.attachmentPointerInfo(pointer.subarray(0, pointer.length - 1)), 'Malformed');
+    throwsCode(lib, () => lib.attachmentPointerInfo(new Uint8Array(600)), 'TooLarge');
+  });
+
+  test('attachments: finishStep before the declared size is SizeMismatch and changes nothing; bad arguments', () => {
+    const data = pattern(70 * KiB, 17);
+    const enc = new lib.AttachmentEncryptor(data.length, 'application/zip', 'x.zip');
+    const parts = [enc.update(data.subarray(0, 10 * KiB))];
+    throwsCode(lib, () => enc.finishStep(), 'SizeMismatch');
+    throwsCode(lib, () => enc.update(new Uint8Array(60 * KiB + 1)), 'SizeMismatch'); // one byte too many
+    parts.push(enc.update(data.subarray(10 * KiB)));
+    const { blob, pointer } = streamEncrypt(lib, new Uint8Array(0), 1, enc);
+    eq(lib.attachmentDecrypt(pointer, concat([...parts, blob])), data, 'the stream went on after the refusals');
+    throwsCode(lib, () => new lib.AttachmentEncryptor(-1, 'text/plain'), 'Malformed');
+    throwsCode(lib, () => new lib.AttachmentEncryptor(1.5, 'text/plain'), 'Malformed');
+    throwsCode(lib, () => new lib.AttachmentEncryptor(NaN, 'text/plain'), 'Malformed');
+    throwsCode(lib, () => new lib.AttachmentEncryptor(2 ** 40 + 1, 'text/plain'), 'TooLarge');
+    throwsCode(lib, () => new lib.AttachmentEncryptor(1, ''), 'Malformed');
+    throwsCode(lib, () => new lib.AttachmentEncryptor(1, 'text/plain', '../etc/passwd'), 'Malformed');
+    throwsCode(lib, () => new lib.AttachmentEncryptor(1, 'text/plain', ''), 'Malformed');
+    throwsCode(lib, () => lib.AttachmentEncryptor.withSegmentSize(1, 512, 'text/plain'), 'Malformed');
+    throwsCode(lib, () => lib.AttachmentEncryptor.withSegmentSize(1, 2 ** 20 + 1, 'text/plain'), 'Malformed');
+    throwsCode(lib, () => lib.attachmentEncrypt(new Uint8Array(1), 'text/\n'), 'Malformed');
+    throwsCode(lib, () => lib.attachmentPaddedLen(2 ** 40 + 1), 'TooLarge');
+    eq([0, 1024, 1025, 65537, 2 ** 20 + 1].map((n) => lib.attachmentPaddedLen(n)), [1024, 1024, 1088, 67584, 2 ** 20 + 2 ** 15]);
+  });
+
+  test('attachments: limits and error codes', () => {
+    const l = lib.limits();
+    eq([l.headerBytes, l.defaultSegmentSize, l.minSegmentSize, l.maxSegmentSize, l.maxAttachmentBytes, l.maxPointerBytes],
+      [53, 65536, 1024, 1048576, 2 ** 40, 587]);
+    const codes = lib.errorCodes();
+    for (const c of ['WrongKey', 'Tampered', 'Truncated', 'TrailingData', 'DigestMismatch', 'SizeMismatch', 'StreamFinished']) {
+      assert(codes.includes(c), `${c} listed`);
+    }
   });
 }

@@ -18,9 +18,9 @@ test('types: every runtime export is declared in index.d.ts', () => {
   }
 });
 
-// The members declared in `export declare class Device { ... }`, with their parameter counts.
-function declaredDeviceMembers(src) {
-  const body = src.slice(src.indexOf('export declare class Device {'));
+// The members declared in `export declare class <cls> { ... }`, with their parameter counts.
+function declaredMembers(src, cls) {
+  const body = src.slice(src.indexOf(`export declare class ${cls} {`));
   const end = body.indexOf('\n}\n');
   const members = new Map();
   for (const m of body.slice(0, end).matchAll(/^  (?:static )?(?:readonly )?([A-Za-z]+)(\??)(\(([^)]*)\))?/gm)) {
@@ -29,6 +29,10 @@ function declaredDeviceMembers(src) {
   }
   return members;
 }
+const declaredDeviceMembers = (src) => declaredMembers(src, 'Device');
+// The same for the wasm-bindgen glue's `export class <cls> {` (4-space indented members).
+const generatedMembers = (glue, cls) =>
+  declaredMembers(glue.replace(`export class ${cls} {`, `export declare class ${cls} {`).replace(/^    /gm, '  '), cls);
 
 // The field names of `export interface Name [extends Base] { ... }`, with the base's fields.
 function interfaceFields(name) {
@@ -101,4 +105,62 @@ test('types: group and channel results have exactly the declared fields', () => 
   for (const t of ['text', 'json', 'attachmentPointer']) assert.match(dts, new RegExp(`export type ContentType =[^;]*'${t}'`));
   for (const k of ['public', 'restricted']) assert.match(dts, new RegExp(`export type ChannelKind =[^;]*'${k}'`));
   ana.free(); ben.free(); cai.free();
+});
+
+test('types: every attachment class member of the wasm glue is declared, with the same number of parameters', () => {
+  const glue = readFileSync(new URL('../pkg/gochat_e2ee_wasm.d.ts', import.meta.url), 'utf8');
+  for (const cls of ['AttachmentEncryptor', 'AttachmentDecryptor']) {
+    const declared = declaredMembers(dts, cls);
+    const generated = generatedMembers(glue, cls);
+    assert.ok(generated.size >= 4, `parsed the glue's ${cls} (${generated.size} members)`);
+    for (const [name, params] of generated) {
+      assert.ok(declared.has(name), `${cls}.${name} not declared in index.d.ts`);
+      assert.equal(declared.get(name), params, `${cls}.${name}: parameter count`);
+    }
+    for (const name of Object.getOwnPropertyNames(lib[cls].prototype)) {
+      if (name !== 'constructor' && name !== '__destroy_into_raw') assert.ok(declared.has(name), `${cls}.${name} not declared`);
+    }
+  }
+  for (const f of ['attachmentEncrypt', 'attachmentDecrypt', 'attachmentDecryptSegment', 'attachmentHeaderInfo',
+    'attachmentSegmentRange', 'attachmentSegmentForOffset', 'attachmentPointerInfo', 'attachmentPaddedLen']) {
+    const g = glue.match(new RegExp(`export function ${f}\\(([^)]*)\\)`));
+    const d = dts.match(new RegExp(`export declare function ${f}\\(([^)]*)\\)`));
+    assert.ok(g && d, `${f} in the glue and in index.d.ts`);
+    assert.equal(d[1].split(',').length, g[1].split(',').length, `${f}: parameter count`);
+  }
+});
+
+test('types: attachment results have exactly the declared fields', () => {
+  const data = new Uint8Array(70_000).fill(7);
+  const e = lib.attachmentEncrypt(data, 'image/png', 'a.png');
+  assert.deepEqual(keysOf(e), interfaceFields('EncryptedAttachment'));
+  const header = e.blob.subarray(0, 53);
+  assert.deepEqual(keysOf(lib.attachmentHeaderInfo(header)), interfaceFields('AttachmentHeaderInfo'));
+  assert.deepEqual(keysOf(lib.attachmentSegmentRange(header, 0)), interfaceFields('SegmentRange'));
+  assert.deepEqual(keysOf(lib.attachmentPointerInfo(e.pointer)), interfaceFields('AttachmentPointerInfo'));
+  const enc = new lib.AttachmentEncryptor(0, 'text/plain');
+  assert.deepEqual(keysOf(enc.finishStep()), interfaceFields('AttachmentStep'));
+  enc.free();
+  const limits = keysOf(lib.limits());
+  assert.deepEqual(limits, interfaceFields('Limits'));
+});
+
+test('types: index.d.ts type-checks real use under strict TypeScript (test/types-check.ts)', async () => {
+  const { default: ts } = await import('typescript');
+  const file = new URL('./types-check.ts', import.meta.url).pathname;
+  const program = ts.createProgram([file], {
+    noEmit: true,
+    strict: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    lib: ['lib.es2022.d.ts', 'lib.dom.d.ts', 'lib.esnext.disposable.d.ts'],
+    types: [],
+  });
+  const diagnostics = ts.getPreEmitDiagnostics(program);
+  const text = ts.formatDiagnostics(diagnostics, {
+    getCanonicalFileName: (f) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => '\n',
+  });
+  assert.equal(diagnostics.length, 0, text);
+  assert.ok(program.getSourceFiles().some((f) => f.fileName.endsWith('bindings/js/index.d.ts')), 'resolved index.d.ts');
 });

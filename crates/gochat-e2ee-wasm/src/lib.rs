@@ -13,6 +13,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod attachment;
+
 use gochat_e2ee as core;
 use gochat_e2ee::channel::{Announcement, ChannelId, ChannelKind, ContentType, Received};
 use gochat_e2ee::device::ControlReceived;
@@ -286,7 +288,7 @@ pub fn error_codes() -> Vec<String> {
     core::ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect()
 }
 
-/// The enforced limits (see `docs/protocol.md`, section 10).
+/// The enforced limits (see `docs/protocol.md`, sections 10 and 14.6).
 #[wasm_bindgen]
 pub fn limits() -> JsValue {
     use core::limits::*;
@@ -302,6 +304,7 @@ pub fn limits() -> JsValue {
     set("maxPlaintextBytes", MAX_PLAINTEXT_BYTES as f64);
     set("maxBundleBytes", MAX_BUNDLE_BYTES as f64);
     set("paddingBlock", PADDING_BLOCK as f64);
+    attachment::add_limits(&o);
     o.into()
 }
 

@@ -1,0 +1,96 @@
+// Compiled (never run) by types.test.mjs with `strict`: the hand-written index.d.ts must
+// type-check real use of the package, and refuse the misuse marked @ts-expect-error.
+import {
+  AttachmentDecryptor,
+  AttachmentEncryptor,
+  attachmentDecrypt,
+  attachmentDecryptSegment,
+  attachmentEncrypt,
+  attachmentHeaderInfo,
+  attachmentPaddedLen,
+  attachmentPointerInfo,
+  attachmentSegmentForOffset,
+  attachmentSegmentRange,
+  Device,
+  isGoChatError,
+  limits,
+  type AttachmentHeaderInfo,
+  type AttachmentPointerInfo,
+  type AttachmentStep,
+  type EncryptedAttachment,
+  type ErrorCode,
+  type SegmentRange,
+} from '../index.js';
+
+// Streams a File or Blob through an encryptor in 1 MiB slices; uploads every chunk.
+export async function upload(file: Blob, put: (chunk: Uint8Array) => Promise<void>): Promise<Uint8Array> {
+  const enc = new AttachmentEncryptor(file.size, file.type || 'application/octet-stream', 'name.bin');
+  for (let at = 0; at < file.size; at += 1 << 20) {
+    await put(enc.update(new Uint8Array(await file.slice(at, at + (1 << 20)).arrayBuffer())));
+  }
+  for (;;) {
+    const step: AttachmentStep = enc.finishStep();
+    await put(step.ciphertext);
+    if (step.pointer !== null) {
+      enc.free();
+      return step.pointer;
+    }
+  }
+}
+
+export function download(pointer: Uint8Array, chunks: Uint8Array[]): Uint8Array[] {
+  const dec = new AttachmentDecryptor(pointer);
+  const out = chunks.map((c) => dec.update(c));
+  try {
+    dec.finish();
+  } catch (e) {
+    if (isGoChatError(e)) {
+      const code: ErrorCode = e.code;
+      if (code === 'Truncated' || code === 'DigestMismatch') return [];
+    }
+    throw e;
+  }
+  const received: number = dec.received();
+  void received;
+  dec.free();
+  return out;
+}
+
+export function seek(pointer: Uint8Array, header: Uint8Array, blob: Uint8Array, offset: number): Uint8Array {
+  const info: AttachmentHeaderInfo = attachmentHeaderInfo(header);
+  const index: number = attachmentSegmentForOffset(header, Math.min(offset, info.paddedLen - 1));
+  const r: SegmentRange = attachmentSegmentRange(header, index);
+  return attachmentDecryptSegment(pointer, header, index, blob.subarray(r.offset, r.offset + r.length));
+}
+
+export function oneShot(data: Uint8Array): string | null {
+  const e: EncryptedAttachment = attachmentEncrypt(data, 'image/png');
+  attachmentEncrypt(data, 'image/png', null);
+  const small = AttachmentEncryptor.withSegmentSize(data.length, 4096, 'image/png', 'a.png');
+  small.free();
+  const plain: Uint8Array = attachmentDecrypt(e.pointer, e.blob);
+  const p: AttachmentPointerInfo = attachmentPointerInfo(e.pointer);
+  const l = limits();
+  const n: number = attachmentPaddedLen(plain.length) + l.headerBytes + l.maxPointerBytes + p.size;
+  void n;
+  void Device;
+  // @ts-expect-error a pointer's info has no key
+  void p.key;
+  // @ts-expect-error the file name may be null
+  const len: number = p.fileName.length;
+  void len;
+  return p.fileName;
+}
+
+export function misuse(enc: AttachmentEncryptor): void {
+  // @ts-expect-error the pointer is null until the last step
+  const bytes: Uint8Array = enc.finishStep().pointer;
+  void bytes;
+  // @ts-expect-error sizes are numbers, not bigints
+  void new AttachmentEncryptor(10n, 'text/plain');
+  // @ts-expect-error the decryptor takes the encoded pointer
+  void new AttachmentDecryptor('pointer');
+  // @ts-expect-error not an error code
+  const c: ErrorCode = 'Tampering';
+  void c;
+}
