@@ -314,9 +314,12 @@ pub fn attachment_pointer(data: &[u8]) -> bool {
     }
     let again = AttachmentPointer::decode(&p.encode()).expect("re-decode");
     assert_eq!(again, p);
-    let shown = format!("{p:?}");
-    let key_hex: String = p.key().as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    assert!(!shown.contains(&key_hex) && !shown.contains(&format!("{:?}", p.key().as_bytes())), "Debug shows the key");
+    // The Debug output must not depend on the key (it may equal the digest, so searching
+    // the output for the key's bytes is not enough).
+    let mut other = p.encode();
+    other[2] ^= 0x01;
+    let other = AttachmentPointer::decode(&other).expect("another key");
+    assert_eq!(format!("{p:?}"), format!("{other:?}"), "Debug shows the key");
     true
 }
 
