@@ -75,10 +75,11 @@ pub fn run(inputs: &Value) -> Result<(Value, Value), String> {
         let mut p = plaintext.clone();
         p.resize(padded as usize, 0);
         let mut blob = header.clone();
+        let aad = [&header[..], &size.to_be_bytes()].concat();
         let mut nonces = Vec::new();
         for (i, chunk) in p.chunks(seg as usize).enumerate() {
             let nonce_i = nonce(&prefix, i as u64, n)?;
-            blob.extend_from_slice(&prim::aes_gcm_seal(&aes_key, &nonce_i, &header, chunk)?);
+            blob.extend_from_slice(&prim::aes_gcm_seal(&aes_key, &nonce_i, &aad, chunk)?);
             nonces.push(hv(&nonce_i));
         }
         let digest = prim::sha256(&[&blob]);
@@ -92,7 +93,7 @@ pub fn run(inputs: &Value) -> Result<(Value, Value), String> {
         pointer.extend_from_slice(file_name.as_bytes());
         inter_cases.push(json!({
             "name": name, "aes_key": hv(&aes_key), "key_commitment": hv(&commitment), "padded_len": padded,
-            "segment_count": n, "nonces": nonces, "blob_len": blob.len(),
+            "segment_count": n, "nonces": nonces, "aad": hv(&aad), "blob_len": blob.len(),
         }));
         out_cases.push(json!({
             "name": name, "header": hv(&header), "blob": hv(&blob), "digest": hv(&digest), "pointer": hv(&pointer),
@@ -210,11 +211,13 @@ fn receive(pointer: &[u8], blob: &[u8]) -> Result<Result<(), Refused>, String> {
     if blob.len() as u64 > expected {
         return Ok(Err(("TrailingData", None)));
     }
+    // 14.1: every tag covers the header and the pointer's size.
+    let aad = [header, &size.to_be_bytes()].concat();
     let mut at = HEADER_BYTES;
     for i in 0..n {
         let plain_len = (padded - i * seg).min(seg) as usize;
         let Some(sealed) = blob.get(at..at + plain_len + TAG_BYTES) else { break };
-        let Ok(plain) = prim::aes_gcm_open(&aes_key, &nonce(&header[14..21], i, n)?, header, sealed) else {
+        let Ok(plain) = prim::aes_gcm_open(&aes_key, &nonce(&header[14..21], i, n)?, &aad, sealed) else {
             return Ok(Err(("Tampered", Some(i))));
         };
         let real = size.saturating_sub(i * seg).min(plain_len as u64) as usize;

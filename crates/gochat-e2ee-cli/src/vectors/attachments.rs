@@ -13,7 +13,7 @@ use super::{hex_field, hv, prim, str_field, u64_field};
 
 /// The vector's name and description.
 pub(crate) const NAME: &str = "attachments";
-pub(crate) const DESCRIPTION: &str = "Encrypted attachments (§14): a 13-byte file with a file name, an empty file, a file of exactly two 1,024-byte segments, and a 5,000-byte file in five 1,024-byte segments (the last partly padding), each with its key, nonce prefix, derived AES key and key commitment, Padmé length, every segment nonce, header, blob, SHA-256 digest and pointer; then refused inputs with their error codes: a wrong key, a flipped segment byte, a flipped header byte, swapped segments, a blob cut at a segment boundary, a trailing byte, a pointer digest and a pointer size that do not match.";
+pub(crate) const DESCRIPTION: &str = "Encrypted attachments (§14): a 13-byte file with a file name, an empty file, a file of exactly two 1,024-byte segments, and a 5,000-byte file in five 1,024-byte segments (the last partly padding), each with its key, nonce prefix, derived AES key and key commitment, Padmé length, every segment nonce, header, blob, SHA-256 digest and pointer; then refused inputs with their error codes: a wrong key, a flipped segment byte, a flipped header byte, swapped segments, a blob cut at a segment boundary, a trailing byte, a pointer digest that does not match, a pointer size in another padding bucket and one in the same bucket (bound into every segment's AAD).";
 
 /// One attachment: its name, segment size, content type, file name and plaintext.
 struct Case {
@@ -97,6 +97,7 @@ fn refusals() -> Vec<Refusal> {
         Refusal { name: "trailing_byte", case: "small", change: Change::Append(0) },
         Refusal { name: "digest_mismatch", case: "multi_segment", change: Change::PointerDigest },
         Refusal { name: "size_mismatch", case: "small", change: Change::PointerSize(1025) },
+        Refusal { name: "size_in_same_bucket", case: "small", change: Change::PointerSize(20) },
     ]
 }
 
