@@ -97,3 +97,39 @@ fn a_changed_scripted_vector_is_reported() {
     assert!(!ok);
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+#[test]
+fn a_changed_attachment_vector_is_reported() {
+    let tmp = std::env::temp_dir().join(format!("gochat-e2ee-attachments-{}", std::process::id()));
+    let (ok, text) = run(&["vectors", "generate", "--out", tmp.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let path = tmp.join("attachments.json");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let write = |file: &serde_json::Value| {
+        std::fs::write(&path, serde_json::to_string_pretty(file).unwrap() + "\n").unwrap();
+    };
+
+    // A segment nonce with its "last" flag cleared.
+    let mut file: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let n = file["intermediates"]["cases"][3]["nonces"][4].as_str().unwrap().to_owned();
+    assert!(n.ends_with("01"), "the last segment's nonce ends with 0x01: {n}");
+    file["intermediates"]["cases"][3]["nonces"][4] = serde_json::Value::String(format!("{}00", &n[..n.len() - 2]));
+    write(&file);
+    let (ok, text) = run(&["vectors", "verify", "--dir", tmp.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(text.contains("attachments: intermediates.cases[3].nonces[4]"), "{text}");
+
+    // A refusal claimed to be another one.
+    let mut file: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let refusals = file["outputs"]["refusals"].as_array_mut().unwrap();
+    let trailing = refusals.iter_mut().find(|r| r["name"] == "trailing_byte").unwrap();
+    assert_eq!(trailing["error"], "TrailingData");
+    trailing["error"] = serde_json::Value::String("Truncated".into());
+    write(&file);
+    let (ok, text) = run(&["vectors", "verify", "--dir", tmp.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(text.contains("attachments: outputs.refusals["), "{text}");
+    let (ok, _) = run(&["vectors", "check-fresh", "--dir", tmp.to_str().unwrap()]);
+    assert!(!ok);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

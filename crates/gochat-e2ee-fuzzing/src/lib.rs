@@ -16,6 +16,7 @@
 // A fuzz harness reports findings by panicking: that is the point of these functions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod attachments;
 pub mod channels;
 pub mod conversation;
 pub mod fixtures;
@@ -27,6 +28,7 @@ use gochat_e2ee::{Device, Error, PreKeyBundle, SnapshotKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
+pub use attachments::{attachment_header, attachment_pointer, attachment_stream};
 pub use channels::announcement;
 pub use conversation::conversation;
 pub use group_world::group;
@@ -37,7 +39,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 11] = [
+pub const TARGETS: [&str; 14] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -49,6 +51,9 @@ pub const TARGETS: [&str; 11] = [
     "announcement",
     "commit_welcome",
     "group",
+    "attachment_header",
+    "attachment_pointer",
+    "attachment_stream",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -65,6 +70,9 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "announcement" => announcement(data),
         "commit_welcome" => commit_welcome(data),
         "group" => group(data),
+        "attachment_header" => attachment_header(data),
+        "attachment_pointer" => attachment_pointer(data),
+        "attachment_stream" => attachment_stream(data),
         _ => return None,
     })
 }

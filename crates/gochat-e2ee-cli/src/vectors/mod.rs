@@ -8,6 +8,8 @@
 //! requires the regenerated files to equal the committed ones byte for byte.
 //! The file format is documented in `docs/test-vectors.md`.
 
+mod attachment_model;
+mod attachments;
 mod device_model;
 mod group_model;
 mod groups;
@@ -254,12 +256,15 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// A vector file: a fixed two-party scenario (checked by [`model`]) or a scripted one
-/// (checked by [`device_model`]).
+/// A vector file: a fixed two-party scenario (checked by [`model`]), a scripted one
+/// (checked by [`device_model`]), a group or channel one (checked by [`group_model`]) or
+/// the attachment vector (checked by [`attachment_model`]).
 enum Vector {
     Classic(Scenario),
     Script(scripts::Script),
     Group(groups::GroupVector),
+    /// `attachments.json` (checked by [`attachment_model`]).
+    Attachments,
 }
 
 impl Vector {
@@ -268,6 +273,7 @@ impl Vector {
             Vector::Classic(s) => s.name,
             Vector::Script(s) => s.name,
             Vector::Group(s) => s.name,
+            Vector::Attachments => attachments::NAME,
         }
     }
 
@@ -276,6 +282,7 @@ impl Vector {
             Vector::Classic(s) => s.description,
             Vector::Script(s) => s.description,
             Vector::Group(s) => s.description,
+            Vector::Attachments => attachments::DESCRIPTION,
         }
     }
 
@@ -285,6 +292,7 @@ impl Vector {
             Vector::Classic(s) => run_library(s),
             Vector::Script(s) => scripts::run_library(s),
             Vector::Group(s) => groups::run_library(s),
+            Vector::Attachments => attachments::run_library(),
         }
     }
 
@@ -299,6 +307,7 @@ impl Vector {
             }
             Vector::Script(_) => device_model::run(inputs),
             Vector::Group(s) => group_model::run(s.kind, inputs),
+            Vector::Attachments => attachment_model::run(inputs),
         }
     }
 }
@@ -308,6 +317,7 @@ fn vectors() -> Vec<Vector> {
     let mut v: Vec<Vector> = scenarios().into_iter().map(Vector::Classic).collect();
     v.extend(scripts::scripts().into_iter().map(Vector::Script));
     v.extend(groups::vectors().into_iter().map(Vector::Group));
+    v.push(Vector::Attachments);
     v
 }
 

@@ -104,11 +104,16 @@ impl AttachmentHeader {
         Ok(start..start + (len + SEGMENT_TAG_BYTES) as u64)
     }
 
-    /// The segment holding plaintext byte `offset` (for seeking in audio and video).
+    /// The segment holding plaintext byte `offset` (for seeking in audio and video);
+    /// `SegmentOutOfRange` for an offset at or past the padded length.
     pub fn segment_for_offset(&self, offset: u64) -> Result<u32, AttachmentError> {
         let index = offset / u64::from(self.segment_size);
         let index = u32::try_from(index).unwrap_or(u32::MAX);
-        self.segment_plain_len(index).ok_or(self.out_of_range(index))?;
+        // The last segment may be shorter than `segment_size`: an index in range does not
+        // mean the offset is.
+        if offset >= self.padded_len {
+            return Err(self.out_of_range(index.max(self.segment_count())));
+        }
         Ok(index)
     }
 

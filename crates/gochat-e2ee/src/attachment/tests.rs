@@ -62,6 +62,18 @@ fn padme_buckets() {
 }
 
 #[test]
+fn segment_for_offset_refuses_offsets_past_a_short_last_segment() {
+    // 5,000 bytes pad to 5,120: two 2,048-byte segments and a last one of 1,024.
+    let e = Encryptor::from_parts(AttachmentKey::from_bytes([1; 32]), [2; 7], 5000, 2048, "a/b", None).unwrap();
+    let h = e.header();
+    assert_eq!((h.padded_len(), h.segment_count()), (5120, 3));
+    assert_eq!(h.segment_for_offset(5119).unwrap(), 2);
+    assert!(matches!(h.segment_for_offset(5120), Err(AttachmentError::SegmentOutOfRange { index: 3, count: 3 })));
+    assert!(matches!(h.segment_for_offset(6143), Err(AttachmentError::SegmentOutOfRange { index: 3, count: 3 })));
+    assert!(h.segment_for_offset(u64::MAX).is_err());
+}
+
+#[test]
 fn layout_of_the_blob() {
     let pt = data(5000, 1);
     let (blob, p) = seal(&pt, 1024, 777, 2);

@@ -1,0 +1,6 @@
+#![no_main]
+//! `attachment_header`: see `gochat_e2ee_fuzzing::attachment_header` and docs/fuzzing.md.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = gochat_e2ee_fuzzing::attachment_header(data);
+});
