@@ -1,5 +1,10 @@
 package gov.gochat.e2ee
 
+import java.io.File
+import java.io.FileInputStream
+import java.io.FileOutputStream
+import java.security.MessageDigest
+import org.junit.jupiter.api.Assumptions.assumeTrue
 import org.junit.jupiter.api.Test
 
 /**
@@ -72,6 +77,69 @@ class AttachmentBench {
             }
             println("kotlin attachment_encrypt_$name ${"%.0f".format(mb / bestEnc)}")
             println("kotlin attachment_decrypt_$name ${"%.0f".format(mb / bestDec)}")
+        }
+    }
+
+    /** VmHWM (peak resident set) of this JVM, in KiB, from /proc/self/status. */
+    private fun peakRssKiB(): Long =
+        File("/proc/self/status").readLines().first { it.startsWith("VmHWM:") }
+            .split(Regex("\\s+"))[1].toLong()
+
+    /**
+     * Peak memory of a streamed attachment of `gochat.bench.memoryMiB` MiB (skipped when the
+     * property is absent): encrypted 1 MiB at a time into a temporary file, then decrypted
+     * from it 1 MiB at a time, its plaintext hashed and discarded. Run it with a small heap
+     * (e.g. `-Xmx64m`): finishing a 1 GiB stream in it shows memory does not grow with the
+     * size. Prints the largest heap in use (sampled after every chunk) and VmHWM.
+     */
+    @Test
+    fun memory() {
+        val mib = System.getProperty("gochat.bench.memoryMiB")?.toInt()
+        assumeTrue(mib != null, "set -Dgochat.bench.memoryMiB=N")
+        val rt = Runtime.getRuntime()
+        var maxHeap = 0L
+        val sample = { maxHeap = maxOf(maxHeap, rt.totalMemory() - rt.freeMemory()) }
+        val file = File.createTempFile("gochat-attachment-memory", ".blob")
+        try {
+            val chunk = ByteArray(chunkSize)
+            val plain = MessageDigest.getInstance("SHA-256")
+            val pointer = FileOutputStream(file).use { out ->
+                AttachmentEncryptor(chunkSize.toULong() * mib!!.toULong(), "video/mp4").use { e ->
+                    for (i in 0 until mib) {
+                        chunk[0] = i.toByte()
+                        plain.update(chunk)
+                        out.write(e.update(chunk))
+                        sample()
+                    }
+                    var step = e.finishStep()
+                    while (step.pointer == null) {
+                        out.write(step.ciphertext)
+                        step = e.finishStep()
+                    }
+                    step.pointer!!
+                }
+            }
+            val afterEncrypt = peakRssKiB()
+            val back = MessageDigest.getInstance("SHA-256")
+            FileInputStream(file).use { input ->
+                AttachmentDecryptor(pointer).use { d ->
+                    val buf = ByteArray(chunkSize)
+                    while (true) {
+                        val n = input.read(buf)
+                        if (n < 0) break
+                        back.update(d.update(if (n == buf.size) buf else buf.copyOf(n)))
+                        sample()
+                    }
+                    d.finish()
+                }
+            }
+            check(back.digest().contentEquals(plain.digest())) { "plaintext mismatch" }
+            println(
+                "kotlin attachment_memory ${mib}MiB: max heap used ${maxHeap / 1024} KiB, " +
+                    "VmHWM after encrypt $afterEncrypt KiB, at the end ${peakRssKiB()} KiB (max heap ${rt.maxMemory() / 1024} KiB)",
+            )
+        } finally {
+            file.delete()
         }
     }
 }
