@@ -55,6 +55,9 @@ pub const SIG_CHANNEL_KEY_DISTRIBUTION: &[u8] = b"GoChat-E2EE v1 channel key dis
 /// commitment (14.2).
 pub const ATTACHMENT_KEYS: &[u8] = b"GoChat-E2EE v1 attachment keys";
 
+/// Hash prefix of a user's safety-number fingerprint (15.1).
+pub const SAFETY_NUMBER: &[u8] = b"GoChat-E2EE v1 safety number";
+
 /// Symmetric-chain HMAC input that yields a message key (Signal: 0x01).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;
 /// Symmetric-chain HMAC input that yields the next chain key (Signal: 0x02).

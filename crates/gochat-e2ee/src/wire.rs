@@ -68,6 +68,8 @@ pub mod type_byte {
     pub const ATTACHMENT: u8 = 0x40;
     /// An attachment pointer (key, digest, size, content type, file name).
     pub const ATTACHMENT_POINTER: u8 = 0x41;
+    /// A safety number's scannable (QR) payload.
+    pub const SAFETY_NUMBER_QR: u8 = 0x50;
 }
 
 /// Why a byte string could not be decoded.

@@ -16,6 +16,7 @@ mod groups;
 mod model;
 mod prim;
 mod rng;
+mod safety_numbers;
 mod scripts;
 
 use std::path::{Path, PathBuf};
@@ -265,6 +266,8 @@ enum Vector {
     Group(groups::GroupVector),
     /// `attachments.json` (checked by [`attachment_model`]).
     Attachments,
+    /// `safety_numbers.json` (checked by [`safety_numbers::run_model`]).
+    SafetyNumbers,
 }
 
 impl Vector {
@@ -274,6 +277,7 @@ impl Vector {
             Vector::Script(s) => s.name,
             Vector::Group(s) => s.name,
             Vector::Attachments => attachments::NAME,
+            Vector::SafetyNumbers => safety_numbers::NAME,
         }
     }
 
@@ -283,6 +287,7 @@ impl Vector {
             Vector::Script(s) => s.description,
             Vector::Group(s) => s.description,
             Vector::Attachments => attachments::DESCRIPTION,
+            Vector::SafetyNumbers => safety_numbers::DESCRIPTION,
         }
     }
 
@@ -293,6 +298,7 @@ impl Vector {
             Vector::Script(s) => scripts::run_library(s),
             Vector::Group(s) => groups::run_library(s),
             Vector::Attachments => attachments::run_library(),
+            Vector::SafetyNumbers => safety_numbers::run_library(),
         }
     }
 
@@ -308,6 +314,7 @@ impl Vector {
             Vector::Script(_) => device_model::run(inputs),
             Vector::Group(s) => group_model::run(s.kind, inputs),
             Vector::Attachments => attachment_model::run(inputs),
+            Vector::SafetyNumbers => safety_numbers::run_model(inputs),
         }
     }
 }
@@ -318,6 +325,7 @@ fn vectors() -> Vec<Vector> {
     v.extend(scripts::scripts().into_iter().map(Vector::Script));
     v.extend(groups::vectors().into_iter().map(Vector::Group));
     v.push(Vector::Attachments);
+    v.push(Vector::SafetyNumbers);
     v
 }
 

@@ -13,6 +13,11 @@
 //! `approve_identity`. Under [`IdentityPolicy::Notify`] the change is accepted at once,
 //! and still reported. Either way the change reaches the app as an [`IdentityEvent`] in
 //! the result of the call that saw it.
+//!
+//! [`safety_number`] gives the users their own check: a 60-digit number and a scannable
+//! payload over both identities (issue 11, first part).
+
+pub mod safety_number;
 
 use std::collections::BTreeMap;
 
