@@ -24,6 +24,7 @@ import rawInit, {
   attachmentSegmentForOffset as rawAttachmentSegmentForOffset,
   attachmentPointerInfo as rawAttachmentPointerInfo,
   attachmentPaddedLen as rawAttachmentPaddedLen,
+  SafetyNumber as RawSafetyNumber,
 } from './pkg/gochat_e2ee_wasm.js';
 
 /** Errors thrown by the library. `code` is stable; see `errorCodes()`. */
@@ -95,9 +96,11 @@ function wrapClass(cls, methods, statics = []) {
 // Attachments (docs/web.md, "Attachments"): stateless streams, no Device involved.
 const AttachmentEncryptor = wrapClass(RawAttachmentEncryptor, ['update', 'finishStep'], ['withSegmentSize']);
 const AttachmentDecryptor = wrapClass(RawAttachmentDecryptor, ['update', 'finish']);
+// Safety numbers (docs/web.md, "Safety numbers"): stateless.
+const SafetyNumber = wrapClass(RawSafetyNumber, ['compareScanned']);
 
 // wasm-bindgen already adds [Symbol.dispose] = free where the symbol exists.
-for (const cls of [Device, RawAttachmentEncryptor, RawAttachmentDecryptor]) {
+for (const cls of [Device, RawAttachmentEncryptor, RawAttachmentDecryptor, RawSafetyNumber]) {
   if (typeof Symbol.dispose === 'symbol' && !cls.prototype[Symbol.dispose]) {
     cls.prototype[Symbol.dispose] = cls.prototype.free;
   }
@@ -114,7 +117,7 @@ export const attachmentSegmentRange = wrap(rawAttachmentSegmentRange);
 export const attachmentSegmentForOffset = wrap(rawAttachmentSegmentForOffset);
 export const attachmentPointerInfo = wrap(rawAttachmentPointerInfo);
 export const attachmentPaddedLen = wrap(rawAttachmentPaddedLen);
-export { Device, AttachmentEncryptor, AttachmentDecryptor, errorCodes, libraryVersion, limits, messageDigest };
+export { Device, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, errorCodes, libraryVersion, limits, messageDigest };
 
 let resolveReady;
 let rejectReady;

@@ -570,6 +570,38 @@ export declare class AttachmentDecryptor {
   [Symbol.dispose](): void;
 }
 
+/** What comparing a scanned safety-number payload with one's own found. */
+export interface ScanResult {
+  /** `'match'`: both identities are the expected ones; `'mismatch'`: another identity on one side or both (do not trust the conversation); `'versionMismatch'`: the other app uses another version (update, then compare again). */
+  result: 'match' | 'mismatch' | 'versionMismatch';
+  /** The scanned payload's version (only with `'versionMismatch'`). */
+  theirs?: number;
+}
+
+/**
+ * The safety number of a conversation (docs/protocol.md 15): the same 60 digits on both
+ * sides, and each side's scannable payload to show as a QR code.
+ */
+export declare class SafetyNumber {
+  /**
+   * `localId` (the user's official email) holding `localIdentity` (an identity key
+   * encoding, e.g. `device.identityKey`), and the remote user likewise. `Malformed`: an
+   * empty or longer than 256-byte id or identity, the same user on both sides.
+   */
+  constructor(localId: string, localIdentity: Uint8Array, remoteId: string, remoteIdentity: Uint8Array);
+  /** The 60 digits, without spaces. */
+  digits(): string;
+  /** The 60 digits in twelve groups of five, separated by spaces. */
+  grouped(): string;
+  /** This side's 66-byte scannable payload. */
+  scannable(): Uint8Array;
+  /** Compares a payload scanned from the other user's screen (constant time). Throws `Malformed` or `WrongMessageType` for a payload that is not one. */
+  compareScanned(scanned: Uint8Array): ScanResult;
+  /** Releases the wasm memory. */
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
 /** Encrypts a whole attachment held in memory (64 KiB segments). */
 export declare function attachmentEncrypt(plaintext: Uint8Array, contentType: string, fileName?: string | null): EncryptedAttachment;
 /** Decrypts a whole blob and checks it against the pointer (complete, digest): the errors of `AttachmentDecryptor`. */

@@ -969,4 +969,32 @@ export function defineTests(test, lib, loadVector) {
       assert(codes.includes(c), `${c} listed`);
     }
   });
+
+  test('safety numbers: both sides see the same 60 digits; a scan matches only the real identities', () => {
+    const alice = new lib.Device('alice@agency.gov.my', NOW);
+    const bob = new lib.Device('bob@agency.gov.my', NOW);
+    const mallory = new lib.Device('bob@agency.gov.my', NOW);
+    const a = new lib.SafetyNumber('alice@agency.gov.my', alice.identityKey, 'bob@agency.gov.my', bob.identityKey);
+    const b = new lib.SafetyNumber('bob@agency.gov.my', bob.identityKey, 'alice@agency.gov.my', alice.identityKey);
+    eq(a.digits(), b.digits());
+    assert(/^[0-9]{60}$/.test(a.digits()), '60 digits');
+    eq(a.grouped().split(' ').length, 12);
+    eq(a.grouped().replaceAll(' ', ''), a.digits());
+    eq(a.scannable().length, 66);
+    eq(a.compareScanned(b.scannable()), { result: 'match' });
+    eq(a.compareScanned(a.scannable()), { result: 'mismatch' });
+    // The server put Mallory's key in Bob's place on Alice's side.
+    const m = new lib.SafetyNumber('alice@agency.gov.my', alice.identityKey, 'bob@agency.gov.my', mallory.identityKey);
+    assert(m.digits() !== a.digits(), 'another key, another number');
+    eq(m.compareScanned(b.scannable()), { result: 'mismatch' });
+    const v2 = b.scannable();
+    v2[1] = 2;
+    eq(a.compareScanned(v2), { result: 'versionMismatch', theirs: 2 });
+    throwsCode(lib, () => a.compareScanned(new Uint8Array(0)), 'Malformed');
+    throwsCode(lib, () => a.compareScanned(b.scannable().subarray(0, 65)), 'Malformed');
+    throwsCode(lib, () => a.compareScanned(new Uint8Array(66).fill(0x51)), 'WrongMessageType');
+    throwsCode(lib, () => new lib.SafetyNumber('', alice.identityKey, 'bob', bob.identityKey), 'Malformed');
+    throwsCode(lib, () => new lib.SafetyNumber('a', alice.identityKey, 'a', alice.identityKey), 'Malformed');
+    for (const x of [a, b, m, alice, bob, mallory]) x.free();
+  });
 }

@@ -236,6 +236,7 @@ impl Driver {
                 crate::interop_groups::dispatch(op, self.device(obj)?, obj, rng)?
             }
             "verify_announcement" => crate::interop_groups::verify_announcement_op(obj)?,
+            "safety_number" => crate::interop_trust::safety_number_op(obj)?,
             op if crate::interop_attachments::is_op(op) => crate::interop_attachments::dispatch(op, obj, rng)?,
             other => return Err(Failure { error: "UnknownOp", detail: format!("unknown op {other:?}") }),
         };

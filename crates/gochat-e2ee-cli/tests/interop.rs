@@ -739,3 +739,38 @@ fn attachment_bad_arguments_are_refused() {
     assert_eq!(d.ok("attachment_pointer_info", json!({"pointer": e["pointer"]}))["file_name"], json!("notes.txt"));
     assert_eq!(d.finish().code(), Some(0));
 }
+
+#[test]
+fn safety_number_is_the_same_on_both_sides_and_a_scan_matches_only_the_real_identities() {
+    let mut d = Driver::spawn();
+    let ka = B64.encode([1u8; 66]);
+    let kb = B64.encode([2u8; 66]);
+    let km = B64.encode([3u8; 66]);
+    let args = |li: &str, lk: &str, ri: &str, rk: &str| json!({"local_id": li, "local_identity": lk, "remote_id": ri, "remote_identity": rk});
+    let a = d.ok("safety_number", args("alice@agency.gov.my", &ka, "bob@agency.gov.my", &kb));
+    let b = d.ok("safety_number", args("bob@agency.gov.my", &kb, "alice@agency.gov.my", &ka));
+    assert_eq!(a["digits"], b["digits"]);
+    assert_eq!(a["digits"].as_str().unwrap().len(), 60);
+    assert_eq!(a["grouped"].as_str().unwrap().replace(' ', ""), a["digits"].as_str().unwrap());
+    assert!(a.get("scan").is_none());
+    let mut scan = args("alice@agency.gov.my", &ka, "bob@agency.gov.my", &kb);
+    scan["scanned"] = b["scannable"].clone();
+    assert_eq!(d.ok("safety_number", scan.clone())["scan"], json!("Match"));
+    scan["scanned"] = a["scannable"].clone();
+    assert_eq!(d.ok("safety_number", scan.clone())["scan"], json!("Mismatch"));
+    let mut v2 = B64.decode(b["scannable"].as_str().unwrap()).unwrap();
+    v2[1] = 2;
+    scan["scanned"] = json!(B64.encode(&v2));
+    let r = d.ok("safety_number", scan.clone());
+    assert_eq!((r["scan"].clone(), r["theirs"].clone()), (json!("VersionMismatch"), json!(2)));
+    let genuine = B64.decode(b["scannable"].as_str().unwrap()).unwrap();
+    scan["scanned"] = json!(B64.encode(&genuine[..65]));
+    d.err("safety_number", scan.clone(), "Malformed");
+    scan["scanned"] = json!(B64.encode([0x51u8; 66]));
+    d.err("safety_number", scan, "WrongMessageType");
+    let m = d.ok("safety_number", args("alice@agency.gov.my", &ka, "bob@agency.gov.my", &km));
+    assert_ne!(m["digits"], a["digits"]);
+    d.err("safety_number", args("", &ka, "bob", &kb), "Malformed");
+    d.err("safety_number", args("a", &ka, "a", &ka), "Malformed");
+    assert!(d.finish().success());
+}

@@ -30,6 +30,9 @@ uniffi::setup_scaffolding!();
 mod attachments;
 mod channels;
 mod groups;
+mod trust;
+
+pub use trust::{SafetyNumber, ScanResult};
 
 pub use attachments::{
     AttachmentDecryptor, AttachmentEncryptor, AttachmentHeaderInfo, AttachmentPointerInfo, AttachmentStep,

@@ -23,6 +23,7 @@ pub mod fixtures;
 pub mod group_world;
 pub mod groups;
 pub mod sealed;
+pub mod trust;
 
 use gochat_e2ee::{Device, Error, PreKeyBundle, SnapshotKey};
 use rand_chacha::ChaCha20Rng;
@@ -33,13 +34,14 @@ pub use channels::announcement;
 pub use conversation::conversation;
 pub use group_world::group;
 pub use groups::{commit_welcome, distribution, group_message};
+pub use trust::safety_number;
 
 /// The fixed snapshot key used by the `snapshot` target and its seeds.
 pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 14] = [
+pub const TARGETS: [&str; 15] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -54,6 +56,7 @@ pub const TARGETS: [&str; 14] = [
     "attachment_header",
     "attachment_pointer",
     "attachment_stream",
+    "safety_number",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -73,6 +76,7 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "attachment_header" => attachment_header(data),
         "attachment_pointer" => attachment_pointer(data),
         "attachment_stream" => attachment_stream(data),
+        "safety_number" => safety_number(data),
         _ => return None,
     })
 }

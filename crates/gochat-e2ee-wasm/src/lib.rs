@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attachment;
+pub mod trust;
 
 use gochat_e2ee as core;
 use gochat_e2ee::channel::{Announcement, ChannelId, ChannelKind, ContentType, Received};

@@ -465,6 +465,22 @@ fileprivate final class UniffiHandleMap<T>: @unchecked Sendable {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -2206,6 +2222,211 @@ public func FfiConverterTypeDevice_lift(_ handle: UInt64) throws -> Device {
 #endif
 public func FfiConverterTypeDevice_lower(_ value: Device) -> UInt64 {
     return FfiConverterTypeDevice.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The safety number of a conversation between a local and a remote user: the same 60
+ * digits on both sides, and each side's scannable payload (show it as a QR code).
+ */
+public protocol SafetyNumberProtocol: AnyObject, Sendable {
+    
+    /**
+     * Compares a payload scanned from the other user's screen, in constant time.
+     * `VersionMismatch` is not a mismatch: nothing can be concluded. Refused: an empty,
+     * short or long payload (`Malformed`), another type (`WrongMessageType`).
+     */
+    func compareScanned(scanned: Data) throws  -> ScanResult
+    
+    /**
+     * The 60 digits, without spaces.
+     */
+    func digits()  -> String
+    
+    /**
+     * The 60 digits in twelve groups of five, separated by spaces.
+     */
+    func grouped()  -> String
+    
+    /**
+     * This side's scannable payload (66 bytes): show it as a QR code.
+     */
+    func scannable()  -> Data
+    
+}
+/**
+ * The safety number of a conversation between a local and a remote user: the same 60
+ * digits on both sides, and each side's scannable payload (show it as a QR code).
+ */
+open class SafetyNumber: SafetyNumberProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gochat_e2ee_ffi_fn_clone_safetynumber(self.handle, $0) }
+    }
+    /**
+     * Computes the safety number for `local_id` (the user's official email) holding
+     * `local_identity` (an identity key encoding, e.g. `Device.identityKey()`) and the
+     * remote user likewise. Refused (`Malformed`): an empty or longer than 256-byte user
+     * id or identity, the same user on both sides.
+     */
+public convenience init(localId: String, localIdentity: Data, remoteId: String, remoteIdentity: Data)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_safetynumber_new(
+        FfiConverterString.lower(localId),
+        FfiConverterData.lower(localIdentity),
+        FfiConverterString.lower(remoteId),
+        FfiConverterData.lower(remoteIdentity),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gochat_e2ee_ffi_fn_free_safetynumber(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Compares a payload scanned from the other user's screen, in constant time.
+     * `VersionMismatch` is not a mismatch: nothing can be concluded. Refused: an empty,
+     * short or long payload (`Malformed`), another type (`WrongMessageType`).
+     */
+open func compareScanned(scanned: Data)throws  -> ScanResult  {
+    return try  FfiConverterTypeScanResult_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_safetynumber_compare_scanned(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(scanned),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The 60 digits, without spaces.
+     */
+open func digits() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_safetynumber_digits(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The 60 digits in twelve groups of five, separated by spaces.
+     */
+open func grouped() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_safetynumber_grouped(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This side's scannable payload (66 bytes): show it as a QR code.
+     */
+open func scannable() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_safetynumber_scannable(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSafetyNumber: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = SafetyNumber
+
+    public static func lift(_ handle: UInt64) throws -> SafetyNumber {
+        return SafetyNumber(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: SafetyNumber) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SafetyNumber {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SafetyNumber, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSafetyNumber_lift(_ handle: UInt64) throws -> SafetyNumber {
+    return try FfiConverterTypeSafetyNumber.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSafetyNumber_lower(_ value: SafetyNumber) -> UInt64 {
+    return FfiConverterTypeSafetyNumber.lower(value)
 }
 
 
@@ -6071,6 +6292,97 @@ public func FfiConverterTypeIdentityPolicy_lower(_ value: IdentityPolicy) -> Rus
 
 
 /**
+ * What comparing a scanned safety-number payload with one's own found.
+ */
+
+public enum ScanResult: Equatable, Hashable {
+    
+    /**
+     * Both identities are the ones this safety number was computed for.
+     */
+    case match
+    /**
+     * Another identity on one side or both: do not trust the conversation.
+     */
+    case mismatch
+    /**
+     * The other app uses another safety-number version: update, then compare again.
+     */
+    case versionMismatch(
+        /**
+         * The scanned payload's version.
+         */theirs: UInt8
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ScanResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeScanResult: FfiConverterRustBuffer {
+    typealias SwiftType = ScanResult
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ScanResult {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .match
+        
+        case 2: return .mismatch
+        
+        case 3: return .versionMismatch(theirs: try FfiConverterUInt8.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ScanResult, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .match:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .mismatch:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .versionMismatch(theirs):
+            writeInt(&buf, Int32(3))
+            FfiConverterUInt8.write(theirs, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScanResult_lift(_ buf: RustBuffer) throws -> ScanResult {
+    return try FfiConverterTypeScanResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScanResult_lower(_ value: ScanResult) -> RustBuffer {
+    return FfiConverterTypeScanResult.lower(value)
+}
+
+
+
+/**
  * Why a member (or subscriber) was not sent a key.
  */
 
@@ -6758,6 +7070,18 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentencryptor_update() != 64259) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_safetynumber_compare_scanned() != 19993) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_safetynumber_digits() != 60222) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_safetynumber_grouped() != 3449) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_safetynumber_scannable() != 61138) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_from_snapshot() != 25570) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6771,6 +7095,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_attachmentencryptor_with_segment_size() != 32701) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_safetynumber_new() != 58796) {
         return InitializationResult.apiChecksumMismatch
     }
 
