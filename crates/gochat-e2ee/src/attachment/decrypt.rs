@@ -212,8 +212,8 @@ impl Decryptor {
             self.pending.clear();
         }
         if let Some(o) = newly_opened {
-            let max = o.sealed_len(0).unwrap_or(0);
-            self.pending.reserve_exact(max.saturating_sub(self.pending.capacity()));
+            // Room for one whole sealed segment (`pending` is empty here).
+            self.pending.reserve_exact(o.sealed_len(0).unwrap_or(0));
             self.opened = Some(o);
         }
         self.pending.extend_from_slice(leftover);

@@ -22,6 +22,27 @@ pub enum FinishStep {
     Done(AttachmentPointer),
 }
 
+/// The checks every encryptor constructor makes: size (`TooLarge`), segment size
+/// (`InvalidSegmentSize`), content type and file name.
+fn check_parameters(
+    size: u64,
+    segment_size: u32,
+    content_type: &str,
+    file_name: Option<&str>,
+) -> Result<(), AttachmentError> {
+    if size > MAX_ATTACHMENT_BYTES {
+        return Err(AttachmentError::TooLarge { size });
+    }
+    if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
+        return Err(AttachmentError::InvalidSegmentSize(segment_size));
+    }
+    check_content_type(content_type)?;
+    if let Some(name) = file_name {
+        check_file_name(name)?;
+    }
+    Ok(())
+}
+
 /// Encrypts one attachment of a size declared up front (the header fixes the padded
 /// length). Memory stays at one segment whatever the file size: [`Self::update`] returns
 /// the blob bytes that are ready, [`Self::finish_step`] the padding segments one at a
@@ -81,16 +102,7 @@ impl Encryptor {
         file_name: Option<&str>,
         rng: &mut R,
     ) -> Result<Self, AttachmentError> {
-        if size > MAX_ATTACHMENT_BYTES {
-            return Err(AttachmentError::TooLarge { size });
-        }
-        if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
-            return Err(AttachmentError::InvalidSegmentSize(segment_size));
-        }
-        check_content_type(content_type)?;
-        if let Some(name) = file_name {
-            check_file_name(name)?;
-        }
+        check_parameters(size, segment_size, content_type, file_name)?;
         let key = AttachmentKey::generate(rng);
         let mut nonce_prefix = [0u8; NONCE_PREFIX_BYTES];
         rng.fill_bytes(&mut nonce_prefix);
@@ -107,16 +119,7 @@ impl Encryptor {
         content_type: &str,
         file_name: Option<&str>,
     ) -> Result<Self, AttachmentError> {
-        if size > MAX_ATTACHMENT_BYTES {
-            return Err(AttachmentError::TooLarge { size });
-        }
-        if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
-            return Err(AttachmentError::InvalidSegmentSize(segment_size));
-        }
-        check_content_type(content_type)?;
-        if let Some(name) = file_name {
-            check_file_name(name)?;
-        }
+        check_parameters(size, segment_size, content_type, file_name)?;
         let cipher = SegmentCipher::new(&key)?;
         let header = AttachmentHeader::new(segment_size, padded_len(size), nonce_prefix, cipher.commitment);
         let aad = segment_aad(&header.encode(), size);
