@@ -17,6 +17,7 @@
 //! [`safety_number`] gives the users their own check: a 60-digit number and a scannable
 //! payload over both identities (issue 11, first part).
 
+pub mod address;
 pub mod safety_number;
 
 use std::collections::BTreeMap;
