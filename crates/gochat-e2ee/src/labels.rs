@@ -57,6 +57,10 @@ pub const ATTACHMENT_KEYS: &[u8] = b"GoChat-E2EE v1 attachment keys";
 
 /// Hash prefix of a user's safety-number fingerprint (15.1).
 pub const SAFETY_NUMBER: &[u8] = b"GoChat-E2EE v1 safety number";
+/// Signature prefix of a device list (type 0x55, 15.8).
+pub const SIG_DEVICE_LIST: &[u8] = b"GoChat-E2EE v1 device list";
+/// Signature prefix of a device endorsement (type 0x56, 15.8).
+pub const SIG_DEVICE_ENDORSEMENT: &[u8] = b"GoChat-E2EE v1 device endorsement";
 
 /// Symmetric-chain HMAC input that yields a message key (Signal: 0x01).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;

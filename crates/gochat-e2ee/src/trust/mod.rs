@@ -18,7 +18,13 @@
 //! payload over both identities (issue 11, first part).
 
 pub mod address;
+pub mod devices;
 pub mod safety_number;
+
+pub use devices::{
+    DeviceEndorsement, DeviceEntry, DeviceList, DeviceListError, DeviceListEvent, DeviceLists, MasterKey,
+    MasterPublicKey,
+};
 
 use std::collections::BTreeMap;
 
