@@ -75,6 +75,10 @@ pub mod limits {
     pub use crate::retry::{MAX_RETRY_REQUEST_BYTES, RETRY_MAX_AGE_SECS, RETRY_MAX_FUTURE_SECS};
     pub use crate::session::{MAX_ARCHIVED_SESSIONS, MAX_MESSAGE_BYTES, RETRY_WINDOW};
     pub use crate::snapshot::MAX_SNAPSHOT_BYTES;
+    pub use crate::trust::devices::{
+        MAX_DEVICES_PER_USER, MAX_DEVICE_ENDORSEMENT_BYTES, MAX_DEVICE_LIST_BYTES, MAX_DEVICE_LIST_STATE_BYTES,
+        MAX_DEVICE_LIST_USERS,
+    };
 }
 
 /// The library version (the crate version).

@@ -963,6 +963,11 @@ fn encode_device(e: &mut Enc, dev: &Dev) -> Result<(), String> {
     e.count(|| "groups.count".into(), 0)?;
     e.count(|| "channels.publishers.count".into(), 0)?;
     e.count(|| "channels.subscriptions.count".into(), 0)?;
+    // Snapshot version 4 (§15.8.5): no own address, master key or endorsement, no lists.
+    e.put(|| "own_device.address_flag".into(), &[0]);
+    e.put(|| "own_device.master_key_flag".into(), &[0]);
+    e.put(|| "own_device.endorsement_flag".into(), &[0]);
+    e.count(|| "device_lists.count".into(), 0)?;
     Ok(())
 }
 
@@ -1304,7 +1309,7 @@ pub fn run(inputs: &Value) -> Result<(Value, Value), String> {
                 let okm = prim::hkdf(&salt, &key, &info, 44)?;
                 let aead_key = a32(okm.get(..32).ok_or("okm")?)?;
                 let nonce: [u8; 12] = okm.get(32..).and_then(|n| n.try_into().ok()).ok_or("nonce")?;
-                let header = [&[0x10, 0x03, kind][..], &salt].concat();
+                let header = [&[0x10, 0x04, kind][..], &salt].concat();
                 let aad = [&header[..], &context].concat();
                 let sealed = prim::aes_gcm_seal(&aead_key, &nonce, &aad, &e.bytes)?;
                 let snapshot = [&header[..], &sealed].concat();

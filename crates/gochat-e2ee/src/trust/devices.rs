@@ -66,7 +66,8 @@ pub const MAX_DEVICE_ENDORSEMENT_BYTES: usize = 2
     + SIGNATURE_BYTES;
 /// The most one user's entry takes in the state encoding (name framing, a list and a
 /// pending list at their largest): what one processed list can add.
-pub const MAX_DEVICE_LIST_STATE_BYTES: usize = 1 + 2 + MAX_DEVICE_LIST_BYTES + 2 + MAX_DEVICE_LIST_BYTES;
+pub const MAX_DEVICE_LIST_STATE_BYTES: usize =
+    1 + MAX_USER_ID_BYTES + 2 + MAX_DEVICE_LIST_BYTES + 1 + 2 + MAX_DEVICE_LIST_BYTES;
 
 /// Why a device list, an endorsement or a device-list operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

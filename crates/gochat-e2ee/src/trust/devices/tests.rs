@@ -70,6 +70,13 @@ fn lists_and_endorsements_round_trip_and_refuse_every_change() {
 }
 
 #[test]
+fn sizes_are_as_specified() {
+    assert_eq!(MAX_DEVICE_LIST_BYTES, 2_466);
+    assert_eq!(MAX_DEVICE_ENDORSEMENT_BYTES, 484);
+    assert_eq!(MAX_DEVICE_LIST_STATE_BYTES, 5_192);
+}
+
+#[test]
 fn sign_refuses_bad_lists() {
     let master = MasterKey::from_seed([1; 32]);
     let u = user("bob@mof.gov.my");
