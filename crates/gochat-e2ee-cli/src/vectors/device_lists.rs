@@ -25,8 +25,11 @@ fn identity(seed: u64) -> Vec<u8> {
     IdentityKeyPair::generate(&mut ChaCha20Rng::seed_from_u64(seed)).public().to_bytes().to_vec()
 }
 
-/// The lists of the scenario: (name, master seed, version, devices).
-fn lists() -> Vec<(&'static str, [u8; 32], u64, Vec<(&'static str, u64)>)> {
+/// One list of the scenario: name, master seed, version, (device id, identity seed).
+type ListSpec = (&'static str, [u8; 32], u64, Vec<(&'static str, u64)>);
+
+/// The lists of the scenario.
+fn lists() -> Vec<ListSpec> {
     vec![
         ("v1", [1; 32], 1, vec![("phone", 1)]),
         ("v2", [1; 32], 2, vec![("phone", 1), ("laptop", 2)]),
