@@ -19,6 +19,7 @@
 pub mod attachments;
 pub mod channels;
 pub mod conversation;
+pub mod devices;
 pub mod fixtures;
 pub mod group_world;
 pub mod groups;
@@ -32,6 +33,7 @@ use rand_core::SeedableRng;
 pub use attachments::{attachment_header, attachment_pointer, attachment_stream};
 pub use channels::announcement;
 pub use conversation::conversation;
+pub use devices::{device_endorsement, device_list};
 pub use group_world::group;
 pub use groups::{commit_welcome, distribution, group_message};
 pub use trust::safety_number;
@@ -41,7 +43,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 15] = [
+pub const TARGETS: [&str; 17] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -57,6 +59,8 @@ pub const TARGETS: [&str; 15] = [
     "attachment_pointer",
     "attachment_stream",
     "safety_number",
+    "device_list",
+    "device_endorsement",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -77,6 +81,8 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "attachment_pointer" => attachment_pointer(data),
         "attachment_stream" => attachment_stream(data),
         "safety_number" => safety_number(data),
+        "device_list" => device_list(data),
+        "device_endorsement" => device_endorsement(data),
         _ => return None,
     })
 }
