@@ -237,6 +237,9 @@ impl Driver {
             }
             "verify_announcement" => crate::interop_groups::verify_announcement_op(obj)?,
             "safety_number" => crate::interop_trust::safety_number_op(obj)?,
+            op if crate::interop_devices::is_op(op) => {
+                crate::interop_devices::dispatch(op, self.device(obj)?, obj, rng)?
+            }
             op if crate::interop_attachments::is_op(op) => crate::interop_attachments::dispatch(op, obj, rng)?,
             other => return Err(Failure { error: "UnknownOp", detail: format!("unknown op {other:?}") }),
         };

@@ -192,7 +192,7 @@ pub fn dispatch(op: &str, device: &mut Device, obj: &Map<String, Value>, rng: &m
     })
 }
 
-fn change_json(c: &GroupChange) -> Value {
+pub(crate) fn change_json(c: &GroupChange) -> Value {
     let b64 = |b: &Option<Vec<u8>>| b.as_ref().map(|b| B64.encode(b));
     json!({
         "group_id": B64.encode(c.group_id.0),
@@ -295,7 +295,7 @@ fn u64_arg(obj: &Map<String, Value>, name: &str) -> Result<u64, Failure> {
         .ok_or_else(|| Failure::bad_request(format!("`{name}` must be a non-negative integer")))
 }
 
-fn key32_arg(obj: &Map<String, Value>, name: &str) -> Result<[u8; 32], Failure> {
+pub(crate) fn key32_arg(obj: &Map<String, Value>, name: &str) -> Result<[u8; 32], Failure> {
     b64_arg(obj, name)?.try_into().map_err(|_| Failure::bad_request(format!("`{name}` must be 32 bytes")))
 }
 
@@ -307,11 +307,11 @@ fn channel_arg(obj: &Map<String, Value>) -> Result<ChannelId, Failure> {
     Ok(ChannelId(key32_arg(obj, "channel_id")?))
 }
 
-fn identity_arg(obj: &Map<String, Value>, name: &str) -> Result<IdentityKey, Failure> {
+pub(crate) fn identity_arg(obj: &Map<String, Value>, name: &str) -> Result<IdentityKey, Failure> {
     Ok(IdentityKey::from_bytes(&b64_arg(obj, name)?).map_err(gochat_e2ee::Error::from)?)
 }
 
-fn array_arg<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a Vec<Value>, Failure> {
+pub(crate) fn array_arg<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a Vec<Value>, Failure> {
     match obj.get(name) {
         Some(Value::Array(a)) => Ok(a),
         Some(_) => Err(Failure::bad_request(format!("`{name}` must be an array"))),
