@@ -29,6 +29,7 @@ uniffi::setup_scaffolding!();
 
 mod attachments;
 mod channels;
+mod devices;
 mod groups;
 mod trust;
 
