@@ -215,7 +215,7 @@ pub struct DeviceReportRecord {
 
 /// The result of `encrypt_for_user`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct FanOutRecord {
+pub struct UserFanOutRecord {
     /// One 1:1 message per device sent to.
     pub messages: Vec<OutgoingRecord>,
     /// One line per device considered.
@@ -313,7 +313,7 @@ impl Device {
         user: String,
         plaintext: Vec<u8>,
         bundles: Vec<AddressedBundle>,
-    ) -> Result<FanOutRecord> {
+    ) -> Result<UserFanOutRecord> {
         let user = user_arg(&user)?;
         let bundles = bundles
             .iter()
@@ -324,7 +324,7 @@ impl Device {
             })
             .collect::<Result<Vec<_>>>()?;
         let out = self.lock().encrypt_for_user(&user, &plaintext, &bundles, &mut rng())?;
-        Ok(FanOutRecord {
+        Ok(UserFanOutRecord {
             messages: out.messages.into_iter().map(|(peer, message)| OutgoingRecord { peer, message }).collect(),
             report: out
                 .report
