@@ -18,7 +18,9 @@ export type ErrorCode =
   | 'StaleEpoch' | 'GroupFork' | 'InvalidMembership' | 'IdentityMismatch' | 'TooManyGroups'
   | 'WrongSigner' | 'StaleSequence' | 'FromFuture' | 'WrongChannel'
   | 'WrongKey' | 'Tampered' | 'Truncated' | 'TrailingData' | 'DigestMismatch'
-  | 'SizeMismatch' | 'StreamFinished';
+  | 'SizeMismatch' | 'StreamFinished'
+  | 'StaleDeviceList' | 'NotPrimary' | 'UnknownDevice' | 'TooManyDevices'
+  | 'DeviceListMismatch' | 'UnknownMasterKey';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
