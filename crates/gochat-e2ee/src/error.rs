@@ -13,6 +13,7 @@ use crate::ratchet::RatchetError;
 use crate::retry::RetryError;
 use crate::session::ParseError;
 use crate::snapshot::SnapshotError;
+use crate::trust::provisioning::ProvisioningError;
 use crate::wire::DecodeError;
 
 /// Any error returned by the [`Device`](crate::Device) API.
@@ -66,6 +67,9 @@ pub enum Error {
     /// An attachment could not be encrypted or decrypted.
     #[error(transparent)]
     Attachment(#[from] AttachmentError),
+    /// Linking a device was refused (offer, provisioning message or link payload).
+    #[error(transparent)]
+    Provisioning(#[from] ProvisioningError),
 }
 
 impl From<ParseError> for Error {
@@ -212,6 +216,13 @@ macro_rules! for_each_error_code {
             SizeMismatch,
             /// An attachment stream used after it finished.
             StreamFinished,
+            /// A provisioning offer (device-link QR code) is stale or dated in the
+            /// future: show a new one.
+            ProvisioningExpired,
+            /// A provisioning secret already linked its device: an offer links once.
+            ProvisioningUsed,
+            /// A link payload does not name this device (identity, device id or user).
+            ProvisioningMismatch,
         }
     };
 }
@@ -334,6 +345,22 @@ fn channel_code(e: &ChannelError) -> ErrorCode {
     }
 }
 
+fn provisioning_code(e: &ProvisioningError) -> ErrorCode {
+    match e {
+        ProvisioningError::Decode(d) => decode_code(d),
+        ProvisioningError::Key(k) => key_code(k),
+        ProvisioningError::InvalidMasterKey => ErrorCode::InvalidKey,
+        ProvisioningError::OfferExpired { .. } | ProvisioningError::OfferFromFuture { .. } => {
+            ErrorCode::ProvisioningExpired
+        }
+        ProvisioningError::NonContributory => ErrorCode::NonContributory,
+        ProvisioningError::AuthenticationFailed => ErrorCode::AuthenticationFailed,
+        ProvisioningError::Used => ErrorCode::ProvisioningUsed,
+        ProvisioningError::IdentityMismatch(_) => ErrorCode::ProvisioningMismatch,
+        ProvisioningError::Crypto(_) => ErrorCode::Internal,
+    }
+}
+
 impl Error {
     /// The flat code of this error.
     pub fn code(&self) -> ErrorCode {
@@ -395,6 +422,7 @@ impl Error {
             Error::Group(g) => group_code(g),
             Error::Channel(c) => channel_code(c),
             Error::Attachment(a) => attachment_code(a),
+            Error::Provisioning(p) => provisioning_code(p),
         }
     }
 

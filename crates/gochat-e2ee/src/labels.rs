@@ -57,6 +57,8 @@ pub const ATTACHMENT_KEYS: &[u8] = b"GoChat-E2EE v1 attachment keys";
 
 /// Hash prefix of a user's safety-number fingerprint (15.1).
 pub const SAFETY_NUMBER: &[u8] = b"GoChat-E2EE v1 safety number";
+/// HKDF info of a provisioning message's AES-256-GCM key and nonce (15.9).
+pub const PROVISIONING: &[u8] = b"GoChat-E2EE v1 provisioning";
 
 /// Symmetric-chain HMAC input that yields a message key (Signal: 0x01).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;

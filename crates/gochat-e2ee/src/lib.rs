@@ -75,6 +75,10 @@ pub mod limits {
     pub use crate::retry::{MAX_RETRY_REQUEST_BYTES, RETRY_MAX_AGE_SECS, RETRY_MAX_FUTURE_SECS};
     pub use crate::session::{MAX_ARCHIVED_SESSIONS, MAX_MESSAGE_BYTES, RETRY_WINDOW};
     pub use crate::snapshot::MAX_SNAPSHOT_BYTES;
+    pub use crate::trust::provisioning::{
+        MAX_LINK_DEVICE_LIST_BYTES, MAX_LINK_ENDORSEMENT_BYTES, MAX_LINK_PAYLOAD_BYTES, MAX_OFFER_AGE_SECS,
+        MAX_OFFER_BYTES, MAX_OFFER_FUTURE_SECS, MAX_PROVISIONING_MESSAGE_BYTES,
+    };
 }
 
 /// The library version (the crate version).

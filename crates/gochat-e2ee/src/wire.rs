@@ -70,6 +70,10 @@ pub mod type_byte {
     pub const ATTACHMENT_POINTER: u8 = 0x41;
     /// A safety number's scannable (QR) payload.
     pub const SAFETY_NUMBER_QR: u8 = 0x50;
+    /// A provisioning offer: the QR code a new device shows to be linked (15.9).
+    pub const PROVISIONING_OFFER: u8 = 0x57;
+    /// A provisioning message: the phone's sealed link payload for one offer (15.9).
+    pub const PROVISIONING_MESSAGE: u8 = 0x58;
 }
 
 /// Why a byte string could not be decoded.
