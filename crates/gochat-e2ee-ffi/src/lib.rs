@@ -30,6 +30,7 @@ uniffi::setup_scaffolding!();
 mod attachments;
 mod channels;
 mod groups;
+mod provisioning;
 mod trust;
 
 pub use trust::{SafetyNumber, ScanResult};
