@@ -33,6 +33,10 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    pub(crate) fn unknown_device(name: &str) -> Self {
+        Failure { error: "UnknownDevice", detail: format!("no device named {name:?}") }
+    }
+
     pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         Failure { error: "BadRequest", detail: detail.into() }
     }
@@ -48,6 +52,8 @@ impl From<gochat_e2ee::Error> for Failure {
 #[derive(Default)]
 struct Driver {
     devices: HashMap<String, Device>,
+    /// One-time provisioning secrets (`provisioning_offer`), by device name.
+    provisioning: HashMap<String, gochat_e2ee::trust::provisioning::ProvisioningSecret>,
 }
 
 /// Runs the driver on stdin/stdout until EOF.
@@ -105,7 +111,7 @@ impl Driver {
         let name = str_arg(obj, "device")?;
         self.devices
             .get_mut(name)
-            .ok_or_else(|| Failure { error: "UnknownDevice", detail: format!("no device named {name:?}") })
+            .ok_or_else(|| Failure::unknown_device(name))
     }
 
     fn dispatch(&mut self, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Map<String, Value>, Failure> {
@@ -237,6 +243,10 @@ impl Driver {
             }
             "verify_announcement" => crate::interop_groups::verify_announcement_op(obj)?,
             "safety_number" => crate::interop_trust::safety_number_op(obj)?,
+            op if crate::interop_link::is_op(op) => {
+                let device = if op == "provisioning_offer" { self.devices.get(str_arg(obj, "device")?) } else { None };
+                crate::interop_link::dispatch(op, obj, device, &mut self.provisioning, rng)?
+            }
             op if crate::interop_attachments::is_op(op) => crate::interop_attachments::dispatch(op, obj, rng)?,
             other => return Err(Failure { error: "UnknownOp", detail: format!("unknown op {other:?}") }),
         };

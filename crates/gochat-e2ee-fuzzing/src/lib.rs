@@ -22,6 +22,7 @@ pub mod conversation;
 pub mod fixtures;
 pub mod group_world;
 pub mod groups;
+pub mod provisioning;
 pub mod sealed;
 pub mod trust;
 
@@ -34,6 +35,7 @@ pub use channels::announcement;
 pub use conversation::conversation;
 pub use group_world::group;
 pub use groups::{commit_welcome, distribution, group_message};
+pub use provisioning::{provisioning_message, provisioning_offer};
 pub use trust::safety_number;
 
 /// The fixed snapshot key used by the `snapshot` target and its seeds.
@@ -41,7 +43,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 15] = [
+pub const TARGETS: [&str; 17] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -57,6 +59,8 @@ pub const TARGETS: [&str; 15] = [
     "attachment_pointer",
     "attachment_stream",
     "safety_number",
+    "provisioning_offer",
+    "provisioning_message",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -77,6 +81,8 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "attachment_pointer" => attachment_pointer(data),
         "attachment_stream" => attachment_stream(data),
         "safety_number" => safety_number(data),
+        "provisioning_offer" => provisioning_offer(data),
+        "provisioning_message" => provisioning_message(data),
         _ => return None,
     })
 }

@@ -309,3 +309,17 @@ fn secrets_never_print_and_codes_are_flat() {
     assert_eq!(code(DecodeError::Truncated.into()), "Malformed");
     assert_eq!(code(KeyError::WeakKey("k").into()), "WeakKey");
 }
+
+#[test]
+fn limits_are_the_documented_values() {
+    assert_eq!(
+        (MAX_OFFER_AGE_SECS, MAX_OFFER_FUTURE_SECS, MAX_OFFER_BYTES, MAX_LINK_ENDORSEMENT_BYTES),
+        (600, 60, 173, 1_024)
+    );
+    assert_eq!(
+        (MAX_LINK_DEVICE_LIST_BYTES, MAX_LINK_PAYLOAD_BYTES, MAX_PROVISIONING_MESSAGE_BYTES),
+        (16_384, 17_700, 17_750)
+    );
+    assert_eq!(labels::PROVISIONING, b"GoChat-E2EE v1 provisioning");
+    assert_eq!((OFFER_TYPE, MESSAGE_TYPE, PROVISIONING_VERSION), (0x57, 0x58, 0x01));
+}
