@@ -33,9 +33,9 @@ def test_a_new_device_opens_one_message_and_failures_change_nothing():
     with pytest.raises(E.ProvisioningExpired):
         g.provisioning_seal(offer, p, NOW - 61)
     with pytest.raises(E.InvalidKey):
-        g.provisioning_seal(offer, g.LinkPayload(USER, b"\x00" * 32, p.endorsement, p.device_list), NOW)
+        g.provisioning_seal(offer, g.LinkPayload(user=USER, master_public=b"\x00" * 32, endorsement=p.endorsement, device_list=p.device_list), NOW)
     with pytest.raises(E.Malformed):
-        g.provisioning_seal(offer, g.LinkPayload(USER, p.master_public, b"", p.device_list), NOW)
+        g.provisioning_seal(offer, g.LinkPayload(user=USER, master_public=p.master_public, endorsement=b"", device_list=p.device_list), NOW)
     message = g.provisioning_seal(offer, p, NOW + 10)
     tampered = bytearray(message)
     tampered[40] ^= 1
