@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'WrongSigner' | 'StaleSequence' | 'FromFuture' | 'WrongChannel'
   | 'WrongKey' | 'Tampered' | 'Truncated' | 'TrailingData' | 'DigestMismatch'
   | 'SizeMismatch' | 'StreamFinished'
-  | 'ProvisioningExpired' | 'ProvisioningUsed' | 'ProvisioningMismatch';
+  | 'StaleDeviceList' | 'NotPrimary' | 'UnknownDevice' | 'TooManyDevices' | 'DeviceListMismatch' | 'UnknownMasterKey'
+  | 'ProvisioningExpired' | 'ProvisioningUsed';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
@@ -609,9 +610,9 @@ export interface LinkPayload {
   user: string;
   /** The user's master public key (Ed25519, 32 bytes). */
   masterPublic: Uint8Array;
-  /** The master key's endorsement of the new device (1 to 1,024 bytes). */
+  /** The master key's endorsement of the new device (1 to 484 bytes). */
   endorsement: Uint8Array;
-  /** The current device list, with the new device in it (1 to 16,384 bytes). */
+  /** The current device list, with the new device in it (1 to 2,466 bytes). */
   deviceList: Uint8Array;
 }
 

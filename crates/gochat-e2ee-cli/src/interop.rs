@@ -109,9 +109,7 @@ impl Driver {
 
     fn device(&mut self, obj: &Map<String, Value>) -> Result<&mut Device, Failure> {
         let name = str_arg(obj, "device")?;
-        self.devices
-            .get_mut(name)
-            .ok_or_else(|| Failure::unknown_device(name))
+        self.devices.get_mut(name).ok_or_else(|| Failure::unknown_device(name))
     }
 
     fn dispatch(&mut self, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Map<String, Value>, Failure> {

@@ -21,7 +21,7 @@ fn malformed(what: &'static str) -> GoChatError {
 
 /// What the phone sends a new device: the user it joins, the master public key, the
 /// master key's endorsement of the device and the current device list (the last two as
-/// their encodings, bounded: 1 to 1,024 and 1 to 16,384 bytes).
+/// their encodings, bounded: 1 to 484 and 1 to 2,466 bytes).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct LinkPayload {
     /// The user id (canonical official email).

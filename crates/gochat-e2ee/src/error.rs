@@ -14,6 +14,7 @@ use crate::retry::RetryError;
 use crate::session::ParseError;
 use crate::snapshot::SnapshotError;
 use crate::trust::provisioning::ProvisioningError;
+use crate::trust::DeviceListError;
 use crate::wire::DecodeError;
 
 /// Any error returned by the [`Device`](crate::Device) API.
@@ -67,6 +68,9 @@ pub enum Error {
     /// An attachment could not be encrypted or decrypted.
     #[error(transparent)]
     Attachment(#[from] AttachmentError),
+    /// A device list, an endorsement or a multi-device operation was refused.
+    #[error(transparent)]
+    DeviceList(#[from] DeviceListError),
     /// Linking a device was refused (offer, provisioning message or link payload).
     #[error(transparent)]
     Provisioning(#[from] ProvisioningError),
@@ -216,13 +220,25 @@ macro_rules! for_each_error_code {
             SizeMismatch,
             /// An attachment stream used after it finished.
             StreamFinished,
+            /// A device list older than the one held, or another list at the same
+            /// version (a replay or a rollback).
+            StaleDeviceList,
+            /// This device holds no master key: only the primary device may do this.
+            NotPrimary,
+            /// The device is not in the user's device list.
+            UnknownDevice,
+            /// A device list would be empty or hold more than `MAX_DEVICES_PER_USER`.
+            TooManyDevices,
+            /// A device list, an endorsement and this device do not agree (user, device
+            /// id, identity or master key).
+            DeviceListMismatch,
+            /// No device list signed by this master key is pending approval.
+            UnknownMasterKey,
             /// A provisioning offer (device-link QR code) is stale or dated in the
             /// future: show a new one.
             ProvisioningExpired,
             /// A provisioning secret already linked its device: an offer links once.
             ProvisioningUsed,
-            /// A link payload does not name this device (identity, device id or user).
-            ProvisioningMismatch,
         }
     };
 }
@@ -323,6 +339,23 @@ fn attachment_code(e: &AttachmentError) -> ErrorCode {
     }
 }
 
+fn device_list_code(e: &DeviceListError) -> ErrorCode {
+    match e {
+        DeviceListError::Decode(d) => decode_code(d),
+        DeviceListError::InvalidMasterKey | DeviceListError::InvalidIdentity => ErrorCode::InvalidKey,
+        DeviceListError::BadSignature => ErrorCode::BadSignature,
+        DeviceListError::Stale { .. } => ErrorCode::StaleDeviceList,
+        DeviceListError::NotPrimary => ErrorCode::NotPrimary,
+        DeviceListError::UnknownDevice => ErrorCode::UnknownDevice,
+        DeviceListError::TooManyDevices => ErrorCode::TooManyDevices,
+        DeviceListError::DuplicateDevice => ErrorCode::Duplicate,
+        DeviceListError::Mismatch(_) => ErrorCode::DeviceListMismatch,
+        DeviceListError::UnknownMasterKey => ErrorCode::UnknownMasterKey,
+        DeviceListError::TooManyUsers => ErrorCode::TooManyPeers,
+        DeviceListError::VersionExhausted => ErrorCode::IdsExhausted,
+    }
+}
+
 fn channel_code(e: &ChannelError) -> ErrorCode {
     match e {
         ChannelError::Decode(d) => decode_code(d),
@@ -356,7 +389,7 @@ fn provisioning_code(e: &ProvisioningError) -> ErrorCode {
         ProvisioningError::NonContributory => ErrorCode::NonContributory,
         ProvisioningError::AuthenticationFailed => ErrorCode::AuthenticationFailed,
         ProvisioningError::Used => ErrorCode::ProvisioningUsed,
-        ProvisioningError::IdentityMismatch(_) => ErrorCode::ProvisioningMismatch,
+        ProvisioningError::IdentityMismatch(_) => ErrorCode::DeviceListMismatch,
         ProvisioningError::Crypto(_) => ErrorCode::Internal,
     }
 }
@@ -422,6 +455,7 @@ impl Error {
             Error::Group(g) => group_code(g),
             Error::Channel(c) => channel_code(c),
             Error::Attachment(a) => attachment_code(a),
+            Error::DeviceList(d) => device_list_code(d),
             Error::Provisioning(p) => provisioning_code(p),
         }
     }

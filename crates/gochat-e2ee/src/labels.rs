@@ -57,6 +57,10 @@ pub const ATTACHMENT_KEYS: &[u8] = b"GoChat-E2EE v1 attachment keys";
 
 /// Hash prefix of a user's safety-number fingerprint (15.1).
 pub const SAFETY_NUMBER: &[u8] = b"GoChat-E2EE v1 safety number";
+/// Signature prefix of a device list (type 0x55, 15.8).
+pub const SIG_DEVICE_LIST: &[u8] = b"GoChat-E2EE v1 device list";
+/// Signature prefix of a device endorsement (type 0x56, 15.8).
+pub const SIG_DEVICE_ENDORSEMENT: &[u8] = b"GoChat-E2EE v1 device endorsement";
 /// HKDF info of a provisioning message's AES-256-GCM key and nonce (15.9).
 pub const PROVISIONING: &[u8] = b"GoChat-E2EE v1 provisioning";
 

@@ -6,9 +6,13 @@
 
 mod channels;
 mod control;
+mod devices;
 mod groups;
+mod link;
 
 pub use control::ControlReceived;
+pub use devices::{DeviceListUpdate, DeviceOutcome, DeviceRemoval, DeviceReport, FanOut, MissingReason};
+pub use link::LinkOutcome;
 
 use std::collections::BTreeMap;
 
@@ -28,7 +32,8 @@ use crate::session::{
     SENT_MESSAGE_STATE_BYTES,
 };
 use crate::snapshot::{self, SnapshotError, SnapshotKey, SnapshotKind, MAX_SNAPSHOT_BYTES};
-use crate::trust::{IdentityEvent, IdentityPolicy, TrustStore};
+use crate::trust::devices::OwnDevice;
+use crate::trust::{DeviceLists, IdentityEvent, IdentityPolicy, TrustStore};
 use crate::wire::{DecodeError, Reader, Writer};
 
 /// Longest peer name and user id accepted, in bytes.
@@ -67,7 +72,11 @@ pub struct Device {
     trust: TrustStore,
     groups: Groups,
     channels: Channels,
-    /// The exact bytes the peer list, the trust store, the groups and the channels take in the state encoding,
+    /// This device as one of its user's devices (address, master key, endorsement).
+    own: OwnDevice,
+    /// Every held device list.
+    device_lists: DeviceLists,
+    /// The exact bytes the peer list, the trust store, the groups, the channels and the device lists take in the state encoding,
     /// kept up to date by every call that changes them (the state-size budget).
     held: usize,
     /// `MAX_STATE_BYTES`; lowered only by unit tests, to reach the budget quickly.
@@ -115,6 +124,8 @@ impl Device {
             trust: TrustStore::default(),
             groups: Groups::default(),
             channels: Channels::new(),
+            own: OwnDevice::default(),
+            device_lists: DeviceLists::default(),
             held: 0,
             budget: MAX_STATE_BYTES,
         };
@@ -131,6 +142,8 @@ impl Device {
             + trust
             + self.groups.encoded_len()
             + self.channels.encoded_len()
+            + self.own.encoded_len()
+            + self.device_lists.encoded_len()
     }
 
     /// The bytes `peer`'s record and pinned identity take in the state encoding.
@@ -188,6 +201,8 @@ impl Device {
             groups: self.groups.clone(),
             // Publishers are deliberately not `Clone`; the copy goes through the encoding.
             channels: Channels::from_state_bytes(&self.channels.to_state_bytes()).unwrap_or_default(),
+            own: self.own.clone(),
+            device_lists: self.device_lists.clone(),
             held: self.held,
             budget: self.budget,
         }
@@ -206,6 +221,9 @@ impl Device {
         }
         self.groups.for_each_secret(f);
         self.channels.for_each_secret(f);
+        if let Some(master) = &self.own.master {
+            f("master key seed", master.seed_bytes());
+        }
     }
 
     /// The user this device belongs to.
@@ -560,6 +578,8 @@ impl Device {
         self.trust.write(&mut w);
         self.groups.write(&mut w);
         self.channels.write(&mut w);
+        self.own.write(&mut w);
+        self.device_lists.write(&mut w);
         w.into_secret_bytes()
     }
 
@@ -581,6 +601,8 @@ impl Device {
     /// messages from replays (`CounterReused`).
     pub fn import(key: &SnapshotKey, bytes: &[u8]) -> Result<Self, Error> {
         let state = snapshot::open(key, SnapshotKind::Device, bytes, &[])?;
+        // `open` checked the header: byte 1 is a version this library reads.
+        let version = bytes.get(1).copied().unwrap_or(crate::wire::SNAPSHOT_VERSION);
         let invalid = |e: DecodeError| Error::Snapshot(SnapshotError::InvalidState(e));
         let mut r = Reader::raw(&state);
         let user_id = read_name(&mut r).map_err(invalid)?;
@@ -605,6 +627,12 @@ impl Device {
             groups = Groups::read(&mut r).map_err(invalid)?;
             channels = Channels::read(&mut r).map_err(invalid)?;
         }
+        // Versions 2 and 3 end here: no device lists.
+        let (mut own, mut device_lists) = (OwnDevice::default(), DeviceLists::default());
+        if version >= 0x04 {
+            own = OwnDevice::read(&mut r).map_err(invalid)?;
+            device_lists = DeviceLists::read(&mut r).map_err(invalid)?;
+        }
         r.finish().map_err(invalid)?;
         // A restored state may be older than what was sent: never send on its group
         // sender keys again (a new generation, with a new chain, starts at the next
@@ -612,7 +640,18 @@ impl Device {
         // nothing on its restricted content key until it is rotated.
         groups.retire_own_keys();
         channels.retire_after_restore();
-        let mut device = Device { user_id, account, peers, trust, groups, channels, held: 0, budget: MAX_STATE_BYTES };
+        let mut device = Device {
+            user_id,
+            account,
+            peers,
+            trust,
+            groups,
+            channels,
+            own,
+            device_lists,
+            held: 0,
+            budget: MAX_STATE_BYTES,
+        };
         device.held = device.count_held();
         Ok(device)
     }

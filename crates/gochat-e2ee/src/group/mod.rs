@@ -290,6 +290,15 @@ impl Group {
         self.membership.names().filter(|n| *n != self.me).count()
     }
 
+    /// Whether this device may remove member `name` (another device): it is active and
+    /// an admin, and `name` is a member.
+    pub(crate) fn may_remove(&self, name: &str) -> bool {
+        self.active
+            && name != self.me
+            && self.membership.get(name).is_some()
+            && self.membership.get(&self.me).is_some_and(|(_, admin)| admin)
+    }
+
     pub(crate) fn member_identity(&self, name: &str) -> Option<IdentityKey> {
         self.membership.get(name).map(|(id, _)| *id)
     }

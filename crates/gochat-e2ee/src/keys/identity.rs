@@ -34,7 +34,7 @@ const P_LE: [u8; 32] = {
 };
 
 /// Whether a 32-byte little-endian field encoding, with bit 255 cleared, is `>= p`.
-fn is_non_canonical_field(bytes: &[u8; 32]) -> bool {
+pub(crate) fn is_non_canonical_field(bytes: &[u8; 32]) -> bool {
     let mut v = *bytes;
     v[31] &= 0x7f;
     // Compare little-endian values from the most significant byte down.

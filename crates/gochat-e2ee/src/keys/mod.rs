@@ -6,6 +6,7 @@ mod prekeys;
 
 pub use bundle::{PreKeyBundle, MAX_BUNDLE_BYTES};
 pub(crate) use bundle::{OPK_BYTES, PQ_BYTES, SPK_BYTES};
+pub(crate) use identity::is_non_canonical_field;
 pub use identity::{IdentityKey, IdentityKeyPair, IDENTITY_KEY_BYTES};
 pub use prekeys::{
     OneTimePreKey, OneTimePreKeyPublic, PqPreKey, PqPreKeyKind, PqPreKeyPublic, SignedPreKey, SignedPreKeyPublic,

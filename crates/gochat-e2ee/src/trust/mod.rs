@@ -19,8 +19,14 @@
 //! device from the phone through a one-time QR offer (issue 11, part 4).
 
 pub mod address;
+pub mod devices;
 pub mod provisioning;
 pub mod safety_number;
+
+pub use devices::{
+    DeviceEndorsement, DeviceEntry, DeviceList, DeviceListError, DeviceListEvent, DeviceLists, MasterKey,
+    MasterPublicKey,
+};
 
 use std::collections::BTreeMap;
 

@@ -37,6 +37,7 @@ use crate::crypto::{self, AeadKey, CryptoError, AEAD_TAG_BYTES};
 use crate::keys::{IdentityKey, KeyError, IDENTITY_KEY_BYTES};
 use crate::labels;
 use crate::trust::address::{DeviceId, UserId, MAX_DEVICE_ID_BYTES, MAX_USER_ID_BYTES};
+use crate::trust::devices::{MAX_DEVICE_ENDORSEMENT_BYTES, MAX_DEVICE_LIST_BYTES};
 use crate::wire::{type_byte, DecodeError, Reader, Writer, WIRE_VERSION};
 
 /// The version of offers, messages and payloads this library writes and reads.
@@ -52,10 +53,10 @@ pub const MAX_OFFER_FUTURE_SECS: u64 = 60;
 /// Longest offer: type, version, key (32), identity (66), `u8` device id (<= 64),
 /// `created_at` (8): 173 bytes, small enough for one QR code.
 pub const MAX_OFFER_BYTES: usize = 2 + 32 + IDENTITY_KEY_BYTES + 1 + MAX_DEVICE_ID_BYTES + 8;
-/// Longest master-key endorsement carried in a payload.
-pub const MAX_LINK_ENDORSEMENT_BYTES: usize = 1024;
-/// Longest device list carried in a payload.
-pub const MAX_LINK_DEVICE_LIST_BYTES: usize = 16 * 1024;
+/// Longest master-key endorsement carried in a payload (the longest `DeviceEndorsement`).
+pub const MAX_LINK_ENDORSEMENT_BYTES: usize = MAX_DEVICE_ENDORSEMENT_BYTES;
+/// Longest device list carried in a payload (the longest `DeviceList`).
+pub const MAX_LINK_DEVICE_LIST_BYTES: usize = MAX_DEVICE_LIST_BYTES;
 /// Longest payload: version, `u8` user id, master key, `u16` endorsement, `u16` list.
 pub const MAX_LINK_PAYLOAD_BYTES: usize =
     1 + 1 + MAX_USER_ID_BYTES + 32 + 2 + MAX_LINK_ENDORSEMENT_BYTES + 2 + MAX_LINK_DEVICE_LIST_BYTES;
@@ -102,7 +103,7 @@ pub enum ProvisioningError {
     #[error("provisioning secret already used")]
     Used,
     /// The payload's endorsement or device list does not name this device (its identity
-    /// or device id), or names another user.
+    /// or device id), or names another user or master key (code `DeviceListMismatch`).
     #[error("link payload does not name this device: {0}")]
     IdentityMismatch(&'static str),
     /// A primitive refused an internal length (a bug, never caused by input).
@@ -371,12 +372,17 @@ impl ProvisioningSecret {
     /// (`Decode`, `InvalidMasterKey`). After a success, every call is `Used`.
     pub fn open(&mut self, message: &[u8]) -> Result<LinkPayload, ProvisioningError> {
         let payload = self.peek(message)?;
-        self.secret = None;
+        self.spend();
         Ok(payload)
     }
 
+    /// Wipes the secret: it opens nothing more.
+    pub(crate) fn spend(&mut self) {
+        self.secret = None;
+    }
+
     /// [`open`](ProvisioningSecret::open) without spending the secret: the device layer
-    /// checks the payload against its own identity before it calls `open`.
+    /// checks the payload against its own identity before it spends it.
     pub(crate) fn peek(&self, message: &[u8]) -> Result<LinkPayload, ProvisioningError> {
         let secret = self.secret.as_ref().ok_or(ProvisioningError::Used)?;
         let m = ProvisioningMessage::from_bytes(message)?;

@@ -304,7 +304,7 @@ fn secrets_never_print_and_codes_are_flat() {
     assert_eq!(code(ProvisioningError::AuthenticationFailed), "AuthenticationFailed");
     assert_eq!(code(ProvisioningError::NonContributory), "NonContributory");
     assert_eq!(code(ProvisioningError::InvalidMasterKey), "InvalidKey");
-    assert_eq!(code(ProvisioningError::IdentityMismatch("x")), "ProvisioningMismatch");
+    assert_eq!(code(ProvisioningError::IdentityMismatch("x")), "DeviceListMismatch");
     assert_eq!(code(DecodeError::TooLarge { len: 2, max: 1 }.into()), "TooLarge");
     assert_eq!(code(DecodeError::Truncated.into()), "Malformed");
     assert_eq!(code(KeyError::WeakKey("k").into()), "WeakKey");
@@ -314,11 +314,11 @@ fn secrets_never_print_and_codes_are_flat() {
 fn limits_are_the_documented_values() {
     assert_eq!(
         (MAX_OFFER_AGE_SECS, MAX_OFFER_FUTURE_SECS, MAX_OFFER_BYTES, MAX_LINK_ENDORSEMENT_BYTES),
-        (600, 60, 173, 1_024)
+        (600, 60, 173, 484)
     );
     assert_eq!(
         (MAX_LINK_DEVICE_LIST_BYTES, MAX_LINK_PAYLOAD_BYTES, MAX_PROVISIONING_MESSAGE_BYTES),
-        (16_384, 17_700, 17_750)
+        (2_466, 3_242, 3_292)
     );
     assert_eq!(labels::PROVISIONING, b"GoChat-E2EE v1 provisioning");
     assert_eq!((OFFER_TYPE, MESSAGE_TYPE, PROVISIONING_VERSION), (0x57, 0x58, 0x01));
