@@ -140,6 +140,7 @@ impl ProvisioningSecret {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn payload() -> LinkPayload {

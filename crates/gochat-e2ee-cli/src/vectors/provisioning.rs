@@ -42,7 +42,7 @@ fn cases() -> Vec<Case> {
             user: "ketua.setiausaha@jpm.gov.my",
             endorsement_len: 1,
             list_len: 1,
-            created_at: 1_700_000_600,
+            created_at: 1_700_000_060,
             sealed_at: 1_700_000_000,
         },
     ]
