@@ -2230,6 +2230,194 @@ public func FfiConverterTypeDevice_lower(_ value: Device) -> UInt64 {
 
 
 /**
+ * The new device's one-time provisioning secret. Its `offer()` is the QR code to show.
+ * It opens one provisioning message; a failed open changes nothing.
+ */
+public protocol ProvisioningSecretProtocol: AnyObject, Sendable {
+    
+    /**
+     * Whether this secret already opened its message.
+     */
+    func isUsed()  -> Bool
+    
+    /**
+     * The offer (type 0x57, at most 173 bytes): show it as a QR code.
+     */
+    func offer()  -> Data
+    
+    /**
+     * Opens the phone's provisioning message. Refused, changing nothing: a malformed
+     * message (`Malformed`, `TooLarge`, ...), a low-order key (`NonContributory`), a
+     * message for another offer or tampered (`AuthenticationFailed`). After one success,
+     * always `ProvisioningUsed`.
+     */
+    func `open`(message: Data) throws  -> LinkPayload
+    
+}
+/**
+ * The new device's one-time provisioning secret. Its `offer()` is the QR code to show.
+ * It opens one provisioning message; a failed open changes nothing.
+ */
+open class ProvisioningSecret: ProvisioningSecretProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gochat_e2ee_ffi_fn_clone_provisioningsecret(self.handle, $0) }
+    }
+    /**
+     * A fresh secret for the device with `identity` (e.g. `Device.identityKey()`) and
+     * `device_id`, dated `now`. Refused: an invalid identity (`InvalidKey`, ...), an
+     * invalid device id (`Malformed`).
+     */
+public convenience init(identity: Data, deviceId: String, now: UInt64)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_provisioningsecret_new(
+        FfiConverterData.lower(identity),
+        FfiConverterString.lower(deviceId),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gochat_e2ee_ffi_fn_free_provisioningsecret(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Whether this secret already opened its message.
+     */
+open func isUsed() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_provisioningsecret_is_used(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The offer (type 0x57, at most 173 bytes): show it as a QR code.
+     */
+open func offer() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_provisioningsecret_offer(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Opens the phone's provisioning message. Refused, changing nothing: a malformed
+     * message (`Malformed`, `TooLarge`, ...), a low-order key (`NonContributory`), a
+     * message for another offer or tampered (`AuthenticationFailed`). After one success,
+     * always `ProvisioningUsed`.
+     */
+open func `open`(message: Data)throws  -> LinkPayload  {
+    return try  FfiConverterTypeLinkPayload_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_provisioningsecret_open(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(message),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeProvisioningSecret: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ProvisioningSecret
+
+    public static func lift(_ handle: UInt64) throws -> ProvisioningSecret {
+        return ProvisioningSecret(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ProvisioningSecret) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ProvisioningSecret {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ProvisioningSecret, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeProvisioningSecret_lift(_ handle: UInt64) throws -> ProvisioningSecret {
+    return try FfiConverterTypeProvisioningSecret.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeProvisioningSecret_lower(_ value: ProvisioningSecret) -> UInt64 {
+    return FfiConverterTypeProvisioningSecret.lower(value)
+}
+
+
+
+
+
+
+/**
  * The safety number of a conversation between a local and a remote user: the same 60
  * digits on both sides, and each side's scannable payload (show it as a QR code).
  */
@@ -4131,6 +4319,97 @@ public func FfiConverterTypeLimits_lower(_ value: Limits) -> RustBuffer {
 
 
 /**
+ * What the phone sends a new device: the user it joins, the master public key, the
+ * master key's endorsement of the device and the current device list (the last two as
+ * their encodings, bounded: 1 to 484 and 1 to 2,466 bytes).
+ */
+public struct LinkPayload: Equatable, Hashable {
+    /**
+     * The user id (canonical official email).
+     */
+    public var user: String
+    /**
+     * The master public key (Ed25519, 32 bytes).
+     */
+    public var masterPublic: Data
+    /**
+     * The master key's endorsement of the new device.
+     */
+    public var endorsement: Data
+    /**
+     * The device list, with the new device in it.
+     */
+    public var deviceList: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The user id (canonical official email).
+         */user: String, 
+        /**
+         * The master public key (Ed25519, 32 bytes).
+         */masterPublic: Data, 
+        /**
+         * The master key's endorsement of the new device.
+         */endorsement: Data, 
+        /**
+         * The device list, with the new device in it.
+         */deviceList: Data) {
+        self.user = user
+        self.masterPublic = masterPublic
+        self.endorsement = endorsement
+        self.deviceList = deviceList
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LinkPayload: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLinkPayload: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LinkPayload {
+        return
+            try LinkPayload(
+                user: FfiConverterString.read(from: &buf), 
+                masterPublic: FfiConverterData.read(from: &buf), 
+                endorsement: FfiConverterData.read(from: &buf), 
+                deviceList: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LinkPayload, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.user, into: &buf)
+        FfiConverterData.write(value.masterPublic, into: &buf)
+        FfiConverterData.write(value.endorsement, into: &buf)
+        FfiConverterData.write(value.deviceList, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkPayload_lift(_ buf: RustBuffer) throws -> LinkPayload {
+    return try FfiConverterTypeLinkPayload.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkPayload_lower(_ value: LinkPayload) -> RustBuffer {
+    return FfiConverterTypeLinkPayload.lower(value)
+}
+
+
+/**
  * A pairwise control message to deliver to `peer` (over the 1:1 transport), which
  * passes it to its `receive_control` (or `group_receive`).
  */
@@ -4197,6 +4476,85 @@ public func FfiConverterTypeOutgoingRecord_lift(_ buf: RustBuffer) throws -> Out
 #endif
 public func FfiConverterTypeOutgoingRecord_lower(_ value: OutgoingRecord) -> RustBuffer {
     return FfiConverterTypeOutgoingRecord.lower(value)
+}
+
+
+/**
+ * What a scanned offer says: show the device id to the user before linking.
+ */
+public struct ProvisioningOfferInfo: Equatable, Hashable {
+    /**
+     * The new device's id.
+     */
+    public var deviceId: String
+    /**
+     * The new device's identity key (66-byte encoding), which the endorsement signs.
+     */
+    public var identity: Data
+    /**
+     * When the new device made the offer (Unix seconds).
+     */
+    public var createdAt: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The new device's id.
+         */deviceId: String, 
+        /**
+         * The new device's identity key (66-byte encoding), which the endorsement signs.
+         */identity: Data, 
+        /**
+         * When the new device made the offer (Unix seconds).
+         */createdAt: UInt64) {
+        self.deviceId = deviceId
+        self.identity = identity
+        self.createdAt = createdAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ProvisioningOfferInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeProvisioningOfferInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ProvisioningOfferInfo {
+        return
+            try ProvisioningOfferInfo(
+                deviceId: FfiConverterString.read(from: &buf), 
+                identity: FfiConverterData.read(from: &buf), 
+                createdAt: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ProvisioningOfferInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.deviceId, into: &buf)
+        FfiConverterData.write(value.identity, into: &buf)
+        FfiConverterUInt64.write(value.createdAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeProvisioningOfferInfo_lift(_ buf: RustBuffer) throws -> ProvisioningOfferInfo {
+    return try FfiConverterTypeProvisioningOfferInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeProvisioningOfferInfo_lower(_ value: ProvisioningOfferInfo) -> RustBuffer {
+    return FfiConverterTypeProvisioningOfferInfo.lower(value)
 }
 
 
@@ -5459,6 +5817,97 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * Whether asking the sender to retry can help.
          */retryMayHelp: Bool
     )
+    /**
+     * A device list older than the one held, or another list at the same
+     * version (a replay or a rollback).
+     */
+    case StaleDeviceList(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * This device holds no master key: only the primary device may do this.
+     */
+    case NotPrimary(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The device is not in the user's device list.
+     */
+    case UnknownDevice(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A device list would be empty or hold more than `MAX_DEVICES_PER_USER`.
+     */
+    case TooManyDevices(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A device list, an endorsement and this device do not agree (user, device
+     * id, identity or master key).
+     */
+    case DeviceListMismatch(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * No device list signed by this master key is pending approval.
+     */
+    case UnknownMasterKey(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A provisioning offer (device-link QR code) is stale or dated in the
+     * future: show a new one.
+     */
+    case ProvisioningExpired(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A provisioning secret already linked its device: an offer links once.
+     */
+    case ProvisioningUsed(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
 
     
 
@@ -5725,6 +6174,38 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
         case 60: return .StreamFinished(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 61: return .StaleDeviceList(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 62: return .NotPrimary(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 63: return .UnknownDevice(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 64: return .TooManyDevices(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 65: return .DeviceListMismatch(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 66: return .UnknownMasterKey(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 67: return .ProvisioningExpired(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 68: return .ProvisioningUsed(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -6096,6 +6577,54 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
         
         case let .StreamFinished(detail,retryMayHelp):
             writeInt(&buf, Int32(60))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StaleDeviceList(detail,retryMayHelp):
+            writeInt(&buf, Int32(61))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .NotPrimary(detail,retryMayHelp):
+            writeInt(&buf, Int32(62))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .UnknownDevice(detail,retryMayHelp):
+            writeInt(&buf, Int32(63))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .TooManyDevices(detail,retryMayHelp):
+            writeInt(&buf, Int32(64))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .DeviceListMismatch(detail,retryMayHelp):
+            writeInt(&buf, Int32(65))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .UnknownMasterKey(detail,retryMayHelp):
+            writeInt(&buf, Int32(66))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .ProvisioningExpired(detail,retryMayHelp):
+            writeInt(&buf, Int32(67))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .ProvisioningUsed(detail,retryMayHelp):
+            writeInt(&buf, Int32(68))
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
@@ -6841,6 +7370,35 @@ public func verifyAnnouncement(announcement: Data, agencyKey: Data)throws  -> An
     )
 })
 }
+/**
+ * Decodes a scanned offer (type 0x57) without sealing anything. Refused: a malformed
+ * offer (`Malformed`, `WrongMessageType`, `UnsupportedVersion`, `TooLarge`), an invalid
+ * or weak key (`InvalidKey`, `WeakKey`).
+ */
+public func inspectProvisioningOffer(offer: Data)throws  -> ProvisioningOfferInfo  {
+    return try  FfiConverterTypeProvisioningOfferInfo_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_inspect_provisioning_offer(
+        FfiConverterData.lower(offer),uniffiCallStatus
+    )
+})
+}
+/**
+ * The phone's side: seals `payload` to a scanned `offer`, fresh at `now`; returns the
+ * provisioning message (type 0x58) to send to the new device through the server.
+ * Refused: a stale offer or one dated ahead (`ProvisioningExpired`), a malformed offer
+ * or payload (`Malformed`, ...), an invalid master key (`InvalidKey`).
+ */
+public func provisioningSeal(offer: Data, payload: LinkPayload, now: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_provisioning_seal(
+        FfiConverterData.lower(offer),
+        FfiConverterTypeLinkPayload_lower(payload),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -6897,6 +7455,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_func_verify_announcement() != 2302) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_inspect_provisioning_offer() != 13479) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_provisioning_seal() != 60551) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_approve_identity() != 24172) {
@@ -7070,6 +7634,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentencryptor_update() != 64259) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_provisioningsecret_is_used() != 19887) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_provisioningsecret_offer() != 35448) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_provisioningsecret_open() != 27635) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_safetynumber_compare_scanned() != 19993) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7095,6 +7668,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_attachmentencryptor_with_segment_size() != 32701) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_provisioningsecret_new() != 43092) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_safetynumber_new() != 58796) {
