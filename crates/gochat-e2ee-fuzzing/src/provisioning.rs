@@ -63,12 +63,12 @@ pub fn seeds() -> Vec<(&'static str, Seed)> {
     let mut offer_low = f.offer.clone();
     offer_low[2..34].copy_from_slice(&[0; 32]);
     vec![
-        ("provisioning_offer", ("valid", f.offer.clone())),
+        ("provisioning_offer", ("valid-offer", f.offer.clone())),
         ("provisioning_offer", ("invalid-truncated", f.offer[..f.offer.len() - 1].to_vec())),
         ("provisioning_offer", ("invalid-trailing", [&f.offer[..], &[0]].concat())),
         ("provisioning_offer", ("invalid-low-order-key", offer_low)),
         ("provisioning_offer", ("invalid-type", [&[0x58][..], &f.offer[1..]].concat())),
-        ("provisioning_message", ("valid", f.message.clone())),
+        ("provisioning_message", ("valid-message", f.message.clone())),
         ("provisioning_message", ("invalid-other-offer", f.other_offer_message.clone())),
         ("provisioning_message", ("invalid-flipped", flipped)),
         ("provisioning_message", ("invalid-low-order-ephemeral", low)),
