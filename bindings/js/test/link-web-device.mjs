@@ -40,7 +40,9 @@ rl.on('line', (line) => {
     console.log(`err ${lib.isGoChatError(e) ? e.code : `NotGoChatError:${e}`}`);
   }
 });
+// `quit` or the end of stdin.
 rl.on('close', () => {
   secret.free();
   device.free();
+  process.exit(0);
 });

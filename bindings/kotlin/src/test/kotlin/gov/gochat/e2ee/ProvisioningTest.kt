@@ -113,7 +113,7 @@ class ProvisioningTest {
             // Single use: the same message again is refused.
             assertEquals("err ProvisioningUsed", ask("open " + b64.encodeToString(message)))
             inp.write("quit\n")
-            inp.flush()
+            inp.close()
             assertTrue(proc.waitFor(20, TimeUnit.SECONDS), "the web device did not exit")
             assertEquals(0, proc.exitValue())
         } finally {
