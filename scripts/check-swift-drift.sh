@@ -66,7 +66,7 @@ import re, sys
 # Doc comments (/** ... */) sit between declarations and their fields: drop them first.
 kt, sw = (re.sub(r"/\*.*?\*/", "", open(p).read(), flags=re.S) for p in sys.argv[1:3])
 k_funcs = set(re.findall(r"fun `([a-zA-Z]+)`\(", kt))
-s_funcs = set(re.findall(r"(?:open|public) (?:static )?func ([a-zA-Z]+)\(", sw))
+s_funcs = set(re.findall(r"(?:open|public) (?:static )?func `?([a-zA-Z]+)`?\(", sw))  # `open` etc. are backticked
 s_funcs = {f for f in s_funcs if not re.match(r"(lift|lower|read|write|from|empty|hash|uniffi|FfiConverter)$|uniffi|FfiConverter", f)}
 k_errs = set(re.findall(r"class ([A-Z][a-zA-Z]+)\(\s*val `detail`", kt))
 s_errs = set(re.findall(r"^\s*case ([A-Z][a-zA-Z]+)\(\s*detail:", sw, re.M))

@@ -139,8 +139,13 @@ suite_kotlin() {
   local log=$1 rc; : >"$log"
   [[ -f bindings/kotlin/pom.xml ]] || return 99
   prepare_ffi "$log" || return 1
+  # The device-link test (ProvisioningTest) runs the npm package in a Node child: build it
+  # here (once; js-node and js-browser reuse it). If the build fails the test fails.
+  prepare_js "$log" || echo "kotlin: the npm package did not build; the Kotlin-JS link test will fail" | tee -a "$log"
   rm -rf bindings/kotlin/target/surefire-reports
-  (cd bindings/kotlin && run "$log" mvn -B -q test -Dnative.dir="$ROOT/target/${FFI_PROFILE:-debug}"); rc=$?
+  # The cdylib is where cargo put it (gen-bindings.sh builds with the same CARGO_TARGET_DIR).
+  local native_dir=${CARGO_TARGET_DIR:-$ROOT/target}/${FFI_PROFILE:-debug}
+  (cd bindings/kotlin && run "$log" mvn -B -q test -Dnative.dir="$native_dir"); rc=$?
   # Quiet Maven hides Surefire's summary: sum the XML reports instead.
   local t=0 fl=0 er=0 sk=0 f
   for f in bindings/kotlin/target/surefire-reports/TEST-*.xml; do

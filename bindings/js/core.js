@@ -25,6 +25,9 @@ import rawInit, {
   attachmentPointerInfo as rawAttachmentPointerInfo,
   attachmentPaddedLen as rawAttachmentPaddedLen,
   SafetyNumber as RawSafetyNumber,
+  ProvisioningSecret as RawProvisioningSecret,
+  provisioningSeal as rawProvisioningSeal,
+  inspectProvisioningOffer as rawInspectProvisioningOffer,
 } from './pkg/gochat_e2ee_wasm.js';
 
 /** Errors thrown by the library. `code` is stable; see `errorCodes()`. */
@@ -98,9 +101,11 @@ const AttachmentEncryptor = wrapClass(RawAttachmentEncryptor, ['update', 'finish
 const AttachmentDecryptor = wrapClass(RawAttachmentDecryptor, ['update', 'finish']);
 // Safety numbers (docs/web.md, "Safety numbers"): stateless.
 const SafetyNumber = wrapClass(RawSafetyNumber, ['compareScanned']);
+// Linking a device (docs/web.md, "Linking a device"): the new device's one-time secret.
+const ProvisioningSecret = wrapClass(RawProvisioningSecret, ['open']);
 
 // wasm-bindgen already adds [Symbol.dispose] = free where the symbol exists.
-for (const cls of [Device, RawAttachmentEncryptor, RawAttachmentDecryptor, RawSafetyNumber]) {
+for (const cls of [Device, RawAttachmentEncryptor, RawAttachmentDecryptor, RawSafetyNumber, RawProvisioningSecret]) {
   if (typeof Symbol.dispose === 'symbol' && !cls.prototype[Symbol.dispose]) {
     cls.prototype[Symbol.dispose] = cls.prototype.free;
   }
@@ -117,7 +122,9 @@ export const attachmentSegmentRange = wrap(rawAttachmentSegmentRange);
 export const attachmentSegmentForOffset = wrap(rawAttachmentSegmentForOffset);
 export const attachmentPointerInfo = wrap(rawAttachmentPointerInfo);
 export const attachmentPaddedLen = wrap(rawAttachmentPaddedLen);
-export { Device, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, errorCodes, libraryVersion, limits, messageDigest };
+export const provisioningSeal = wrap(rawProvisioningSeal);
+export const inspectProvisioningOffer = wrap(rawInspectProvisioningOffer);
+export { Device, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, ProvisioningSecret, errorCodes, libraryVersion, limits, messageDigest };
 
 let resolveReady;
 let rejectReady;

@@ -19,8 +19,8 @@ export type ErrorCode =
   | 'WrongSigner' | 'StaleSequence' | 'FromFuture' | 'WrongChannel'
   | 'WrongKey' | 'Tampered' | 'Truncated' | 'TrailingData' | 'DigestMismatch'
   | 'SizeMismatch' | 'StreamFinished'
-  | 'StaleDeviceList' | 'NotPrimary' | 'UnknownDevice' | 'TooManyDevices'
-  | 'DeviceListMismatch' | 'UnknownMasterKey';
+  | 'StaleDeviceList' | 'NotPrimary' | 'UnknownDevice' | 'TooManyDevices' | 'DeviceListMismatch' | 'UnknownMasterKey'
+  | 'ProvisioningExpired' | 'ProvisioningUsed';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
@@ -603,6 +603,51 @@ export declare class SafetyNumber {
   free(): void;
   [Symbol.dispose](): void;
 }
+
+/** What the phone sends a new device (docs/protocol.md 15.9). */
+export interface LinkPayload {
+  /** The user the device joins (canonical official email). */
+  user: string;
+  /** The user's master public key (Ed25519, 32 bytes). */
+  masterPublic: Uint8Array;
+  /** The master key's endorsement of the new device (1 to 484 bytes). */
+  endorsement: Uint8Array;
+  /** The current device list, with the new device in it (1 to 2,466 bytes). */
+  deviceList: Uint8Array;
+}
+
+/** What a scanned provisioning offer says (show the device id before linking). */
+export interface ProvisioningOfferInfo {
+  deviceId: string;
+  /** The new device's 66-byte identity key, which the endorsement signs. */
+  identity: Uint8Array;
+  /** When the new device made the offer (its clock). */
+  createdAt: number;
+}
+
+/**
+ * The new device's one-time provisioning secret (docs/protocol.md 15.9). Show `offer` as
+ * a QR code; `open` the phone's message. A failed open changes nothing; after one
+ * success every open throws `ProvisioningUsed`. The secret never leaves wasm memory.
+ */
+export declare class ProvisioningSecret {
+  /** A fresh secret for the device with `identity` (e.g. `device.identityKey`) and `deviceId`, dated `now`. `Malformed` for a bad device id; `InvalidKey` / `WeakKey` / `Malformed` for a bad identity. */
+  constructor(identity: Uint8Array, deviceId: string, now: number);
+  /** The offer (at most 173 bytes): the QR code. */
+  readonly offer: Uint8Array;
+  /** Whether this secret already opened its message. */
+  readonly isUsed: boolean;
+  /** Opens the phone's message. Throws, changing nothing: `Malformed`, `TooLarge`, `NonContributory`, `AuthenticationFailed` (tampered or for another offer); `ProvisioningUsed` after one success. */
+  open(message: Uint8Array): LinkPayload;
+  /** Releases (and wipes) the wasm memory. */
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
+/** The phone's side: seals `payload` to a scanned `offer`, fresh at `now`. `ProvisioningExpired` for an offer older than 600 s or dated over 60 s ahead; `Malformed`, `InvalidKey`, `WeakKey` for bad input. */
+export declare function provisioningSeal(offer: Uint8Array, payload: LinkPayload, now: number): Uint8Array;
+/** Decodes a scanned offer (no sealing). */
+export declare function inspectProvisioningOffer(offer: Uint8Array): ProvisioningOfferInfo;
 
 /** Encrypts a whole attachment held in memory (64 KiB segments). */
 export declare function attachmentEncrypt(plaintext: Uint8Array, contentType: string, fileName?: string | null): EncryptedAttachment;

@@ -370,7 +370,7 @@ export function defineTests(test, lib, loadVector) {
 
   test('errors: codes are stable and complete', () => {
     const codes = lib.errorCodes();
-    eq(codes.length, 66); // 53, the 7 attachment codes, the 6 device-list codes (protocol.md section 11)
+    eq(codes.length, 68); // 53, the 7 attachment codes, 6 device-list codes, 2 provisioning codes (protocol.md section 11)
     for (const c of ['Duplicate', 'AuthenticationFailed', 'TooFarAhead', 'NoSession', 'BadSignature', 'SnapshotUndecryptable',
       'IdentityChanged', 'MessageLost', 'CounterReused', 'RetryExpired', 'TooManyPeers', 'StateFull', 'Internal',
       'UnknownGroup', 'MissingSenderKey', 'GroupFork', 'StaleEpoch', 'WrongSigner', 'StaleSequence', 'WrongChannel']) {
@@ -996,5 +996,46 @@ export function defineTests(test, lib, loadVector) {
     throwsCode(lib, () => new lib.SafetyNumber('', alice.identityKey, 'bob', bob.identityKey), 'Malformed');
     throwsCode(lib, () => new lib.SafetyNumber('a', alice.identityKey, 'a', alice.identityKey), 'Malformed');
     for (const x of [a, b, m, alice, bob, mallory]) x.free();
+  });
+
+  test('linking a device: the offer opens one message; failures change nothing', () => {
+    const web = new lib.Device('aminah@mof.gov.my', NOW);
+    const phone = new lib.Device('aminah@mof.gov.my', NOW);
+    const secret = new lib.ProvisioningSecret(web.identityKey, 'web-1', NOW);
+    const offer = secret.offer;
+    assert(offer.length <= 173 && offer[0] === 0x57 && offer[1] === 1, 'offer header and size');
+    const info = lib.inspectProvisioningOffer(offer);
+    eq([info.deviceId, info.createdAt], ['web-1', NOW]);
+    eq(info.identity, web.identityKey);
+    const payload = {
+      user: 'aminah@mof.gov.my',
+      masterPublic: phone.identityKey.slice(2, 34),
+      endorsement: new Uint8Array(100).fill(0x56),
+      deviceList: new Uint8Array(200).fill(0x55),
+    };
+    throwsCode(lib, () => lib.provisioningSeal(offer, payload, NOW + 601), 'ProvisioningExpired');
+    throwsCode(lib, () => lib.provisioningSeal(offer, payload, NOW - 61), 'ProvisioningExpired');
+    throwsCode(lib, () => lib.provisioningSeal(offer, { ...payload, user: 'Aminah@mof.gov.my' }, NOW), 'Malformed');
+    throwsCode(lib, () => lib.provisioningSeal(offer, { ...payload, masterPublic: new Uint8Array(32) }, NOW), 'InvalidKey');
+    throwsCode(lib, () => lib.inspectProvisioningOffer(offer.subarray(0, 50)), 'Malformed');
+    const message = lib.provisioningSeal(offer, payload, NOW + 10);
+    eq([message[0], message[1]], [0x58, 1]);
+    const tampered = message.slice();
+    tampered[40] ^= 1;
+    throwsCode(lib, () => secret.open(tampered), 'AuthenticationFailed');
+    throwsCode(lib, () => secret.open(new Uint8Array([0x58, 1])), 'Malformed');
+    const other = new lib.ProvisioningSecret(web.identityKey, 'web-2', NOW);
+    throwsCode(lib, () => other.open(message), 'AuthenticationFailed');
+    eq(secret.isUsed, false);
+    const got = secret.open(message);
+    eq(got.user, payload.user);
+    eq(got.masterPublic, payload.masterPublic);
+    eq(got.endorsement, payload.endorsement);
+    eq(got.deviceList, payload.deviceList);
+    eq(secret.isUsed, true);
+    throwsCode(lib, () => secret.open(message), 'ProvisioningUsed');
+    throwsCode(lib, () => new lib.ProvisioningSecret(web.identityKey, 'a/b', NOW), 'Malformed');
+    for (const c of ['ProvisioningExpired', 'ProvisioningUsed']) assert(lib.errorCodes().includes(c), c);
+    for (const x of [secret, other, web, phone]) x.free();
   });
 }

@@ -33,6 +33,10 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    pub(crate) fn unknown_device(name: &str) -> Self {
+        Failure { error: "UnknownDevice", detail: format!("no device named {name:?}") }
+    }
+
     pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         Failure { error: "BadRequest", detail: detail.into() }
     }
@@ -48,6 +52,8 @@ impl From<gochat_e2ee::Error> for Failure {
 #[derive(Default)]
 struct Driver {
     devices: HashMap<String, Device>,
+    /// One-time provisioning secrets (`provisioning_offer`), by device name.
+    provisioning: HashMap<String, gochat_e2ee::trust::provisioning::ProvisioningSecret>,
 }
 
 /// Runs the driver on stdin/stdout until EOF.
@@ -103,9 +109,7 @@ impl Driver {
 
     fn device(&mut self, obj: &Map<String, Value>) -> Result<&mut Device, Failure> {
         let name = str_arg(obj, "device")?;
-        self.devices
-            .get_mut(name)
-            .ok_or_else(|| Failure { error: "UnknownDevice", detail: format!("no device named {name:?}") })
+        self.devices.get_mut(name).ok_or_else(|| Failure::unknown_device(name))
     }
 
     fn dispatch(&mut self, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Map<String, Value>, Failure> {
@@ -239,6 +243,10 @@ impl Driver {
             "safety_number" => crate::interop_trust::safety_number_op(obj)?,
             op if crate::interop_devices::is_op(op) => {
                 crate::interop_devices::dispatch(op, self.device(obj)?, obj, rng)?
+            }
+            op if crate::interop_link::is_op(op) => {
+                let device = if op == "provisioning_offer" { self.devices.get(str_arg(obj, "device")?) } else { None };
+                crate::interop_link::dispatch(op, obj, device, &mut self.provisioning, rng)?
             }
             op if crate::interop_attachments::is_op(op) => crate::interop_attachments::dispatch(op, obj, rng)?,
             other => return Err(Failure { error: "UnknownOp", detail: format!("unknown op {other:?}") }),

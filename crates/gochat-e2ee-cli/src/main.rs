@@ -19,6 +19,7 @@ mod interop;
 mod interop_attachments;
 mod interop_devices;
 mod interop_groups;
+mod interop_link;
 mod interop_trust;
 mod vectors;
 

@@ -774,3 +774,32 @@ fn safety_number_is_the_same_on_both_sides_and_a_scan_matches_only_the_real_iden
     d.err("safety_number", args("a", &ka, "a", &ka), "Malformed");
     assert!(d.finish().success());
 }
+
+#[test]
+fn a_device_links_once_through_the_provisioning_ops() {
+    let mut d = Driver::spawn();
+    let now = 1_700_000_000u64;
+    let web = d.ok("new_device", json!({"device": "web", "user": "aminah@mof.gov.my", "now": now}));
+    d.err("provisioning_offer", json!({"device": "nobody", "device_id": "web-1", "now": now}), "UnknownDevice");
+    d.err("provisioning_offer", json!({"device": "web", "device_id": "a/b", "now": now}), "Malformed");
+    let offer = d.ok("provisioning_offer", json!({"device": "web", "device_id": "web-1", "now": now}))["offer"].clone();
+    let identity = B64.decode(web["identity_key"].as_str().unwrap()).unwrap();
+    let seal = |offer: &Value, now: u64| {
+        json!({
+            "offer": offer, "user": "aminah@mof.gov.my", "master_public": B64.encode(&identity[2..34]),
+            "endorsement": B64.encode([0x56u8; 40]), "device_list": B64.encode([0x55u8; 80]), "now": now,
+        })
+    };
+    d.err("provisioning_seal", seal(&offer, now + 601), "ProvisioningExpired");
+    let message = d.ok("provisioning_seal", seal(&offer, now + 5))["message"].clone();
+    let mut tampered = B64.decode(message.as_str().unwrap()).unwrap();
+    *tampered.last_mut().unwrap() ^= 1;
+    d.err("provisioning_open", json!({"device": "web", "message": B64.encode(&tampered)}), "AuthenticationFailed");
+    d.err("provisioning_open", json!({"device": "other", "message": message}), "UnknownDevice");
+    let got = d.ok("provisioning_open", json!({"device": "web", "message": message}));
+    assert_eq!(got["user"], json!("aminah@mof.gov.my"));
+    assert_eq!(got["master_public"], json!(B64.encode(&identity[2..34])));
+    assert_eq!(got["device_list"], json!(B64.encode([0x55u8; 80])));
+    d.err("provisioning_open", json!({"device": "web", "message": message}), "ProvisioningUsed");
+    assert!(d.finish().success());
+}

@@ -31,6 +31,7 @@ mod attachments;
 mod channels;
 mod devices;
 mod groups;
+mod provisioning;
 mod trust;
 
 pub use trust::{SafetyNumber, ScanResult};

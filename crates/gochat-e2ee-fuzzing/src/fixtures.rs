@@ -156,6 +156,7 @@ fn build() -> Fixtures {
     seeds.extend(crate::attachments::seeds());
     seeds.extend(crate::trust::seeds());
     seeds.extend(crate::devices::seeds());
+    seeds.extend(crate::provisioning::seeds());
 
     Fixtures { prekey_bob, ratchet_bob, retry_alice, retry_sent, conversation_alice, conversation_bob, seeds }
 }

@@ -23,6 +23,7 @@ pub mod devices;
 pub mod fixtures;
 pub mod group_world;
 pub mod groups;
+pub mod provisioning;
 pub mod sealed;
 pub mod trust;
 
@@ -36,6 +37,7 @@ pub use conversation::conversation;
 pub use devices::{device_endorsement, device_list};
 pub use group_world::group;
 pub use groups::{commit_welcome, distribution, group_message};
+pub use provisioning::{provisioning_message, provisioning_offer};
 pub use trust::safety_number;
 
 /// The fixed snapshot key used by the `snapshot` target and its seeds.
@@ -61,6 +63,8 @@ pub const TARGETS: [&str; 17] = [
     "safety_number",
     "device_list",
     "device_endorsement",
+    "provisioning_offer",
+    "provisioning_message",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -83,6 +87,8 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "safety_number" => safety_number(data),
         "device_list" => device_list(data),
         "device_endorsement" => device_endorsement(data),
+        "provisioning_offer" => provisioning_offer(data),
+        "provisioning_message" => provisioning_message(data),
         _ => return None,
     })
 }

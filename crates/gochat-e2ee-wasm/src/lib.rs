@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attachment;
+pub mod provisioning;
 pub mod trust;
 
 use gochat_e2ee as core;

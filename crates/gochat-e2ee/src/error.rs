@@ -13,6 +13,7 @@ use crate::ratchet::RatchetError;
 use crate::retry::RetryError;
 use crate::session::ParseError;
 use crate::snapshot::SnapshotError;
+use crate::trust::provisioning::ProvisioningError;
 use crate::trust::DeviceListError;
 use crate::wire::DecodeError;
 
@@ -70,6 +71,9 @@ pub enum Error {
     /// A device list, an endorsement or a multi-device operation was refused.
     #[error(transparent)]
     DeviceList(#[from] DeviceListError),
+    /// Linking a device was refused (offer, provisioning message or link payload).
+    #[error(transparent)]
+    Provisioning(#[from] ProvisioningError),
 }
 
 impl From<ParseError> for Error {
@@ -230,6 +234,11 @@ macro_rules! for_each_error_code {
             DeviceListMismatch,
             /// No device list signed by this master key is pending approval.
             UnknownMasterKey,
+            /// A provisioning offer (device-link QR code) is stale or dated in the
+            /// future: show a new one.
+            ProvisioningExpired,
+            /// A provisioning secret already linked its device: an offer links once.
+            ProvisioningUsed,
         }
     };
 }
@@ -369,6 +378,22 @@ fn channel_code(e: &ChannelError) -> ErrorCode {
     }
 }
 
+fn provisioning_code(e: &ProvisioningError) -> ErrorCode {
+    match e {
+        ProvisioningError::Decode(d) => decode_code(d),
+        ProvisioningError::Key(k) => key_code(k),
+        ProvisioningError::InvalidMasterKey => ErrorCode::InvalidKey,
+        ProvisioningError::OfferExpired { .. } | ProvisioningError::OfferFromFuture { .. } => {
+            ErrorCode::ProvisioningExpired
+        }
+        ProvisioningError::NonContributory => ErrorCode::NonContributory,
+        ProvisioningError::AuthenticationFailed => ErrorCode::AuthenticationFailed,
+        ProvisioningError::Used => ErrorCode::ProvisioningUsed,
+        ProvisioningError::IdentityMismatch(_) => ErrorCode::DeviceListMismatch,
+        ProvisioningError::Crypto(_) => ErrorCode::Internal,
+    }
+}
+
 impl Error {
     /// The flat code of this error.
     pub fn code(&self) -> ErrorCode {
@@ -431,6 +456,7 @@ impl Error {
             Error::Channel(c) => channel_code(c),
             Error::Attachment(a) => attachment_code(a),
             Error::DeviceList(d) => device_list_code(d),
+            Error::Provisioning(p) => provisioning_code(p),
         }
     }
 

@@ -61,6 +61,8 @@ pub const SAFETY_NUMBER: &[u8] = b"GoChat-E2EE v1 safety number";
 pub const SIG_DEVICE_LIST: &[u8] = b"GoChat-E2EE v1 device list";
 /// Signature prefix of a device endorsement (type 0x56, 15.8).
 pub const SIG_DEVICE_ENDORSEMENT: &[u8] = b"GoChat-E2EE v1 device endorsement";
+/// HKDF info of a provisioning message's AES-256-GCM key and nonce (15.9).
+pub const PROVISIONING: &[u8] = b"GoChat-E2EE v1 provisioning";
 
 /// Symmetric-chain HMAC input that yields a message key (Signal: 0x01).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;

@@ -75,6 +75,10 @@ pub mod type_byte {
     pub const DEVICE_LIST: u8 = 0x55;
     /// A master key's endorsement of one device.
     pub const DEVICE_ENDORSEMENT: u8 = 0x56;
+    /// A provisioning offer: the QR code a new device shows to be linked (15.9).
+    pub const PROVISIONING_OFFER: u8 = 0x57;
+    /// A provisioning message: the phone's sealed link payload for one offer (15.9).
+    pub const PROVISIONING_MESSAGE: u8 = 0x58;
 }
 
 /// Why a byte string could not be decoded.

@@ -153,7 +153,7 @@ fn error_codes_are_stable_and_distinct() {
     for c in ErrorCode::ALL {
         assert_eq!(c.as_str(), format!("{c:?}"));
     }
-    assert_eq!(ErrorCode::ALL.len(), 66);
+    assert_eq!(ErrorCode::ALL.len(), 68);
     assert_eq!(ErrorCode::ALL[37].as_str(), "StateFull");
     assert_eq!(ErrorCode::ALL[38].as_str(), "Internal");
     // Groups and channels (issue 9) appended after the 1:1 codes, which keep their places.
@@ -165,6 +165,9 @@ fn error_codes_are_stable_and_distinct() {
     // Device lists (issue 11, part 3) after them.
     assert_eq!(ErrorCode::ALL[60].as_str(), "StaleDeviceList");
     assert_eq!(ErrorCode::ALL[65].as_str(), "UnknownMasterKey");
+    // Device linking (issue 11, part 4) after them.
+    assert_eq!(ErrorCode::ALL[66].as_str(), "ProvisioningExpired");
+    assert_eq!(ErrorCode::ALL[67].as_str(), "ProvisioningUsed");
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod group_model;
 mod groups;
 mod model;
 mod prim;
+mod provisioning;
 mod rng;
 mod safety_numbers;
 mod scripts;
@@ -271,6 +272,8 @@ enum Vector {
     SafetyNumbers,
     /// `device_lists.json` (checked by [`device_lists::run_model`]).
     DeviceLists,
+    /// `provisioning.json` (checked by [`provisioning::run_model`]).
+    Provisioning,
 }
 
 impl Vector {
@@ -282,6 +285,7 @@ impl Vector {
             Vector::Attachments => attachments::NAME,
             Vector::SafetyNumbers => safety_numbers::NAME,
             Vector::DeviceLists => device_lists::NAME,
+            Vector::Provisioning => provisioning::NAME,
         }
     }
 
@@ -293,6 +297,7 @@ impl Vector {
             Vector::Attachments => attachments::DESCRIPTION,
             Vector::SafetyNumbers => safety_numbers::DESCRIPTION,
             Vector::DeviceLists => device_lists::DESCRIPTION,
+            Vector::Provisioning => provisioning::DESCRIPTION,
         }
     }
 
@@ -305,6 +310,7 @@ impl Vector {
             Vector::Attachments => attachments::run_library(),
             Vector::SafetyNumbers => safety_numbers::run_library(),
             Vector::DeviceLists => device_lists::run_library(),
+            Vector::Provisioning => provisioning::run_library(),
         }
     }
 
@@ -322,6 +328,7 @@ impl Vector {
             Vector::Attachments => attachment_model::run(inputs),
             Vector::SafetyNumbers => safety_numbers::run_model(inputs),
             Vector::DeviceLists => device_lists::run_model(inputs),
+            Vector::Provisioning => provisioning::run_model(inputs),
         }
     }
 }
@@ -334,6 +341,7 @@ fn vectors() -> Vec<Vector> {
     v.push(Vector::Attachments);
     v.push(Vector::SafetyNumbers);
     v.push(Vector::DeviceLists);
+    v.push(Vector::Provisioning);
     v
 }
 

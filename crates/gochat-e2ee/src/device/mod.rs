@@ -8,9 +8,11 @@ mod channels;
 mod control;
 mod devices;
 mod groups;
+mod link;
 
 pub use control::ControlReceived;
 pub use devices::{DeviceListUpdate, DeviceOutcome, DeviceRemoval, DeviceReport, FanOut, MissingReason};
+pub use link::LinkOutcome;
 
 use std::collections::BTreeMap;
 

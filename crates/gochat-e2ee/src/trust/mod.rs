@@ -15,10 +15,12 @@
 //! the result of the call that saw it.
 //!
 //! [`safety_number`] gives the users their own check: a 60-digit number and a scannable
-//! payload over both identities (issue 11, first part).
+//! payload over both identities (issue 11, first part). [`provisioning`] links a new
+//! device from the phone through a one-time QR offer (issue 11, part 4).
 
 pub mod address;
 pub mod devices;
+pub mod provisioning;
 pub mod safety_number;
 
 pub use devices::{
