@@ -45,7 +45,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 17] = [
+pub const TARGETS: [&str; 19] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
