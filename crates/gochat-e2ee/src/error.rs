@@ -13,6 +13,8 @@ use crate::ratchet::RatchetError;
 use crate::retry::RetryError;
 use crate::session::ParseError;
 use crate::snapshot::SnapshotError;
+use crate::trust::address::AddressError;
+use crate::trust::certificate::CertificateError;
 use crate::wire::DecodeError;
 
 /// Any error returned by the [`Device`](crate::Device) API.
@@ -66,6 +68,13 @@ pub enum Error {
     /// An attachment could not be encrypted or decrypted.
     #[error(transparent)]
     Attachment(#[from] AttachmentError),
+    /// A certificate, chain or revocation list was refused, or a certified operation
+    /// was refused (`CertificateRequired`, `CertificateMismatch`).
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+    /// A user id, device id or device address is not canonical.
+    #[error(transparent)]
+    Address(#[from] AddressError),
 }
 
 impl From<ParseError> for Error {
@@ -212,6 +221,25 @@ macro_rules! for_each_error_code {
             SizeMismatch,
             /// An attachment stream used after it finished.
             StreamFinished,
+            /// A certificate of the chain is past its `not_after`.
+            CertificateExpired,
+            /// A certificate of the chain is before its `not_before`.
+            CertificateNotYetValid,
+            /// The user's email domain is not one of the agency's domains.
+            WrongDomain,
+            /// A certificate of the chain is on its issuer's revocation list.
+            CertificateRevoked,
+            /// The chain (or a revocation list) is not issued under a trust root.
+            UnknownRoot,
+            /// A revocation list is older than, or conflicts with, the one held.
+            StaleRevocationList,
+            /// A verified device certificate is required (policy set by the app) and
+            /// none was given: nothing was processed.
+            CertificateRequired,
+            /// The verified certificate names another peer or identity.
+            CertificateMismatch,
+            /// Too many trust roots, or revocation lists from too many issuers.
+            TrustAnchorsFull,
         }
     };
 }
@@ -312,6 +340,24 @@ fn attachment_code(e: &AttachmentError) -> ErrorCode {
     }
 }
 
+fn certificate_code(e: &CertificateError) -> ErrorCode {
+    match e {
+        CertificateError::Malformed(d) => decode_code(d),
+        CertificateError::UnknownRoot | CertificateError::UnknownIssuer => ErrorCode::UnknownRoot,
+        CertificateError::BadSignature(_) | CertificateError::BadListSignature => ErrorCode::BadSignature,
+        CertificateError::NotYetValid { .. } => ErrorCode::CertificateNotYetValid,
+        CertificateError::Expired { .. } => ErrorCode::CertificateExpired,
+        CertificateError::WrongDomain => ErrorCode::WrongDomain,
+        CertificateError::Revoked { .. } => ErrorCode::CertificateRevoked,
+        CertificateError::StaleRevocationList { .. } => ErrorCode::StaleRevocationList,
+        CertificateError::TrustAnchorsFull => ErrorCode::TrustAnchorsFull,
+        CertificateError::CertificateRequired => ErrorCode::CertificateRequired,
+        CertificateError::CertificateMismatch => ErrorCode::CertificateMismatch,
+        CertificateError::InvalidKey => ErrorCode::InvalidKey,
+        CertificateError::InvalidRequest(_) => ErrorCode::Malformed,
+    }
+}
+
 fn channel_code(e: &ChannelError) -> ErrorCode {
     match e {
         ChannelError::Decode(d) => decode_code(d),
@@ -395,6 +441,8 @@ impl Error {
             Error::Group(g) => group_code(g),
             Error::Channel(c) => channel_code(c),
             Error::Attachment(a) => attachment_code(a),
+            Error::Certificate(c) => certificate_code(c),
+            Error::Address(_) => ErrorCode::Malformed,
         }
     }
 

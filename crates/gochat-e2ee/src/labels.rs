@@ -57,6 +57,12 @@ pub const ATTACHMENT_KEYS: &[u8] = b"GoChat-E2EE v1 attachment keys";
 
 /// Hash prefix of a user's safety-number fingerprint (15.1).
 pub const SAFETY_NUMBER: &[u8] = b"GoChat-E2EE v1 safety number";
+/// Signature prefix of an agency certificate (type 0x51, 15.4).
+pub const SIG_AGENCY_CERTIFICATE: &[u8] = b"GoChat-E2EE v1 agency certificate";
+/// Signature prefix of a device certificate (type 0x52, 15.5).
+pub const SIG_DEVICE_CERTIFICATE: &[u8] = b"GoChat-E2EE v1 device certificate";
+/// Signature prefix of a revocation list (type 0x54, 15.7).
+pub const SIG_REVOCATION_LIST: &[u8] = b"GoChat-E2EE v1 revocation list";
 
 /// Symmetric-chain HMAC input that yields a message key (Signal: 0x01).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;

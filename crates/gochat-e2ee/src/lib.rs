@@ -56,7 +56,8 @@ pub use device::{Decrypted, Device};
 pub use error::{Error, ErrorCode};
 pub use keys::{IdentityKey, PreKeyBundle};
 pub use snapshot::SnapshotKey;
-pub use trust::{IdentityEvent, IdentityPolicy};
+pub use trust::certificate::{verify_device, VerifiedDevice};
+pub use trust::{ChangeReason, IdentityEvent, IdentityPolicy};
 
 /// Every bound the protocol enforces, in one place (each is also listed in
 /// `docs/protocol.md`, "Limits").
@@ -75,6 +76,11 @@ pub mod limits {
     pub use crate::retry::{MAX_RETRY_REQUEST_BYTES, RETRY_MAX_AGE_SECS, RETRY_MAX_FUTURE_SECS};
     pub use crate::session::{MAX_ARCHIVED_SESSIONS, MAX_MESSAGE_BYTES, RETRY_WINDOW};
     pub use crate::snapshot::MAX_SNAPSHOT_BYTES;
+    pub use crate::trust::certificate::{
+        MAX_AGENCY_CERTIFICATE_BYTES, MAX_AGENCY_DOMAINS, MAX_AGENCY_NAME_BYTES, MAX_CERTIFICATE_CHAIN_BYTES,
+        MAX_DEVICE_CERTIFICATE_BYTES, MAX_REVOCATION_ISSUERS, MAX_REVOCATION_LIST_BYTES, MAX_REVOKED_SERIALS,
+        MAX_TRUST_ROOTS,
+    };
 }
 
 /// The library version (the crate version).

@@ -21,10 +21,12 @@ pub const MESSAGE_VERSION: u8 = 0x02;
 pub const RETRY_REQUEST_VERSION: u8 = 0x02;
 /// The version of snapshots: version 2 state holds pinned identities, sender epochs,
 /// dropped-chain records and recipient-bound retry windows; version 3 adds groups and
-/// channels. Version 2 snapshots are still read (their state has no groups or channels).
-pub const SNAPSHOT_VERSION: u8 = 0x03;
-/// The older snapshot version still read.
-pub const SNAPSHOT_VERSION_READ_ALSO: u8 = 0x02;
+/// channels; version 4 adds the trust anchors (certificate roots, revocation lists, the
+/// require-certificate flag). Versions 2 and 3 are still read (their state ends before
+/// the sections they lack).
+pub const SNAPSHOT_VERSION: u8 = 0x04;
+/// The older snapshot versions still read.
+pub const SNAPSHOT_VERSIONS_READ_ALSO: [u8; 2] = [0x02, 0x03];
 
 /// The one version this library writes and reads for objects of `type_byte`.
 pub const fn version_of(type_byte: u8) -> u8 {
@@ -70,6 +72,14 @@ pub mod type_byte {
     pub const ATTACHMENT_POINTER: u8 = 0x41;
     /// A safety number's scannable (QR) payload.
     pub const SAFETY_NUMBER_QR: u8 = 0x50;
+    /// A root's certificate for an agency key (domains, validity).
+    pub const AGENCY_CERTIFICATE: u8 = 0x51;
+    /// An agency's certificate for a user device's identity key.
+    pub const DEVICE_CERTIFICATE: u8 = 0x52;
+    /// A device certificate with its agency certificate.
+    pub const CERTIFICATE_CHAIN: u8 = 0x53;
+    /// A signed list of revoked certificate serials of one issuer.
+    pub const REVOCATION_LIST: u8 = 0x54;
 }
 
 /// Why a byte string could not be decoded.
@@ -155,7 +165,7 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::WrongType { expected: expected_type, found });
         }
         let version = self.u8()?;
-        let older_snapshot = expected_type == type_byte::SNAPSHOT && version == SNAPSHOT_VERSION_READ_ALSO;
+        let older_snapshot = expected_type == type_byte::SNAPSHOT && SNAPSHOT_VERSIONS_READ_ALSO.contains(&version);
         if version != version_of(expected_type) && !older_snapshot {
             return Err(DecodeError::UnsupportedVersion(version));
         }

@@ -153,7 +153,7 @@ fn error_codes_are_stable_and_distinct() {
     for c in ErrorCode::ALL {
         assert_eq!(c.as_str(), format!("{c:?}"));
     }
-    assert_eq!(ErrorCode::ALL.len(), 60);
+    assert_eq!(ErrorCode::ALL.len(), 69);
     assert_eq!(ErrorCode::ALL[37].as_str(), "StateFull");
     assert_eq!(ErrorCode::ALL[38].as_str(), "Internal");
     // Groups and channels (issue 9) appended after the 1:1 codes, which keep their places.
@@ -162,6 +162,9 @@ fn error_codes_are_stable_and_distinct() {
     // Attachments (issue 10) after them.
     assert_eq!(ErrorCode::ALL[53].as_str(), "WrongKey");
     assert_eq!(ErrorCode::ALL[59].as_str(), "StreamFinished");
+    // Certified identities (issue 11) after them.
+    assert_eq!(ErrorCode::ALL[60].as_str(), "CertificateExpired");
+    assert_eq!(ErrorCode::ALL[68].as_str(), "TrustAnchorsFull");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! returns an [`Error`] and leaves the account, every prekey store and every session
 //! exactly as before.
 
+mod certified;
 mod channels;
 mod control;
 mod groups;
@@ -28,6 +29,7 @@ use crate::session::{
     SENT_MESSAGE_STATE_BYTES,
 };
 use crate::snapshot::{self, SnapshotError, SnapshotKey, SnapshotKind, MAX_SNAPSHOT_BYTES};
+use crate::trust::certificate::{CertificateError, TrustAnchors, VerifiedDevice};
 use crate::trust::{IdentityEvent, IdentityPolicy, TrustStore};
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -67,7 +69,9 @@ pub struct Device {
     trust: TrustStore,
     groups: Groups,
     channels: Channels,
-    /// The exact bytes the peer list, the trust store, the groups and the channels take in the state encoding,
+    /// Certificate roots, revocation lists and the require-certificate flag.
+    anchors: TrustAnchors,
+    /// The exact bytes the peer list, the trust store, the groups, the channels and the trust anchors take in the state encoding,
     /// kept up to date by every call that changes them (the state-size budget).
     held: usize,
     /// `MAX_STATE_BYTES`; lowered only by unit tests, to reach the budget quickly.
@@ -115,6 +119,7 @@ impl Device {
             trust: TrustStore::default(),
             groups: Groups::default(),
             channels: Channels::new(),
+            anchors: TrustAnchors::default(),
             held: 0,
             budget: MAX_STATE_BYTES,
         };
@@ -131,6 +136,7 @@ impl Device {
             + trust
             + self.groups.encoded_len()
             + self.channels.encoded_len()
+            + self.anchors.encoded_len()
     }
 
     /// The bytes `peer`'s record and pinned identity take in the state encoding.
@@ -188,6 +194,7 @@ impl Device {
             groups: self.groups.clone(),
             // Publishers are deliberately not `Clone`; the copy goes through the encoding.
             channels: Channels::from_state_bytes(&self.channels.to_state_bytes()).unwrap_or_default(),
+            anchors: self.anchors.clone(),
             held: self.held,
             budget: self.budget,
         }
@@ -308,7 +315,7 @@ impl Device {
         bundle: &PreKeyBundle,
         rng: &mut R,
     ) -> Result<IdentityEvent, Error> {
-        self.initiate_inner(peer, bundle, rng, None)
+        self.initiate_inner(peer, bundle, rng, None, None)
     }
 
     /// As [`Device::initiate`], also returning the PQXDH key schedule (for test vectors
@@ -321,7 +328,7 @@ impl Device {
         rng: &mut R,
     ) -> Result<KeyScheduleTrace, Error> {
         let mut trace = KeyScheduleTrace { dh: Vec::new(), kem_secret: [0; 32], ikm: Vec::new(), secret: [0; 32] };
-        let _event = self.initiate_inner(peer, bundle, rng, Some(&mut trace))?;
+        let _event = self.initiate_inner(peer, bundle, rng, Some(&mut trace), None)?;
         Ok(trace)
     }
 
@@ -331,9 +338,11 @@ impl Device {
         bundle: &PreKeyBundle,
         rng: &mut R,
         trace: Option<&mut KeyScheduleTrace>,
+        certificate: Option<&VerifiedDevice>,
     ) -> Result<IdentityEvent, Error> {
         check_name(peer)?;
-        let event = self.trust.classify(peer, bundle.identity());
+        self.check_certificate(peer, bundle.identity(), certificate)?;
+        let event = self.trust.classify_certified(peer, bundle.identity(), certificate.is_some());
         if !event.is_trusted() {
             return Err(Error::IdentityChanged);
         }
@@ -401,7 +410,7 @@ impl Device {
         let m = Incoming::parse(message)?;
         self.ensure_room(MAX_STATE_GROWTH_PER_INPUT)?;
         let before = self.peer_len(peer);
-        let decrypted = self.decrypt_parsed(peer, &m, Content::Chat, &mut |_, _| Ok(()), rng)?;
+        let decrypted = self.decrypt_parsed(peer, &m, Content::Chat, &mut |_, _| Ok(()), None, rng)?;
         self.regrown(peer, before);
         Ok(decrypted)
     }
@@ -410,19 +419,34 @@ impl Device {
     /// plaintext and the sender's identity after the AEAD tag has verified and before
     /// anything is committed; if it refuses, every session, prekey and pin is left as
     /// it was (a control message whose content is refused can be retried).
+    ///
+    /// With `certificate`, the sender's identity must be the certified one
+    /// (`CertificateMismatch`, nothing changes) and a change to it is approved under
+    /// `Certified`. Without it, a prekey message that would start a new session is
+    /// refused with `CertificateRequired` when the app requires certificates, before
+    /// any key agreement.
     fn decrypt_parsed<R: CryptoRng + ?Sized>(
         &mut self,
         peer: &str,
         m: &Incoming<'_>,
         content: Content,
         accept: &mut Accept<'_>,
+        certificate: Option<&VerifiedDevice>,
         rng: &mut R,
     ) -> Result<Decrypted, Error> {
-        // A chat message's content is never refused, so only control messages pay for
-        // the copy that makes a refusal after decryption undoable.
-        let saved = match content {
-            Content::Chat => None,
-            Content::Control => self.peers.get(peer).cloned(),
+        // A chat message's content is never refused, so only control messages (and
+        // certified decrypts, whose sender check comes after decryption) pay for the
+        // copy that makes a refusal after decryption undoable.
+        let saved = match (content, certificate) {
+            (Content::Chat, None) => None,
+            _ => self.peers.get(peer).cloned(),
+        };
+        let certified = certificate.is_some();
+        let accept = &mut |plaintext: &[u8], sender: &IdentityKey| {
+            if certificate.is_some_and(|c| c.identity() != sender) {
+                return Err(Error::from(CertificateError::CertificateMismatch));
+            }
+            accept(plaintext, sender)
         };
         let restore = |peers: &mut BTreeMap<String, SessionRecord>, saved: Option<SessionRecord>| {
             if let Some(record) = saved {
@@ -436,7 +460,7 @@ impl Device {
                 restore(&mut self.peers, saved);
                 return Err(e);
             }
-            return Ok(conclude(&mut self.trust, record, peer, (index, sender), plaintext, true));
+            return Ok(conclude(&mut self.trust, record, peer, (index, sender), plaintext, (true, certified)));
         };
         if let Some(record) = self.peers.get_mut(peer) {
             if let Some(i) = record.find_base_key(&header.base_key) {
@@ -445,9 +469,11 @@ impl Device {
                     restore(&mut self.peers, saved);
                     return Err(e);
                 }
-                return Ok(conclude(&mut self.trust, record, peer, (i, sender), plaintext, false));
+                return Ok(conclude(&mut self.trust, record, peer, (i, sender), plaintext, (false, certified)));
             }
         }
+        // A new session: the certificate policy is checked before any key agreement.
+        self.check_certificate(peer, &header.initiator, certificate)?;
         self.check_new_peer(peer)?;
         let (secret, ad, signed, consumed) = self.account.accept(header, None)?;
         let ratchet = RatchetState::new_responder(&secret.0, &signed.secret, signed.public.key);
@@ -457,7 +483,7 @@ impl Device {
         accept(&plaintext, &header.initiator)?;
         self.account.commit(consumed, rng);
         let sender = header.initiator;
-        let identity = self.trust.classify(peer, &sender);
+        let identity = self.trust.classify_certified(peer, &sender, certified);
         self.trust.record(peer, &sender, &identity);
         let record = self.peers.entry(peer.to_owned()).or_default();
         match self.trust.pinned(peer) {
@@ -560,6 +586,7 @@ impl Device {
         self.trust.write(&mut w);
         self.groups.write(&mut w);
         self.channels.write(&mut w);
+        self.anchors.write(&mut w);
         w.into_secret_bytes()
     }
 
@@ -605,6 +632,11 @@ impl Device {
             groups = Groups::read(&mut r).map_err(invalid)?;
             channels = Channels::read(&mut r).map_err(invalid)?;
         }
+        // A version-3 state ends here: no trust anchors.
+        let mut anchors = TrustAnchors::default();
+        if !r.rest_is_empty() {
+            anchors = TrustAnchors::read(&mut r).map_err(invalid)?;
+        }
         r.finish().map_err(invalid)?;
         // A restored state may be older than what was sent: never send on its group
         // sender keys again (a new generation, with a new chain, starts at the next
@@ -612,7 +644,8 @@ impl Device {
         // nothing on its restricted content key until it is rotated.
         groups.retire_own_keys();
         channels.retire_after_restore();
-        let mut device = Device { user_id, account, peers, trust, groups, channels, held: 0, budget: MAX_STATE_BYTES };
+        let mut device =
+            Device { user_id, account, peers, trust, groups, channels, anchors, held: 0, budget: MAX_STATE_BYTES };
         device.held = device.count_held();
         Ok(device)
     }
@@ -669,9 +702,9 @@ fn conclude(
     peer: &str,
     (index, sender): (usize, IdentityKey),
     plaintext: Vec<u8>,
-    promote: bool,
+    (promote, certified): (bool, bool),
 ) -> Decrypted {
-    let identity = trust.classify(peer, &sender);
+    let identity = trust.classify_certified(peer, &sender, certified);
     trust.record(peer, &sender, &identity);
     if promote && identity.is_trusted() {
         record.promote(index);
