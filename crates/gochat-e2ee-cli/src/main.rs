@@ -17,6 +17,7 @@ mod demo_groups;
 mod hex;
 mod interop;
 mod interop_attachments;
+mod interop_certs;
 mod interop_groups;
 mod interop_trust;
 mod vectors;

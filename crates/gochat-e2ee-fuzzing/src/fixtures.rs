@@ -155,6 +155,7 @@ fn build() -> Fixtures {
     seeds.extend(crate::channels::seeds());
     seeds.extend(crate::attachments::seeds());
     seeds.extend(crate::trust::seeds());
+    seeds.extend(crate::certificates::seeds());
 
     Fixtures { prekey_bob, ratchet_bob, retry_alice, retry_sent, conversation_alice, conversation_bob, seeds }
 }

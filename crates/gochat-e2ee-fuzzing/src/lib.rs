@@ -17,6 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod attachments;
+pub mod certificates;
 pub mod channels;
 pub mod conversation;
 pub mod fixtures;
@@ -30,6 +31,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 pub use attachments::{attachment_header, attachment_pointer, attachment_stream};
+pub use certificates::{certificate_chain, revocation_list};
 pub use channels::announcement;
 pub use conversation::conversation;
 pub use group_world::group;
@@ -41,7 +43,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 15] = [
+pub const TARGETS: [&str; 17] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -57,6 +59,8 @@ pub const TARGETS: [&str; 15] = [
     "attachment_pointer",
     "attachment_stream",
     "safety_number",
+    "certificate_chain",
+    "revocation_list",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -77,6 +81,8 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "attachment_pointer" => attachment_pointer(data),
         "attachment_stream" => attachment_stream(data),
         "safety_number" => safety_number(data),
+        "certificate_chain" => certificate_chain(data),
+        "revocation_list" => revocation_list(data),
         _ => return None,
     })
 }

@@ -963,6 +963,10 @@ fn encode_device(e: &mut Enc, dev: &Dev) -> Result<(), String> {
     e.count(|| "groups.count".into(), 0)?;
     e.count(|| "channels.publishers.count".into(), 0)?;
     e.count(|| "channels.subscriptions.count".into(), 0)?;
+    // Snapshot version 4: the trust-anchor section (protocol 15.10; empty here).
+    e.put(|| "trust_anchors.root_count".into(), &[0]);
+    e.put(|| "trust_anchors.require_certificate".into(), &[0]);
+    e.put(|| "trust_anchors.list_count".into(), &[0, 0]);
     Ok(())
 }
 
@@ -1304,7 +1308,7 @@ pub fn run(inputs: &Value) -> Result<(Value, Value), String> {
                 let okm = prim::hkdf(&salt, &key, &info, 44)?;
                 let aead_key = a32(okm.get(..32).ok_or("okm")?)?;
                 let nonce: [u8; 12] = okm.get(32..).and_then(|n| n.try_into().ok()).ok_or("nonce")?;
-                let header = [&[0x10, 0x03, kind][..], &salt].concat();
+                let header = [&[0x10, 0x04, kind][..], &salt].concat();
                 let aad = [&header[..], &context].concat();
                 let sealed = prim::aes_gcm_seal(&aead_key, &nonce, &aad, &e.bytes)?;
                 let snapshot = [&header[..], &sealed].concat();

@@ -10,6 +10,7 @@
 
 mod attachment_model;
 mod attachments;
+mod certificates;
 mod device_model;
 mod group_model;
 mod groups;
@@ -268,6 +269,8 @@ enum Vector {
     Attachments,
     /// `safety_numbers.json` (checked by [`safety_numbers::run_model`]).
     SafetyNumbers,
+    /// `certificates.json` (checked by [`certificates::run_model`]).
+    Certificates,
 }
 
 impl Vector {
@@ -278,6 +281,7 @@ impl Vector {
             Vector::Group(s) => s.name,
             Vector::Attachments => attachments::NAME,
             Vector::SafetyNumbers => safety_numbers::NAME,
+            Vector::Certificates => certificates::NAME,
         }
     }
 
@@ -288,6 +292,7 @@ impl Vector {
             Vector::Group(s) => s.description,
             Vector::Attachments => attachments::DESCRIPTION,
             Vector::SafetyNumbers => safety_numbers::DESCRIPTION,
+            Vector::Certificates => certificates::DESCRIPTION,
         }
     }
 
@@ -299,6 +304,7 @@ impl Vector {
             Vector::Group(s) => groups::run_library(s),
             Vector::Attachments => attachments::run_library(),
             Vector::SafetyNumbers => safety_numbers::run_library(),
+            Vector::Certificates => certificates::run_library(),
         }
     }
 
@@ -315,6 +321,7 @@ impl Vector {
             Vector::Group(s) => group_model::run(s.kind, inputs),
             Vector::Attachments => attachment_model::run(inputs),
             Vector::SafetyNumbers => safety_numbers::run_model(inputs),
+            Vector::Certificates => certificates::run_model(inputs),
         }
     }
 }
@@ -326,6 +333,7 @@ fn vectors() -> Vec<Vector> {
     v.extend(groups::vectors().into_iter().map(Vector::Group));
     v.push(Vector::Attachments);
     v.push(Vector::SafetyNumbers);
+    v.push(Vector::Certificates);
     v
 }
 

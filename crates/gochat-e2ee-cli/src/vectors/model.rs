@@ -544,7 +544,7 @@ fn snapshot(
     let okm = prim::hkdf(&salt, &key, &info, 44)?;
     let aead_key = a32(&okm[..32])?;
     let nonce: [u8; 12] = okm[32..].try_into().map_err(|_| "nonce")?;
-    let header = [&[0x10, 0x03, kind][..], &salt].concat();
+    let header = [&[0x10, 0x04, kind][..], &salt].concat();
     let given = hex_field(outputs, "snapshot")?;
     let ct = given.get(header.len()..).ok_or("snapshot too short")?;
     let state = prim::aes_gcm_open(&aead_key, &nonce, &header, ct)?;
