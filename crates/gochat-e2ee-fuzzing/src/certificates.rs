@@ -88,8 +88,8 @@ pub fn seeds() -> Vec<(&'static str, Seed)> {
         ("certificate_chain", ("invalid-type", [&[0x52][..], &valid[1..]].concat())),
         ("revocation_list", ("valid-newer", f.lists[1].clone())),
         ("revocation_list", ("valid-same", f.lists[0].clone())),
-        ("revocation_list", ("valid-older", f.lists[2].clone())),
-        ("revocation_list", ("valid-conflicting", f.lists[3].clone())),
+        ("revocation_list", ("invalid-older", f.lists[2].clone())),
+        ("revocation_list", ("invalid-conflicting", f.lists[3].clone())),
         ("revocation_list", ("invalid-truncated", f.lists[1][..f.lists[1].len() - 1].to_vec())),
     ]
 }
