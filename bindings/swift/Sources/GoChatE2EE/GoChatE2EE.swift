@@ -602,6 +602,202 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * An agency signing key. Its seed is wiped on drop.
+ */
+public protocol AgencyKeyProtocol: AnyObject, Sendable {
+    
+    /**
+     * A device certificate (type 0x52): device `address` (`user/device`) holds
+     * `identity_key`.
+     */
+    func certifyDevice(serial: UInt64, address: String, identityKey: Data, notBefore: UInt64, notAfter: UInt64) throws  -> Data
+    
+    /**
+     * The public key (32 bytes).
+     */
+    func publicKey()  -> Data
+    
+    /**
+     * A signed revocation list (type 0x54) of device-certificate serials.
+     */
+    func revocationList(seq: UInt64, issuedAt: UInt64, serials: [UInt64]) throws  -> Data
+    
+}
+/**
+ * An agency signing key. Its seed is wiped on drop.
+ */
+open class AgencyKey: AgencyKeyProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gochat_e2ee_ffi_fn_clone_agencykey(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gochat_e2ee_ffi_fn_free_agencykey(handle, $0) }
+    }
+
+    
+    /**
+     * The agency key with this 32-byte Ed25519 seed.
+     */
+public static func fromSeed(seed: Data)throws  -> AgencyKey  {
+    return try  FfiConverterTypeAgencyKey_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_agencykey_from_seed(
+        FfiConverterData.lower(seed),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A fresh agency key.
+     */
+public static func generate() -> AgencyKey  {
+    return try!  FfiConverterTypeAgencyKey_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_agencykey_generate(uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * A device certificate (type 0x52): device `address` (`user/device`) holds
+     * `identity_key`.
+     */
+open func certifyDevice(serial: UInt64, address: String, identityKey: Data, notBefore: UInt64, notAfter: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_agencykey_certify_device(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(serial),
+        FfiConverterString.lower(address),
+        FfiConverterData.lower(identityKey),
+        FfiConverterUInt64.lower(notBefore),
+        FfiConverterUInt64.lower(notAfter),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The public key (32 bytes).
+     */
+open func publicKey() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_agencykey_public_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A signed revocation list (type 0x54) of device-certificate serials.
+     */
+open func revocationList(seq: UInt64, issuedAt: UInt64, serials: [UInt64])throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_agencykey_revocation_list(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(seq),
+        FfiConverterUInt64.lower(issuedAt),
+        FfiConverterSequenceUInt64.lower(serials),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAgencyKey: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = AgencyKey
+
+    public static func lift(_ handle: UInt64) throws -> AgencyKey {
+        return AgencyKey(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: AgencyKey) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AgencyKey {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: AgencyKey, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgencyKey_lift(_ handle: UInt64) throws -> AgencyKey {
+    return try FfiConverterTypeAgencyKey.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgencyKey_lower(_ value: AgencyKey) -> UInt64 {
+    return FfiConverterTypeAgencyKey.lower(value)
+}
+
+
+
+
+
+
+/**
  * Decrypts one blob as it arrives, for the pointer that names it, in memory bounded by
  * one segment. Thread safe (one lock per decryptor).
  *
@@ -1187,6 +1383,52 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * The user id given at creation.
      */
     func userId()  -> String
+    
+    /**
+     * Applies a signed revocation list: issued by a held root, or by the agency of
+     * `agency_certificate` (verified under the held roots at `now`).
+     */
+    func applyRevocationList(list: Data, agencyCertificate: Data?, now: UInt64) throws  -> RevocationUpdate
+    
+    /**
+     * Approves `peer`'s pending identity change that `certificate` certifies
+     * (`CertificateMismatch` otherwise, also when nothing is pending).
+     */
+    func approveCertified(peer: String, certificate: VerifiedDevice) throws 
+    
+    /**
+     * Decrypts a message whose sender identity `certificate` certifies for `peer`
+     * (`CertificateMismatch` otherwise, nothing changes).
+     */
+    func decryptCertified(peer: String, message: Data, certificate: VerifiedDevice) throws  -> DecryptResult
+    
+    /**
+     * Starts a session from a bundle whose identity `certificate` certifies for `peer`
+     * (`CertificateMismatch` otherwise). Under policy `Certified` a changed identity is
+     * approved at once.
+     */
+    func initiateCertified(peer: String, bundle: Data, certificate: VerifiedDevice) throws  -> IdentityEvent
+    
+    /**
+     * Whether session starts need a verified certificate.
+     */
+    func requireCertificate()  -> Bool
+    
+    /**
+     * Whether a session start needs a verified certificate (refused with
+     * `CertificateRequired` otherwise, before any key agreement).
+     */
+    func setRequireCertificate(require: Bool) 
+    
+    /**
+     * Replaces the trust roots (32-byte Ed25519 public keys, at most 16).
+     */
+    func setTrustRoots(roots: [Data]) throws 
+    
+    /**
+     * Verifies a certificate chain with the held roots and revocation lists at `now`.
+     */
+    func verifyDevice(chain: Data, now: UInt64) throws  -> VerifiedDevice
     
     /**
      * Signs (and on a restricted channel encrypts) a post stamped `now`: a 0x30
@@ -1800,6 +2042,120 @@ open func userId() -> String  {
 }
     
     /**
+     * Applies a signed revocation list: issued by a held root, or by the agency of
+     * `agency_certificate` (verified under the held roots at `now`).
+     */
+open func applyRevocationList(list: Data, agencyCertificate: Data?, now: UInt64)throws  -> RevocationUpdate  {
+    return try  FfiConverterTypeRevocationUpdate_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_apply_revocation_list(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(list),
+        FfiConverterOptionData.lower(agencyCertificate),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Approves `peer`'s pending identity change that `certificate` certifies
+     * (`CertificateMismatch` otherwise, also when nothing is pending).
+     */
+open func approveCertified(peer: String, certificate: VerifiedDevice)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_approve_certified(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
+        FfiConverterTypeVerifiedDevice_lower(certificate),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Decrypts a message whose sender identity `certificate` certifies for `peer`
+     * (`CertificateMismatch` otherwise, nothing changes).
+     */
+open func decryptCertified(peer: String, message: Data, certificate: VerifiedDevice)throws  -> DecryptResult  {
+    return try  FfiConverterTypeDecryptResult_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_decrypt_certified(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
+        FfiConverterData.lower(message),
+        FfiConverterTypeVerifiedDevice_lower(certificate),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Starts a session from a bundle whose identity `certificate` certifies for `peer`
+     * (`CertificateMismatch` otherwise). Under policy `Certified` a changed identity is
+     * approved at once.
+     */
+open func initiateCertified(peer: String, bundle: Data, certificate: VerifiedDevice)throws  -> IdentityEvent  {
+    return try  FfiConverterTypeIdentityEvent_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_initiate_certified(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
+        FfiConverterData.lower(bundle),
+        FfiConverterTypeVerifiedDevice_lower(certificate),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether session starts need a verified certificate.
+     */
+open func requireCertificate() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_require_certificate(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether a session start needs a verified certificate (refused with
+     * `CertificateRequired` otherwise, before any key agreement).
+     */
+open func setRequireCertificate(require: Bool)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_set_require_certificate(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(require),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Replaces the trust roots (32-byte Ed25519 public keys, at most 16).
+     */
+open func setTrustRoots(roots: [Data])throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_set_trust_roots(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceData.lower(roots),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Verifies a certificate chain with the held roots and revocation lists at `now`.
+     */
+open func verifyDevice(chain: Data, now: UInt64)throws  -> VerifiedDevice  {
+    return try  FfiConverterTypeVerifiedDevice_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_verify_device(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(chain),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Signs (and on a restricted channel encrypts) a post stamped `now`: a 0x30
      * announcement on a public channel, a 0x32 restricted one otherwise. Post it to
      * every subscriber. After a restore from a snapshot, a restricted channel refuses
@@ -2230,6 +2586,203 @@ public func FfiConverterTypeDevice_lower(_ value: Device) -> UInt64 {
 
 
 /**
+ * A root signing key (the offline trust anchor). Its seed is wiped on drop.
+ */
+public protocol RootKeyProtocol: AnyObject, Sendable {
+    
+    /**
+     * An agency certificate (type 0x51) for `agency_key`, valid for `domains` from
+     * `not_before` (inclusive) to `not_after` (exclusive).
+     */
+    func certifyAgency(serial: UInt64, agencyKey: Data, name: String, domains: [String], notBefore: UInt64, notAfter: UInt64) throws  -> Data
+    
+    /**
+     * The public key (32 bytes): what apps pin as a trust root.
+     */
+    func publicKey()  -> Data
+    
+    /**
+     * A signed revocation list (type 0x54) of agency-certificate serials.
+     */
+    func revocationList(seq: UInt64, issuedAt: UInt64, serials: [UInt64]) throws  -> Data
+    
+}
+/**
+ * A root signing key (the offline trust anchor). Its seed is wiped on drop.
+ */
+open class RootKey: RootKeyProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gochat_e2ee_ffi_fn_clone_rootkey(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gochat_e2ee_ffi_fn_free_rootkey(handle, $0) }
+    }
+
+    
+    /**
+     * The root key with this 32-byte Ed25519 seed.
+     */
+public static func fromSeed(seed: Data)throws  -> RootKey  {
+    return try  FfiConverterTypeRootKey_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_rootkey_from_seed(
+        FfiConverterData.lower(seed),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A fresh root key.
+     */
+public static func generate() -> RootKey  {
+    return try!  FfiConverterTypeRootKey_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_rootkey_generate(uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * An agency certificate (type 0x51) for `agency_key`, valid for `domains` from
+     * `not_before` (inclusive) to `not_after` (exclusive).
+     */
+open func certifyAgency(serial: UInt64, agencyKey: Data, name: String, domains: [String], notBefore: UInt64, notAfter: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_rootkey_certify_agency(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(serial),
+        FfiConverterData.lower(agencyKey),
+        FfiConverterString.lower(name),
+        FfiConverterSequenceString.lower(domains),
+        FfiConverterUInt64.lower(notBefore),
+        FfiConverterUInt64.lower(notAfter),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The public key (32 bytes): what apps pin as a trust root.
+     */
+open func publicKey() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_rootkey_public_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A signed revocation list (type 0x54) of agency-certificate serials.
+     */
+open func revocationList(seq: UInt64, issuedAt: UInt64, serials: [UInt64])throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_rootkey_revocation_list(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(seq),
+        FfiConverterUInt64.lower(issuedAt),
+        FfiConverterSequenceUInt64.lower(serials),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRootKey: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = RootKey
+
+    public static func lift(_ handle: UInt64) throws -> RootKey {
+        return RootKey(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: RootKey) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RootKey {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: RootKey, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRootKey_lift(_ handle: UInt64) throws -> RootKey {
+    return try FfiConverterTypeRootKey.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRootKey_lower(_ value: RootKey) -> UInt64 {
+    return FfiConverterTypeRootKey.lower(value)
+}
+
+
+
+
+
+
+/**
  * The safety number of a conversation between a local and a remote user: the same 60
  * digits on both sides, and each side's scannable payload (show it as a QR code).
  */
@@ -2427,6 +2980,254 @@ public func FfiConverterTypeSafetyNumber_lift(_ handle: UInt64) throws -> Safety
 #endif
 public func FfiConverterTypeSafetyNumber_lower(_ value: SafetyNumber) -> UInt64 {
     return FfiConverterTypeSafetyNumber.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A device identity verified under the trust roots: what the certified calls take.
+ */
+public protocol VerifiedDeviceProtocol: AnyObject, Sendable {
+    
+    /**
+     * The certifying agency's public key (32 bytes).
+     */
+    func agencyKey()  -> Data
+    
+    /**
+     * The certifying agency's name.
+     */
+    func agencyName()  -> String
+    
+    /**
+     * The device id.
+     */
+    func deviceId()  -> String
+    
+    /**
+     * The certified identity key (66 bytes).
+     */
+    func identityKey()  -> Data
+    
+    /**
+     * When the proof stops holding (the earlier `not_after` of both certificates).
+     */
+    func notAfter()  -> UInt64
+    
+    /**
+     * The certified peer name, `user/device`.
+     */
+    func peer()  -> String
+    
+    /**
+     * The device certificate's serial.
+     */
+    func serial()  -> UInt64
+    
+    /**
+     * The user id (official email).
+     */
+    func userId()  -> String
+    
+}
+/**
+ * A device identity verified under the trust roots: what the certified calls take.
+ */
+open class VerifiedDevice: VerifiedDeviceProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gochat_e2ee_ffi_fn_clone_verifieddevice(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gochat_e2ee_ffi_fn_free_verifieddevice(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The certifying agency's public key (32 bytes).
+     */
+open func agencyKey() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_agency_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The certifying agency's name.
+     */
+open func agencyName() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_agency_name(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The device id.
+     */
+open func deviceId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_device_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The certified identity key (66 bytes).
+     */
+open func identityKey() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_identity_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * When the proof stops holding (the earlier `not_after` of both certificates).
+     */
+open func notAfter() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_not_after(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The certified peer name, `user/device`.
+     */
+open func peer() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_peer(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The device certificate's serial.
+     */
+open func serial() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_serial(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The user id (official email).
+     */
+open func userId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_user_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerifiedDevice: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = VerifiedDevice
+
+    public static func lift(_ handle: UInt64) throws -> VerifiedDevice {
+        return VerifiedDevice(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: VerifiedDevice) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VerifiedDevice {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: VerifiedDevice, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifiedDevice_lift(_ handle: UInt64) throws -> VerifiedDevice {
+    return try FfiConverterTypeVerifiedDevice.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifiedDevice_lower(_ value: VerifiedDevice) -> UInt64 {
+    return FfiConverterTypeVerifiedDevice.lower(value)
 }
 
 
@@ -4201,6 +5002,76 @@ public func FfiConverterTypeOutgoingRecord_lower(_ value: OutgoingRecord) -> Rus
 
 
 /**
+ * A revocation list to hold for a stateless verification, with the agency certificate
+ * of its issuer when the issuer is an agency.
+ */
+public struct RevocationEntry: Equatable, Hashable {
+    /**
+     * The signed list (type 0x54).
+     */
+    public var list: Data
+    /**
+     * The issuing agency's certificate (type 0x51), or none for a root's list.
+     */
+    public var agencyCertificate: Data?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The signed list (type 0x54).
+         */list: Data, 
+        /**
+         * The issuing agency's certificate (type 0x51), or none for a root's list.
+         */agencyCertificate: Data?) {
+        self.list = list
+        self.agencyCertificate = agencyCertificate
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RevocationEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRevocationEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RevocationEntry {
+        return
+            try RevocationEntry(
+                list: FfiConverterData.read(from: &buf), 
+                agencyCertificate: FfiConverterOptionData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RevocationEntry, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.list, into: &buf)
+        FfiConverterOptionData.write(value.agencyCertificate, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevocationEntry_lift(_ buf: RustBuffer) throws -> RevocationEntry {
+    return try FfiConverterTypeRevocationEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevocationEntry_lower(_ value: RevocationEntry) -> RustBuffer {
+    return FfiConverterTypeRevocationEntry.lower(value)
+}
+
+
+/**
  * Where one segment lies in the blob (tag included): fetch these bytes alone (an HTTP
  * range request `offset..offset + length`) for `attachment_decrypt_segment`.
  */
@@ -4438,6 +5309,102 @@ public func FfiConverterTypeWithheldRecord_lift(_ buf: RustBuffer) throws -> Wit
 public func FfiConverterTypeWithheldRecord_lower(_ value: WithheldRecord) -> RustBuffer {
     return FfiConverterTypeWithheldRecord.lower(value)
 }
+
+
+/**
+ * Why an identity change was, or was not, accepted.
+ */
+
+public enum ChangeReason: Equatable, Hashable {
+    
+    /**
+     * Accepted by the `Notify` policy.
+     */
+    case notify
+    /**
+     * Accepted on a verified device certificate (policy `Certified`).
+     */
+    case certified
+    /**
+     * Policy `RequireApproval`: waits for `approve_identity`.
+     */
+    case awaitingApproval
+    /**
+     * Policy `Certified` without a verified certificate: blocked as under
+     * `RequireApproval`.
+     */
+    case uncertified
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ChangeReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChangeReason: FfiConverterRustBuffer {
+    typealias SwiftType = ChangeReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChangeReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .notify
+        
+        case 2: return .certified
+        
+        case 3: return .awaitingApproval
+        
+        case 4: return .uncertified
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ChangeReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .notify:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .certified:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .awaitingApproval:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .uncertified:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeReason_lift(_ buf: RustBuffer) throws -> ChangeReason {
+    return try FfiConverterTypeChangeReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeReason_lower(_ value: ChangeReason) -> RustBuffer {
+    return FfiConverterTypeChangeReason.lower(value)
+}
+
 
 
 /**
@@ -5459,6 +6426,106 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * Whether asking the sender to retry can help.
          */retryMayHelp: Bool
     )
+    /**
+     * A certificate of the chain is past its `not_after`.
+     */
+    case CertificateExpired(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A certificate of the chain is before its `not_before`.
+     */
+    case CertificateNotYetValid(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The user's email domain is not one of the agency's domains.
+     */
+    case WrongDomain(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A certificate of the chain is on its issuer's revocation list.
+     */
+    case CertificateRevoked(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The chain (or a revocation list) is not issued under a trust root.
+     */
+    case UnknownRoot(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A revocation list is older than, or conflicts with, the one held.
+     */
+    case StaleRevocationList(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A verified device certificate is required (policy set by the app) and
+     * none was given: nothing was processed.
+     */
+    case CertificateRequired(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The verified certificate names another peer or identity.
+     */
+    case CertificateMismatch(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * Too many trust roots, or revocation lists from too many issuers.
+     */
+    case TrustAnchorsFull(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
 
     
 
@@ -5725,6 +6792,42 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
         case 60: return .StreamFinished(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 61: return .CertificateExpired(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 62: return .CertificateNotYetValid(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 63: return .WrongDomain(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 64: return .CertificateRevoked(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 65: return .UnknownRoot(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 66: return .StaleRevocationList(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 67: return .CertificateRequired(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 68: return .CertificateMismatch(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 69: return .TrustAnchorsFull(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -6099,6 +7202,60 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
+        
+        case let .CertificateExpired(detail,retryMayHelp):
+            writeInt(&buf, Int32(61))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .CertificateNotYetValid(detail,retryMayHelp):
+            writeInt(&buf, Int32(62))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .WrongDomain(detail,retryMayHelp):
+            writeInt(&buf, Int32(63))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .CertificateRevoked(detail,retryMayHelp):
+            writeInt(&buf, Int32(64))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .UnknownRoot(detail,retryMayHelp):
+            writeInt(&buf, Int32(65))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StaleRevocationList(detail,retryMayHelp):
+            writeInt(&buf, Int32(66))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .CertificateRequired(detail,retryMayHelp):
+            writeInt(&buf, Int32(67))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .CertificateMismatch(detail,retryMayHelp):
+            writeInt(&buf, Int32(68))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .TrustAnchorsFull(detail,retryMayHelp):
+            writeInt(&buf, Int32(69))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
         }
     }
 }
@@ -6142,9 +7299,13 @@ public enum IdentityEvent: Equatable, Hashable {
          * The identity pinned before (66 bytes).
          */previous: Data, 
         /**
-         * True if the new identity is now pinned (policy `Notify`); false if it waits for
-         * `approve_identity` and sending to the peer fails with `IdentityChanged`.
-         */approved: Bool
+         * True if the new identity is now pinned (policy `Notify`, or `Certified` with a
+         * verified certificate); false if it waits for `approve_identity` and sending to
+         * the peer fails with `IdentityChanged`.
+         */approved: Bool, 
+        /**
+         * Which rule decided `approved`.
+         */reason: ChangeReason
     )
 
 
@@ -6171,7 +7332,7 @@ public struct FfiConverterTypeIdentityEvent: FfiConverterRustBuffer {
         
         case 2: return .same
         
-        case 3: return .changed(previous: try FfiConverterData.read(from: &buf), approved: try FfiConverterBool.read(from: &buf)
+        case 3: return .changed(previous: try FfiConverterData.read(from: &buf), approved: try FfiConverterBool.read(from: &buf), reason: try FfiConverterTypeChangeReason.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -6190,10 +7351,11 @@ public struct FfiConverterTypeIdentityEvent: FfiConverterRustBuffer {
             writeInt(&buf, Int32(2))
         
         
-        case let .changed(previous,approved):
+        case let .changed(previous,approved,reason):
             writeInt(&buf, Int32(3))
             FfiConverterData.write(previous, into: &buf)
             FfiConverterBool.write(approved, into: &buf)
+            FfiConverterTypeChangeReason.write(reason, into: &buf)
             
         }
     }
@@ -6230,6 +7392,11 @@ public enum IdentityPolicy: Equatable, Hashable {
      * Accept the new identity at once (the change is still reported).
      */
     case notify
+    /**
+     * Accept a change at once if it comes with a verified device certificate;
+     * otherwise as `RequireApproval`.
+     */
+    case certified
 
 
 
@@ -6255,6 +7422,8 @@ public struct FfiConverterTypeIdentityPolicy: FfiConverterRustBuffer {
         
         case 2: return .notify
         
+        case 3: return .certified
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -6269,6 +7438,10 @@ public struct FfiConverterTypeIdentityPolicy: FfiConverterRustBuffer {
         
         case .notify:
             writeInt(&buf, Int32(2))
+        
+        
+        case .certified:
+            writeInt(&buf, Int32(3))
         
         }
     }
@@ -6287,6 +7460,81 @@ public func FfiConverterTypeIdentityPolicy_lift(_ buf: RustBuffer) throws -> Ide
 #endif
 public func FfiConverterTypeIdentityPolicy_lower(_ value: IdentityPolicy) -> RustBuffer {
     return FfiConverterTypeIdentityPolicy.lower(value)
+}
+
+
+
+/**
+ * What applying a revocation list did.
+ */
+
+public enum RevocationUpdate: Equatable, Hashable {
+    
+    /**
+     * The list is now the one held for its issuer.
+     */
+    case applied
+    /**
+     * The very same list was already held.
+     */
+    case unchanged
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RevocationUpdate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRevocationUpdate: FfiConverterRustBuffer {
+    typealias SwiftType = RevocationUpdate
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RevocationUpdate {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .applied
+        
+        case 2: return .unchanged
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RevocationUpdate, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .applied:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .unchanged:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevocationUpdate_lift(_ buf: RustBuffer) throws -> RevocationUpdate {
+    return try FfiConverterTypeRevocationUpdate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevocationUpdate_lower(_ value: RevocationUpdate) -> RustBuffer {
+    return FfiConverterTypeRevocationUpdate.lower(value)
 }
 
 
@@ -6543,6 +7791,31 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = [UInt64]
+
+    public static func write(_ value: [UInt64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterUInt64.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UInt64] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UInt64]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterUInt64.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -6635,6 +7908,31 @@ fileprivate struct FfiConverterSequenceTypeOutgoingRecord: FfiConverterRustBuffe
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeOutgoingRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRevocationEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [RevocationEntry]
+
+    public static func write(_ value: [RevocationEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRevocationEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RevocationEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RevocationEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRevocationEntry.read(from: &buf))
         }
         return seq
     }
@@ -6827,6 +8125,33 @@ public func attachmentSegmentRange(header: Data, index: UInt32)throws  -> Segmen
 })
 }
 /**
+ * The chain (type 0x53) of a device certificate and its agency's certificate.
+ */
+public func certificateChain(deviceCertificate: Data, agencyCertificate: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_certificate_chain(
+        FfiConverterData.lower(deviceCertificate),
+        FfiConverterData.lower(agencyCertificate),uniffiCallStatus
+    )
+})
+}
+/**
+ * Verifies `chain` under `roots` with the given revocation lists at `now` (protocol
+ * 15.8), without a device. Each list is applied first (and may itself be refused).
+ */
+public func verifyCertificateChain(chain: Data, roots: [Data], revocationLists: [RevocationEntry], now: UInt64)throws  -> VerifiedDevice  {
+    return try  FfiConverterTypeVerifiedDevice_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_verify_certificate_chain(
+        FfiConverterData.lower(chain),
+        FfiConverterSequenceData.lower(roots),
+        FfiConverterSequenceTypeRevocationEntry.lower(revocationLists),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+/**
  * Verifies a public announcement (0x30) on its own, with no state: that it is signed
  * by `agency_key` (32 bytes; `WrongSigner` otherwise) and the strict Ed25519 signature
  * verifies (`BadSignature`). For a copy forwarded outside the channel: it proves who
@@ -6894,6 +8219,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_func_attachment_segment_range() != 15984) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_certificate_chain() != 46586) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_verify_certificate_chain() != 1249) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_func_verify_announcement() != 2302) {
@@ -6978,6 +8309,30 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_user_id() != 28490) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_apply_revocation_list() != 30606) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_approve_certified() != 50382) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt_certified() != 59621) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_initiate_certified() != 45952) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_require_certificate() != 45508) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_require_certificate() != 65388) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_trust_roots() != 60793) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_verify_device() != 39019) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_announce() != 106) {
@@ -7070,6 +8425,48 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentencryptor_update() != 64259) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_agencykey_certify_device() != 30374) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_agencykey_public_key() != 25694) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_agencykey_revocation_list() != 52894) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_rootkey_certify_agency() != 24386) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_rootkey_public_key() != 24049) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_rootkey_revocation_list() != 47171) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_agency_key() != 62140) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_agency_name() != 31787) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_device_id() != 24537) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_identity_key() != 13378) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_not_after() != 60179) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_peer() != 64878) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_serial() != 39991) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_user_id() != 40210) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_safetynumber_compare_scanned() != 19993) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7095,6 +8492,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_attachmentencryptor_with_segment_size() != 32701) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_agencykey_from_seed() != 30685) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_agencykey_generate() != 36846) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_rootkey_from_seed() != 61035) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_rootkey_generate() != 61589) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_safetynumber_new() != 58796) {
