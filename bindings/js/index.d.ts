@@ -52,10 +52,16 @@ export interface BundleInfo {
 export type IdentityEvent =
   | { kind: 'new' }
   | { kind: 'same' }
-  | { kind: 'changed'; previous: Uint8Array; approved: boolean };
+  | {
+      kind: 'changed';
+      previous: Uint8Array;
+      approved: boolean;
+      /** Why the change was, or was not, accepted. */
+      reason: 'notify' | 'certified' | 'awaitingApproval' | 'uncertified';
+    };
 
 /** What a device does when a peer shows a changed identity (default `requireApproval`). */
-export type IdentityPolicy = 'requireApproval' | 'notify';
+export type IdentityPolicy = 'requireApproval' | 'notify' | 'certified';
 
 /** A decrypted message, its sender's identity key (66 bytes) and the identity event. */
 export interface DecryptResult {

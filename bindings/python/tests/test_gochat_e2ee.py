@@ -266,7 +266,7 @@ def test_changed_identity_waits_for_approval():
     assert got.sender_identity == bob_new.identity_key()
     ev = got.identity_event
     assert ev.is_changed()
-    assert ev == g.IdentityEvent.CHANGED(previous=bob.identity_key(), approved=False)
+    assert ev == g.IdentityEvent.CHANGED(previous=bob.identity_key(), approved=False, reason=g.ChangeReason.AWAITING_APPROVAL)
     assert ev.previous == bob.identity_key()
     assert ev.approved is False
     assert alice.pinned_identity("bob") == bob.identity_key()
@@ -292,7 +292,7 @@ def test_notify_policy_accepts_a_changed_identity_and_reports_it():
     bob_new.initiate("alice", alice.next_bundle())
     got = alice.decrypt("bob", bob_new.encrypt("alice", b"new phone"))
     assert got.plaintext == b"new phone"
-    assert got.identity_event == g.IdentityEvent.CHANGED(previous=bob.identity_key(), approved=True)
+    assert got.identity_event == g.IdentityEvent.CHANGED(previous=bob.identity_key(), approved=True, reason=g.ChangeReason.NOTIFY)
     assert alice.pinned_identity("bob") == bob_new.identity_key()
     assert alice.pending_identity("bob") is None
     assert bob_new.decrypt("alice", alice.encrypt("bob", b"hello new bob")).plaintext == b"hello new bob"

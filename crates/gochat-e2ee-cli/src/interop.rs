@@ -9,7 +9,9 @@ use std::io::{BufRead, Write};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use gochat_e2ee::{limits, Device, IdentityEvent, IdentityKey, IdentityPolicy, PreKeyBundle, SnapshotKey};
+use gochat_e2ee::{
+    limits, ChangeReason, Device, IdentityEvent, IdentityKey, IdentityPolicy, PreKeyBundle, SnapshotKey,
+};
 use rand_core::UnwrapErr;
 use serde_json::{json, Map, Value};
 
@@ -209,6 +211,7 @@ impl Driver {
                 let policy = match str_arg(obj, "policy")? {
                     "require_approval" => IdentityPolicy::RequireApproval,
                     "notify" => IdentityPolicy::Notify,
+                    "certified" => IdentityPolicy::Certified,
                     other => return Err(Failure::bad_request(format!("unknown policy {other:?}"))),
                 };
                 self.device(obj)?.set_identity_policy(policy);
@@ -248,6 +251,10 @@ impl Driver {
                 let device = if op == "provisioning_offer" { self.devices.get(str_arg(obj, "device")?) } else { None };
                 crate::interop_link::dispatch(op, obj, device, &mut self.provisioning, rng)?
             }
+            op if crate::interop_certs::is_op(op) => crate::interop_certs::dispatch(op, obj)?,
+            op if crate::interop_certs::is_device_op(op) => {
+                crate::interop_certs::dispatch_device(op, self.device(obj)?, obj, rng)?
+            }
             op if crate::interop_attachments::is_op(op) => crate::interop_attachments::dispatch(op, obj, rng)?,
             other => return Err(Failure { error: "UnknownOp", detail: format!("unknown op {other:?}") }),
         };
@@ -258,14 +265,21 @@ impl Driver {
     }
 }
 
-/// `{"kind": "new" | "same" | "changed", "previous": base64, "approved": bool}` (the last
-/// two only for `changed`).
+/// `{"kind": "new" | "same" | "changed", "previous": base64, "approved": bool, "reason":
+/// "notify" | "certified" | "awaiting_approval" | "uncertified"}` (the last three only for
+/// `changed`).
 pub(crate) fn identity_event_json(e: &IdentityEvent) -> Value {
     match e {
         IdentityEvent::New => json!({ "kind": "new" }),
         IdentityEvent::Same => json!({ "kind": "same" }),
-        IdentityEvent::Changed { previous, approved } => {
-            json!({ "kind": "changed", "previous": B64.encode(previous.to_bytes()), "approved": approved })
+        IdentityEvent::Changed { previous, approved, reason } => {
+            let reason = match reason {
+                ChangeReason::Notify => "notify",
+                ChangeReason::Certified => "certified",
+                ChangeReason::AwaitingApproval => "awaiting_approval",
+                ChangeReason::Uncertified => "uncertified",
+            };
+            json!({ "kind": "changed", "previous": B64.encode(previous.to_bytes()), "approved": approved, "reason": reason })
         }
     }
 }

@@ -18,6 +18,7 @@ mod hex;
 mod interop;
 mod interop_attachments;
 mod interop_devices;
+mod interop_certs;
 mod interop_groups;
 mod interop_link;
 mod interop_trust;

@@ -259,7 +259,10 @@ fn identity_change_is_reported_blocks_sending_and_approval_unblocks() {
     let m = d.ok("encrypt", json!({"device": "bob", "peer": "alice", "plaintext": B64.encode("new phone")}))["message"]
         .clone();
     let r = d.ok("decrypt", json!({"device": "alice", "peer": "bob", "message": m}));
-    assert_eq!(r["identity_event"], json!({"kind": "changed", "previous": old_bob, "approved": false}));
+    assert_eq!(
+        r["identity_event"],
+        json!({"kind": "changed", "previous": old_bob, "approved": false, "reason": "awaiting_approval"})
+    );
     assert_eq!(r["sender_identity"], new_bob);
     let p = d.ok("pinned_identity", json!({"device": "alice", "peer": "bob"}));
     assert_eq!((p["identity_key"].clone(), p["pending"].clone()), (old_bob.clone(), new_bob.clone()));
@@ -801,5 +804,72 @@ fn a_device_links_once_through_the_provisioning_ops() {
     assert_eq!(got["master_public"], json!(B64.encode(&identity[2..34])));
     assert_eq!(got["device_list"], json!(B64.encode([0x55u8; 80])));
     d.err("provisioning_open", json!({"device": "web", "message": message}), "ProvisioningUsed");
+    assert!(d.finish().success());
+}
+
+#[test]
+fn certificate_ops_issue_verify_and_gate_session_starts() {
+    let mut d = Driver::spawn();
+    let now = 1_800_000_000u64;
+    let (root_seed, agency_seed) = (B64.encode([1u8; 32]), B64.encode([2u8; 32]));
+    let root = d.ok("cert_public_key", json!({"seed": root_seed}))["public_key"].clone();
+    let agency = d.ok("cert_public_key", json!({"seed": agency_seed}))["public_key"].clone();
+    let agency_cert = d.ok(
+        "cert_issue_agency",
+        json!({"root_seed": root_seed, "agency_key": agency, "serial": 7, "name": "Ministry of Finance",
+               "domains": ["mof.gov.my"], "not_before": now - 1000, "not_after": now + 1000}),
+    )["certificate"]
+        .clone();
+    let bob_key =
+        d.ok("new_device", json!({"device": "bob", "user": "bob@mof.gov.my", "now": now}))["identity_key"].clone();
+    d.ok("new_device", json!({"device": "alice", "user": "alice@mof.gov.my", "now": now}));
+    let device_cert = d.ok(
+        "cert_issue_device",
+        json!({"agency_seed": agency_seed, "serial": 42, "address": "bob@mof.gov.my/laptop", "identity_key": bob_key,
+               "not_before": now - 100, "not_after": now + 100}),
+    )["certificate"]
+        .clone();
+    let chain = d.ok("cert_chain", json!({"device_certificate": device_cert, "agency_certificate": agency_cert}))
+        ["chain"]
+        .clone();
+    let v = d.ok("cert_verify", json!({"chain": chain, "roots": [root], "now": now}));
+    assert_eq!(v["peer"], "bob@mof.gov.my/laptop");
+    assert_eq!(v["identity_key"], bob_key);
+    assert_eq!(v["serial"], 42);
+    d.err("cert_verify", json!({"chain": chain, "roots": [root], "now": now + 100}), "CertificateExpired");
+    d.err("cert_verify", json!({"chain": chain, "roots": [agency], "now": now}), "UnknownRoot");
+    let list = d.ok("revocation_issue", json!({"seed": agency_seed, "seq": 1, "issued_at": now, "serials": [42]}))
+        ["list"]
+        .clone();
+    d.err(
+        "cert_verify",
+        json!({"chain": chain, "roots": [root], "now": now,
+               "revocation_lists": [{"list": list, "agency_certificate": agency_cert}]}),
+        "CertificateRevoked",
+    );
+    // Device ops: a required certificate gates the session start.
+    d.ok("set_trust_roots", json!({"device": "alice", "roots": [root]}));
+    d.ok("set_require_certificate", json!({"device": "alice", "require": true}));
+    d.ok("set_identity_policy", json!({"device": "alice", "policy": "certified"}));
+    let bundle = d.ok("bundle", json!({"device": "bob"}))["bundle"].clone();
+    d.err("init", json!({"device": "alice", "peer": "bob@mof.gov.my/laptop", "bundle": bundle}), "CertificateRequired");
+    d.err(
+        "initiate_certified",
+        json!({"device": "alice", "peer": "bob@mof.gov.my/phone", "bundle": bundle, "chain": chain, "now": now}),
+        "CertificateMismatch",
+    );
+    let r = d.ok(
+        "initiate_certified",
+        json!({"device": "alice", "peer": "bob@mof.gov.my/laptop", "bundle": bundle, "chain": chain, "now": now}),
+    );
+    assert_eq!(r["identity_event"], json!({"kind": "new"}));
+    let v = d.ok("verify_device", json!({"device": "alice", "chain": chain, "now": now}));
+    assert_eq!(v["agency_name"], "Ministry of Finance");
+    let u = d.ok(
+        "apply_revocation_list",
+        json!({"device": "alice", "list": list, "agency_certificate": agency_cert, "now": now}),
+    );
+    assert_eq!(u["update"], "applied");
+    d.err("verify_device", json!({"device": "alice", "chain": chain, "now": now}), "CertificateRevoked");
     assert!(d.finish().success());
 }

@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 uniffi::setup_scaffolding!();
 
 mod attachments;
+mod certificates;
 mod channels;
 mod devices;
 mod groups;
@@ -192,10 +193,38 @@ pub enum IdentityEvent {
     Changed {
         /// The identity pinned before (66 bytes).
         previous: Vec<u8>,
-        /// True if the new identity is now pinned (policy `Notify`); false if it waits for
-        /// `approve_identity` and sending to the peer fails with `IdentityChanged`.
+        /// True if the new identity is now pinned (policy `Notify`, or `Certified` with a
+        /// verified certificate); false if it waits for `approve_identity` and sending to
+        /// the peer fails with `IdentityChanged`.
         approved: bool,
+        /// Which rule decided `approved`.
+        reason: ChangeReason,
     },
+}
+
+/// Why an identity change was, or was not, accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ChangeReason {
+    /// Accepted by the `Notify` policy.
+    Notify,
+    /// Accepted on a verified device certificate (policy `Certified`).
+    Certified,
+    /// Policy `RequireApproval`: waits for `approve_identity`.
+    AwaitingApproval,
+    /// Policy `Certified` without a verified certificate: blocked as under
+    /// `RequireApproval`.
+    Uncertified,
+}
+
+impl From<core::ChangeReason> for ChangeReason {
+    fn from(r: core::ChangeReason) -> Self {
+        match r {
+            core::ChangeReason::Notify => ChangeReason::Notify,
+            core::ChangeReason::Certified => ChangeReason::Certified,
+            core::ChangeReason::AwaitingApproval => ChangeReason::AwaitingApproval,
+            core::ChangeReason::Uncertified => ChangeReason::Uncertified,
+        }
+    }
 }
 
 impl From<core::IdentityEvent> for IdentityEvent {
@@ -203,8 +232,8 @@ impl From<core::IdentityEvent> for IdentityEvent {
         match e {
             core::IdentityEvent::New => IdentityEvent::New,
             core::IdentityEvent::Same => IdentityEvent::Same,
-            core::IdentityEvent::Changed { previous, approved } => {
-                IdentityEvent::Changed { previous: previous.to_bytes().to_vec(), approved }
+            core::IdentityEvent::Changed { previous, approved, reason } => {
+                IdentityEvent::Changed { previous: previous.to_bytes().to_vec(), approved, reason: reason.into() }
             }
         }
     }
@@ -217,6 +246,9 @@ pub enum IdentityPolicy {
     RequireApproval,
     /// Accept the new identity at once (the change is still reported).
     Notify,
+    /// Accept a change at once if it comes with a verified device certificate;
+    /// otherwise as `RequireApproval`.
+    Certified,
 }
 
 /// A decrypted message, its sender's identity, and the identity event.
@@ -394,6 +426,7 @@ impl Device {
         self.lock().set_identity_policy(match policy {
             IdentityPolicy::RequireApproval => core::IdentityPolicy::RequireApproval,
             IdentityPolicy::Notify => core::IdentityPolicy::Notify,
+            IdentityPolicy::Certified => core::IdentityPolicy::Certified,
         });
     }
 
@@ -402,6 +435,7 @@ impl Device {
         match self.lock().trust().policy() {
             core::IdentityPolicy::RequireApproval => IdentityPolicy::RequireApproval,
             core::IdentityPolicy::Notify => IdentityPolicy::Notify,
+            core::IdentityPolicy::Certified => IdentityPolicy::Certified,
         }
     }
 

@@ -17,6 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod attachments;
+pub mod certificates;
 pub mod channels;
 pub mod conversation;
 pub mod devices;
@@ -32,6 +33,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 pub use attachments::{attachment_header, attachment_pointer, attachment_stream};
+pub use certificates::{certificate_chain, revocation_list};
 pub use channels::announcement;
 pub use conversation::conversation;
 pub use devices::{device_endorsement, device_list};
@@ -45,7 +47,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 19] = [
+pub const TARGETS: [&str; 21] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -65,6 +67,8 @@ pub const TARGETS: [&str; 19] = [
     "device_endorsement",
     "provisioning_offer",
     "provisioning_message",
+    "certificate_chain",
+    "revocation_list",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -89,6 +93,8 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "device_endorsement" => device_endorsement(data),
         "provisioning_offer" => provisioning_offer(data),
         "provisioning_message" => provisioning_message(data),
+        "certificate_chain" => certificate_chain(data),
+        "revocation_list" => revocation_list(data),
         _ => return None,
     })
 }

@@ -15,6 +15,7 @@
 
 pub mod attachment;
 pub mod provisioning;
+pub mod certificates;
 pub mod trust;
 
 use gochat_e2ee as core;
@@ -56,7 +57,8 @@ fn identity_key(bytes: &[u8]) -> JsResult<core::IdentityKey> {
     core::IdentityKey::from_bytes(bytes).map_err(|e| js_error(e.into()))
 }
 
-/// `{kind: "new" | "same" | "changed", previous?: Uint8Array, approved?: boolean}`.
+/// `{kind: "new" | "same" | "changed", previous?: Uint8Array, approved?: boolean,
+/// reason?: "notify" | "certified" | "awaitingApproval" | "uncertified"}`.
 fn identity_event(e: core::IdentityEvent) -> JsValue {
     let o = js_sys::Object::new();
     let set = |k: &str, v: JsValue| {
@@ -65,13 +67,31 @@ fn identity_event(e: core::IdentityEvent) -> JsValue {
     match e {
         core::IdentityEvent::New => set("kind", "new".into()),
         core::IdentityEvent::Same => set("kind", "same".into()),
-        core::IdentityEvent::Changed { previous, approved } => {
+        core::IdentityEvent::Changed { previous, approved, reason } => {
             set("kind", "changed".into());
             set("previous", js_sys::Uint8Array::from(&previous.to_bytes()[..]).into());
             set("approved", approved.into());
+            let reason = match reason {
+                core::ChangeReason::Notify => "notify",
+                core::ChangeReason::Certified => "certified",
+                core::ChangeReason::AwaitingApproval => "awaitingApproval",
+                core::ChangeReason::Uncertified => "uncertified",
+            };
+            set("reason", reason.into());
         }
     }
     o.into()
+}
+
+/// `{plaintext, senderIdentity, identityEvent}`; the plaintext is wiped in wasm memory
+/// once copied.
+fn decrypted(d: core::Decrypted) -> JsValue {
+    let plaintext = Zeroizing::new(d.plaintext);
+    Obj::new()
+        .set("plaintext", bytes(&plaintext))
+        .set("senderIdentity", bytes(&d.sender.to_bytes()))
+        .set("identityEvent", identity_event(d.identity))
+        .done()
 }
 
 /// The caller's snapshot key; wasm-bindgen's copy of it is wiped on return.
@@ -440,24 +460,27 @@ impl Device {
         Ok(identity_event(self.inner.initiate(peer, &bundle, &mut rng()).map_err(js_error)?))
     }
 
-    /// Sets the identity-change policy: `"requireApproval"` (default) or `"notify"`.
+    /// Sets the identity-change policy: `"requireApproval"` (default), `"notify"` or
+    /// `"certified"`.
     #[wasm_bindgen(js_name = setIdentityPolicy)]
     pub fn set_identity_policy(&mut self, policy: &str) -> JsResult<()> {
         let p = match policy {
             "requireApproval" => core::IdentityPolicy::RequireApproval,
             "notify" => core::IdentityPolicy::Notify,
+            "certified" => core::IdentityPolicy::Certified,
             _ => return Err(js_error(core::wire::DecodeError::InvalidValue("identity policy").into())),
         };
         self.inner.set_identity_policy(p);
         Ok(())
     }
 
-    /// The identity-change policy: `"requireApproval"` or `"notify"`.
+    /// The identity-change policy: `"requireApproval"`, `"notify"` or `"certified"`.
     #[wasm_bindgen(getter, js_name = identityPolicy)]
     pub fn identity_policy(&self) -> String {
         match self.inner.trust().policy() {
             core::IdentityPolicy::RequireApproval => "requireApproval".into(),
             core::IdentityPolicy::Notify => "notify".into(),
+            core::IdentityPolicy::Certified => "certified".into(),
         }
     }
 
@@ -523,13 +546,7 @@ impl Device {
     /// `{plaintext, senderIdentity, identityEvent}`; the event must be checked.
     pub fn decrypt(&mut self, peer: &str, message: &[u8]) -> JsResult<JsValue> {
         let d = self.inner.decrypt(peer, message, &mut rng()).map_err(js_error)?;
-        let plaintext = Zeroizing::new(d.plaintext);
-        let o = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&o, &"plaintext".into(), &js_sys::Uint8Array::from(&plaintext[..]).into());
-        let sender = js_sys::Uint8Array::from(&d.sender.to_bytes()[..]);
-        let _ = js_sys::Reflect::set(&o, &"senderIdentity".into(), &sender.into());
-        let _ = js_sys::Reflect::set(&o, &"identityEvent".into(), &identity_event(d.identity));
-        Ok(o.into())
+        Ok(decrypted(d))
     }
 
     /// Builds a signed retry request for `failedMessage` from `peer`, addressed to the

@@ -15,6 +15,8 @@ use crate::session::ParseError;
 use crate::snapshot::SnapshotError;
 use crate::trust::provisioning::ProvisioningError;
 use crate::trust::DeviceListError;
+use crate::trust::address::AddressError;
+use crate::trust::certificate::CertificateError;
 use crate::wire::DecodeError;
 
 /// Any error returned by the [`Device`](crate::Device) API.
@@ -74,6 +76,13 @@ pub enum Error {
     /// Linking a device was refused (offer, provisioning message or link payload).
     #[error(transparent)]
     Provisioning(#[from] ProvisioningError),
+    /// A certificate, chain or revocation list was refused, or a certified operation
+    /// was refused (`CertificateRequired`, `CertificateMismatch`).
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+    /// A user id, device id or device address is not canonical.
+    #[error(transparent)]
+    Address(#[from] AddressError),
 }
 
 impl From<ParseError> for Error {
@@ -239,6 +248,25 @@ macro_rules! for_each_error_code {
             ProvisioningExpired,
             /// A provisioning secret already linked its device: an offer links once.
             ProvisioningUsed,
+            /// A certificate of the chain is past its `not_after`.
+            CertificateExpired,
+            /// A certificate of the chain is before its `not_before`.
+            CertificateNotYetValid,
+            /// The user's email domain is not one of the agency's domains.
+            WrongDomain,
+            /// A certificate of the chain is on its issuer's revocation list.
+            CertificateRevoked,
+            /// The chain (or a revocation list) is not issued under a trust root.
+            UnknownRoot,
+            /// A revocation list is older than, or conflicts with, the one held.
+            StaleRevocationList,
+            /// A verified device certificate is required (policy set by the app) and
+            /// none was given: nothing was processed.
+            CertificateRequired,
+            /// The verified certificate names another peer or identity.
+            CertificateMismatch,
+            /// Too many trust roots, or revocation lists from too many issuers.
+            TrustAnchorsFull,
         }
     };
 }
@@ -356,6 +384,24 @@ fn device_list_code(e: &DeviceListError) -> ErrorCode {
     }
 }
 
+fn certificate_code(e: &CertificateError) -> ErrorCode {
+    match e {
+        CertificateError::Malformed(d) => decode_code(d),
+        CertificateError::UnknownRoot | CertificateError::UnknownIssuer => ErrorCode::UnknownRoot,
+        CertificateError::BadSignature(_) | CertificateError::BadListSignature => ErrorCode::BadSignature,
+        CertificateError::NotYetValid { .. } => ErrorCode::CertificateNotYetValid,
+        CertificateError::Expired { .. } => ErrorCode::CertificateExpired,
+        CertificateError::WrongDomain => ErrorCode::WrongDomain,
+        CertificateError::Revoked { .. } => ErrorCode::CertificateRevoked,
+        CertificateError::StaleRevocationList { .. } => ErrorCode::StaleRevocationList,
+        CertificateError::TrustAnchorsFull => ErrorCode::TrustAnchorsFull,
+        CertificateError::CertificateRequired => ErrorCode::CertificateRequired,
+        CertificateError::CertificateMismatch => ErrorCode::CertificateMismatch,
+        CertificateError::InvalidKey => ErrorCode::InvalidKey,
+        CertificateError::InvalidRequest(_) => ErrorCode::Malformed,
+    }
+}
+
 fn channel_code(e: &ChannelError) -> ErrorCode {
     match e {
         ChannelError::Decode(d) => decode_code(d),
@@ -457,6 +503,8 @@ impl Error {
             Error::Attachment(a) => attachment_code(a),
             Error::DeviceList(d) => device_list_code(d),
             Error::Provisioning(p) => provisioning_code(p),
+            Error::Certificate(c) => certificate_code(c),
+            Error::Address(_) => ErrorCode::Malformed,
         }
     }
 

@@ -63,6 +63,12 @@ pub const SIG_DEVICE_LIST: &[u8] = b"GoChat-E2EE v1 device list";
 pub const SIG_DEVICE_ENDORSEMENT: &[u8] = b"GoChat-E2EE v1 device endorsement";
 /// HKDF info of a provisioning message's AES-256-GCM key and nonce (15.9).
 pub const PROVISIONING: &[u8] = b"GoChat-E2EE v1 provisioning";
+/// Signature prefix of an agency certificate (type 0x51, 15.4).
+pub const SIG_AGENCY_CERTIFICATE: &[u8] = b"GoChat-E2EE v1 agency certificate";
+/// Signature prefix of a device certificate (type 0x52, 15.5).
+pub const SIG_DEVICE_CERTIFICATE: &[u8] = b"GoChat-E2EE v1 device certificate";
+/// Signature prefix of a revocation list (type 0x54, 15.7).
+pub const SIG_REVOCATION_LIST: &[u8] = b"GoChat-E2EE v1 revocation list";
 
 /// Symmetric-chain HMAC input that yields a message key (Signal: 0x01).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;

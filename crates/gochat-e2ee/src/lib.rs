@@ -56,7 +56,8 @@ pub use device::{Decrypted, Device};
 pub use error::{Error, ErrorCode};
 pub use keys::{IdentityKey, PreKeyBundle};
 pub use snapshot::SnapshotKey;
-pub use trust::{IdentityEvent, IdentityPolicy};
+pub use trust::certificate::{verify_device, VerifiedDevice};
+pub use trust::{ChangeReason, IdentityEvent, IdentityPolicy};
 
 /// Every bound the protocol enforces, in one place (each is also listed in
 /// `docs/protocol.md`, "Limits").
@@ -82,6 +83,11 @@ pub mod limits {
     pub use crate::trust::provisioning::{
         MAX_LINK_DEVICE_LIST_BYTES, MAX_LINK_ENDORSEMENT_BYTES, MAX_LINK_PAYLOAD_BYTES, MAX_OFFER_AGE_SECS,
         MAX_OFFER_BYTES, MAX_OFFER_FUTURE_SECS, MAX_PROVISIONING_MESSAGE_BYTES,
+    };
+    pub use crate::trust::certificate::{
+        MAX_AGENCY_CERTIFICATE_BYTES, MAX_AGENCY_DOMAINS, MAX_AGENCY_NAME_BYTES, MAX_CERTIFICATE_CHAIN_BYTES,
+        MAX_DEVICE_CERTIFICATE_BYTES, MAX_REVOCATION_ISSUERS, MAX_REVOCATION_LIST_BYTES, MAX_REVOKED_SERIALS,
+        MAX_TRUST_ROOTS,
     };
 }
 

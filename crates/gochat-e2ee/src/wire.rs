@@ -21,8 +21,9 @@ pub const MESSAGE_VERSION: u8 = 0x02;
 pub const RETRY_REQUEST_VERSION: u8 = 0x02;
 /// The version of snapshots: version 2 state holds pinned identities, sender epochs,
 /// dropped-chain records and recipient-bound retry windows; version 3 adds groups and
-/// channels; version 4 adds device lists (after everything else). Versions 2 and 3 are
-/// still read (their state has no groups or channels, or no device lists).
+/// channels; version 4 adds the trust anchors (certificate roots, revocation lists, the
+/// require-certificate flag) and then the device lists, after everything else. Versions 2
+/// and 3 are still read (their state ends before the sections they lack).
 pub const SNAPSHOT_VERSION: u8 = 0x04;
 /// The older snapshot versions still read.
 pub const SNAPSHOT_VERSIONS_READ_ALSO: [u8; 2] = [0x02, 0x03];
@@ -79,6 +80,14 @@ pub mod type_byte {
     pub const PROVISIONING_OFFER: u8 = 0x57;
     /// A provisioning message: the phone's sealed link payload for one offer (15.9).
     pub const PROVISIONING_MESSAGE: u8 = 0x58;
+    /// A root's certificate for an agency key (domains, validity).
+    pub const AGENCY_CERTIFICATE: u8 = 0x51;
+    /// An agency's certificate for a user device's identity key.
+    pub const DEVICE_CERTIFICATE: u8 = 0x52;
+    /// A device certificate with its agency certificate.
+    pub const CERTIFICATE_CHAIN: u8 = 0x53;
+    /// A signed list of revoked certificate serials of one issuer.
+    pub const REVOCATION_LIST: u8 = 0x54;
 }
 
 /// Why a byte string could not be decoded.

@@ -10,7 +10,7 @@ use gochat_e2ee::limits::{
     MAX_FORWARD_JUMP, MAX_PLAINTEXT_BYTES, MAX_RECEIVER_CHAINS, MAX_RETIRED_PREKEYS, MAX_SKIPPED_KEYS,
     PREKEY_GRACE_SECS, RETRY_WINDOW,
 };
-use gochat_e2ee::{Device, ErrorCode, IdentityEvent};
+use gochat_e2ee::{ChangeReason, Device, ErrorCode, IdentityEvent};
 
 fn text(i: usize) -> Vec<u8> {
     // Varying lengths, across padding blocks.
@@ -301,7 +301,10 @@ fn peer_with_a_new_identity_heals_with_a_new_prekey_message() {
     let got = alice.decrypt("bob", &m, &mut rng).unwrap();
     assert_eq!(got.plaintext, b"I lost everything");
     assert_eq!(got.sender, *bob.identity());
-    assert_eq!(got.identity, IdentityEvent::Changed { previous: old_identity, approved: false });
+    assert_eq!(
+        got.identity,
+        IdentityEvent::Changed { previous: old_identity, approved: false, reason: ChangeReason::AwaitingApproval }
+    );
     // Not current until Alice's app approves: nothing goes to the new identity.
     let rec = alice.session_record("bob").unwrap();
     assert_eq!(rec.remote_identity(), Some(&old_identity));
@@ -679,7 +682,14 @@ fn reinstalled_peer_with_new_identity_is_not_stuck_behind_an_unanswered_session(
         let hello = bob.encrypt("alice", b"I reinstalled").unwrap();
         let got = alice.decrypt("bob", &hello, &mut rng).unwrap();
         assert_eq!(got.plaintext, b"I reinstalled");
-        assert_eq!(got.identity, IdentityEvent::Changed { previous: *old_bob.identity(), approved: false });
+        assert_eq!(
+            got.identity,
+            IdentityEvent::Changed {
+                previous: *old_bob.identity(),
+                approved: false,
+                reason: ChangeReason::AwaitingApproval
+            }
+        );
         alice.approve_identity("bob", bob.identity()).unwrap();
         assert_eq!(alice.session_record("bob").unwrap().remote_identity(), Some(bob.identity()));
         let reply = alice.encrypt("bob", b"welcome back").unwrap();

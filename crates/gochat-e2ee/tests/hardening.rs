@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use common::*;
 use gochat_e2ee::limits::{MAX_ARCHIVED_FORWARD_JUMP, MAX_ARCHIVED_SESSIONS, MAX_FORWARD_JUMP, RETRY_MAX_AGE_SECS};
-use gochat_e2ee::{Device, ErrorCode, IdentityEvent, IdentityPolicy};
+use gochat_e2ee::{ChangeReason, Device, ErrorCode, IdentityEvent, IdentityPolicy};
 
 /// Mallory (the server, with an identity of her own) sends a prekey message as "alice".
 fn mallory_writes_as_alice(bob: &mut Device, rng: &mut rand_chacha::ChaCha20Rng) -> (Device, Vec<u8>) {
@@ -35,7 +35,10 @@ fn a_new_identity_is_reported_and_never_becomes_current_without_approval() {
     // Bob is told, in the decrypt result itself.
     let got = bob.decrypt("alice", &m, &mut rng).unwrap();
     assert_eq!(got.sender, *mallory.identity());
-    assert_eq!(got.identity, IdentityEvent::Changed { previous: real_alice, approved: false });
+    assert_eq!(
+        got.identity,
+        IdentityEvent::Changed { previous: real_alice, approved: false, reason: ChangeReason::AwaitingApproval }
+    );
     assert_eq!(bob.trust().pinned("alice"), Some(&real_alice));
     assert_eq!(bob.trust().pending("alice"), Some(mallory.identity()));
     // Bob's next encrypt does not go to Mallory: it is refused, loudly, without state change.
@@ -63,7 +66,10 @@ fn a_new_identity_is_reported_and_never_becomes_current_without_approval() {
     let _ = mallory.decrypt("bob", &bob.encrypt("alice", b"x").unwrap(), &mut rng).unwrap_err();
     let m2 = mallory.encrypt("bob", b"again").unwrap();
     let got = bob.decrypt("alice", &m2, &mut rng).unwrap();
-    assert_eq!(got.identity, IdentityEvent::Changed { previous: real_alice, approved: false });
+    assert_eq!(
+        got.identity,
+        IdentityEvent::Changed { previous: real_alice, approved: false, reason: ChangeReason::AwaitingApproval }
+    );
     assert_eq!(bob.session_record("alice").unwrap().remote_identity(), Some(&real_alice));
     assert_eq!(bob.encrypt("alice", b"x").unwrap_err().code(), ErrorCode::IdentityChanged);
 }
@@ -79,7 +85,14 @@ fn approving_a_changed_identity_makes_its_session_current() {
     // And now the old identity is the changed one.
     let old = alice.encrypt("bob", b"old").unwrap();
     let got = bob.decrypt("alice", &old, &mut rng).unwrap();
-    assert_eq!(got.identity, IdentityEvent::Changed { previous: *mallory.identity(), approved: false });
+    assert_eq!(
+        got.identity,
+        IdentityEvent::Changed {
+            previous: *mallory.identity(),
+            approved: false,
+            reason: ChangeReason::AwaitingApproval
+        }
+    );
 }
 
 #[test]
@@ -89,7 +102,10 @@ fn notify_policy_accepts_a_change_and_still_reports_it() {
     let real_alice = *alice.identity();
     let (mut mallory, m) = mallory_writes_as_alice(&mut bob, &mut rng);
     let got = bob.decrypt("alice", &m, &mut rng).unwrap();
-    assert_eq!(got.identity, IdentityEvent::Changed { previous: real_alice, approved: true });
+    assert_eq!(
+        got.identity,
+        IdentityEvent::Changed { previous: real_alice, approved: true, reason: ChangeReason::Notify }
+    );
     let r = bob.encrypt("alice", b"to the new identity").unwrap();
     assert_eq!(mallory.decrypt("bob", &r, &mut rng).unwrap().plaintext, b"to the new identity");
     // The policy survives a snapshot.

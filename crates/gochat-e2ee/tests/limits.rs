@@ -153,7 +153,7 @@ fn error_codes_are_stable_and_distinct() {
     for c in ErrorCode::ALL {
         assert_eq!(c.as_str(), format!("{c:?}"));
     }
-    assert_eq!(ErrorCode::ALL.len(), 68);
+    assert_eq!(ErrorCode::ALL.len(), 77);
     assert_eq!(ErrorCode::ALL[37].as_str(), "StateFull");
     assert_eq!(ErrorCode::ALL[38].as_str(), "Internal");
     // Groups and channels (issue 9) appended after the 1:1 codes, which keep their places.
@@ -168,6 +168,9 @@ fn error_codes_are_stable_and_distinct() {
     // Device linking (issue 11, part 4) after them.
     assert_eq!(ErrorCode::ALL[66].as_str(), "ProvisioningExpired");
     assert_eq!(ErrorCode::ALL[67].as_str(), "ProvisioningUsed");
+    // Certified identities (issue 11, part 2) after them.
+    assert_eq!(ErrorCode::ALL[68].as_str(), "CertificateExpired");
+    assert_eq!(ErrorCode::ALL[76].as_str(), "TrustAnchorsFull");
 }
 
 #[test]

@@ -602,6 +602,202 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * An agency signing key. Its seed is wiped on drop.
+ */
+public protocol AgencyKeyProtocol: AnyObject, Sendable {
+    
+    /**
+     * A device certificate (type 0x52): device `address` (`user/device`) holds
+     * `identity_key`.
+     */
+    func certifyDevice(serial: UInt64, address: String, identityKey: Data, notBefore: UInt64, notAfter: UInt64) throws  -> Data
+    
+    /**
+     * The public key (32 bytes).
+     */
+    func publicKey()  -> Data
+    
+    /**
+     * A signed revocation list (type 0x54) of device-certificate serials.
+     */
+    func revocationList(seq: UInt64, issuedAt: UInt64, serials: [UInt64]) throws  -> Data
+    
+}
+/**
+ * An agency signing key. Its seed is wiped on drop.
+ */
+open class AgencyKey: AgencyKeyProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gochat_e2ee_ffi_fn_clone_agencykey(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gochat_e2ee_ffi_fn_free_agencykey(handle, $0) }
+    }
+
+    
+    /**
+     * The agency key with this 32-byte Ed25519 seed.
+     */
+public static func fromSeed(seed: Data)throws  -> AgencyKey  {
+    return try  FfiConverterTypeAgencyKey_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_agencykey_from_seed(
+        FfiConverterData.lower(seed),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A fresh agency key.
+     */
+public static func generate() -> AgencyKey  {
+    return try!  FfiConverterTypeAgencyKey_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_agencykey_generate(uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * A device certificate (type 0x52): device `address` (`user/device`) holds
+     * `identity_key`.
+     */
+open func certifyDevice(serial: UInt64, address: String, identityKey: Data, notBefore: UInt64, notAfter: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_agencykey_certify_device(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(serial),
+        FfiConverterString.lower(address),
+        FfiConverterData.lower(identityKey),
+        FfiConverterUInt64.lower(notBefore),
+        FfiConverterUInt64.lower(notAfter),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The public key (32 bytes).
+     */
+open func publicKey() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_agencykey_public_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A signed revocation list (type 0x54) of device-certificate serials.
+     */
+open func revocationList(seq: UInt64, issuedAt: UInt64, serials: [UInt64])throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_agencykey_revocation_list(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(seq),
+        FfiConverterUInt64.lower(issuedAt),
+        FfiConverterSequenceUInt64.lower(serials),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAgencyKey: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = AgencyKey
+
+    public static func lift(_ handle: UInt64) throws -> AgencyKey {
+        return AgencyKey(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: AgencyKey) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AgencyKey {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: AgencyKey, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgencyKey_lift(_ handle: UInt64) throws -> AgencyKey {
+    return try FfiConverterTypeAgencyKey.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgencyKey_lower(_ value: AgencyKey) -> UInt64 {
+    return FfiConverterTypeAgencyKey.lower(value)
+}
+
+
+
+
+
+
+/**
  * Decrypts one blob as it arrives, for the pointer that names it, in memory bounded by
  * one segment. Thread safe (one lock per decryptor).
  *
@@ -1189,6 +1385,52 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func userId()  -> String
     
     /**
+     * Applies a signed revocation list: issued by a held root, or by the agency of
+     * `agency_certificate` (verified under the held roots at `now`).
+     */
+    func applyRevocationList(list: Data, agencyCertificate: Data?, now: UInt64) throws  -> RevocationUpdate
+    
+    /**
+     * Approves `peer`'s pending identity change that `certificate` certifies
+     * (`CertificateMismatch` otherwise, also when nothing is pending).
+     */
+    func approveCertified(peer: String, certificate: VerifiedDevice) throws 
+    
+    /**
+     * Decrypts a message whose sender identity `certificate` certifies for `peer`
+     * (`CertificateMismatch` otherwise, nothing changes).
+     */
+    func decryptCertified(peer: String, message: Data, certificate: VerifiedDevice) throws  -> DecryptResult
+    
+    /**
+     * Starts a session from a bundle whose identity `certificate` certifies for `peer`
+     * (`CertificateMismatch` otherwise). Under policy `Certified` a changed identity is
+     * approved at once.
+     */
+    func initiateCertified(peer: String, bundle: Data, certificate: VerifiedDevice) throws  -> IdentityEvent
+    
+    /**
+     * Whether session starts need a verified certificate.
+     */
+    func requireCertificate()  -> Bool
+    
+    /**
+     * Whether a session start needs a verified certificate (refused with
+     * `CertificateRequired` otherwise, before any key agreement).
+     */
+    func setRequireCertificate(require: Bool) 
+    
+    /**
+     * Replaces the trust roots (32-byte Ed25519 public keys, at most 16).
+     */
+    func setTrustRoots(roots: [Data]) throws 
+    
+    /**
+     * Verifies a certificate chain with the held roots and revocation lists at `now`.
+     */
+    func verifyDevice(chain: Data, now: UInt64) throws  -> VerifiedDevice
+    
+    /**
      * Signs (and on a restricted channel encrypts) a post stamped `now`: a 0x30
      * announcement on a public channel, a 0x32 restricted one otherwise. Post it to
      * every subscriber. After a restore from a snapshot, a restricted channel refuses
@@ -1254,6 +1496,72 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * restricted channel's content key. A refused one leaves the session as it was.
      */
     func receiveControl(peer: String, message: Data) throws  -> ControlReceived
+    
+    /**
+     * A linked device takes its user's list and its endorsement.
+     */
+    func adoptOwnDeviceList(deviceList: Data, endorsement: Data) throws 
+    
+    /**
+     * The app's decision on a master-key change: pins `master_public_key` for `user`
+     * and applies its pending list.
+     */
+    func approveMasterKey(user: String, masterPublicKey: Data, now: UInt64) throws  -> DeviceListUpdateRecord
+    
+    /**
+     * Makes this device its user's primary: a new master key and list version 1 with
+     * this device alone (publish it). Create the device with a canonical user id or its
+     * address `user/device`.
+     */
+    func createMasterKey(deviceId: String, now: UInt64) throws  -> Data
+    
+    /**
+     * The newest accepted list of `user`.
+     */
+    func deviceList(user: String) throws  -> DeviceListInfo?
+    
+    /**
+     * Encrypts `plaintext` for every listed device of `user` and this device's own
+     * other devices (existing sessions, or new ones from `bundles`), with a report per
+     * device.
+     */
+    func encryptForUser(user: String, plaintext: Data, bundles: [AddressedBundle]) throws  -> UserFanOutRecord
+    
+    /**
+     * The primary adds a device to its list (version + 1) and endorses it.
+     */
+    func endorseDevice(deviceId: String, identityKey: Data, now: UInt64) throws  -> EndorsedDevice
+    
+    /**
+     * Whether this device holds its user's master key.
+     */
+    func isPrimary()  -> Bool
+    
+    /**
+     * This device's address (`user/device`), once it has a list.
+     */
+    func ownAddress()  -> String?
+    
+    /**
+     * This device's own user's newest list.
+     */
+    func ownDeviceList()  -> DeviceListInfo?
+    
+    /**
+     * The list by another master key awaiting approval for `user`.
+     */
+    func pendingDeviceList(user: String) throws  -> DeviceListInfo?
+    
+    /**
+     * Processes a device list from the server (a peer's, or this device's own user's).
+     */
+    func processDeviceList(deviceList: Data, now: UInt64) throws  -> DeviceListUpdateRecord
+    
+    /**
+     * The primary removes one of its other devices: new list, its sessions deleted,
+     * administered groups rekeyed without it.
+     */
+    func removeLinkedDevice(deviceId: String, now: UInt64) throws  -> DeviceRemovalRecord
     
     /**
      * Adds member devices (this device must be an admin): a commit for the current
@@ -1800,6 +2108,120 @@ open func userId() -> String  {
 }
     
     /**
+     * Applies a signed revocation list: issued by a held root, or by the agency of
+     * `agency_certificate` (verified under the held roots at `now`).
+     */
+open func applyRevocationList(list: Data, agencyCertificate: Data?, now: UInt64)throws  -> RevocationUpdate  {
+    return try  FfiConverterTypeRevocationUpdate_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_apply_revocation_list(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(list),
+        FfiConverterOptionData.lower(agencyCertificate),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Approves `peer`'s pending identity change that `certificate` certifies
+     * (`CertificateMismatch` otherwise, also when nothing is pending).
+     */
+open func approveCertified(peer: String, certificate: VerifiedDevice)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_approve_certified(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
+        FfiConverterTypeVerifiedDevice_lower(certificate),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Decrypts a message whose sender identity `certificate` certifies for `peer`
+     * (`CertificateMismatch` otherwise, nothing changes).
+     */
+open func decryptCertified(peer: String, message: Data, certificate: VerifiedDevice)throws  -> DecryptResult  {
+    return try  FfiConverterTypeDecryptResult_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_decrypt_certified(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
+        FfiConverterData.lower(message),
+        FfiConverterTypeVerifiedDevice_lower(certificate),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Starts a session from a bundle whose identity `certificate` certifies for `peer`
+     * (`CertificateMismatch` otherwise). Under policy `Certified` a changed identity is
+     * approved at once.
+     */
+open func initiateCertified(peer: String, bundle: Data, certificate: VerifiedDevice)throws  -> IdentityEvent  {
+    return try  FfiConverterTypeIdentityEvent_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_initiate_certified(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
+        FfiConverterData.lower(bundle),
+        FfiConverterTypeVerifiedDevice_lower(certificate),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether session starts need a verified certificate.
+     */
+open func requireCertificate() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_require_certificate(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether a session start needs a verified certificate (refused with
+     * `CertificateRequired` otherwise, before any key agreement).
+     */
+open func setRequireCertificate(require: Bool)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_set_require_certificate(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(require),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Replaces the trust roots (32-byte Ed25519 public keys, at most 16).
+     */
+open func setTrustRoots(roots: [Data])throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_set_trust_roots(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceData.lower(roots),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Verifies a certificate chain with the held roots and revocation lists at `now`.
+     */
+open func verifyDevice(chain: Data, now: UInt64)throws  -> VerifiedDevice  {
+    return try  FfiConverterTypeVerifiedDevice_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_verify_device(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(chain),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Signs (and on a restricted channel encrypts) a post stamped `now`: a 0x30
      * announcement on a public channel, a 0x32 restricted one otherwise. Post it to
      * every subscriber. After a restore from a snapshot, a restricted channel refuses
@@ -1951,6 +2373,174 @@ open func receiveControl(peer: String, message: Data)throws  -> ControlReceived 
             self.uniffiCloneHandle(),
         FfiConverterString.lower(peer),
         FfiConverterData.lower(message),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A linked device takes its user's list and its endorsement.
+     */
+open func adoptOwnDeviceList(deviceList: Data, endorsement: Data)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_adopt_own_device_list(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(deviceList),
+        FfiConverterData.lower(endorsement),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The app's decision on a master-key change: pins `master_public_key` for `user`
+     * and applies its pending list.
+     */
+open func approveMasterKey(user: String, masterPublicKey: Data, now: UInt64)throws  -> DeviceListUpdateRecord  {
+    return try  FfiConverterTypeDeviceListUpdateRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_approve_master_key(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),
+        FfiConverterData.lower(masterPublicKey),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Makes this device its user's primary: a new master key and list version 1 with
+     * this device alone (publish it). Create the device with a canonical user id or its
+     * address `user/device`.
+     */
+open func createMasterKey(deviceId: String, now: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_create_master_key(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(deviceId),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The newest accepted list of `user`.
+     */
+open func deviceList(user: String)throws  -> DeviceListInfo?  {
+    return try  FfiConverterOptionTypeDeviceListInfo.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_device_list(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Encrypts `plaintext` for every listed device of `user` and this device's own
+     * other devices (existing sessions, or new ones from `bundles`), with a report per
+     * device.
+     */
+open func encryptForUser(user: String, plaintext: Data, bundles: [AddressedBundle])throws  -> UserFanOutRecord  {
+    return try  FfiConverterTypeUserFanOutRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_encrypt_for_user(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),
+        FfiConverterData.lower(plaintext),
+        FfiConverterSequenceTypeAddressedBundle.lower(bundles),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The primary adds a device to its list (version + 1) and endorses it.
+     */
+open func endorseDevice(deviceId: String, identityKey: Data, now: UInt64)throws  -> EndorsedDevice  {
+    return try  FfiConverterTypeEndorsedDevice_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_endorse_device(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(deviceId),
+        FfiConverterData.lower(identityKey),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether this device holds its user's master key.
+     */
+open func isPrimary() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_is_primary(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This device's address (`user/device`), once it has a list.
+     */
+open func ownAddress() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_own_address(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This device's own user's newest list.
+     */
+open func ownDeviceList() -> DeviceListInfo?  {
+    return try!  FfiConverterOptionTypeDeviceListInfo.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_own_device_list(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The list by another master key awaiting approval for `user`.
+     */
+open func pendingDeviceList(user: String)throws  -> DeviceListInfo?  {
+    return try  FfiConverterOptionTypeDeviceListInfo.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_pending_device_list(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Processes a device list from the server (a peer's, or this device's own user's).
+     */
+open func processDeviceList(deviceList: Data, now: UInt64)throws  -> DeviceListUpdateRecord  {
+    return try  FfiConverterTypeDeviceListUpdateRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_process_device_list(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(deviceList),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The primary removes one of its other devices: new list, its sessions deleted,
+     * administered groups rekeyed without it.
+     */
+open func removeLinkedDevice(deviceId: String, now: UInt64)throws  -> DeviceRemovalRecord  {
+    return try  FfiConverterTypeDeviceRemovalRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_remove_linked_device(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(deviceId),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
     )
 })
 }
@@ -2418,6 +3008,203 @@ public func FfiConverterTypeProvisioningSecret_lower(_ value: ProvisioningSecret
 
 
 /**
+ * A root signing key (the offline trust anchor). Its seed is wiped on drop.
+ */
+public protocol RootKeyProtocol: AnyObject, Sendable {
+    
+    /**
+     * An agency certificate (type 0x51) for `agency_key`, valid for `domains` from
+     * `not_before` (inclusive) to `not_after` (exclusive).
+     */
+    func certifyAgency(serial: UInt64, agencyKey: Data, name: String, domains: [String], notBefore: UInt64, notAfter: UInt64) throws  -> Data
+    
+    /**
+     * The public key (32 bytes): what apps pin as a trust root.
+     */
+    func publicKey()  -> Data
+    
+    /**
+     * A signed revocation list (type 0x54) of agency-certificate serials.
+     */
+    func revocationList(seq: UInt64, issuedAt: UInt64, serials: [UInt64]) throws  -> Data
+    
+}
+/**
+ * A root signing key (the offline trust anchor). Its seed is wiped on drop.
+ */
+open class RootKey: RootKeyProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gochat_e2ee_ffi_fn_clone_rootkey(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gochat_e2ee_ffi_fn_free_rootkey(handle, $0) }
+    }
+
+    
+    /**
+     * The root key with this 32-byte Ed25519 seed.
+     */
+public static func fromSeed(seed: Data)throws  -> RootKey  {
+    return try  FfiConverterTypeRootKey_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_rootkey_from_seed(
+        FfiConverterData.lower(seed),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A fresh root key.
+     */
+public static func generate() -> RootKey  {
+    return try!  FfiConverterTypeRootKey_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_rootkey_generate(uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * An agency certificate (type 0x51) for `agency_key`, valid for `domains` from
+     * `not_before` (inclusive) to `not_after` (exclusive).
+     */
+open func certifyAgency(serial: UInt64, agencyKey: Data, name: String, domains: [String], notBefore: UInt64, notAfter: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_rootkey_certify_agency(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(serial),
+        FfiConverterData.lower(agencyKey),
+        FfiConverterString.lower(name),
+        FfiConverterSequenceString.lower(domains),
+        FfiConverterUInt64.lower(notBefore),
+        FfiConverterUInt64.lower(notAfter),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The public key (32 bytes): what apps pin as a trust root.
+     */
+open func publicKey() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_rootkey_public_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A signed revocation list (type 0x54) of agency-certificate serials.
+     */
+open func revocationList(seq: UInt64, issuedAt: UInt64, serials: [UInt64])throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_rootkey_revocation_list(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(seq),
+        FfiConverterUInt64.lower(issuedAt),
+        FfiConverterSequenceUInt64.lower(serials),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRootKey: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = RootKey
+
+    public static func lift(_ handle: UInt64) throws -> RootKey {
+        return RootKey(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: RootKey) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RootKey {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: RootKey, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRootKey_lift(_ handle: UInt64) throws -> RootKey {
+    return try FfiConverterTypeRootKey.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRootKey_lower(_ value: RootKey) -> UInt64 {
+    return FfiConverterTypeRootKey.lower(value)
+}
+
+
+
+
+
+
+/**
  * The safety number of a conversation between a local and a remote user: the same 60
  * digits on both sides, and each side's scannable payload (show it as a QR code).
  */
@@ -2618,6 +3405,323 @@ public func FfiConverterTypeSafetyNumber_lower(_ value: SafetyNumber) -> UInt64 
 }
 
 
+
+
+
+
+/**
+ * A device identity verified under the trust roots: what the certified calls take.
+ */
+public protocol VerifiedDeviceProtocol: AnyObject, Sendable {
+    
+    /**
+     * The certifying agency's public key (32 bytes).
+     */
+    func agencyKey()  -> Data
+    
+    /**
+     * The certifying agency's name.
+     */
+    func agencyName()  -> String
+    
+    /**
+     * The device id.
+     */
+    func deviceId()  -> String
+    
+    /**
+     * The certified identity key (66 bytes).
+     */
+    func identityKey()  -> Data
+    
+    /**
+     * When the proof stops holding (the earlier `not_after` of both certificates).
+     */
+    func notAfter()  -> UInt64
+    
+    /**
+     * The certified peer name, `user/device`.
+     */
+    func peer()  -> String
+    
+    /**
+     * The device certificate's serial.
+     */
+    func serial()  -> UInt64
+    
+    /**
+     * The user id (official email).
+     */
+    func userId()  -> String
+    
+}
+/**
+ * A device identity verified under the trust roots: what the certified calls take.
+ */
+open class VerifiedDevice: VerifiedDeviceProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gochat_e2ee_ffi_fn_clone_verifieddevice(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gochat_e2ee_ffi_fn_free_verifieddevice(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The certifying agency's public key (32 bytes).
+     */
+open func agencyKey() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_agency_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The certifying agency's name.
+     */
+open func agencyName() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_agency_name(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The device id.
+     */
+open func deviceId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_device_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The certified identity key (66 bytes).
+     */
+open func identityKey() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_identity_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * When the proof stops holding (the earlier `not_after` of both certificates).
+     */
+open func notAfter() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_not_after(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The certified peer name, `user/device`.
+     */
+open func peer() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_peer(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The device certificate's serial.
+     */
+open func serial() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_serial(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The user id (official email).
+     */
+open func userId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_verifieddevice_user_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerifiedDevice: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = VerifiedDevice
+
+    public static func lift(_ handle: UInt64) throws -> VerifiedDevice {
+        return VerifiedDevice(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: VerifiedDevice) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VerifiedDevice {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: VerifiedDevice, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifiedDevice_lift(_ handle: UInt64) throws -> VerifiedDevice {
+    return try FfiConverterTypeVerifiedDevice.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifiedDevice_lower(_ value: VerifiedDevice) -> UInt64 {
+    return FfiConverterTypeVerifiedDevice.lower(value)
+}
+
+
+
+
+/**
+ * A bundle for one device address (`user/device`).
+ */
+public struct AddressedBundle: Equatable, Hashable {
+    /**
+     * The device address.
+     */
+    public var address: String
+    /**
+     * The bundle bytes.
+     */
+    public var bundle: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The device address.
+         */address: String, 
+        /**
+         * The bundle bytes.
+         */bundle: Data) {
+        self.address = address
+        self.bundle = bundle
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AddressedBundle: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAddressedBundle: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AddressedBundle {
+        return
+            try AddressedBundle(
+                address: FfiConverterString.read(from: &buf), 
+                bundle: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AddressedBundle, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.address, into: &buf)
+        FfiConverterData.write(value.bundle, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAddressedBundle_lift(_ buf: RustBuffer) throws -> AddressedBundle {
+    return try FfiConverterTypeAddressedBundle.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAddressedBundle_lower(_ value: AddressedBundle) -> RustBuffer {
+    return FfiConverterTypeAddressedBundle.lower(value)
+}
 
 
 /**
@@ -3348,6 +4452,522 @@ public func FfiConverterTypeDecryptResult_lower(_ value: DecryptResult) -> RustB
 
 
 /**
+ * A decoded, signature-checked device endorsement.
+ */
+public struct DeviceEndorsementInfo: Equatable, Hashable {
+    /**
+     * The user.
+     */
+    public var user: String
+    /**
+     * The endorsed device.
+     */
+    public var deviceId: String
+    /**
+     * Its identity key (66 bytes).
+     */
+    public var identityKey: Data
+    /**
+     * The master public key that signed it (32 bytes).
+     */
+    public var masterPublicKey: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The user.
+         */user: String, 
+        /**
+         * The endorsed device.
+         */deviceId: String, 
+        /**
+         * Its identity key (66 bytes).
+         */identityKey: Data, 
+        /**
+         * The master public key that signed it (32 bytes).
+         */masterPublicKey: Data) {
+        self.user = user
+        self.deviceId = deviceId
+        self.identityKey = identityKey
+        self.masterPublicKey = masterPublicKey
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceEndorsementInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceEndorsementInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceEndorsementInfo {
+        return
+            try DeviceEndorsementInfo(
+                user: FfiConverterString.read(from: &buf), 
+                deviceId: FfiConverterString.read(from: &buf), 
+                identityKey: FfiConverterData.read(from: &buf), 
+                masterPublicKey: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceEndorsementInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.user, into: &buf)
+        FfiConverterString.write(value.deviceId, into: &buf)
+        FfiConverterData.write(value.identityKey, into: &buf)
+        FfiConverterData.write(value.masterPublicKey, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceEndorsementInfo_lift(_ buf: RustBuffer) throws -> DeviceEndorsementInfo {
+    return try FfiConverterTypeDeviceEndorsementInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceEndorsementInfo_lower(_ value: DeviceEndorsementInfo) -> RustBuffer {
+    return FfiConverterTypeDeviceEndorsementInfo.lower(value)
+}
+
+
+/**
+ * One device of a list.
+ */
+public struct DeviceEntryRecord: Equatable, Hashable {
+    /**
+     * The device id.
+     */
+    public var deviceId: String
+    /**
+     * Its identity key (66 bytes).
+     */
+    public var identityKey: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The device id.
+         */deviceId: String, 
+        /**
+         * Its identity key (66 bytes).
+         */identityKey: Data) {
+        self.deviceId = deviceId
+        self.identityKey = identityKey
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceEntryRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceEntryRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceEntryRecord {
+        return
+            try DeviceEntryRecord(
+                deviceId: FfiConverterString.read(from: &buf), 
+                identityKey: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceEntryRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.deviceId, into: &buf)
+        FfiConverterData.write(value.identityKey, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceEntryRecord_lift(_ buf: RustBuffer) throws -> DeviceEntryRecord {
+    return try FfiConverterTypeDeviceEntryRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceEntryRecord_lower(_ value: DeviceEntryRecord) -> RustBuffer {
+    return FfiConverterTypeDeviceEntryRecord.lower(value)
+}
+
+
+/**
+ * A decoded, signature-checked device list.
+ */
+public struct DeviceListInfo: Equatable, Hashable {
+    /**
+     * The user.
+     */
+    public var user: String
+    /**
+     * The list version.
+     */
+    public var version: UInt64
+    /**
+     * When it was issued (Unix seconds).
+     */
+    public var issuedAt: UInt64
+    /**
+     * The master public key that signed it (32 bytes).
+     */
+    public var masterPublicKey: Data
+    /**
+     * The devices, in id order.
+     */
+    public var devices: [DeviceEntryRecord]
+    /**
+     * The encoding (type 0x55).
+     */
+    public var bytes: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The user.
+         */user: String, 
+        /**
+         * The list version.
+         */version: UInt64, 
+        /**
+         * When it was issued (Unix seconds).
+         */issuedAt: UInt64, 
+        /**
+         * The master public key that signed it (32 bytes).
+         */masterPublicKey: Data, 
+        /**
+         * The devices, in id order.
+         */devices: [DeviceEntryRecord], 
+        /**
+         * The encoding (type 0x55).
+         */bytes: Data) {
+        self.user = user
+        self.version = version
+        self.issuedAt = issuedAt
+        self.masterPublicKey = masterPublicKey
+        self.devices = devices
+        self.bytes = bytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceListInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceListInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceListInfo {
+        return
+            try DeviceListInfo(
+                user: FfiConverterString.read(from: &buf), 
+                version: FfiConverterUInt64.read(from: &buf), 
+                issuedAt: FfiConverterUInt64.read(from: &buf), 
+                masterPublicKey: FfiConverterData.read(from: &buf), 
+                devices: FfiConverterSequenceTypeDeviceEntryRecord.read(from: &buf), 
+                bytes: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceListInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.user, into: &buf)
+        FfiConverterUInt64.write(value.version, into: &buf)
+        FfiConverterUInt64.write(value.issuedAt, into: &buf)
+        FfiConverterData.write(value.masterPublicKey, into: &buf)
+        FfiConverterSequenceTypeDeviceEntryRecord.write(value.devices, into: &buf)
+        FfiConverterData.write(value.bytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListInfo_lift(_ buf: RustBuffer) throws -> DeviceListInfo {
+    return try FfiConverterTypeDeviceListInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListInfo_lower(_ value: DeviceListInfo) -> RustBuffer {
+    return FfiConverterTypeDeviceListInfo.lower(value)
+}
+
+
+/**
+ * The result of `process_device_list` and `approve_master_key`.
+ */
+public struct DeviceListUpdateRecord: Equatable, Hashable {
+    /**
+     * What the list did.
+     */
+    public var event: DeviceListEventRecord
+    /**
+     * Group rekeys for removed devices (deliver them as for `group_remove`).
+     */
+    public var groupChanges: [GroupChangeRecord]
+    /**
+     * Groups that could not be rekeyed here.
+     */
+    public var groupFailures: [GroupFailureRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What the list did.
+         */event: DeviceListEventRecord, 
+        /**
+         * Group rekeys for removed devices (deliver them as for `group_remove`).
+         */groupChanges: [GroupChangeRecord], 
+        /**
+         * Groups that could not be rekeyed here.
+         */groupFailures: [GroupFailureRecord]) {
+        self.event = event
+        self.groupChanges = groupChanges
+        self.groupFailures = groupFailures
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceListUpdateRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceListUpdateRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceListUpdateRecord {
+        return
+            try DeviceListUpdateRecord(
+                event: FfiConverterTypeDeviceListEventRecord.read(from: &buf), 
+                groupChanges: FfiConverterSequenceTypeGroupChangeRecord.read(from: &buf), 
+                groupFailures: FfiConverterSequenceTypeGroupFailureRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceListUpdateRecord, into buf: inout [UInt8]) {
+        FfiConverterTypeDeviceListEventRecord.write(value.event, into: &buf)
+        FfiConverterSequenceTypeGroupChangeRecord.write(value.groupChanges, into: &buf)
+        FfiConverterSequenceTypeGroupFailureRecord.write(value.groupFailures, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListUpdateRecord_lift(_ buf: RustBuffer) throws -> DeviceListUpdateRecord {
+    return try FfiConverterTypeDeviceListUpdateRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListUpdateRecord_lower(_ value: DeviceListUpdateRecord) -> RustBuffer {
+    return FfiConverterTypeDeviceListUpdateRecord.lower(value)
+}
+
+
+/**
+ * The result of `remove_linked_device`.
+ */
+public struct DeviceRemovalRecord: Equatable, Hashable {
+    /**
+     * The new own list: publish it.
+     */
+    public var deviceList: Data
+    /**
+     * Group rekeys without the removed device.
+     */
+    public var groupChanges: [GroupChangeRecord]
+    /**
+     * Groups that could not be rekeyed here.
+     */
+    public var groupFailures: [GroupFailureRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The new own list: publish it.
+         */deviceList: Data, 
+        /**
+         * Group rekeys without the removed device.
+         */groupChanges: [GroupChangeRecord], 
+        /**
+         * Groups that could not be rekeyed here.
+         */groupFailures: [GroupFailureRecord]) {
+        self.deviceList = deviceList
+        self.groupChanges = groupChanges
+        self.groupFailures = groupFailures
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceRemovalRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceRemovalRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceRemovalRecord {
+        return
+            try DeviceRemovalRecord(
+                deviceList: FfiConverterData.read(from: &buf), 
+                groupChanges: FfiConverterSequenceTypeGroupChangeRecord.read(from: &buf), 
+                groupFailures: FfiConverterSequenceTypeGroupFailureRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceRemovalRecord, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.deviceList, into: &buf)
+        FfiConverterSequenceTypeGroupChangeRecord.write(value.groupChanges, into: &buf)
+        FfiConverterSequenceTypeGroupFailureRecord.write(value.groupFailures, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceRemovalRecord_lift(_ buf: RustBuffer) throws -> DeviceRemovalRecord {
+    return try FfiConverterTypeDeviceRemovalRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceRemovalRecord_lower(_ value: DeviceRemovalRecord) -> RustBuffer {
+    return FfiConverterTypeDeviceRemovalRecord.lower(value)
+}
+
+
+/**
+ * One device's line in a fan-out report.
+ */
+public struct DeviceReportRecord: Equatable, Hashable {
+    /**
+     * The device address (`user/device`).
+     */
+    public var address: String
+    /**
+     * Whether a message for it is in `messages`.
+     */
+    public var sent: Bool
+    /**
+     * Whether a new session was started from its bundle.
+     */
+    public var newSession: Bool
+    /**
+     * Why nothing was sent: `NoDeviceList`, `NoSessionOrBundle`, `IdentityMismatch`,
+     * `IdentityChanged`, `MasterKeyChanged` or an error code name.
+     */
+    public var missing: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The device address (`user/device`).
+         */address: String, 
+        /**
+         * Whether a message for it is in `messages`.
+         */sent: Bool, 
+        /**
+         * Whether a new session was started from its bundle.
+         */newSession: Bool, 
+        /**
+         * Why nothing was sent: `NoDeviceList`, `NoSessionOrBundle`, `IdentityMismatch`,
+         * `IdentityChanged`, `MasterKeyChanged` or an error code name.
+         */missing: String?) {
+        self.address = address
+        self.sent = sent
+        self.newSession = newSession
+        self.missing = missing
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceReportRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceReportRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceReportRecord {
+        return
+            try DeviceReportRecord(
+                address: FfiConverterString.read(from: &buf), 
+                sent: FfiConverterBool.read(from: &buf), 
+                newSession: FfiConverterBool.read(from: &buf), 
+                missing: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceReportRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.address, into: &buf)
+        FfiConverterBool.write(value.sent, into: &buf)
+        FfiConverterBool.write(value.newSession, into: &buf)
+        FfiConverterOptionString.write(value.missing, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceReportRecord_lift(_ buf: RustBuffer) throws -> DeviceReportRecord {
+    return try FfiConverterTypeDeviceReportRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceReportRecord_lower(_ value: DeviceReportRecord) -> RustBuffer {
+    return FfiConverterTypeDeviceReportRecord.lower(value)
+}
+
+
+/**
  * An attachment encrypted in memory: the blob to upload and the pointer to send.
  */
 public struct EncryptedAttachment: Equatable, Hashable {
@@ -3415,6 +5035,75 @@ public func FfiConverterTypeEncryptedAttachment_lift(_ buf: RustBuffer) throws -
 #endif
 public func FfiConverterTypeEncryptedAttachment_lower(_ value: EncryptedAttachment) -> RustBuffer {
     return FfiConverterTypeEncryptedAttachment.lower(value)
+}
+
+
+/**
+ * What `endorse_device` returns: give both to the new device.
+ */
+public struct EndorsedDevice: Equatable, Hashable {
+    /**
+     * The endorsement (type 0x56).
+     */
+    public var endorsement: Data
+    /**
+     * The new own list (type 0x55): publish it.
+     */
+    public var deviceList: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The endorsement (type 0x56).
+         */endorsement: Data, 
+        /**
+         * The new own list (type 0x55): publish it.
+         */deviceList: Data) {
+        self.endorsement = endorsement
+        self.deviceList = deviceList
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EndorsedDevice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEndorsedDevice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EndorsedDevice {
+        return
+            try EndorsedDevice(
+                endorsement: FfiConverterData.read(from: &buf), 
+                deviceList: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EndorsedDevice, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.endorsement, into: &buf)
+        FfiConverterData.write(value.deviceList, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEndorsedDevice_lift(_ buf: RustBuffer) throws -> EndorsedDevice {
+    return try FfiConverterTypeEndorsedDevice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEndorsedDevice_lower(_ value: EndorsedDevice) -> RustBuffer {
+    return FfiConverterTypeEndorsedDevice.lower(value)
 }
 
 
@@ -3623,6 +5312,75 @@ public func FfiConverterTypeGroupChangeRecord_lift(_ buf: RustBuffer) throws -> 
 #endif
 public func FfiConverterTypeGroupChangeRecord_lower(_ value: GroupChangeRecord) -> RustBuffer {
     return FfiConverterTypeGroupChangeRecord.lower(value)
+}
+
+
+/**
+ * A group that held a removed device but could not be rekeyed here.
+ */
+public struct GroupFailureRecord: Equatable, Hashable {
+    /**
+     * The group id (32 bytes).
+     */
+    public var groupId: Data
+    /**
+     * The flat error code.
+     */
+    public var error: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The group id (32 bytes).
+         */groupId: Data, 
+        /**
+         * The flat error code.
+         */error: String) {
+        self.groupId = groupId
+        self.error = error
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GroupFailureRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGroupFailureRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GroupFailureRecord {
+        return
+            try GroupFailureRecord(
+                groupId: FfiConverterData.read(from: &buf), 
+                error: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GroupFailureRecord, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.groupId, into: &buf)
+        FfiConverterString.write(value.error, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupFailureRecord_lift(_ buf: RustBuffer) throws -> GroupFailureRecord {
+    return try FfiConverterTypeGroupFailureRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupFailureRecord_lower(_ value: GroupFailureRecord) -> RustBuffer {
+    return FfiConverterTypeGroupFailureRecord.lower(value)
 }
 
 
@@ -4559,6 +6317,76 @@ public func FfiConverterTypeProvisioningOfferInfo_lower(_ value: ProvisioningOff
 
 
 /**
+ * A revocation list to hold for a stateless verification, with the agency certificate
+ * of its issuer when the issuer is an agency.
+ */
+public struct RevocationEntry: Equatable, Hashable {
+    /**
+     * The signed list (type 0x54).
+     */
+    public var list: Data
+    /**
+     * The issuing agency's certificate (type 0x51), or none for a root's list.
+     */
+    public var agencyCertificate: Data?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The signed list (type 0x54).
+         */list: Data, 
+        /**
+         * The issuing agency's certificate (type 0x51), or none for a root's list.
+         */agencyCertificate: Data?) {
+        self.list = list
+        self.agencyCertificate = agencyCertificate
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RevocationEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRevocationEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RevocationEntry {
+        return
+            try RevocationEntry(
+                list: FfiConverterData.read(from: &buf), 
+                agencyCertificate: FfiConverterOptionData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RevocationEntry, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.list, into: &buf)
+        FfiConverterOptionData.write(value.agencyCertificate, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevocationEntry_lift(_ buf: RustBuffer) throws -> RevocationEntry {
+    return try FfiConverterTypeRevocationEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevocationEntry_lower(_ value: RevocationEntry) -> RustBuffer {
+    return FfiConverterTypeRevocationEntry.lower(value)
+}
+
+
+/**
  * Where one segment lies in the blob (tag included): fetch these bytes alone (an HTTP
  * range request `offset..offset + length`) for `attachment_decrypt_segment`.
  */
@@ -4728,6 +6556,75 @@ public func FfiConverterTypeSenderKeyReceivedRecord_lower(_ value: SenderKeyRece
 
 
 /**
+ * The result of `encrypt_for_user`.
+ */
+public struct UserFanOutRecord: Equatable, Hashable {
+    /**
+     * One 1:1 message per device sent to.
+     */
+    public var messages: [OutgoingRecord]
+    /**
+     * One line per device considered.
+     */
+    public var report: [DeviceReportRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * One 1:1 message per device sent to.
+         */messages: [OutgoingRecord], 
+        /**
+         * One line per device considered.
+         */report: [DeviceReportRecord]) {
+        self.messages = messages
+        self.report = report
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension UserFanOutRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUserFanOutRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UserFanOutRecord {
+        return
+            try UserFanOutRecord(
+                messages: FfiConverterSequenceTypeOutgoingRecord.read(from: &buf), 
+                report: FfiConverterSequenceTypeDeviceReportRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: UserFanOutRecord, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeOutgoingRecord.write(value.messages, into: &buf)
+        FfiConverterSequenceTypeDeviceReportRecord.write(value.report, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUserFanOutRecord_lift(_ buf: RustBuffer) throws -> UserFanOutRecord {
+    return try FfiConverterTypeUserFanOutRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUserFanOutRecord_lower(_ value: UserFanOutRecord) -> RustBuffer {
+    return FfiConverterTypeUserFanOutRecord.lower(value)
+}
+
+
+/**
  * A member that was not sent a key, and why. Nothing is ever sent to an identity the
  * app has not approved; the app must act on every withheld member, or it cannot read
  * this device's messages.
@@ -4796,6 +6693,102 @@ public func FfiConverterTypeWithheldRecord_lift(_ buf: RustBuffer) throws -> Wit
 public func FfiConverterTypeWithheldRecord_lower(_ value: WithheldRecord) -> RustBuffer {
     return FfiConverterTypeWithheldRecord.lower(value)
 }
+
+
+/**
+ * Why an identity change was, or was not, accepted.
+ */
+
+public enum ChangeReason: Equatable, Hashable {
+    
+    /**
+     * Accepted by the `Notify` policy.
+     */
+    case notify
+    /**
+     * Accepted on a verified device certificate (policy `Certified`).
+     */
+    case certified
+    /**
+     * Policy `RequireApproval`: waits for `approve_identity`.
+     */
+    case awaitingApproval
+    /**
+     * Policy `Certified` without a verified certificate: blocked as under
+     * `RequireApproval`.
+     */
+    case uncertified
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ChangeReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChangeReason: FfiConverterRustBuffer {
+    typealias SwiftType = ChangeReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChangeReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .notify
+        
+        case 2: return .certified
+        
+        case 3: return .awaitingApproval
+        
+        case 4: return .uncertified
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ChangeReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .notify:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .certified:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .awaitingApproval:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .uncertified:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeReason_lift(_ buf: RustBuffer) throws -> ChangeReason {
+    return try FfiConverterTypeChangeReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeReason_lower(_ value: ChangeReason) -> RustBuffer {
+    return FfiConverterTypeChangeReason.lower(value)
+}
+
 
 
 /**
@@ -5137,6 +7130,127 @@ public func FfiConverterTypeControlReceived_lift(_ buf: RustBuffer) throws -> Co
 #endif
 public func FfiConverterTypeControlReceived_lower(_ value: ControlReceived) -> RustBuffer {
     return FfiConverterTypeControlReceived.lower(value)
+}
+
+
+
+/**
+ * What processing a device list did. Show `MasterKeyChanged` to the user.
+ */
+
+public enum DeviceListEventRecord: Equatable, Hashable {
+    
+    /**
+     * The first list for the user: its master key is pinned.
+     */
+    case new(
+        /**
+         * The listed devices.
+         */devices: [DeviceEntryRecord]
+    )
+    /**
+     * A newer list under the pinned master key.
+     */
+    case updated(
+        /**
+         * Newly listed devices (or identities).
+         */added: [DeviceEntryRecord], 
+        /**
+         * Devices (or identities) no longer listed.
+         */removed: [DeviceEntryRecord]
+    )
+    /**
+     * The held list again.
+     */
+    case unchanged
+    /**
+     * Signed by another master key: not applied, pending `approve_master_key`.
+     */
+    case masterKeyChanged(
+        /**
+         * The pinned master key.
+         */previous: Data, 
+        /**
+         * The new one.
+         */new: Data
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DeviceListEventRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceListEventRecord: FfiConverterRustBuffer {
+    typealias SwiftType = DeviceListEventRecord
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceListEventRecord {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .new(devices: try FfiConverterSequenceTypeDeviceEntryRecord.read(from: &buf)
+        )
+        
+        case 2: return .updated(added: try FfiConverterSequenceTypeDeviceEntryRecord.read(from: &buf), removed: try FfiConverterSequenceTypeDeviceEntryRecord.read(from: &buf)
+        )
+        
+        case 3: return .unchanged
+        
+        case 4: return .masterKeyChanged(previous: try FfiConverterData.read(from: &buf), new: try FfiConverterData.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DeviceListEventRecord, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .new(devices):
+            writeInt(&buf, Int32(1))
+            FfiConverterSequenceTypeDeviceEntryRecord.write(devices, into: &buf)
+            
+        
+        case let .updated(added,removed):
+            writeInt(&buf, Int32(2))
+            FfiConverterSequenceTypeDeviceEntryRecord.write(added, into: &buf)
+            FfiConverterSequenceTypeDeviceEntryRecord.write(removed, into: &buf)
+            
+        
+        case .unchanged:
+            writeInt(&buf, Int32(3))
+        
+        
+        case let .masterKeyChanged(previous,new):
+            writeInt(&buf, Int32(4))
+            FfiConverterData.write(previous, into: &buf)
+            FfiConverterData.write(new, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListEventRecord_lift(_ buf: RustBuffer) throws -> DeviceListEventRecord {
+    return try FfiConverterTypeDeviceListEventRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListEventRecord_lower(_ value: DeviceListEventRecord) -> RustBuffer {
+    return FfiConverterTypeDeviceListEventRecord.lower(value)
 }
 
 
@@ -5908,6 +8022,106 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * Whether asking the sender to retry can help.
          */retryMayHelp: Bool
     )
+    /**
+     * A certificate of the chain is past its `not_after`.
+     */
+    case CertificateExpired(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A certificate of the chain is before its `not_before`.
+     */
+    case CertificateNotYetValid(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The user's email domain is not one of the agency's domains.
+     */
+    case WrongDomain(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A certificate of the chain is on its issuer's revocation list.
+     */
+    case CertificateRevoked(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The chain (or a revocation list) is not issued under a trust root.
+     */
+    case UnknownRoot(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A revocation list is older than, or conflicts with, the one held.
+     */
+    case StaleRevocationList(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A verified device certificate is required (policy set by the app) and
+     * none was given: nothing was processed.
+     */
+    case CertificateRequired(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The verified certificate names another peer or identity.
+     */
+    case CertificateMismatch(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * Too many trust roots, or revocation lists from too many issuers.
+     */
+    case TrustAnchorsFull(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
 
     
 
@@ -6206,6 +8420,42 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
         case 68: return .ProvisioningUsed(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 69: return .CertificateExpired(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 70: return .CertificateNotYetValid(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 71: return .WrongDomain(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 72: return .CertificateRevoked(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 73: return .UnknownRoot(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 74: return .StaleRevocationList(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 75: return .CertificateRequired(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 76: return .CertificateMismatch(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 77: return .TrustAnchorsFull(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -6628,6 +8878,60 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
+        
+        case let .CertificateExpired(detail,retryMayHelp):
+            writeInt(&buf, Int32(69))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .CertificateNotYetValid(detail,retryMayHelp):
+            writeInt(&buf, Int32(70))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .WrongDomain(detail,retryMayHelp):
+            writeInt(&buf, Int32(71))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .CertificateRevoked(detail,retryMayHelp):
+            writeInt(&buf, Int32(72))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .UnknownRoot(detail,retryMayHelp):
+            writeInt(&buf, Int32(73))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StaleRevocationList(detail,retryMayHelp):
+            writeInt(&buf, Int32(74))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .CertificateRequired(detail,retryMayHelp):
+            writeInt(&buf, Int32(75))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .CertificateMismatch(detail,retryMayHelp):
+            writeInt(&buf, Int32(76))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .TrustAnchorsFull(detail,retryMayHelp):
+            writeInt(&buf, Int32(77))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
         }
     }
 }
@@ -6671,9 +8975,13 @@ public enum IdentityEvent: Equatable, Hashable {
          * The identity pinned before (66 bytes).
          */previous: Data, 
         /**
-         * True if the new identity is now pinned (policy `Notify`); false if it waits for
-         * `approve_identity` and sending to the peer fails with `IdentityChanged`.
-         */approved: Bool
+         * True if the new identity is now pinned (policy `Notify`, or `Certified` with a
+         * verified certificate); false if it waits for `approve_identity` and sending to
+         * the peer fails with `IdentityChanged`.
+         */approved: Bool, 
+        /**
+         * Which rule decided `approved`.
+         */reason: ChangeReason
     )
 
 
@@ -6700,7 +9008,7 @@ public struct FfiConverterTypeIdentityEvent: FfiConverterRustBuffer {
         
         case 2: return .same
         
-        case 3: return .changed(previous: try FfiConverterData.read(from: &buf), approved: try FfiConverterBool.read(from: &buf)
+        case 3: return .changed(previous: try FfiConverterData.read(from: &buf), approved: try FfiConverterBool.read(from: &buf), reason: try FfiConverterTypeChangeReason.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -6719,10 +9027,11 @@ public struct FfiConverterTypeIdentityEvent: FfiConverterRustBuffer {
             writeInt(&buf, Int32(2))
         
         
-        case let .changed(previous,approved):
+        case let .changed(previous,approved,reason):
             writeInt(&buf, Int32(3))
             FfiConverterData.write(previous, into: &buf)
             FfiConverterBool.write(approved, into: &buf)
+            FfiConverterTypeChangeReason.write(reason, into: &buf)
             
         }
     }
@@ -6759,6 +9068,11 @@ public enum IdentityPolicy: Equatable, Hashable {
      * Accept the new identity at once (the change is still reported).
      */
     case notify
+    /**
+     * Accept a change at once if it comes with a verified device certificate;
+     * otherwise as `RequireApproval`.
+     */
+    case certified
 
 
 
@@ -6784,6 +9098,8 @@ public struct FfiConverterTypeIdentityPolicy: FfiConverterRustBuffer {
         
         case 2: return .notify
         
+        case 3: return .certified
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -6798,6 +9114,10 @@ public struct FfiConverterTypeIdentityPolicy: FfiConverterRustBuffer {
         
         case .notify:
             writeInt(&buf, Int32(2))
+        
+        
+        case .certified:
+            writeInt(&buf, Int32(3))
         
         }
     }
@@ -6816,6 +9136,81 @@ public func FfiConverterTypeIdentityPolicy_lift(_ buf: RustBuffer) throws -> Ide
 #endif
 public func FfiConverterTypeIdentityPolicy_lower(_ value: IdentityPolicy) -> RustBuffer {
     return FfiConverterTypeIdentityPolicy.lower(value)
+}
+
+
+
+/**
+ * What applying a revocation list did.
+ */
+
+public enum RevocationUpdate: Equatable, Hashable {
+    
+    /**
+     * The list is now the one held for its issuer.
+     */
+    case applied
+    /**
+     * The very same list was already held.
+     */
+    case unchanged
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RevocationUpdate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRevocationUpdate: FfiConverterRustBuffer {
+    typealias SwiftType = RevocationUpdate
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RevocationUpdate {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .applied
+        
+        case 2: return .unchanged
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RevocationUpdate, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .applied:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .unchanged:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevocationUpdate_lift(_ buf: RustBuffer) throws -> RevocationUpdate {
+    return try FfiConverterTypeRevocationUpdate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevocationUpdate_lower(_ value: RevocationUpdate) -> RustBuffer {
+    return FfiConverterTypeRevocationUpdate.lower(value)
 }
 
 
@@ -7072,6 +9467,55 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeDeviceListInfo: FfiConverterRustBuffer {
+    typealias SwiftType = DeviceListInfo?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDeviceListInfo.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDeviceListInfo.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = [UInt64]
+
+    public static func write(_ value: [UInt64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterUInt64.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UInt64] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UInt64]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterUInt64.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -7122,6 +9566,131 @@ fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeAddressedBundle: FfiConverterRustBuffer {
+    typealias SwiftType = [AddressedBundle]
+
+    public static func write(_ value: [AddressedBundle], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAddressedBundle.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AddressedBundle] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [AddressedBundle]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAddressedBundle.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDeviceEntryRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [DeviceEntryRecord]
+
+    public static func write(_ value: [DeviceEntryRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDeviceEntryRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DeviceEntryRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DeviceEntryRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDeviceEntryRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDeviceReportRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [DeviceReportRecord]
+
+    public static func write(_ value: [DeviceReportRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDeviceReportRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DeviceReportRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DeviceReportRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDeviceReportRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeGroupChangeRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [GroupChangeRecord]
+
+    public static func write(_ value: [GroupChangeRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeGroupChangeRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GroupChangeRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [GroupChangeRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeGroupChangeRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeGroupFailureRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [GroupFailureRecord]
+
+    public static func write(_ value: [GroupFailureRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeGroupFailureRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GroupFailureRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [GroupFailureRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeGroupFailureRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeGroupMemberRecord: FfiConverterRustBuffer {
     typealias SwiftType = [GroupMemberRecord]
 
@@ -7164,6 +9733,31 @@ fileprivate struct FfiConverterSequenceTypeOutgoingRecord: FfiConverterRustBuffe
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeOutgoingRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRevocationEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [RevocationEntry]
+
+    public static func write(_ value: [RevocationEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRevocationEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RevocationEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RevocationEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRevocationEntry.read(from: &buf))
         }
         return seq
     }
@@ -7356,6 +9950,33 @@ public func attachmentSegmentRange(header: Data, index: UInt32)throws  -> Segmen
 })
 }
 /**
+ * The chain (type 0x53) of a device certificate and its agency's certificate.
+ */
+public func certificateChain(deviceCertificate: Data, agencyCertificate: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_certificate_chain(
+        FfiConverterData.lower(deviceCertificate),
+        FfiConverterData.lower(agencyCertificate),uniffiCallStatus
+    )
+})
+}
+/**
+ * Verifies `chain` under `roots` with the given revocation lists at `now` (protocol
+ * 15.8), without a device. Each list is applied first (and may itself be refused).
+ */
+public func verifyCertificateChain(chain: Data, roots: [Data], revocationLists: [RevocationEntry], now: UInt64)throws  -> VerifiedDevice  {
+    return try  FfiConverterTypeVerifiedDevice_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_verify_certificate_chain(
+        FfiConverterData.lower(chain),
+        FfiConverterSequenceData.lower(roots),
+        FfiConverterSequenceTypeRevocationEntry.lower(revocationLists),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+/**
  * Verifies a public announcement (0x30) on its own, with no state: that it is signed
  * by `agency_key` (32 bytes; `WrongSigner` otherwise) and the strict Ed25519 signature
  * verifies (`BadSignature`). For a copy forwarded outside the channel: it proves who
@@ -7367,6 +9988,28 @@ public func verifyAnnouncement(announcement: Data, agencyKey: Data)throws  -> An
     uniffi_gochat_e2ee_ffi_fn_func_verify_announcement(
         FfiConverterData.lower(announcement),
         FfiConverterData.lower(agencyKey),uniffiCallStatus
+    )
+})
+}
+/**
+ * Decodes a device endorsement and checks its signature by the master key it names.
+ */
+public func decodeDeviceEndorsement(bytes: Data)throws  -> DeviceEndorsementInfo  {
+    return try  FfiConverterTypeDeviceEndorsementInfo_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_decode_device_endorsement(
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+/**
+ * Decodes a device list and checks its signature by the master key it names.
+ */
+public func decodeDeviceList(bytes: Data)throws  -> DeviceListInfo  {
+    return try  FfiConverterTypeDeviceListInfo_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_decode_device_list(
+        FfiConverterData.lower(bytes),uniffiCallStatus
     )
 })
 }
@@ -7454,7 +10097,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_func_attachment_segment_range() != 15984) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_certificate_chain() != 46586) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_verify_certificate_chain() != 1249) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_func_verify_announcement() != 2302) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_decode_device_endorsement() != 38412) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_decode_device_list() != 60075) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_func_inspect_provisioning_offer() != 13479) {
@@ -7544,6 +10199,30 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_user_id() != 28490) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_apply_revocation_list() != 30606) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_approve_certified() != 50382) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt_certified() != 59621) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_initiate_certified() != 45952) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_require_certificate() != 45508) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_require_certificate() != 65388) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_trust_roots() != 60793) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_verify_device() != 39019) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_announce() != 106) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7572,6 +10251,42 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_receive_control() != 26146) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_adopt_own_device_list() != 42993) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_approve_master_key() != 2576) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_create_master_key() != 65308) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_device_list() != 23193) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_encrypt_for_user() != 10063) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_endorse_device() != 12051) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_is_primary() != 19874) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_own_address() != 41697) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_own_device_list() != 10520) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_pending_device_list() != 3917) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_process_device_list() != 8864) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_remove_linked_device() != 43933) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_add() != 55611) {
@@ -7634,6 +10349,48 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentencryptor_update() != 64259) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_agencykey_certify_device() != 30374) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_agencykey_public_key() != 25694) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_agencykey_revocation_list() != 52894) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_rootkey_certify_agency() != 24386) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_rootkey_public_key() != 24049) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_rootkey_revocation_list() != 47171) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_agency_key() != 62140) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_agency_name() != 31787) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_device_id() != 24537) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_identity_key() != 13378) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_not_after() != 60179) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_peer() != 64878) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_serial() != 39991) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_verifieddevice_user_id() != 40210) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_provisioningsecret_is_used() != 19887) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7668,6 +10425,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_attachmentencryptor_with_segment_size() != 32701) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_agencykey_from_seed() != 30685) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_agencykey_generate() != 36846) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_rootkey_from_seed() != 61035) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_rootkey_generate() != 61589) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_provisioningsecret_new() != 43092) {

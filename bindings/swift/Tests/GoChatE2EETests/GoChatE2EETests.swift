@@ -220,7 +220,7 @@ final class ConversationTests: XCTestCase {
         let got = try alice.decrypt(peer: "bob", message: try bobNew.encrypt(peer: "alice", plaintext: utf8("new phone")))
         XCTAssertEqual(str(got), "new phone")
         XCTAssertEqual(got.senderIdentity, bobNew.identityKey())
-        XCTAssertEqual(got.identityEvent, .changed(previous: bob.identityKey(), approved: false))
+        XCTAssertEqual(got.identityEvent, .changed(previous: bob.identityKey(), approved: false, reason: .awaitingApproval))
         XCTAssertEqual(alice.pinnedIdentity(peer: "bob"), bob.identityKey())
         XCTAssertEqual(alice.pendingIdentity(peer: "bob"), bobNew.identityKey())
         assertThrowsCase(try alice.encrypt(peer: "bob", plaintext: utf8("to whom?"))) { if case .IdentityChanged = $0 { return true }; return false }
@@ -239,7 +239,7 @@ final class ConversationTests: XCTestCase {
         let bobNew = Device(userId: "bob", now: now)
         _ = try bobNew.initiate(peer: "alice", bundle: try alice.nextBundle())
         let got = try alice.decrypt(peer: "bob", message: try bobNew.encrypt(peer: "alice", plaintext: utf8("new phone")))
-        XCTAssertEqual(got.identityEvent, .changed(previous: bob.identityKey(), approved: true))
+        XCTAssertEqual(got.identityEvent, .changed(previous: bob.identityKey(), approved: true, reason: .notify))
         XCTAssertEqual(alice.pinnedIdentity(peer: "bob"), bobNew.identityKey())
         XCTAssertNil(alice.pendingIdentity(peer: "bob"))
         XCTAssertEqual(str(try bobNew.decrypt(peer: "alice", message: try alice.encrypt(peer: "bob", plaintext: utf8("hello new bob")))), "hello new bob")

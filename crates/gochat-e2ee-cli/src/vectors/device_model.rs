@@ -963,6 +963,10 @@ fn encode_device(e: &mut Enc, dev: &Dev) -> Result<(), String> {
     e.count(|| "groups.count".into(), 0)?;
     e.count(|| "channels.publishers.count".into(), 0)?;
     e.count(|| "channels.subscriptions.count".into(), 0)?;
+    // Snapshot version 4: the trust-anchor section (protocol 15.10; empty here).
+    e.put(|| "trust_anchors.root_count".into(), &[0]);
+    e.put(|| "trust_anchors.require_certificate".into(), &[0]);
+    e.put(|| "trust_anchors.list_count".into(), &[0, 0]);
     // Snapshot version 4 (§15.8.5): no own address, master key or endorsement, no lists.
     e.put(|| "own_device.address_flag".into(), &[0]);
     e.put(|| "own_device.master_key_flag".into(), &[0]);

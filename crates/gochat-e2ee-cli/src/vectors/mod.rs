@@ -11,6 +11,7 @@
 mod attachment_model;
 mod attachments;
 mod device_lists;
+mod certificates;
 mod device_model;
 mod group_model;
 mod groups;
@@ -274,6 +275,8 @@ enum Vector {
     DeviceLists,
     /// `provisioning.json` (checked by [`provisioning::run_model`]).
     Provisioning,
+    /// `certificates.json` (checked by [`certificates::run_model`]).
+    Certificates,
 }
 
 impl Vector {
@@ -286,6 +289,7 @@ impl Vector {
             Vector::SafetyNumbers => safety_numbers::NAME,
             Vector::DeviceLists => device_lists::NAME,
             Vector::Provisioning => provisioning::NAME,
+            Vector::Certificates => certificates::NAME,
         }
     }
 
@@ -298,6 +302,7 @@ impl Vector {
             Vector::SafetyNumbers => safety_numbers::DESCRIPTION,
             Vector::DeviceLists => device_lists::DESCRIPTION,
             Vector::Provisioning => provisioning::DESCRIPTION,
+            Vector::Certificates => certificates::DESCRIPTION,
         }
     }
 
@@ -311,6 +316,7 @@ impl Vector {
             Vector::SafetyNumbers => safety_numbers::run_library(),
             Vector::DeviceLists => device_lists::run_library(),
             Vector::Provisioning => provisioning::run_library(),
+            Vector::Certificates => certificates::run_library(),
         }
     }
 
@@ -329,6 +335,7 @@ impl Vector {
             Vector::SafetyNumbers => safety_numbers::run_model(inputs),
             Vector::DeviceLists => device_lists::run_model(inputs),
             Vector::Provisioning => provisioning::run_model(inputs),
+            Vector::Certificates => certificates::run_model(inputs),
         }
     }
 }
@@ -342,6 +349,7 @@ fn vectors() -> Vec<Vector> {
     v.push(Vector::SafetyNumbers);
     v.push(Vector::DeviceLists);
     v.push(Vector::Provisioning);
+    v.push(Vector::Certificates);
     v
 }
 

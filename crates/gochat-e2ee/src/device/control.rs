@@ -104,7 +104,7 @@ impl Device {
             Ok(())
         };
         let before = self.peer_len(peer);
-        let result = self.decrypt_parsed(peer, &m, Content::Control, &mut accept, rng);
+        let result = self.decrypt_parsed(peer, &m, Content::Control, &mut accept, None, rng);
         self.groups = groups;
         self.channels = channels;
         let decrypted = result?;

@@ -4,6 +4,7 @@
 //! returns an [`Error`] and leaves the account, every prekey store and every session
 //! exactly as before.
 
+mod certified;
 mod channels;
 mod control;
 mod devices;
@@ -32,6 +33,7 @@ use crate::session::{
     SENT_MESSAGE_STATE_BYTES,
 };
 use crate::snapshot::{self, SnapshotError, SnapshotKey, SnapshotKind, MAX_SNAPSHOT_BYTES};
+use crate::trust::certificate::{CertificateError, TrustAnchors, VerifiedDevice};
 use crate::trust::devices::OwnDevice;
 use crate::trust::{DeviceLists, IdentityEvent, IdentityPolicy, TrustStore};
 use crate::wire::{DecodeError, Reader, Writer};
@@ -72,11 +74,13 @@ pub struct Device {
     trust: TrustStore,
     groups: Groups,
     channels: Channels,
+    /// Certificate roots, revocation lists and the require-certificate flag.
+    anchors: TrustAnchors,
     /// This device as one of its user's devices (address, master key, endorsement).
     own: OwnDevice,
     /// Every held device list.
     device_lists: DeviceLists,
-    /// The exact bytes the peer list, the trust store, the groups, the channels and the device lists take in the state encoding,
+    /// The exact bytes the peer list, the trust store, the groups, the channels, the trust anchors and the device lists take in the state encoding,
     /// kept up to date by every call that changes them (the state-size budget).
     held: usize,
     /// `MAX_STATE_BYTES`; lowered only by unit tests, to reach the budget quickly.
@@ -124,6 +128,7 @@ impl Device {
             trust: TrustStore::default(),
             groups: Groups::default(),
             channels: Channels::new(),
+            anchors: TrustAnchors::default(),
             own: OwnDevice::default(),
             device_lists: DeviceLists::default(),
             held: 0,
@@ -142,6 +147,7 @@ impl Device {
             + trust
             + self.groups.encoded_len()
             + self.channels.encoded_len()
+            + self.anchors.encoded_len()
             + self.own.encoded_len()
             + self.device_lists.encoded_len()
     }
@@ -201,6 +207,7 @@ impl Device {
             groups: self.groups.clone(),
             // Publishers are deliberately not `Clone`; the copy goes through the encoding.
             channels: Channels::from_state_bytes(&self.channels.to_state_bytes()).unwrap_or_default(),
+            anchors: self.anchors.clone(),
             own: self.own.clone(),
             device_lists: self.device_lists.clone(),
             held: self.held,
@@ -326,7 +333,7 @@ impl Device {
         bundle: &PreKeyBundle,
         rng: &mut R,
     ) -> Result<IdentityEvent, Error> {
-        self.initiate_inner(peer, bundle, rng, None)
+        self.initiate_inner(peer, bundle, rng, None, None)
     }
 
     /// As [`Device::initiate`], also returning the PQXDH key schedule (for test vectors
@@ -339,7 +346,7 @@ impl Device {
         rng: &mut R,
     ) -> Result<KeyScheduleTrace, Error> {
         let mut trace = KeyScheduleTrace { dh: Vec::new(), kem_secret: [0; 32], ikm: Vec::new(), secret: [0; 32] };
-        let _event = self.initiate_inner(peer, bundle, rng, Some(&mut trace))?;
+        let _event = self.initiate_inner(peer, bundle, rng, Some(&mut trace), None)?;
         Ok(trace)
     }
 
@@ -349,9 +356,11 @@ impl Device {
         bundle: &PreKeyBundle,
         rng: &mut R,
         trace: Option<&mut KeyScheduleTrace>,
+        certificate: Option<&VerifiedDevice>,
     ) -> Result<IdentityEvent, Error> {
         check_name(peer)?;
-        let event = self.trust.classify(peer, bundle.identity());
+        self.check_certificate(peer, bundle.identity(), certificate)?;
+        let event = self.trust.classify_certified(peer, bundle.identity(), certificate.is_some());
         if !event.is_trusted() {
             return Err(Error::IdentityChanged);
         }
@@ -419,7 +428,7 @@ impl Device {
         let m = Incoming::parse(message)?;
         self.ensure_room(MAX_STATE_GROWTH_PER_INPUT)?;
         let before = self.peer_len(peer);
-        let decrypted = self.decrypt_parsed(peer, &m, Content::Chat, &mut |_, _| Ok(()), rng)?;
+        let decrypted = self.decrypt_parsed(peer, &m, Content::Chat, &mut |_, _| Ok(()), None, rng)?;
         self.regrown(peer, before);
         Ok(decrypted)
     }
@@ -428,19 +437,34 @@ impl Device {
     /// plaintext and the sender's identity after the AEAD tag has verified and before
     /// anything is committed; if it refuses, every session, prekey and pin is left as
     /// it was (a control message whose content is refused can be retried).
+    ///
+    /// With `certificate`, the sender's identity must be the certified one
+    /// (`CertificateMismatch`, nothing changes) and a change to it is approved under
+    /// `Certified`. Without it, a prekey message that would start a new session is
+    /// refused with `CertificateRequired` when the app requires certificates, before
+    /// any key agreement.
     fn decrypt_parsed<R: CryptoRng + ?Sized>(
         &mut self,
         peer: &str,
         m: &Incoming<'_>,
         content: Content,
         accept: &mut Accept<'_>,
+        certificate: Option<&VerifiedDevice>,
         rng: &mut R,
     ) -> Result<Decrypted, Error> {
-        // A chat message's content is never refused, so only control messages pay for
-        // the copy that makes a refusal after decryption undoable.
-        let saved = match content {
-            Content::Chat => None,
-            Content::Control => self.peers.get(peer).cloned(),
+        // A chat message's content is never refused, so only control messages (and
+        // certified decrypts, whose sender check comes after decryption) pay for the
+        // copy that makes a refusal after decryption undoable.
+        let saved = match (content, certificate) {
+            (Content::Chat, None) => None,
+            _ => self.peers.get(peer).cloned(),
+        };
+        let certified = certificate.is_some();
+        let accept = &mut |plaintext: &[u8], sender: &IdentityKey| {
+            if certificate.is_some_and(|c| c.identity() != sender) {
+                return Err(Error::from(CertificateError::CertificateMismatch));
+            }
+            accept(plaintext, sender)
         };
         let restore = |peers: &mut BTreeMap<String, SessionRecord>, saved: Option<SessionRecord>| {
             if let Some(record) = saved {
@@ -454,7 +478,7 @@ impl Device {
                 restore(&mut self.peers, saved);
                 return Err(e);
             }
-            return Ok(conclude(&mut self.trust, record, peer, (index, sender), plaintext, true));
+            return Ok(conclude(&mut self.trust, record, peer, (index, sender), plaintext, (true, certified)));
         };
         if let Some(record) = self.peers.get_mut(peer) {
             if let Some(i) = record.find_base_key(&header.base_key) {
@@ -463,9 +487,11 @@ impl Device {
                     restore(&mut self.peers, saved);
                     return Err(e);
                 }
-                return Ok(conclude(&mut self.trust, record, peer, (i, sender), plaintext, false));
+                return Ok(conclude(&mut self.trust, record, peer, (i, sender), plaintext, (false, certified)));
             }
         }
+        // A new session: the certificate policy is checked before any key agreement.
+        self.check_certificate(peer, &header.initiator, certificate)?;
         self.check_new_peer(peer)?;
         let (secret, ad, signed, consumed) = self.account.accept(header, None)?;
         let ratchet = RatchetState::new_responder(&secret.0, &signed.secret, signed.public.key);
@@ -475,7 +501,7 @@ impl Device {
         accept(&plaintext, &header.initiator)?;
         self.account.commit(consumed, rng);
         let sender = header.initiator;
-        let identity = self.trust.classify(peer, &sender);
+        let identity = self.trust.classify_certified(peer, &sender, certified);
         self.trust.record(peer, &sender, &identity);
         let record = self.peers.entry(peer.to_owned()).or_default();
         match self.trust.pinned(peer) {
@@ -578,6 +604,7 @@ impl Device {
         self.trust.write(&mut w);
         self.groups.write(&mut w);
         self.channels.write(&mut w);
+        self.anchors.write(&mut w);
         self.own.write(&mut w);
         self.device_lists.write(&mut w);
         w.into_secret_bytes()
@@ -627,9 +654,11 @@ impl Device {
             groups = Groups::read(&mut r).map_err(invalid)?;
             channels = Channels::read(&mut r).map_err(invalid)?;
         }
-        // Versions 2 and 3 end here: no device lists.
+        // Versions 2 and 3 end here: no trust anchors and no device lists.
+        let mut anchors = TrustAnchors::default();
         let (mut own, mut device_lists) = (OwnDevice::default(), DeviceLists::default());
         if version >= 0x04 {
+            anchors = TrustAnchors::read(&mut r).map_err(invalid)?;
             own = OwnDevice::read(&mut r).map_err(invalid)?;
             device_lists = DeviceLists::read(&mut r).map_err(invalid)?;
         }
@@ -647,6 +676,7 @@ impl Device {
             trust,
             groups,
             channels,
+            anchors,
             own,
             device_lists,
             held: 0,
@@ -708,9 +738,9 @@ fn conclude(
     peer: &str,
     (index, sender): (usize, IdentityKey),
     plaintext: Vec<u8>,
-    promote: bool,
+    (promote, certified): (bool, bool),
 ) -> Decrypted {
-    let identity = trust.classify(peer, &sender);
+    let identity = trust.classify_certified(peer, &sender, certified);
     trust.record(peer, &sender, &identity);
     if promote && identity.is_trusted() {
         record.promote(index);

@@ -14,11 +14,19 @@
 //! and still reported. Either way the change reaches the app as an [`IdentityEvent`] in
 //! the result of the call that saw it.
 //!
+//! Under [`IdentityPolicy::Certified`] a change that comes with a verified device
+//! certificate ([`certificate::VerifiedDevice`]) for the peer and the new identity is
+//! approved at once; an uncertified change stays blocked as under `RequireApproval`. The
+//! event's [`ChangeReason`] says which rule decided.
+//!
 //! [`safety_number`] gives the users their own check: a 60-digit number and a scannable
 //! payload over both identities (issue 11, first part). [`provisioning`] links a new
 //! device from the phone through a one-time QR offer (issue 11, part 4).
+//! [`certificate`] is the government trust chain (issue 11, part 2) and [`devices`] the
+//! master-key-signed device lists (issue 11, part 3).
 
 pub mod address;
+pub mod certificate;
 pub mod devices;
 pub mod provisioning;
 pub mod safety_number;
@@ -42,6 +50,10 @@ pub enum IdentityPolicy {
     RequireApproval,
     /// Pin the new identity at once (the change is still reported as an event).
     Notify,
+    /// Pin the new identity at once if it comes with a verified device certificate for
+    /// the peer and that identity (`initiate_certified`, `decrypt_certified`,
+    /// `approve_certified`); otherwise as `RequireApproval`.
+    Certified,
 }
 
 impl IdentityPolicy {
@@ -49,6 +61,7 @@ impl IdentityPolicy {
         match self {
             IdentityPolicy::RequireApproval => 0,
             IdentityPolicy::Notify => 1,
+            IdentityPolicy::Certified => 2,
         }
     }
 
@@ -56,9 +69,24 @@ impl IdentityPolicy {
         match b {
             0 => Ok(IdentityPolicy::RequireApproval),
             1 => Ok(IdentityPolicy::Notify),
+            2 => Ok(IdentityPolicy::Certified),
             _ => Err(DecodeError::InvalidValue("identity policy")),
         }
     }
+}
+
+/// Why an identity change was, or was not, accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeReason {
+    /// Accepted by the `Notify` policy.
+    Notify,
+    /// Accepted on a verified device certificate (policy `Certified`).
+    Certified,
+    /// Policy `RequireApproval`: waits for `approve_identity`.
+    AwaitingApproval,
+    /// Policy `Certified` but no verified certificate for this identity came with it:
+    /// blocked as under `RequireApproval` (`approve_certified` or `approve_identity`).
+    Uncertified,
 }
 
 /// How the sender's identity relates to the identity pinned for the peer.
@@ -75,9 +103,12 @@ pub enum IdentityEvent {
     Changed {
         /// The identity pinned before.
         previous: IdentityKey,
-        /// True if the new identity is now pinned (policy `Notify`); false if it waits
-        /// for `approve_identity` and sending to the peer is blocked until then.
+        /// True if the new identity is now pinned (policy `Notify`, or `Certified` with
+        /// a verified certificate); false if it waits for `approve_identity` and sending
+        /// to the peer is blocked until then.
         approved: bool,
+        /// Which rule decided `approved`.
+        reason: ChangeReason,
     },
 }
 
@@ -128,15 +159,24 @@ impl TrustStore {
     }
 
     /// The event `identity` would cause for `peer`, without recording it.
-    pub(crate) fn classify(&self, peer: &str, identity: &IdentityKey) -> IdentityEvent {
+    /// `certified` says that a verified device certificate for `peer` and `identity`
+    /// came with it (which approves a change under `Certified`).
+    pub(crate) fn classify_certified(&self, peer: &str, identity: &IdentityKey, certified: bool) -> IdentityEvent {
+        let reason = match (self.policy, certified) {
+            (IdentityPolicy::Notify, _) => ChangeReason::Notify,
+            (IdentityPolicy::RequireApproval, _) => ChangeReason::AwaitingApproval,
+            (IdentityPolicy::Certified, true) => ChangeReason::Certified,
+            (IdentityPolicy::Certified, false) => ChangeReason::Uncertified,
+        };
+        let approved = matches!(reason, ChangeReason::Notify | ChangeReason::Certified);
         match self.peers.get(peer) {
             None => IdentityEvent::New,
             Some(t) if &t.pinned == identity => IdentityEvent::Same,
-            Some(t) => IdentityEvent::Changed { previous: t.pinned, approved: self.policy == IdentityPolicy::Notify },
+            Some(t) => IdentityEvent::Changed { previous: t.pinned, approved, reason },
         }
     }
 
-    /// Records what [`TrustStore::classify`] returned for `identity` (call only after the
+    /// Records what [`TrustStore::classify_certified`] returned for `identity` (call only after the
     /// operation that saw it has succeeded).
     pub(crate) fn record(&mut self, peer: &str, identity: &IdentityKey, event: &IdentityEvent) {
         match event {
