@@ -31,6 +31,7 @@ mod attachments;
 mod channels;
 mod devices;
 mod groups;
+mod link;
 mod provisioning;
 mod trust;
 

@@ -1256,6 +1256,72 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func receiveControl(peer: String, message: Data) throws  -> ControlReceived
     
     /**
+     * A linked device takes its user's list and its endorsement.
+     */
+    func adoptOwnDeviceList(deviceList: Data, endorsement: Data) throws 
+    
+    /**
+     * The app's decision on a master-key change: pins `master_public_key` for `user`
+     * and applies its pending list.
+     */
+    func approveMasterKey(user: String, masterPublicKey: Data, now: UInt64) throws  -> DeviceListUpdateRecord
+    
+    /**
+     * Makes this device its user's primary: a new master key and list version 1 with
+     * this device alone (publish it). Create the device with a canonical user id or its
+     * address `user/device`.
+     */
+    func createMasterKey(deviceId: String, now: UInt64) throws  -> Data
+    
+    /**
+     * The newest accepted list of `user`.
+     */
+    func deviceList(user: String) throws  -> DeviceListInfo?
+    
+    /**
+     * Encrypts `plaintext` for every listed device of `user` and this device's own
+     * other devices (existing sessions, or new ones from `bundles`), with a report per
+     * device.
+     */
+    func encryptForUser(user: String, plaintext: Data, bundles: [AddressedBundle]) throws  -> UserFanOutRecord
+    
+    /**
+     * The primary adds a device to its list (version + 1) and endorses it.
+     */
+    func endorseDevice(deviceId: String, identityKey: Data, now: UInt64) throws  -> EndorsedDevice
+    
+    /**
+     * Whether this device holds its user's master key.
+     */
+    func isPrimary()  -> Bool
+    
+    /**
+     * This device's address (`user/device`), once it has a list.
+     */
+    func ownAddress()  -> String?
+    
+    /**
+     * This device's own user's newest list.
+     */
+    func ownDeviceList()  -> DeviceListInfo?
+    
+    /**
+     * The list by another master key awaiting approval for `user`.
+     */
+    func pendingDeviceList(user: String) throws  -> DeviceListInfo?
+    
+    /**
+     * Processes a device list from the server (a peer's, or this device's own user's).
+     */
+    func processDeviceList(deviceList: Data, now: UInt64) throws  -> DeviceListUpdateRecord
+    
+    /**
+     * The primary removes one of its other devices: new list, its sessions deleted,
+     * administered groups rekeyed without it.
+     */
+    func removeLinkedDevice(deviceId: String, now: UInt64) throws  -> DeviceRemovalRecord
+    
+    /**
      * Adds member devices (this device must be an admin): a commit for the current
      * members, a welcome for the new ones, and this device's key for the new ones
      * (they cannot read earlier messages).
@@ -1351,6 +1417,25 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * every removal and replacement rotates regardless).
      */
     func groupSetRotationPolicy(groupId: Data, maxMessages: UInt32, maxAgeSecs: UInt64) throws 
+    
+    /**
+     * The new device completes the link with the secret behind its offer: opens the
+     * phone's message, checks that the endorsement names this device (identity and the
+     * offer's device id) and the payload's user and master key, and adopts the list
+     * (returned). Only then is the secret spent. Refused, changing neither the device nor
+     * the secret: the errors of `ProvisioningSecret.open` (`ProvisioningUsed` once spent),
+     * `DeviceListMismatch`, `BadSignature`, `Malformed`, ...
+     */
+    func completeLink(secret: ProvisioningSecret, message: Data) throws  -> DeviceListInfo
+    
+    /**
+     * The phone (the primary device) links the device whose offer it scanned: checks the
+     * offer fresh at `now`, endorses the device, adds it to the own list and seals the
+     * user id, master public key, endorsement and list to the offer. Refused, changing
+     * nothing: `ProvisioningExpired`, `NotPrimary`, `Duplicate`, `TooManyDevices`,
+     * `Malformed`, `InvalidKey`, ...
+     */
+    func linkDevice(offer: Data, now: UInt64) throws  -> LinkOutcome
     
 }
 /**
@@ -1956,6 +2041,174 @@ open func receiveControl(peer: String, message: Data)throws  -> ControlReceived 
 }
     
     /**
+     * A linked device takes its user's list and its endorsement.
+     */
+open func adoptOwnDeviceList(deviceList: Data, endorsement: Data)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_adopt_own_device_list(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(deviceList),
+        FfiConverterData.lower(endorsement),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The app's decision on a master-key change: pins `master_public_key` for `user`
+     * and applies its pending list.
+     */
+open func approveMasterKey(user: String, masterPublicKey: Data, now: UInt64)throws  -> DeviceListUpdateRecord  {
+    return try  FfiConverterTypeDeviceListUpdateRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_approve_master_key(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),
+        FfiConverterData.lower(masterPublicKey),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Makes this device its user's primary: a new master key and list version 1 with
+     * this device alone (publish it). Create the device with a canonical user id or its
+     * address `user/device`.
+     */
+open func createMasterKey(deviceId: String, now: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_create_master_key(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(deviceId),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The newest accepted list of `user`.
+     */
+open func deviceList(user: String)throws  -> DeviceListInfo?  {
+    return try  FfiConverterOptionTypeDeviceListInfo.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_device_list(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Encrypts `plaintext` for every listed device of `user` and this device's own
+     * other devices (existing sessions, or new ones from `bundles`), with a report per
+     * device.
+     */
+open func encryptForUser(user: String, plaintext: Data, bundles: [AddressedBundle])throws  -> UserFanOutRecord  {
+    return try  FfiConverterTypeUserFanOutRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_encrypt_for_user(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),
+        FfiConverterData.lower(plaintext),
+        FfiConverterSequenceTypeAddressedBundle.lower(bundles),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The primary adds a device to its list (version + 1) and endorses it.
+     */
+open func endorseDevice(deviceId: String, identityKey: Data, now: UInt64)throws  -> EndorsedDevice  {
+    return try  FfiConverterTypeEndorsedDevice_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_endorse_device(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(deviceId),
+        FfiConverterData.lower(identityKey),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether this device holds its user's master key.
+     */
+open func isPrimary() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_is_primary(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This device's address (`user/device`), once it has a list.
+     */
+open func ownAddress() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_own_address(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This device's own user's newest list.
+     */
+open func ownDeviceList() -> DeviceListInfo?  {
+    return try!  FfiConverterOptionTypeDeviceListInfo.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_own_device_list(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The list by another master key awaiting approval for `user`.
+     */
+open func pendingDeviceList(user: String)throws  -> DeviceListInfo?  {
+    return try  FfiConverterOptionTypeDeviceListInfo.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_pending_device_list(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(user),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Processes a device list from the server (a peer's, or this device's own user's).
+     */
+open func processDeviceList(deviceList: Data, now: UInt64)throws  -> DeviceListUpdateRecord  {
+    return try  FfiConverterTypeDeviceListUpdateRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_process_device_list(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(deviceList),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The primary removes one of its other devices: new list, its sessions deleted,
+     * administered groups rekeyed without it.
+     */
+open func removeLinkedDevice(deviceId: String, now: UInt64)throws  -> DeviceRemovalRecord  {
+    return try  FfiConverterTypeDeviceRemovalRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_remove_linked_device(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(deviceId),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Adds member devices (this device must be an admin): a commit for the current
      * members, a welcome for the new ones, and this device's key for the new ones
      * (they cannot read earlier messages).
@@ -2177,6 +2430,43 @@ open func groupSetRotationPolicy(groupId: Data, maxMessages: UInt32, maxAgeSecs:
         FfiConverterUInt64.lower(maxAgeSecs),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The new device completes the link with the secret behind its offer: opens the
+     * phone's message, checks that the endorsement names this device (identity and the
+     * offer's device id) and the payload's user and master key, and adopts the list
+     * (returned). Only then is the secret spent. Refused, changing neither the device nor
+     * the secret: the errors of `ProvisioningSecret.open` (`ProvisioningUsed` once spent),
+     * `DeviceListMismatch`, `BadSignature`, `Malformed`, ...
+     */
+open func completeLink(secret: ProvisioningSecret, message: Data)throws  -> DeviceListInfo  {
+    return try  FfiConverterTypeDeviceListInfo_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_complete_link(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeProvisioningSecret_lower(secret),
+        FfiConverterData.lower(message),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The phone (the primary device) links the device whose offer it scanned: checks the
+     * offer fresh at `now`, endorses the device, adds it to the own list and seals the
+     * user id, master public key, endorsement and list to the offer. Refused, changing
+     * nothing: `ProvisioningExpired`, `NotPrimary`, `Duplicate`, `TooManyDevices`,
+     * `Malformed`, `InvalidKey`, ...
+     */
+open func linkDevice(offer: Data, now: UInt64)throws  -> LinkOutcome  {
+    return try  FfiConverterTypeLinkOutcome_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_link_device(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(offer),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
 }
     
 
@@ -2618,6 +2908,75 @@ public func FfiConverterTypeSafetyNumber_lower(_ value: SafetyNumber) -> UInt64 
 }
 
 
+
+
+/**
+ * A bundle for one device address (`user/device`).
+ */
+public struct AddressedBundle: Equatable, Hashable {
+    /**
+     * The device address.
+     */
+    public var address: String
+    /**
+     * The bundle bytes.
+     */
+    public var bundle: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The device address.
+         */address: String, 
+        /**
+         * The bundle bytes.
+         */bundle: Data) {
+        self.address = address
+        self.bundle = bundle
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AddressedBundle: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAddressedBundle: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AddressedBundle {
+        return
+            try AddressedBundle(
+                address: FfiConverterString.read(from: &buf), 
+                bundle: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AddressedBundle, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.address, into: &buf)
+        FfiConverterData.write(value.bundle, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAddressedBundle_lift(_ buf: RustBuffer) throws -> AddressedBundle {
+    return try FfiConverterTypeAddressedBundle.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAddressedBundle_lower(_ value: AddressedBundle) -> RustBuffer {
+    return FfiConverterTypeAddressedBundle.lower(value)
+}
 
 
 /**
@@ -3348,6 +3707,522 @@ public func FfiConverterTypeDecryptResult_lower(_ value: DecryptResult) -> RustB
 
 
 /**
+ * A decoded, signature-checked device endorsement.
+ */
+public struct DeviceEndorsementInfo: Equatable, Hashable {
+    /**
+     * The user.
+     */
+    public var user: String
+    /**
+     * The endorsed device.
+     */
+    public var deviceId: String
+    /**
+     * Its identity key (66 bytes).
+     */
+    public var identityKey: Data
+    /**
+     * The master public key that signed it (32 bytes).
+     */
+    public var masterPublicKey: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The user.
+         */user: String, 
+        /**
+         * The endorsed device.
+         */deviceId: String, 
+        /**
+         * Its identity key (66 bytes).
+         */identityKey: Data, 
+        /**
+         * The master public key that signed it (32 bytes).
+         */masterPublicKey: Data) {
+        self.user = user
+        self.deviceId = deviceId
+        self.identityKey = identityKey
+        self.masterPublicKey = masterPublicKey
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceEndorsementInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceEndorsementInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceEndorsementInfo {
+        return
+            try DeviceEndorsementInfo(
+                user: FfiConverterString.read(from: &buf), 
+                deviceId: FfiConverterString.read(from: &buf), 
+                identityKey: FfiConverterData.read(from: &buf), 
+                masterPublicKey: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceEndorsementInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.user, into: &buf)
+        FfiConverterString.write(value.deviceId, into: &buf)
+        FfiConverterData.write(value.identityKey, into: &buf)
+        FfiConverterData.write(value.masterPublicKey, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceEndorsementInfo_lift(_ buf: RustBuffer) throws -> DeviceEndorsementInfo {
+    return try FfiConverterTypeDeviceEndorsementInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceEndorsementInfo_lower(_ value: DeviceEndorsementInfo) -> RustBuffer {
+    return FfiConverterTypeDeviceEndorsementInfo.lower(value)
+}
+
+
+/**
+ * One device of a list.
+ */
+public struct DeviceEntryRecord: Equatable, Hashable {
+    /**
+     * The device id.
+     */
+    public var deviceId: String
+    /**
+     * Its identity key (66 bytes).
+     */
+    public var identityKey: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The device id.
+         */deviceId: String, 
+        /**
+         * Its identity key (66 bytes).
+         */identityKey: Data) {
+        self.deviceId = deviceId
+        self.identityKey = identityKey
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceEntryRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceEntryRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceEntryRecord {
+        return
+            try DeviceEntryRecord(
+                deviceId: FfiConverterString.read(from: &buf), 
+                identityKey: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceEntryRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.deviceId, into: &buf)
+        FfiConverterData.write(value.identityKey, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceEntryRecord_lift(_ buf: RustBuffer) throws -> DeviceEntryRecord {
+    return try FfiConverterTypeDeviceEntryRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceEntryRecord_lower(_ value: DeviceEntryRecord) -> RustBuffer {
+    return FfiConverterTypeDeviceEntryRecord.lower(value)
+}
+
+
+/**
+ * A decoded, signature-checked device list.
+ */
+public struct DeviceListInfo: Equatable, Hashable {
+    /**
+     * The user.
+     */
+    public var user: String
+    /**
+     * The list version.
+     */
+    public var version: UInt64
+    /**
+     * When it was issued (Unix seconds).
+     */
+    public var issuedAt: UInt64
+    /**
+     * The master public key that signed it (32 bytes).
+     */
+    public var masterPublicKey: Data
+    /**
+     * The devices, in id order.
+     */
+    public var devices: [DeviceEntryRecord]
+    /**
+     * The encoding (type 0x55).
+     */
+    public var bytes: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The user.
+         */user: String, 
+        /**
+         * The list version.
+         */version: UInt64, 
+        /**
+         * When it was issued (Unix seconds).
+         */issuedAt: UInt64, 
+        /**
+         * The master public key that signed it (32 bytes).
+         */masterPublicKey: Data, 
+        /**
+         * The devices, in id order.
+         */devices: [DeviceEntryRecord], 
+        /**
+         * The encoding (type 0x55).
+         */bytes: Data) {
+        self.user = user
+        self.version = version
+        self.issuedAt = issuedAt
+        self.masterPublicKey = masterPublicKey
+        self.devices = devices
+        self.bytes = bytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceListInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceListInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceListInfo {
+        return
+            try DeviceListInfo(
+                user: FfiConverterString.read(from: &buf), 
+                version: FfiConverterUInt64.read(from: &buf), 
+                issuedAt: FfiConverterUInt64.read(from: &buf), 
+                masterPublicKey: FfiConverterData.read(from: &buf), 
+                devices: FfiConverterSequenceTypeDeviceEntryRecord.read(from: &buf), 
+                bytes: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceListInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.user, into: &buf)
+        FfiConverterUInt64.write(value.version, into: &buf)
+        FfiConverterUInt64.write(value.issuedAt, into: &buf)
+        FfiConverterData.write(value.masterPublicKey, into: &buf)
+        FfiConverterSequenceTypeDeviceEntryRecord.write(value.devices, into: &buf)
+        FfiConverterData.write(value.bytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListInfo_lift(_ buf: RustBuffer) throws -> DeviceListInfo {
+    return try FfiConverterTypeDeviceListInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListInfo_lower(_ value: DeviceListInfo) -> RustBuffer {
+    return FfiConverterTypeDeviceListInfo.lower(value)
+}
+
+
+/**
+ * The result of `process_device_list` and `approve_master_key`.
+ */
+public struct DeviceListUpdateRecord: Equatable, Hashable {
+    /**
+     * What the list did.
+     */
+    public var event: DeviceListEventRecord
+    /**
+     * Group rekeys for removed devices (deliver them as for `group_remove`).
+     */
+    public var groupChanges: [GroupChangeRecord]
+    /**
+     * Groups that could not be rekeyed here.
+     */
+    public var groupFailures: [GroupFailureRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What the list did.
+         */event: DeviceListEventRecord, 
+        /**
+         * Group rekeys for removed devices (deliver them as for `group_remove`).
+         */groupChanges: [GroupChangeRecord], 
+        /**
+         * Groups that could not be rekeyed here.
+         */groupFailures: [GroupFailureRecord]) {
+        self.event = event
+        self.groupChanges = groupChanges
+        self.groupFailures = groupFailures
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceListUpdateRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceListUpdateRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceListUpdateRecord {
+        return
+            try DeviceListUpdateRecord(
+                event: FfiConverterTypeDeviceListEventRecord.read(from: &buf), 
+                groupChanges: FfiConverterSequenceTypeGroupChangeRecord.read(from: &buf), 
+                groupFailures: FfiConverterSequenceTypeGroupFailureRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceListUpdateRecord, into buf: inout [UInt8]) {
+        FfiConverterTypeDeviceListEventRecord.write(value.event, into: &buf)
+        FfiConverterSequenceTypeGroupChangeRecord.write(value.groupChanges, into: &buf)
+        FfiConverterSequenceTypeGroupFailureRecord.write(value.groupFailures, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListUpdateRecord_lift(_ buf: RustBuffer) throws -> DeviceListUpdateRecord {
+    return try FfiConverterTypeDeviceListUpdateRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListUpdateRecord_lower(_ value: DeviceListUpdateRecord) -> RustBuffer {
+    return FfiConverterTypeDeviceListUpdateRecord.lower(value)
+}
+
+
+/**
+ * The result of `remove_linked_device`.
+ */
+public struct DeviceRemovalRecord: Equatable, Hashable {
+    /**
+     * The new own list: publish it.
+     */
+    public var deviceList: Data
+    /**
+     * Group rekeys without the removed device.
+     */
+    public var groupChanges: [GroupChangeRecord]
+    /**
+     * Groups that could not be rekeyed here.
+     */
+    public var groupFailures: [GroupFailureRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The new own list: publish it.
+         */deviceList: Data, 
+        /**
+         * Group rekeys without the removed device.
+         */groupChanges: [GroupChangeRecord], 
+        /**
+         * Groups that could not be rekeyed here.
+         */groupFailures: [GroupFailureRecord]) {
+        self.deviceList = deviceList
+        self.groupChanges = groupChanges
+        self.groupFailures = groupFailures
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceRemovalRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceRemovalRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceRemovalRecord {
+        return
+            try DeviceRemovalRecord(
+                deviceList: FfiConverterData.read(from: &buf), 
+                groupChanges: FfiConverterSequenceTypeGroupChangeRecord.read(from: &buf), 
+                groupFailures: FfiConverterSequenceTypeGroupFailureRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceRemovalRecord, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.deviceList, into: &buf)
+        FfiConverterSequenceTypeGroupChangeRecord.write(value.groupChanges, into: &buf)
+        FfiConverterSequenceTypeGroupFailureRecord.write(value.groupFailures, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceRemovalRecord_lift(_ buf: RustBuffer) throws -> DeviceRemovalRecord {
+    return try FfiConverterTypeDeviceRemovalRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceRemovalRecord_lower(_ value: DeviceRemovalRecord) -> RustBuffer {
+    return FfiConverterTypeDeviceRemovalRecord.lower(value)
+}
+
+
+/**
+ * One device's line in a fan-out report.
+ */
+public struct DeviceReportRecord: Equatable, Hashable {
+    /**
+     * The device address (`user/device`).
+     */
+    public var address: String
+    /**
+     * Whether a message for it is in `messages`.
+     */
+    public var sent: Bool
+    /**
+     * Whether a new session was started from its bundle.
+     */
+    public var newSession: Bool
+    /**
+     * Why nothing was sent: `NoDeviceList`, `NoSessionOrBundle`, `IdentityMismatch`,
+     * `IdentityChanged`, `MasterKeyChanged` or an error code name.
+     */
+    public var missing: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The device address (`user/device`).
+         */address: String, 
+        /**
+         * Whether a message for it is in `messages`.
+         */sent: Bool, 
+        /**
+         * Whether a new session was started from its bundle.
+         */newSession: Bool, 
+        /**
+         * Why nothing was sent: `NoDeviceList`, `NoSessionOrBundle`, `IdentityMismatch`,
+         * `IdentityChanged`, `MasterKeyChanged` or an error code name.
+         */missing: String?) {
+        self.address = address
+        self.sent = sent
+        self.newSession = newSession
+        self.missing = missing
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceReportRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceReportRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceReportRecord {
+        return
+            try DeviceReportRecord(
+                address: FfiConverterString.read(from: &buf), 
+                sent: FfiConverterBool.read(from: &buf), 
+                newSession: FfiConverterBool.read(from: &buf), 
+                missing: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceReportRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.address, into: &buf)
+        FfiConverterBool.write(value.sent, into: &buf)
+        FfiConverterBool.write(value.newSession, into: &buf)
+        FfiConverterOptionString.write(value.missing, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceReportRecord_lift(_ buf: RustBuffer) throws -> DeviceReportRecord {
+    return try FfiConverterTypeDeviceReportRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceReportRecord_lower(_ value: DeviceReportRecord) -> RustBuffer {
+    return FfiConverterTypeDeviceReportRecord.lower(value)
+}
+
+
+/**
  * An attachment encrypted in memory: the blob to upload and the pointer to send.
  */
 public struct EncryptedAttachment: Equatable, Hashable {
@@ -3415,6 +4290,75 @@ public func FfiConverterTypeEncryptedAttachment_lift(_ buf: RustBuffer) throws -
 #endif
 public func FfiConverterTypeEncryptedAttachment_lower(_ value: EncryptedAttachment) -> RustBuffer {
     return FfiConverterTypeEncryptedAttachment.lower(value)
+}
+
+
+/**
+ * What `endorse_device` returns: give both to the new device.
+ */
+public struct EndorsedDevice: Equatable, Hashable {
+    /**
+     * The endorsement (type 0x56).
+     */
+    public var endorsement: Data
+    /**
+     * The new own list (type 0x55): publish it.
+     */
+    public var deviceList: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The endorsement (type 0x56).
+         */endorsement: Data, 
+        /**
+         * The new own list (type 0x55): publish it.
+         */deviceList: Data) {
+        self.endorsement = endorsement
+        self.deviceList = deviceList
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EndorsedDevice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEndorsedDevice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EndorsedDevice {
+        return
+            try EndorsedDevice(
+                endorsement: FfiConverterData.read(from: &buf), 
+                deviceList: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EndorsedDevice, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.endorsement, into: &buf)
+        FfiConverterData.write(value.deviceList, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEndorsedDevice_lift(_ buf: RustBuffer) throws -> EndorsedDevice {
+    return try FfiConverterTypeEndorsedDevice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEndorsedDevice_lower(_ value: EndorsedDevice) -> RustBuffer {
+    return FfiConverterTypeEndorsedDevice.lower(value)
 }
 
 
@@ -3623,6 +4567,75 @@ public func FfiConverterTypeGroupChangeRecord_lift(_ buf: RustBuffer) throws -> 
 #endif
 public func FfiConverterTypeGroupChangeRecord_lower(_ value: GroupChangeRecord) -> RustBuffer {
     return FfiConverterTypeGroupChangeRecord.lower(value)
+}
+
+
+/**
+ * A group that held a removed device but could not be rekeyed here.
+ */
+public struct GroupFailureRecord: Equatable, Hashable {
+    /**
+     * The group id (32 bytes).
+     */
+    public var groupId: Data
+    /**
+     * The flat error code.
+     */
+    public var error: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The group id (32 bytes).
+         */groupId: Data, 
+        /**
+         * The flat error code.
+         */error: String) {
+        self.groupId = groupId
+        self.error = error
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GroupFailureRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGroupFailureRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GroupFailureRecord {
+        return
+            try GroupFailureRecord(
+                groupId: FfiConverterData.read(from: &buf), 
+                error: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GroupFailureRecord, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.groupId, into: &buf)
+        FfiConverterString.write(value.error, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupFailureRecord_lift(_ buf: RustBuffer) throws -> GroupFailureRecord {
+    return try FfiConverterTypeGroupFailureRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupFailureRecord_lower(_ value: GroupFailureRecord) -> RustBuffer {
+    return FfiConverterTypeGroupFailureRecord.lower(value)
 }
 
 
@@ -4319,6 +5332,75 @@ public func FfiConverterTypeLimits_lower(_ value: Limits) -> RustBuffer {
 
 
 /**
+ * What the phone gets from `link_device`.
+ */
+public struct LinkOutcome: Equatable, Hashable {
+    /**
+     * The provisioning message (type 0x58): send it to the new device through the server.
+     */
+    public var message: Data
+    /**
+     * The own user's new device list, with the new device in it: publish its `bytes`.
+     */
+    public var deviceList: DeviceListInfo
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The provisioning message (type 0x58): send it to the new device through the server.
+         */message: Data, 
+        /**
+         * The own user's new device list, with the new device in it: publish its `bytes`.
+         */deviceList: DeviceListInfo) {
+        self.message = message
+        self.deviceList = deviceList
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LinkOutcome: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLinkOutcome: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LinkOutcome {
+        return
+            try LinkOutcome(
+                message: FfiConverterData.read(from: &buf), 
+                deviceList: FfiConverterTypeDeviceListInfo.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LinkOutcome, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.message, into: &buf)
+        FfiConverterTypeDeviceListInfo.write(value.deviceList, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkOutcome_lift(_ buf: RustBuffer) throws -> LinkOutcome {
+    return try FfiConverterTypeLinkOutcome.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkOutcome_lower(_ value: LinkOutcome) -> RustBuffer {
+    return FfiConverterTypeLinkOutcome.lower(value)
+}
+
+
+/**
  * What the phone sends a new device: the user it joins, the master public key, the
  * master key's endorsement of the device and the current device list (the last two as
  * their encodings, bounded: 1 to 484 and 1 to 2,466 bytes).
@@ -4724,6 +5806,75 @@ public func FfiConverterTypeSenderKeyReceivedRecord_lift(_ buf: RustBuffer) thro
 #endif
 public func FfiConverterTypeSenderKeyReceivedRecord_lower(_ value: SenderKeyReceivedRecord) -> RustBuffer {
     return FfiConverterTypeSenderKeyReceivedRecord.lower(value)
+}
+
+
+/**
+ * The result of `encrypt_for_user`.
+ */
+public struct UserFanOutRecord: Equatable, Hashable {
+    /**
+     * One 1:1 message per device sent to.
+     */
+    public var messages: [OutgoingRecord]
+    /**
+     * One line per device considered.
+     */
+    public var report: [DeviceReportRecord]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * One 1:1 message per device sent to.
+         */messages: [OutgoingRecord], 
+        /**
+         * One line per device considered.
+         */report: [DeviceReportRecord]) {
+        self.messages = messages
+        self.report = report
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension UserFanOutRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUserFanOutRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UserFanOutRecord {
+        return
+            try UserFanOutRecord(
+                messages: FfiConverterSequenceTypeOutgoingRecord.read(from: &buf), 
+                report: FfiConverterSequenceTypeDeviceReportRecord.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: UserFanOutRecord, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeOutgoingRecord.write(value.messages, into: &buf)
+        FfiConverterSequenceTypeDeviceReportRecord.write(value.report, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUserFanOutRecord_lift(_ buf: RustBuffer) throws -> UserFanOutRecord {
+    return try FfiConverterTypeUserFanOutRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUserFanOutRecord_lower(_ value: UserFanOutRecord) -> RustBuffer {
+    return FfiConverterTypeUserFanOutRecord.lower(value)
 }
 
 
@@ -5137,6 +6288,127 @@ public func FfiConverterTypeControlReceived_lift(_ buf: RustBuffer) throws -> Co
 #endif
 public func FfiConverterTypeControlReceived_lower(_ value: ControlReceived) -> RustBuffer {
     return FfiConverterTypeControlReceived.lower(value)
+}
+
+
+
+/**
+ * What processing a device list did. Show `MasterKeyChanged` to the user.
+ */
+
+public enum DeviceListEventRecord: Equatable, Hashable {
+    
+    /**
+     * The first list for the user: its master key is pinned.
+     */
+    case new(
+        /**
+         * The listed devices.
+         */devices: [DeviceEntryRecord]
+    )
+    /**
+     * A newer list under the pinned master key.
+     */
+    case updated(
+        /**
+         * Newly listed devices (or identities).
+         */added: [DeviceEntryRecord], 
+        /**
+         * Devices (or identities) no longer listed.
+         */removed: [DeviceEntryRecord]
+    )
+    /**
+     * The held list again.
+     */
+    case unchanged
+    /**
+     * Signed by another master key: not applied, pending `approve_master_key`.
+     */
+    case masterKeyChanged(
+        /**
+         * The pinned master key.
+         */previous: Data, 
+        /**
+         * The new one.
+         */new: Data
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DeviceListEventRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceListEventRecord: FfiConverterRustBuffer {
+    typealias SwiftType = DeviceListEventRecord
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceListEventRecord {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .new(devices: try FfiConverterSequenceTypeDeviceEntryRecord.read(from: &buf)
+        )
+        
+        case 2: return .updated(added: try FfiConverterSequenceTypeDeviceEntryRecord.read(from: &buf), removed: try FfiConverterSequenceTypeDeviceEntryRecord.read(from: &buf)
+        )
+        
+        case 3: return .unchanged
+        
+        case 4: return .masterKeyChanged(previous: try FfiConverterData.read(from: &buf), new: try FfiConverterData.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DeviceListEventRecord, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .new(devices):
+            writeInt(&buf, Int32(1))
+            FfiConverterSequenceTypeDeviceEntryRecord.write(devices, into: &buf)
+            
+        
+        case let .updated(added,removed):
+            writeInt(&buf, Int32(2))
+            FfiConverterSequenceTypeDeviceEntryRecord.write(added, into: &buf)
+            FfiConverterSequenceTypeDeviceEntryRecord.write(removed, into: &buf)
+            
+        
+        case .unchanged:
+            writeInt(&buf, Int32(3))
+        
+        
+        case let .masterKeyChanged(previous,new):
+            writeInt(&buf, Int32(4))
+            FfiConverterData.write(previous, into: &buf)
+            FfiConverterData.write(new, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListEventRecord_lift(_ buf: RustBuffer) throws -> DeviceListEventRecord {
+    return try FfiConverterTypeDeviceListEventRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListEventRecord_lower(_ value: DeviceListEventRecord) -> RustBuffer {
+    return FfiConverterTypeDeviceListEventRecord.lower(value)
 }
 
 
@@ -7072,6 +8344,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeDeviceListInfo: FfiConverterRustBuffer {
+    typealias SwiftType = DeviceListInfo?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDeviceListInfo.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDeviceListInfo.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -7114,6 +8410,131 @@ fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterData.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeAddressedBundle: FfiConverterRustBuffer {
+    typealias SwiftType = [AddressedBundle]
+
+    public static func write(_ value: [AddressedBundle], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAddressedBundle.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AddressedBundle] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [AddressedBundle]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAddressedBundle.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDeviceEntryRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [DeviceEntryRecord]
+
+    public static func write(_ value: [DeviceEntryRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDeviceEntryRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DeviceEntryRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DeviceEntryRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDeviceEntryRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDeviceReportRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [DeviceReportRecord]
+
+    public static func write(_ value: [DeviceReportRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDeviceReportRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DeviceReportRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DeviceReportRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDeviceReportRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeGroupChangeRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [GroupChangeRecord]
+
+    public static func write(_ value: [GroupChangeRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeGroupChangeRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GroupChangeRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [GroupChangeRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeGroupChangeRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeGroupFailureRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [GroupFailureRecord]
+
+    public static func write(_ value: [GroupFailureRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeGroupFailureRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GroupFailureRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [GroupFailureRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeGroupFailureRecord.read(from: &buf))
         }
         return seq
     }
@@ -7371,6 +8792,28 @@ public func verifyAnnouncement(announcement: Data, agencyKey: Data)throws  -> An
 })
 }
 /**
+ * Decodes a device endorsement and checks its signature by the master key it names.
+ */
+public func decodeDeviceEndorsement(bytes: Data)throws  -> DeviceEndorsementInfo  {
+    return try  FfiConverterTypeDeviceEndorsementInfo_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_decode_device_endorsement(
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+/**
+ * Decodes a device list and checks its signature by the master key it names.
+ */
+public func decodeDeviceList(bytes: Data)throws  -> DeviceListInfo  {
+    return try  FfiConverterTypeDeviceListInfo_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_decode_device_list(
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+/**
  * Decodes a scanned offer (type 0x57) without sealing anything. Refused: a malformed
  * offer (`Malformed`, `WrongMessageType`, `UnsupportedVersion`, `TooLarge`), an invalid
  * or weak key (`InvalidKey`, `WeakKey`).
@@ -7455,6 +8898,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_func_verify_announcement() != 2302) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_decode_device_endorsement() != 38412) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_decode_device_list() != 60075) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_func_inspect_provisioning_offer() != 13479) {
@@ -7574,6 +9023,42 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_receive_control() != 26146) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_adopt_own_device_list() != 42993) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_approve_master_key() != 2576) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_create_master_key() != 65308) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_device_list() != 23193) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_encrypt_for_user() != 10063) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_endorse_device() != 12051) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_is_primary() != 19874) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_own_address() != 41697) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_own_device_list() != 10520) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_pending_device_list() != 3917) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_process_device_list() != 8864) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_remove_linked_device() != 43933) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_add() != 55611) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7614,6 +9099,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_set_rotation_policy() != 35136) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_complete_link() != 46364) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_link_device() != 31954) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentdecryptor_finish() != 50038) {
