@@ -6,7 +6,7 @@
 //! otherwise).
 
 use gochat_e2ee as core;
-use gochat_e2ee::device::{DeviceListUpdate, DeviceOutcome, MissingReason};
+use gochat_e2ee::device::{DeviceListUpdate, DeviceOutcome};
 use gochat_e2ee::trust::address::{DeviceAddress, DeviceId, UserId};
 use gochat_e2ee::trust::devices::DeviceListError;
 use gochat_e2ee::trust::{DeviceEndorsement, DeviceEntry, DeviceList, DeviceListEvent, MasterPublicKey};
@@ -88,17 +88,6 @@ fn update_obj(u: DeviceListUpdate) -> JsValue {
         .set("groupFailures", failures(&u.group_failures))
         .set("groupChanges", u.group_changes.into_iter().map(group_change).collect::<Array>())
         .done()
-}
-
-fn reason(r: MissingReason) -> &'static str {
-    match r {
-        MissingReason::NoDeviceList => "NoDeviceList",
-        MissingReason::NoSessionOrBundle => "NoSessionOrBundle",
-        MissingReason::IdentityMismatch => "IdentityMismatch",
-        MissingReason::IdentityChanged => "IdentityChanged",
-        MissingReason::MasterKeyChanged => "MasterKeyChanged",
-        MissingReason::Error(c) => c.as_str(),
-    }
 }
 
 /// `[{address, bundle}]` into parsed pairs (`Malformed` for a non-canonical address).
@@ -218,7 +207,7 @@ impl Device {
                         o.set("sent", true).set("newSession", new_session).set("missing", JsValue::NULL).done()
                     }
                     DeviceOutcome::Missing(m) => {
-                        o.set("sent", false).set("newSession", false).set("missing", reason(m)).done()
+                        o.set("sent", false).set("newSession", false).set("missing", m.as_str()).done()
                     }
                 }
             })
