@@ -28,6 +28,8 @@ import rawInit, {
   ProvisioningSecret as RawProvisioningSecret,
   provisioningSeal as rawProvisioningSeal,
   inspectProvisioningOffer as rawInspectProvisioningOffer,
+  decodeDeviceList as rawDecodeDeviceList,
+  decodeDeviceEndorsement as rawDecodeDeviceEndorsement,
 } from './pkg/gochat_e2ee_wasm.js';
 
 /** Errors thrown by the library. `code` is stable; see `errorCodes()`. */
@@ -80,6 +82,14 @@ for (const m of THROWING_METHODS) {
   Device.prototype[m] = wrap(Device.prototype[m]);
 }
 Device.import = wrap(Device.import);
+// Device lists and linking (docs/web.md, "Device lists and linking").
+const DEVICE_LIST_METHODS = [
+  'createMasterKey', 'endorseDevice', 'adoptOwnDeviceList', 'removeLinkedDevice', 'processDeviceList',
+  'approveMasterKey', 'encryptForUser', 'deviceList', 'pendingDeviceList', 'linkDevice', 'completeLink',
+];
+for (const m of DEVICE_LIST_METHODS) {
+  Device.prototype[m] = wrap(Device.prototype[m]);
+}
 
 // A class whose constructor may throw: a Proxy re-parents what the constructor throws
 // (prototype, statics and `instanceof` are the class's own).
@@ -124,6 +134,8 @@ export const attachmentPointerInfo = wrap(rawAttachmentPointerInfo);
 export const attachmentPaddedLen = wrap(rawAttachmentPaddedLen);
 export const provisioningSeal = wrap(rawProvisioningSeal);
 export const inspectProvisioningOffer = wrap(rawInspectProvisioningOffer);
+export const decodeDeviceList = wrap(rawDecodeDeviceList);
+export const decodeDeviceEndorsement = wrap(rawDecodeDeviceEndorsement);
 export { Device, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, ProvisioningSecret, errorCodes, libraryVersion, limits, messageDigest };
 
 let resolveReady;

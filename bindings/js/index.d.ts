@@ -655,6 +655,168 @@ export declare function provisioningSeal(offer: Uint8Array, payload: LinkPayload
 /** Decodes a scanned offer (no sealing). */
 export declare function inspectProvisioningOffer(offer: Uint8Array): ProvisioningOfferInfo;
 
+// ---- Device lists and linking (docs/web.md, "Device lists and linking") ----
+
+/** One device of a list. */
+export interface DeviceEntry {
+  deviceId: string;
+  /** Its identity key (66 bytes). */
+  identityKey: Uint8Array;
+}
+
+/** A decoded, signature-checked device list (type 0x55). */
+export interface DeviceListInfo {
+  user: string;
+  version: number;
+  /** When it was issued (Unix seconds). */
+  issuedAt: number;
+  /** The master public key that signed it (32 bytes). */
+  masterPublicKey: Uint8Array;
+  /** The devices, in id order. */
+  devices: DeviceEntry[];
+  /** The encoding (publish these bytes). */
+  bytes: Uint8Array;
+}
+
+/** A decoded, signature-checked device endorsement (type 0x56). */
+export interface DeviceEndorsementInfo {
+  user: string;
+  deviceId: string;
+  identityKey: Uint8Array;
+  masterPublicKey: Uint8Array;
+}
+
+/** What `endorseDevice` returns: give both to the new device, publish the list. */
+export interface EndorsedDevice {
+  endorsement: Uint8Array;
+  deviceList: Uint8Array;
+}
+
+/** What processing a device list did. Show `masterKeyChanged` to the user. */
+export type DeviceListEvent =
+  | { kind: 'new'; devices: DeviceEntry[] }
+  | { kind: 'updated'; added: DeviceEntry[]; removed: DeviceEntry[] }
+  | { kind: 'unchanged' }
+  | { kind: 'masterKeyChanged'; previous: Uint8Array; new: Uint8Array };
+
+/** A group that held a removed device but could not be rekeyed here. */
+export interface GroupFailure {
+  groupId: Uint8Array;
+  error: ErrorCode;
+}
+
+/** The result of `processDeviceList` and `approveMasterKey`. */
+export interface DeviceListUpdate {
+  event: DeviceListEvent;
+  /** Group rekeys for removed devices (deliver them as for `groupRemove`). */
+  groupChanges: GroupChange[];
+  groupFailures: GroupFailure[];
+}
+
+/** The result of `removeLinkedDevice`. */
+export interface DeviceRemoval {
+  /** The new own list: publish it. */
+  deviceList: Uint8Array;
+  groupChanges: GroupChange[];
+  groupFailures: GroupFailure[];
+}
+
+/** A bundle for one device address (`user/device`). */
+export interface AddressedBundle {
+  address: string;
+  bundle: Uint8Array;
+}
+
+/** Why a device got nothing from `encryptForUser` (or the flat code of another error). */
+export type MissingReason =
+  | 'NoDeviceList' | 'NoSessionOrBundle' | 'IdentityMismatch' | 'IdentityChanged' | 'MasterKeyChanged'
+  | ErrorCode;
+
+/** One device's line in a fan-out report. */
+export interface DeviceReport {
+  /** The device address (`user/device`). */
+  address: string;
+  /** Whether a message for it is in `messages`. */
+  sent: boolean;
+  /** Whether a new session was started from its bundle (a prekey message). */
+  newSession: boolean;
+  /** Why nothing was sent (`null` when sent). */
+  missing: MissingReason | null;
+}
+
+/** The result of `encryptForUser`. */
+export interface UserFanOut {
+  /** One 1:1 message per device sent to (`peer` is the device address). */
+  messages: Outgoing[];
+  /** One line per device considered. */
+  report: DeviceReport[];
+}
+
+/** What the phone gets from `linkDevice`. */
+export interface LinkOutcome {
+  /** The provisioning message (type 0x58): send it to the new device. */
+  message: Uint8Array;
+  /** The own user's new list, with the new device: publish `deviceList.bytes`. */
+  deviceList: DeviceListInfo;
+}
+
+// Merged into the Device class above.
+export interface Device {
+  /**
+   * Makes this device its user's primary: a new master key and list version 1 with this
+   * device alone (publish the returned bytes). `Duplicate` if it already has a master key
+   * or adopted a list; `Malformed` for a non-canonical device id or user id.
+   */
+  createMasterKey(deviceId: string, now: number): Uint8Array;
+  /** The primary adds a device (version + 1) and endorses it: `NotPrimary`, `Duplicate`, `TooManyDevices`. */
+  endorseDevice(deviceId: string, identityKey: Uint8Array, now: number): EndorsedDevice;
+  /** A linked device takes its user's list and its endorsement (`DeviceListMismatch` if they do not name this device). */
+  adoptOwnDeviceList(deviceList: Uint8Array, endorsement: Uint8Array): void;
+  /** The primary removes one of its other devices: `NotPrimary`, `UnknownDevice` (unlisted, or this device). */
+  removeLinkedDevice(deviceId: string, now: number): DeviceRemoval;
+  /**
+   * Processes a device list from the server (a peer's or this user's own). Refused with
+   * nothing changed: `Malformed`, `BadSignature`, `StaleDeviceList` (an older version), ...
+   */
+  processDeviceList(deviceList: Uint8Array, now: number): DeviceListUpdate;
+  /** The app's decision on a master-key change: pins the 32-byte key and applies its pending list (`UnknownMasterKey` if none). */
+  approveMasterKey(user: string, masterPublicKey: Uint8Array, now: number): DeviceListUpdate;
+  /**
+   * Encrypts for every listed device of `user` and this device's own other devices
+   * (existing sessions, or new ones from `bundles`), with a report per device. Only
+   * listed devices are ever sent to.
+   */
+  encryptForUser(user: string, plaintext: Uint8Array, bundles: AddressedBundle[]): UserFanOut;
+  /** This device's own user's newest list. */
+  ownDeviceList(): DeviceListInfo | undefined;
+  /** The newest accepted list of `user` (`Malformed` for a non-canonical user id). */
+  deviceList(user: string): DeviceListInfo | undefined;
+  /** The list by another master key awaiting approval for `user`. */
+  pendingDeviceList(user: string): DeviceListInfo | undefined;
+  /** Whether this device holds its user's master key. */
+  readonly isPrimary: boolean;
+  /** This device's address (`user/device`) once it has a list. */
+  readonly ownAddress: string | undefined;
+  /**
+   * The phone (primary) links the device whose offer it scanned: endorses it, adds it to
+   * the own list and seals the payload. `ProvisioningExpired`, `NotPrimary`, `Duplicate`,
+   * `TooManyDevices`, `Malformed`; a refused offer changes nothing.
+   */
+  linkDevice(offer: Uint8Array, now: number): LinkOutcome;
+  /**
+   * The new device completes the link: opens the phone's message with `secret`, checks
+   * that it names this device and adopts the list (returned). Refused, changing neither
+   * the device nor the secret: the errors of `ProvisioningSecret.open`
+   * (`ProvisioningUsed` once spent), `DeviceListMismatch`, `BadSignature`, `Malformed`.
+   */
+  completeLink(secret: ProvisioningSecret, message: Uint8Array): DeviceListInfo;
+}
+
+/** Decodes a device list and checks its signature by the master key it names. */
+export declare function decodeDeviceList(deviceList: Uint8Array): DeviceListInfo;
+/** Decodes a device endorsement and checks its signature by the master key it names. */
+export declare function decodeDeviceEndorsement(endorsement: Uint8Array): DeviceEndorsementInfo;
+
 /** Encrypts a whole attachment held in memory (64 KiB segments). */
 export declare function attachmentEncrypt(plaintext: Uint8Array, contentType: string, fileName?: string | null): EncryptedAttachment;
 /** Decrypts a whole blob and checks it against the pointer (complete, digest): the errors of `AttachmentDecryptor`. */

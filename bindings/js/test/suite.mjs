@@ -1038,4 +1038,152 @@ export function defineTests(test, lib, loadVector) {
     for (const c of ['ProvisioningExpired', 'ProvisioningUsed']) assert(lib.errorCodes().includes(c), c);
     for (const x of [secret, other, web, phone]) x.free();
   });
+
+  test('device lists: endorsement, processing, fan-out report, removal; failures change nothing', () => {
+    const bob = 'bob@mof.gov.my';
+    const phone = new lib.Device(`${bob}/phone`, NOW);
+    const laptop = new lib.Device(`${bob}/laptop`, NOW);
+    const ana = new lib.Device('ana@mof.gov.my/phone', NOW);
+    eq([phone.isPrimary, phone.ownAddress, phone.ownDeviceList()], [false, undefined, undefined]);
+    throwsCode(lib, () => phone.createMasterKey('a/b', NOW), 'Malformed');
+    throwsCode(lib, () => phone.createMasterKey('laptop', NOW), 'DeviceListMismatch'); // not the address's device
+    eq(phone.isPrimary, false);
+    const v1 = phone.createMasterKey('phone', NOW);
+    eq([v1[0], v1[1]], [0x55, 1]);
+    eq([phone.isPrimary, phone.ownAddress], [true, `${bob}/phone`]);
+    throwsCode(lib, () => phone.createMasterKey('phone', NOW), 'Duplicate');
+    const l1 = lib.decodeDeviceList(v1);
+    eq([l1.user, l1.version, l1.issuedAt, l1.devices.map((d) => d.deviceId)], [bob, 1, NOW, ['phone']]);
+    eq(l1.devices[0].identityKey, phone.identityKey);
+    eq(l1.bytes, v1);
+    eq(l1.masterPublicKey.length, 32);
+
+    const endorsed = phone.endorseDevice('laptop', laptop.identityKey, NOW);
+    throwsCode(lib, () => phone.endorseDevice('laptop', laptop.identityKey, NOW), 'Duplicate');
+    throwsCode(lib, () => phone.endorseDevice('a/b', laptop.identityKey, NOW), 'Malformed');
+    eq(phone.ownDeviceList().version, 2);
+    const info = lib.decodeDeviceEndorsement(endorsed.endorsement);
+    eq([info.user, info.deviceId], [bob, 'laptop']);
+    eq(info.identityKey, laptop.identityKey);
+    eq(info.masterPublicKey, l1.masterPublicKey);
+    throwsCode(lib, () => ana.adoptOwnDeviceList(endorsed.deviceList, endorsed.endorsement), 'DeviceListMismatch');
+    eq(ana.ownDeviceList(), undefined);
+    laptop.adoptOwnDeviceList(endorsed.deviceList, endorsed.endorsement);
+    eq([laptop.isPrimary, laptop.ownAddress, laptop.ownDeviceList().version], [false, `${bob}/laptop`, 2]);
+    throwsCode(lib, () => laptop.endorseDevice('tablet', ana.identityKey, NOW), 'NotPrimary');
+    throwsCode(lib, () => laptop.removeLinkedDevice('phone', NOW), 'NotPrimary');
+
+    const first = ana.processDeviceList(v1, NOW);
+    eq(first.event.kind, 'new');
+    eq(first.event.devices.map((d) => d.deviceId), ['phone']);
+    eq([first.groupChanges, first.groupFailures], [[], []]);
+    const update = ana.processDeviceList(endorsed.deviceList, NOW).event;
+    eq([update.kind, update.added.map((d) => d.deviceId), update.removed], ['updated', ['laptop'], []]);
+    eq(ana.processDeviceList(endorsed.deviceList, NOW).event, { kind: 'unchanged' });
+    throwsCode(lib, () => ana.processDeviceList(v1, NOW), 'StaleDeviceList');
+    const bad = endorsed.deviceList.slice();
+    bad[bad.length - 1] ^= 1;
+    throwsCode(lib, () => ana.processDeviceList(bad, NOW), 'BadSignature');
+    throwsCode(lib, () => ana.processDeviceList(endorsed.deviceList.subarray(0, 20), NOW), 'Malformed');
+    throwsCode(lib, () => lib.decodeDeviceList(bad), 'BadSignature');
+    throwsCode(lib, () => lib.decodeDeviceEndorsement(endorsed.deviceList), 'WrongMessageType');
+    eq(ana.deviceList(bob).bytes, endorsed.deviceList); // the refusals changed nothing
+    throwsCode(lib, () => ana.deviceList('Bob'), 'Malformed');
+    eq(ana.deviceList('carol@mof.gov.my'), undefined);
+
+    throwsCode(lib, () => ana.encryptForUser(bob, enc.encode('x'), [{ address: 'bob', bundle: phone.nextBundle() }]), 'Malformed');
+    throwsCode(lib, () => ana.encryptForUser(bob, enc.encode('x'), [{ address: `${bob}/phone`, bundle: new Uint8Array(3) }]), 'WrongMessageType');
+    // No list for carol: her bundle's device is never used.
+    const carol = new lib.Device('carol@mof.gov.my/phone', NOW);
+    const none = ana.encryptForUser('carol@mof.gov.my', enc.encode('x'), [{ address: 'carol@mof.gov.my/phone', bundle: carol.nextBundle() }]);
+    eq(none.messages, []);
+    eq(none.report.map((r) => [r.address, r.sent, r.newSession, r.missing]), [['carol@mof.gov.my/phone', false, false, 'NoDeviceList']]);
+    carol.free();
+    const partial = ana.encryptForUser(bob, enc.encode('x'), []);
+    eq(partial.report.map((r) => [r.address, r.sent, r.missing]), [
+      [`${bob}/laptop`, false, 'NoSessionOrBundle'], [`${bob}/phone`, false, 'NoSessionOrBundle'],
+    ]);
+    const bundles = [
+      { address: `${bob}/phone`, bundle: phone.nextBundle() },
+      { address: `${bob}/laptop`, bundle: laptop.nextBundle() },
+    ];
+    const out = ana.encryptForUser(bob, enc.encode('to both'), bundles);
+    eq(out.report.filter((r) => r.sent && r.newSession && r.missing === null).length, 2);
+    const devices = { [`${bob}/phone`]: phone, [`${bob}/laptop`]: laptop };
+    eq(out.messages.map((m) => m.peer).sort(), [`${bob}/laptop`, `${bob}/phone`]);
+    for (const m of out.messages) {
+      eq(dec.decode(devices[m.peer].decrypt('ana@mof.gov.my/phone', m.message).plaintext), 'to both');
+    }
+
+    throwsCode(lib, () => phone.removeLinkedDevice('phone', NOW), 'UnknownDevice');
+    throwsCode(lib, () => phone.removeLinkedDevice('tablet', NOW), 'UnknownDevice');
+    const removal = phone.removeLinkedDevice('laptop', NOW);
+    eq([removal.groupChanges, removal.groupFailures], [[], []]);
+    eq(lib.decodeDeviceList(removal.deviceList).version, 3);
+    const removed = ana.processDeviceList(removal.deviceList, NOW).event;
+    eq([removed.kind, removed.removed.map((d) => d.deviceId)], ['updated', ['laptop']]);
+    const after = ana.encryptForUser(bob, enc.encode('after'), [{ address: `${bob}/laptop`, bundle: laptop.nextBundle() }]);
+    eq(after.report.map((r) => r.address), [`${bob}/phone`]);
+    eq(after.messages.map((m) => m.peer), [`${bob}/phone`]);
+    for (const x of [phone, laptop, ana]) x.free();
+  });
+
+  test('device lists: a foreign master key is surfaced and blocks until approved', () => {
+    const bob = 'bob@mof.gov.my';
+    const phone = new lib.Device(`${bob}/phone`, NOW);
+    const impostor = new lib.Device(`${bob}/phone`, NOW);
+    const ana = new lib.Device('ana@mof.gov.my/phone', NOW);
+    ana.processDeviceList(phone.createMasterKey('phone', NOW), NOW);
+    const foreign = impostor.createMasterKey('phone', NOW);
+    const changed = ana.processDeviceList(foreign, NOW).event;
+    eq(changed.kind, 'masterKeyChanged');
+    eq(changed.previous, ana.deviceList(bob).masterPublicKey);
+    eq(ana.pendingDeviceList(bob).bytes, foreign);
+    const out = ana.encryptForUser(bob, enc.encode('x'), []);
+    eq([out.messages, out.report.map((r) => r.missing)], [[], ['MasterKeyChanged']]);
+    throwsCode(lib, () => ana.approveMasterKey(bob, ana.deviceList(bob).masterPublicKey, NOW), 'UnknownMasterKey');
+    throwsCode(lib, () => ana.approveMasterKey(bob, changed.new.subarray(0, 31), NOW), 'InvalidKey');
+    throwsCode(lib, () => ana.approveMasterKey('Bob', changed.new, NOW), 'Malformed');
+    throwsCode(lib, () => phone.approveMasterKey(bob, changed.new, NOW), 'DeviceListMismatch');
+    eq(ana.approveMasterKey(bob, changed.new, NOW).event.kind, 'updated');
+    eq(ana.deviceList(bob).masterPublicKey, changed.new);
+    eq(ana.pendingDeviceList(bob), undefined);
+    for (const x of [phone, impostor, ana]) x.free();
+  });
+
+  test('linking a device: linkDevice on the phone, completeLink on the new device', () => {
+    const user = 'aminah@mof.gov.my';
+    const phone = new lib.Device(`${user}/phone`, NOW);
+    const web = new lib.Device(user, NOW);
+    const secret = new lib.ProvisioningSecret(web.identityKey, 'web-1', NOW);
+    throwsCode(lib, () => phone.linkDevice(secret.offer, NOW), 'NotPrimary');
+    phone.createMasterKey('phone', NOW);
+    throwsCode(lib, () => phone.linkDevice(secret.offer, NOW + 601), 'ProvisioningExpired');
+    throwsCode(lib, () => phone.linkDevice(secret.offer.subarray(0, 40), NOW), 'Malformed');
+    eq(phone.ownDeviceList().version, 1); // refused offers changed nothing
+    const link = phone.linkDevice(secret.offer, NOW + 5);
+    eq([link.message[0], link.message[1]], [0x58, 1]);
+    eq([link.deviceList.user, link.deviceList.version], [user, 2]);
+    eq(link.deviceList.devices.map((d) => d.deviceId), ['phone', 'web-1']);
+    eq(phone.ownDeviceList().bytes, link.deviceList.bytes);
+    throwsCode(lib, () => phone.linkDevice(secret.offer, NOW + 5), 'Duplicate');
+
+    const tampered = link.message.slice();
+    tampered[40] ^= 1;
+    throwsCode(lib, () => web.completeLink(secret, tampered), 'AuthenticationFailed');
+    const stranger = new lib.Device(user, NOW);
+    throwsCode(lib, () => stranger.completeLink(secret, link.message), 'DeviceListMismatch');
+    eq([secret.isUsed, web.ownDeviceList(), stranger.ownDeviceList()], [false, undefined, undefined]);
+    const adopted = web.completeLink(secret, link.message);
+    eq([adopted.user, adopted.version, adopted.devices.map((d) => d.deviceId)], [user, 2, ['phone', 'web-1']]);
+    eq(adopted.bytes, link.deviceList.bytes);
+    eq([secret.isUsed, web.isPrimary, web.ownAddress], [true, false, `${user}/web-1`]);
+    throwsCode(lib, () => web.completeLink(secret, link.message), 'ProvisioningUsed');
+
+    // The phone fans a message out to its own other device, the web one.
+    const out = phone.encryptForUser(user, enc.encode('hello web'), [{ address: `${user}/web-1`, bundle: web.nextBundle() }]);
+    eq(out.report.map((r) => [r.address, r.sent]), [[`${user}/web-1`, true]]);
+    eq(dec.decode(web.decrypt(`${user}/phone`, out.messages[0].message).plaintext), 'hello web');
+    for (const x of [secret, phone, web, stranger]) x.free();
+  });
 }

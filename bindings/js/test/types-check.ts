@@ -94,3 +94,32 @@ export function misuse(enc: AttachmentEncryptor): void {
   const c: ErrorCode = 'Tampering';
   void c;
 }
+
+// Device lists and linking: the phone links a web device and fans a message out to it.
+import {
+  decodeDeviceList,
+  ProvisioningSecret,
+  type DeviceListInfo,
+  type MissingReason,
+  type UserFanOut,
+} from '../index.js';
+
+export function linkAndSend(phone: Device, web: Device, secret: ProvisioningSecret, now: number): UserFanOut {
+  phone.createMasterKey('phone', now);
+  const link = phone.linkDevice(secret.offer, now);
+  const list: DeviceListInfo = web.completeLink(secret, link.message);
+  const again: DeviceListInfo = decodeDeviceList(list.bytes);
+  const update = web.processDeviceList(again.bytes, now);
+  if (update.event.kind === 'masterKeyChanged') web.approveMasterKey(list.user, update.event.new, now);
+  const address: string | undefined = web.ownAddress;
+  void address;
+  const out = phone.encryptForUser(list.user, new Uint8Array(1), [{ address: `${list.user}/web-1`, bundle: web.nextBundle() }]);
+  const why: MissingReason | null = out.report[0]?.missing ?? null;
+  void why;
+  return out;
+}
+
+export function deviceMisuse(d: Device): void {
+  // @ts-expect-error isPrimary is a getter, not a method
+  d.isPrimary();
+}

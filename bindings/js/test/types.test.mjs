@@ -19,13 +19,19 @@ test('types: every runtime export is declared in index.d.ts', () => {
 });
 
 // The members declared in `export declare class <cls> { ... }`, with their parameter counts.
+// Members of `export declare class <cls> {` and of any `export interface <cls> {` merged
+// into it (index.d.ts declares the device-list methods that way).
 function declaredMembers(src, cls) {
-  const body = src.slice(src.indexOf(`export declare class ${cls} {`));
-  const end = body.indexOf('\n}\n');
   const members = new Map();
-  for (const m of body.slice(0, end).matchAll(/^  (?:static )?(?:readonly )?([A-Za-z]+)(\??)(\(([^)]*)\))?/gm)) {
-    const params = m[3] === undefined ? null : m[4].trim() === '' ? 0 : m[4].split(',').length;
-    members.set(m[1], params);
+  for (const head of [`export declare class ${cls} {`, `export interface ${cls} {`]) {
+    const at = src.indexOf(head);
+    if (at < 0) continue;
+    const body = src.slice(at);
+    const end = body.indexOf('\n}\n');
+    for (const m of body.slice(0, end).matchAll(/^  (?:static )?(?:readonly )?([A-Za-z]+)(\??)(\(([^)]*)\))?/gm)) {
+      const params = m[3] === undefined ? null : m[4].trim() === '' ? 0 : m[4].split(',').length;
+      members.set(m[1], params);
+    }
   }
   return members;
 }
@@ -163,4 +169,30 @@ test('types: index.d.ts type-checks real use under strict TypeScript (test/types
   });
   assert.equal(diagnostics.length, 0, text);
   assert.ok(program.getSourceFiles().some((f) => f.fileName.endsWith('bindings/js/index.d.ts')), 'resolved index.d.ts');
+});
+
+test('types: device-list and link results have exactly the declared fields', () => {
+  const NOW = 1_700_000_000;
+  const u = 'bob@mof.gov.my';
+  const phone = new lib.Device(`${u}/phone`, NOW);
+  const laptop = new lib.Device(`${u}/laptop`, NOW);
+  const web = new lib.Device(u, NOW);
+  const ana = new lib.Device('ana@mof.gov.my/phone', NOW);
+  const list = lib.decodeDeviceList(phone.createMasterKey('phone', NOW));
+  assert.deepEqual(keysOf(list), interfaceFields('DeviceListInfo'));
+  assert.deepEqual(keysOf(list.devices[0]), interfaceFields('DeviceEntry'));
+  const e = phone.endorseDevice('laptop', laptop.identityKey, NOW);
+  assert.deepEqual(keysOf(e), interfaceFields('EndorsedDevice'));
+  assert.deepEqual(keysOf(lib.decodeDeviceEndorsement(e.endorsement)), interfaceFields('DeviceEndorsementInfo'));
+  const up = ana.processDeviceList(e.deviceList, NOW);
+  assert.deepEqual(keysOf(up), interfaceFields('DeviceListUpdate'));
+  const out = ana.encryptForUser(u, new Uint8Array(1), [{ address: `${u}/phone`, bundle: phone.nextBundle() }]);
+  assert.deepEqual(keysOf(out), interfaceFields('UserFanOut'));
+  assert.deepEqual(keysOf(out.report[0]), interfaceFields('DeviceReport'));
+  const secret = new lib.ProvisioningSecret(web.identityKey, 'web-1', NOW);
+  const link = phone.linkDevice(secret.offer, NOW);
+  assert.deepEqual(keysOf(link), interfaceFields('LinkOutcome'));
+  assert.deepEqual(keysOf(web.completeLink(secret, link.message)), interfaceFields('DeviceListInfo'));
+  assert.deepEqual(keysOf(phone.removeLinkedDevice('laptop', NOW)), interfaceFields('DeviceRemoval'));
+  for (const x of [phone, laptop, web, ana, secret]) x.free();
 });

@@ -91,17 +91,6 @@ fn update_json(u: &DeviceListUpdate) -> Value {
     })
 }
 
-fn reason_name(r: MissingReason) -> &'static str {
-    match r {
-        MissingReason::NoDeviceList => "NoDeviceList",
-        MissingReason::NoSessionOrBundle => "NoSessionOrBundle",
-        MissingReason::IdentityMismatch => "IdentityMismatch",
-        MissingReason::IdentityChanged => "IdentityChanged",
-        MissingReason::MasterKeyChanged => "MasterKeyChanged",
-        MissingReason::Error(code) => code.as_str(),
-    }
-}
-
 fn fan_out_json(f: &FanOut) -> Value {
     let report: Vec<Value> = f
         .report
@@ -111,7 +100,7 @@ fn fan_out_json(f: &FanOut) -> Value {
                 json!({"address": r.address.peer_name(), "outcome": "sent", "new_session": new_session})
             }
             DeviceOutcome::Missing(reason) => {
-                json!({"address": r.address.peer_name(), "outcome": "missing", "reason": reason_name(reason)})
+                json!({"address": r.address.peer_name(), "outcome": "missing", "reason": MissingReason::as_str(reason)})
             }
         })
         .collect();

@@ -5,7 +5,7 @@
 //! canonical; master keys as 32 bytes (`InvalidKey` otherwise).
 
 use gochat_e2ee as core;
-use gochat_e2ee::device::{DeviceOutcome, MissingReason};
+use gochat_e2ee::device::DeviceOutcome;
 use gochat_e2ee::trust::address::{DeviceAddress, DeviceId, UserId};
 use gochat_e2ee::trust::{DeviceEndorsement, DeviceEntry, DeviceList, DeviceListEvent, MasterPublicKey};
 use gochat_e2ee::ErrorCode;
@@ -222,17 +222,6 @@ pub struct UserFanOutRecord {
     pub report: Vec<DeviceReportRecord>,
 }
 
-fn reason(r: MissingReason) -> String {
-    match r {
-        MissingReason::NoDeviceList => "NoDeviceList".into(),
-        MissingReason::NoSessionOrBundle => "NoSessionOrBundle".into(),
-        MissingReason::IdentityMismatch => "IdentityMismatch".into(),
-        MissingReason::IdentityChanged => "IdentityChanged".into(),
-        MissingReason::MasterKeyChanged => "MasterKeyChanged".into(),
-        MissingReason::Error(c) => c.as_str().into(),
-    }
-}
-
 /// Decodes a device list and checks its signature by the master key it names.
 #[uniffi::export]
 pub fn decode_device_list(bytes: Vec<u8>) -> Result<DeviceListInfo> {
@@ -335,9 +324,12 @@ impl Device {
                         DeviceOutcome::Sent { new_session } => {
                             DeviceReportRecord { address, sent: true, new_session, missing: None }
                         }
-                        DeviceOutcome::Missing(m) => {
-                            DeviceReportRecord { address, sent: false, new_session: false, missing: Some(reason(m)) }
-                        }
+                        DeviceOutcome::Missing(m) => DeviceReportRecord {
+                            address,
+                            sent: false,
+                            new_session: false,
+                            missing: Some(m.as_str().to_owned()),
+                        },
                     }
                 })
                 .collect(),

@@ -32,6 +32,7 @@ mod certificates;
 mod channels;
 mod devices;
 mod groups;
+mod link;
 mod provisioning;
 mod trust;
 

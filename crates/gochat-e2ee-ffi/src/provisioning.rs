@@ -132,7 +132,7 @@ impl ProvisioningSecret {
 }
 
 impl ProvisioningSecret {
-    fn lock(&self) -> std::sync::MutexGuard<'_, prov::ProvisioningSecret> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, prov::ProvisioningSecret> {
         // Every core call is failure-atomic, so state behind a poisoned lock is consistent.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }

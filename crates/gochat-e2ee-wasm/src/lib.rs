@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attachment;
+pub mod devices;
 pub mod provisioning;
 pub mod certificates;
 pub mod trust;

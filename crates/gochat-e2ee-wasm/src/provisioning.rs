@@ -68,7 +68,7 @@ pub fn provisioning_seal(offer: &[u8], payload: JsValue, now: f64) -> JsResult<J
 /// throws `ProvisioningUsed`. Call `free()` when done (the secret is wiped on drop).
 #[wasm_bindgen]
 pub struct ProvisioningSecret {
-    inner: prov::ProvisioningSecret,
+    pub(crate) inner: prov::ProvisioningSecret,
 }
 
 #[wasm_bindgen]

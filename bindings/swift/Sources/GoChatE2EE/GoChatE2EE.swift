@@ -1660,6 +1660,25 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      */
     func groupSetRotationPolicy(groupId: Data, maxMessages: UInt32, maxAgeSecs: UInt64) throws 
     
+    /**
+     * The new device completes the link with the secret behind its offer: opens the
+     * phone's message, checks that the endorsement names this device (identity and the
+     * offer's device id) and the payload's user and master key, and adopts the list
+     * (returned). Only then is the secret spent. Refused, changing neither the device nor
+     * the secret: the errors of `ProvisioningSecret.open` (`ProvisioningUsed` once spent),
+     * `DeviceListMismatch`, `BadSignature`, `Malformed`, ...
+     */
+    func completeLink(secret: ProvisioningSecret, message: Data) throws  -> DeviceListInfo
+    
+    /**
+     * The phone (the primary device) links the device whose offer it scanned: checks the
+     * offer fresh at `now`, endorses the device, adds it to the own list and seals the
+     * user id, master public key, endorsement and list to the offer. Refused, changing
+     * nothing: `ProvisioningExpired`, `NotPrimary`, `Duplicate`, `TooManyDevices`,
+     * `Malformed`, `InvalidKey`, ...
+     */
+    func linkDevice(offer: Data, now: UInt64) throws  -> LinkOutcome
+    
 }
 /**
  * A device: identity, prekeys and sessions with peer devices. Thread safe.
@@ -2767,6 +2786,43 @@ open func groupSetRotationPolicy(groupId: Data, maxMessages: UInt32, maxAgeSecs:
         FfiConverterUInt64.lower(maxAgeSecs),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The new device completes the link with the secret behind its offer: opens the
+     * phone's message, checks that the endorsement names this device (identity and the
+     * offer's device id) and the payload's user and master key, and adopts the list
+     * (returned). Only then is the secret spent. Refused, changing neither the device nor
+     * the secret: the errors of `ProvisioningSecret.open` (`ProvisioningUsed` once spent),
+     * `DeviceListMismatch`, `BadSignature`, `Malformed`, ...
+     */
+open func completeLink(secret: ProvisioningSecret, message: Data)throws  -> DeviceListInfo  {
+    return try  FfiConverterTypeDeviceListInfo_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_complete_link(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeProvisioningSecret_lower(secret),
+        FfiConverterData.lower(message),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The phone (the primary device) links the device whose offer it scanned: checks the
+     * offer fresh at `now`, endorses the device, adds it to the own list and seals the
+     * user id, master public key, endorsement and list to the offer. Refused, changing
+     * nothing: `ProvisioningExpired`, `NotPrimary`, `Duplicate`, `TooManyDevices`,
+     * `Malformed`, `InvalidKey`, ...
+     */
+open func linkDevice(offer: Data, now: UInt64)throws  -> LinkOutcome  {
+    return try  FfiConverterTypeLinkOutcome_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_link_device(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(offer),
+        FfiConverterUInt64.lower(now),uniffiCallStatus
+    )
+})
 }
     
 
@@ -6073,6 +6129,75 @@ public func FfiConverterTypeLimits_lift(_ buf: RustBuffer) throws -> Limits {
 #endif
 public func FfiConverterTypeLimits_lower(_ value: Limits) -> RustBuffer {
     return FfiConverterTypeLimits.lower(value)
+}
+
+
+/**
+ * What the phone gets from `link_device`.
+ */
+public struct LinkOutcome: Equatable, Hashable {
+    /**
+     * The provisioning message (type 0x58): send it to the new device through the server.
+     */
+    public var message: Data
+    /**
+     * The own user's new device list, with the new device in it: publish its `bytes`.
+     */
+    public var deviceList: DeviceListInfo
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The provisioning message (type 0x58): send it to the new device through the server.
+         */message: Data, 
+        /**
+         * The own user's new device list, with the new device in it: publish its `bytes`.
+         */deviceList: DeviceListInfo) {
+        self.message = message
+        self.deviceList = deviceList
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LinkOutcome: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLinkOutcome: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LinkOutcome {
+        return
+            try LinkOutcome(
+                message: FfiConverterData.read(from: &buf), 
+                deviceList: FfiConverterTypeDeviceListInfo.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LinkOutcome, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.message, into: &buf)
+        FfiConverterTypeDeviceListInfo.write(value.deviceList, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkOutcome_lift(_ buf: RustBuffer) throws -> LinkOutcome {
+    return try FfiConverterTypeLinkOutcome.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkOutcome_lower(_ value: LinkOutcome) -> RustBuffer {
+    return FfiConverterTypeLinkOutcome.lower(value)
 }
 
 
@@ -10329,6 +10454,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_set_rotation_policy() != 35136) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_complete_link() != 46364) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_link_device() != 31954) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentdecryptor_finish() != 50038) {

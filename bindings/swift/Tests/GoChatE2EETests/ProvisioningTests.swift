@@ -50,4 +50,34 @@ final class ProvisioningTests: XCTestCase {
             if case .Malformed = $0 { return true }; return false
         }
     }
+
+    func testAPrimaryLinksADeviceThatCompletesTheLink() throws {
+        let phone = Device(userId: "\(user)/phone", now: now)
+        let web = Device(userId: user, now: now)
+        let secret = try ProvisioningSecret(identity: web.identityKey(), deviceId: "web-1", now: now)
+        assertThrowsCase(try phone.linkDevice(offer: secret.offer(), now: now)) {
+            if case .NotPrimary = $0 { return true }; return false
+        }
+        _ = try phone.createMasterKey(deviceId: "phone", now: now)
+        assertThrowsCase(try phone.linkDevice(offer: secret.offer(), now: now + 601)) {
+            if case .ProvisioningExpired = $0 { return true }; return false
+        }
+        XCTAssertEqual(phone.ownDeviceList()?.version, 1)
+        let link = try phone.linkDevice(offer: secret.offer(), now: now + 5)
+        XCTAssertEqual(link.deviceList.devices.map { $0.deviceId }, ["phone", "web-1"])
+        let stranger = Device(userId: user, now: now)
+        assertThrowsCase(try stranger.completeLink(secret: secret, message: link.message)) {
+            if case .DeviceListMismatch = $0 { return true }; return false
+        }
+        XCTAssertFalse(secret.isUsed())
+        XCTAssertNil(web.ownDeviceList())
+        let adopted = try web.completeLink(secret: secret, message: link.message)
+        XCTAssertEqual(adopted.version, 2)
+        XCTAssertEqual(adopted.bytes, link.deviceList.bytes)
+        XCTAssertEqual(web.ownAddress(), "\(user)/web-1")
+        XCTAssertFalse(web.isPrimary())
+        assertThrowsCase(try web.completeLink(secret: secret, message: link.message)) {
+            if case .ProvisioningUsed = $0 { return true }; return false
+        }
+    }
 }

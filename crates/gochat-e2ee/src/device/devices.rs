@@ -40,6 +40,21 @@ pub enum MissingReason {
     Error(ErrorCode),
 }
 
+impl MissingReason {
+    /// A stable name for the bindings and the interop driver: the variant's name, or the
+    /// flat error code's for [`MissingReason::Error`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissingReason::NoDeviceList => "NoDeviceList",
+            MissingReason::NoSessionOrBundle => "NoSessionOrBundle",
+            MissingReason::IdentityMismatch => "IdentityMismatch",
+            MissingReason::IdentityChanged => "IdentityChanged",
+            MissingReason::MasterKeyChanged => "MasterKeyChanged",
+            MissingReason::Error(code) => code.as_str(),
+        }
+    }
+}
+
 /// What was done for one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceOutcome {

@@ -618,6 +618,16 @@ RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_group_resend_key(uint64_t ptr
 void uniffi_gochat_e2ee_ffi_fn_method_device_group_set_rotation_policy(uint64_t ptr, RustBuffer group_id, uint32_t max_messages, uint64_t max_age_secs, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_COMPLETE_LINK
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_COMPLETE_LINK
+RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_complete_link(uint64_t ptr, uint64_t secret, RustBuffer message, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_LINK_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_LINK_DEVICE
+RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_link_device(uint64_t ptr, RustBuffer offer, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CLONE_ATTACHMENTDECRYPTOR
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CLONE_ATTACHMENTDECRYPTOR
 uint64_t uniffi_gochat_e2ee_ffi_fn_clone_attachmentdecryptor(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1775,6 +1785,18 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_group_resend_key(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_GROUP_SET_ROTATION_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_GROUP_SET_ROTATION_POLICY
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_group_set_rotation_policy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_COMPLETE_LINK
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_COMPLETE_LINK
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_complete_link(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_LINK_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_LINK_DEVICE
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_link_device(void
     
 );
 #endif

@@ -55,10 +55,40 @@ class ProvisioningTest {
         assertThrows<GoChatException.Malformed> { ProvisioningSecret(web.identityKey(), "a/b", now) }
     }
 
+    @Test
+    fun aPrimaryLinksADeviceThatCompletesTheLink() {
+        val phone = Device("$user/phone", now)
+        val web = Device(user, now)
+        val secret = ProvisioningSecret(web.identityKey(), "web-1", now)
+        assertThrows<GoChatException.NotPrimary> { phone.linkDevice(secret.offer(), now) }
+        phone.createMasterKey("phone", now)
+        assertThrows<GoChatException.ProvisioningExpired> { phone.linkDevice(secret.offer(), now + 601uL) }
+        assertThrows<GoChatException.Malformed> { phone.linkDevice(secret.offer().copyOfRange(0, 40), now) }
+        assertEquals(1uL, phone.ownDeviceList()!!.version)
+        val link = phone.linkDevice(secret.offer(), now + 5uL)
+        assertEquals(0x58.toByte(), link.message[0])
+        assertEquals(listOf("phone", "web-1"), link.deviceList.devices.map { it.deviceId })
+        assertThrows<GoChatException.Duplicate> { phone.linkDevice(secret.offer(), now + 5uL) }
+        val stranger = Device(user, now)
+        assertThrows<GoChatException.DeviceListMismatch> { stranger.completeLink(secret, link.message) }
+        val tampered = link.message.copyOf().also { it[40] = (it[40].toInt() xor 1).toByte() }
+        assertThrows<GoChatException.AuthenticationFailed> { web.completeLink(secret, tampered) }
+        assertFalse(secret.isUsed())
+        assertEquals(null, web.ownDeviceList())
+        val adopted = web.completeLink(secret, link.message)
+        assertEquals(2uL, adopted.version)
+        assertArrayEquals(link.deviceList.bytes, adopted.bytes)
+        assertEquals("$user/web-1", web.ownAddress())
+        assertFalse(web.isPrimary())
+        assertThrows<GoChatException.ProvisioningUsed> { web.completeLink(secret, link.message) }
+    }
+
     /**
      * End to end across bindings: this JVM is the phone, a Node process running the npm
      * package is the web device (bindings/js/test/link-web-device.mjs). JS makes the offer,
-     * Kotlin seals, JS opens and reports what it got, and a second open is refused.
+     * the Kotlin phone (a primary Device) links it, JS completes the link and reports the
+     * list it adopted (garbage and a second open refused), then the phone fans a message
+     * out to its own devices and JS decrypts it.
      *
      * Fails (never skips) when node or the built package is missing; set
      * GOCHAT_SKIP_JS_LINK=1 to skip it on a machine without them.
@@ -88,30 +118,45 @@ class ProvisioningTest {
             val offer = unb64.decode(first[1])
             val webIdentity = unb64.decode(first[2])
 
-            // The phone shows what it is about to link, then seals to the offer.
+            // The phone shows what it is about to link, then links it as the primary.
             val info = inspectProvisioningOffer(offer)
             assertEquals("web-1", info.deviceId)
             assertArrayEquals(webIdentity, info.identity)
-            val phone = Device(user, now)
-            val p = payload(phone)
-            val message = provisioningSeal(offer, p, now + 5uL)
+            val phone = Device("$user/phone", now)
+            phone.createMasterKey("phone", now)
+            val link = phone.linkDevice(offer, now + 5uL)
+            assertEquals(2uL, link.deviceList.version)
+            assertEquals(listOf("phone", "web-1"), link.deviceList.devices.map { it.deviceId })
+            val message = link.message
 
             // Garbage from the server first: refused, and the web device's secret survives.
             val tampered = message.copyOf().also { it[it.size - 1] = (it[it.size - 1].toInt() xor 1).toByte() }
             assertEquals("err AuthenticationFailed", ask("open " + b64.encodeToString(tampered)))
             assertEquals("err Malformed", ask("open " + b64.encodeToString(byteArrayOf(0x58, 1))))
 
+            // The web device completes the link and reports the list it adopted.
             val ok = ask("open " + b64.encodeToString(message))
             assertTrue(ok.startsWith("ok "), ok)
             val got = Json.parse(ok.removePrefix("ok ")) as Map<*, *>
             assertEquals(user, got["user"])
-            assertArrayEquals(p.masterPublic, unb64.decode(got["masterPublic"] as String))
-            assertArrayEquals(p.endorsement, unb64.decode(got["endorsement"] as String))
-            assertArrayEquals(p.deviceList, unb64.decode(got["deviceList"] as String))
+            assertEquals(2, (got["version"] as Number).toInt())
+            assertEquals(listOf("phone", "web-1"), got["devices"])
+            assertArrayEquals(link.deviceList.bytes, unb64.decode(got["deviceList"] as String))
             assertEquals(true, got["used"])
+            assertEquals("$user/web-1", got["address"])
 
             // Single use: the same message again is refused.
             assertEquals("err ProvisioningUsed", ask("open " + b64.encodeToString(message)))
+
+            // The phone fans a message out to its own other device; the web device reads it.
+            val bundle = ask("bundle").split(" ")
+            assertEquals("bundle", bundle[0])
+            val fanOut = phone.encryptForUser(user, "hello web".toByteArray(), listOf(AddressedBundle("$user/web-1", unb64.decode(bundle[1]))))
+            assertEquals(listOf("$user/web-1"), fanOut.report.filter { it.sent }.map { it.address })
+            val sent = fanOut.messages.single()
+            assertEquals("$user/web-1", sent.peer)
+            val plain = ask("decrypt $user/phone " + b64.encodeToString(sent.message))
+            assertEquals("plain " + b64.encodeToString("hello web".toByteArray()), plain)
             inp.write("quit\n")
             inp.close()
             assertTrue(proc.waitFor(20, TimeUnit.SECONDS), "the web device did not exit")
