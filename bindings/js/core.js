@@ -30,6 +30,11 @@ import rawInit, {
   inspectProvisioningOffer as rawInspectProvisioningOffer,
   decodeDeviceList as rawDecodeDeviceList,
   decodeDeviceEndorsement as rawDecodeDeviceEndorsement,
+  RootKey as RawRootKey,
+  AgencyKey as RawAgencyKey,
+  VerifiedDevice,
+  certificateChain as rawCertificateChain,
+  verifyCertificateChain as rawVerifyCertificateChain,
 } from './pkg/gochat_e2ee_wasm.js';
 
 /** Errors thrown by the library. `code` is stable; see `errorCodes()`. */
@@ -90,6 +95,13 @@ const DEVICE_LIST_METHODS = [
 for (const m of DEVICE_LIST_METHODS) {
   Device.prototype[m] = wrap(Device.prototype[m]);
 }
+// Agency-certified identities (docs/web.md, "Agency certificates").
+const CERTIFICATE_METHODS = [
+  'setTrustRoots', 'applyRevocationList', 'verifyDevice', 'initiateCertified', 'decryptCertified', 'approveCertified',
+];
+for (const m of CERTIFICATE_METHODS) {
+  Device.prototype[m] = wrap(Device.prototype[m]);
+}
 
 // A class whose constructor may throw: a Proxy re-parents what the constructor throws
 // (prototype, statics and `instanceof` are the class's own).
@@ -113,9 +125,12 @@ const AttachmentDecryptor = wrapClass(RawAttachmentDecryptor, ['update', 'finish
 const SafetyNumber = wrapClass(RawSafetyNumber, ['compareScanned']);
 // Linking a device (docs/web.md, "Linking a device"): the new device's one-time secret.
 const ProvisioningSecret = wrapClass(RawProvisioningSecret, ['open']);
+// Certificate issuing keys (for issuing tools and tests).
+const RootKey = wrapClass(RawRootKey, ['certifyAgency', 'revocationList'], ['fromSeed']);
+const AgencyKey = wrapClass(RawAgencyKey, ['certifyDevice', 'revocationList'], ['fromSeed']);
 
 // wasm-bindgen already adds [Symbol.dispose] = free where the symbol exists.
-for (const cls of [Device, RawAttachmentEncryptor, RawAttachmentDecryptor, RawSafetyNumber, RawProvisioningSecret]) {
+for (const cls of [Device, RawAttachmentEncryptor, RawAttachmentDecryptor, RawSafetyNumber, RawProvisioningSecret, RawRootKey, RawAgencyKey, VerifiedDevice]) {
   if (typeof Symbol.dispose === 'symbol' && !cls.prototype[Symbol.dispose]) {
     cls.prototype[Symbol.dispose] = cls.prototype.free;
   }
@@ -136,7 +151,9 @@ export const provisioningSeal = wrap(rawProvisioningSeal);
 export const inspectProvisioningOffer = wrap(rawInspectProvisioningOffer);
 export const decodeDeviceList = wrap(rawDecodeDeviceList);
 export const decodeDeviceEndorsement = wrap(rawDecodeDeviceEndorsement);
-export { Device, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, ProvisioningSecret, errorCodes, libraryVersion, limits, messageDigest };
+export const certificateChain = wrap(rawCertificateChain);
+export const verifyCertificateChain = wrap(rawVerifyCertificateChain);
+export { Device, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, ProvisioningSecret, RootKey, AgencyKey, VerifiedDevice, errorCodes, libraryVersion, limits, messageDigest };
 
 let resolveReady;
 let rejectReady;

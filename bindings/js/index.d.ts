@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'WrongKey' | 'Tampered' | 'Truncated' | 'TrailingData' | 'DigestMismatch'
   | 'SizeMismatch' | 'StreamFinished'
   | 'StaleDeviceList' | 'NotPrimary' | 'UnknownDevice' | 'TooManyDevices' | 'DeviceListMismatch' | 'UnknownMasterKey'
-  | 'ProvisioningExpired' | 'ProvisioningUsed';
+  | 'ProvisioningExpired' | 'ProvisioningUsed'
+  | 'CertificateExpired' | 'CertificateNotYetValid' | 'WrongDomain' | 'CertificateRevoked' | 'UnknownRoot'
+  | 'StaleRevocationList' | 'CertificateRequired' | 'CertificateMismatch' | 'TrustAnchorsFull';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
@@ -762,6 +764,22 @@ export interface LinkOutcome {
 
 // Merged into the Device class above.
 export interface Device {
+  /** Replaces the trust roots (32-byte Ed25519 public keys, at most 16). */
+  setTrustRoots(roots: Uint8Array[]): void;
+  /** With `true`, session starts need a verified certificate (`CertificateRequired`). */
+  setRequireCertificate(require: boolean): void;
+  /** Whether session starts need a verified certificate. */
+  readonly requireCertificate: boolean;
+  /** Applies a signed revocation list: `StaleRevocationList`, `UnknownRoot`, `BadSignature`. */
+  applyRevocationList(list: Uint8Array, agencyCertificate: Uint8Array | undefined, now: number): 'applied' | 'unchanged';
+  /** Verifies a chain with the held roots and revocation lists at `now`. */
+  verifyDevice(chain: Uint8Array, now: number): VerifiedDevice;
+  /** `initiate`, for a bundle whose identity `certificate` certifies for `peer` (`CertificateMismatch`). */
+  initiateCertified(peer: string, bundle: Uint8Array, certificate: VerifiedDevice): IdentityEvent;
+  /** `decrypt`, for a sender identity `certificate` certifies for `peer` (`CertificateMismatch`). */
+  decryptCertified(peer: string, message: Uint8Array, certificate: VerifiedDevice): DecryptResult;
+  /** Approves `peer`'s pending identity change that `certificate` certifies. */
+  approveCertified(peer: string, certificate: VerifiedDevice): void;
   /**
    * Makes this device its user's primary: a new master key and list version 1 with this
    * device alone (publish the returned bytes). `Duplicate` if it already has a master key
@@ -855,6 +873,65 @@ export declare function messageDigest(message: Uint8Array): Uint8Array;
  * posted it, not that it is fresh or that the key is still the channel's current key.
  */
 export declare function verifyAnnouncement(announcement: Uint8Array, agencyKey: Uint8Array): Announcement;
+
+// Agency-certified identities (docs/web.md, docs/protocol.md 15.4-15.11).
+/** A device certificate chain verified under the roots at a time: the proof the certified calls take. */
+export declare class VerifiedDevice {
+  private constructor();
+  free(): void;
+  /** The certified device address (`user/device`): the peer name. */
+  readonly peer: string;
+  /** The certified identity key (66 bytes). */
+  readonly identityKey: Uint8Array;
+  readonly agencyName: string;
+  /** The agency's Ed25519 public key (32 bytes). */
+  readonly agencyKey: Uint8Array;
+  readonly serial: bigint;
+  /** The device certificate's `not_after` (Unix seconds). */
+  readonly notAfter: number;
+}
+
+/** A government trust root's signing key (held offline; for issuing tools and tests). */
+export declare class RootKey {
+  private constructor();
+  free(): void;
+  static fromSeed(seed: Uint8Array): RootKey;
+  static generate(): RootKey;
+  readonly publicKey: Uint8Array;
+  /** An agency certificate (type 0x51) for `agencyKey`, constrained to `domains`. */
+  certifyAgency(serial: bigint, agencyKey: Uint8Array, name: string, domains: string[], notBefore: number, notAfter: number): Uint8Array;
+  /** A signed revocation list (type 0x54) of agency-certificate serials. */
+  revocationList(seq: bigint, issuedAt: number, serials: BigUint64Array): Uint8Array;
+}
+
+/** An agency's signing key (for issuing tools and tests). */
+export declare class AgencyKey {
+  private constructor();
+  free(): void;
+  static fromSeed(seed: Uint8Array): AgencyKey;
+  static generate(): AgencyKey;
+  readonly publicKey: Uint8Array;
+  /** A device certificate (type 0x52) for `address` (`user/device`) and its identity key. */
+  certifyDevice(serial: bigint, address: string, identityKey: Uint8Array, notBefore: number, notAfter: number): Uint8Array;
+  /** A signed revocation list (type 0x54) of device-certificate serials. */
+  revocationList(seq: bigint, issuedAt: number, serials: BigUint64Array): Uint8Array;
+}
+
+/** A revocation list to apply before verifying, with its agency's certificate if an agency issued it. */
+export interface RevocationInput {
+  list: Uint8Array;
+  agencyCertificate?: Uint8Array;
+}
+
+/** A chain (type 0x53) of a device certificate and its agency certificate. */
+export declare function certificateChain(deviceCertificate: Uint8Array, agencyCertificate: Uint8Array): Uint8Array;
+/**
+ * Verifies a chain under `roots` (32-byte keys) after applying `revocationLists`, at `now`:
+ * `CertificateExpired`, `CertificateNotYetValid`, `WrongDomain`, `CertificateRevoked`,
+ * `BadSignature`, `UnknownRoot`, `Malformed`.
+ */
+export declare function verifyCertificateChain(chain: Uint8Array, roots: Uint8Array[], revocationLists: RevocationInput[], now: number): VerifiedDevice;
+
 
 /** Resolves once the WebAssembly module is ready (immediately in Node and after the automatic init). */
 export declare const ready: Promise<void>;

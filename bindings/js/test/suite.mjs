@@ -370,7 +370,7 @@ export function defineTests(test, lib, loadVector) {
 
   test('errors: codes are stable and complete', () => {
     const codes = lib.errorCodes();
-    eq(codes.length, 68); // 53, the 7 attachment codes, 6 device-list codes, 2 provisioning codes (protocol.md section 11)
+    eq(codes.length, 77); // 53, the 7 attachment codes, 6 device-list codes, 2 provisioning codes, 9 certificate codes (protocol.md section 11)
     for (const c of ['Duplicate', 'AuthenticationFailed', 'TooFarAhead', 'NoSession', 'BadSignature', 'SnapshotUndecryptable',
       'IdentityChanged', 'MessageLost', 'CounterReused', 'RetryExpired', 'TooManyPeers', 'StateFull', 'Internal',
       'UnknownGroup', 'MissingSenderKey', 'GroupFork', 'StaleEpoch', 'WrongSigner', 'StaleSequence', 'WrongChannel']) {
@@ -1185,5 +1185,40 @@ export function defineTests(test, lib, loadVector) {
     eq(out.report.map((r) => [r.address, r.sent]), [[`${user}/web-1`, true]]);
     eq(dec.decode(web.decrypt(`${user}/phone`, out.messages[0].message).plaintext), 'hello web');
     for (const x of [secret, phone, web, stranger]) x.free();
+  });
+
+  test('agency certificates: issue, verify, each refusal, a certified session start', () => {
+    const root = lib.RootKey.fromSeed(new Uint8Array(32).fill(1));
+    const agency = lib.AgencyKey.fromSeed(new Uint8Array(32).fill(2));
+    const bob = new lib.Device('bob@mof.gov.my', NOW);
+    bob.generateOneTimePreKeys(2);
+    bob.generatePqPreKeys(2, NOW);
+    const agencyCert = root.certifyAgency(7n, agency.publicKey, 'Ministry of Finance', ['mof.gov.my'], NOW - 1000, NOW + 1000);
+    const deviceCert = agency.certifyDevice(42n, 'bob@mof.gov.my/laptop', bob.identityKey, NOW - 100, NOW + 100);
+    const chain = lib.certificateChain(deviceCert, agencyCert);
+    const v = lib.verifyCertificateChain(chain, [root.publicKey], [], NOW);
+    eq(v.peer, 'bob@mof.gov.my/laptop');
+    eq(v.identityKey, bob.identityKey);
+    eq(v.agencyName, 'Ministry of Finance');
+    throwsCode(lib, () => lib.verifyCertificateChain(chain, [root.publicKey], [], NOW + 100), 'CertificateExpired');
+    throwsCode(lib, () => lib.verifyCertificateChain(chain, [root.publicKey], [], NOW - 101), 'CertificateNotYetValid');
+    throwsCode(lib, () => lib.verifyCertificateChain(chain, [agency.publicKey], [], NOW), 'UnknownRoot');
+    throwsCode(lib, () => lib.verifyCertificateChain(chain.slice(0, 20), [root.publicKey], [], NOW), 'Malformed');
+    const list = agency.revocationList(1n, NOW, new BigUint64Array([42n]));
+    throwsCode(lib, () => lib.verifyCertificateChain(chain, [root.publicKey], [{ list, agencyCertificate: agencyCert }], NOW), 'CertificateRevoked');
+    const wrongDomain = lib.certificateChain(agency.certifyDevice(43n, 'bob@pmo.gov.my/laptop', bob.identityKey, NOW - 100, NOW + 100), agencyCert);
+    throwsCode(lib, () => lib.verifyCertificateChain(wrongDomain, [root.publicKey], [], NOW), 'WrongDomain');
+    const alice = new lib.Device('alice@mof.gov.my', NOW);
+    alice.setTrustRoots([root.publicKey]);
+    alice.setRequireCertificate(true);
+    eq(alice.requireCertificate, true);
+    throwsCode(lib, () => alice.initiate('bob@mof.gov.my/laptop', bob.nextBundle()), 'CertificateRequired');
+    const proof = alice.verifyDevice(chain, NOW);
+    throwsCode(lib, () => alice.initiateCertified('bob@mof.gov.my/phone', bob.nextBundle(), proof), 'CertificateMismatch');
+    eq(alice.initiateCertified('bob@mof.gov.my/laptop', bob.nextBundle(), proof).kind, 'new');
+    eq(alice.applyRevocationList(list, agencyCert, NOW), 'applied');
+    eq(alice.applyRevocationList(list, agencyCert, NOW), 'unchanged');
+    throwsCode(lib, () => alice.verifyDevice(chain, NOW), 'CertificateRevoked');
+    for (const x of [root, agency, bob, alice, v, proof]) x.free();
   });
 }

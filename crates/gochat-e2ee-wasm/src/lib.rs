@@ -14,9 +14,9 @@
 #![forbid(unsafe_code)]
 
 pub mod attachment;
+pub mod certificates;
 pub mod devices;
 pub mod provisioning;
-pub mod certificates;
 pub mod trust;
 
 use gochat_e2ee as core;

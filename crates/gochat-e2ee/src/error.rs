@@ -13,10 +13,10 @@ use crate::ratchet::RatchetError;
 use crate::retry::RetryError;
 use crate::session::ParseError;
 use crate::snapshot::SnapshotError;
-use crate::trust::provisioning::ProvisioningError;
-use crate::trust::DeviceListError;
 use crate::trust::address::AddressError;
 use crate::trust::certificate::CertificateError;
+use crate::trust::provisioning::ProvisioningError;
+use crate::trust::DeviceListError;
 use crate::wire::DecodeError;
 
 /// Any error returned by the [`Device`](crate::Device) API.

@@ -10,8 +10,8 @@
 
 mod attachment_model;
 mod attachments;
-mod device_lists;
 mod certificates;
+mod device_lists;
 mod device_model;
 mod group_model;
 mod groups;
