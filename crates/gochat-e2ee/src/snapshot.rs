@@ -130,6 +130,25 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
     Ok(out)
 }
 
+/// As [`seal`], writing an older snapshot `version` (unit tests of older-state import only).
+#[cfg(test)]
+pub(crate) fn seal_version<R: CryptoRng + ?Sized>(
+    key: &SnapshotKey,
+    kind: SnapshotKind,
+    state: Zeroizing<Vec<u8>>,
+    version: u8,
+    rng: &mut R,
+) -> Result<Vec<u8>, CryptoError> {
+    let mut salt = [0u8; 32];
+    rng.fill_bytes(&mut salt);
+    let mut w = Writer::raw(HEADER_BYTES + state.len() + AEAD_TAG_BYTES);
+    w.u8(type_byte::SNAPSHOT).u8(version).u8(kind as u8).bytes(&salt);
+    let mut out = w.into_bytes();
+    let ct = derive(key, &salt, kind).and_then(|k| k.seal(&out, &state));
+    out.extend_from_slice(&ct?);
+    Ok(out)
+}
+
 /// Decrypts a snapshot of `kind` sealed with `context`, returning the state encoding.
 pub(crate) fn open(
     key: &SnapshotKey,

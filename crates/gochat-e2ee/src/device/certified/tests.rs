@@ -259,14 +259,16 @@ fn trust_anchors_survive_export_and_older_states_import_without_them() {
     assert_eq!(restored.trust_anchors(), alice.trust_anchors());
     assert_eq!(restored.trust().policy(), IdentityPolicy::Certified);
     assert_eq!(restored.state_len(), alice.state_len());
-    // A version-3 state: the same encoding without the trust-anchor section.
+    // A version-3 state: the same encoding without the trust-anchor and device-list
+    // sections (the last two), sealed as version 3.
     let state = alice.encode_state();
-    let v3 = state[..state.len() - alice.anchors.encoded_len()].to_vec();
-    let snap = crate::snapshot::seal(
+    let tail = alice.anchors.encoded_len() + alice.own.encoded_len() + alice.device_lists.encoded_len();
+    let v3 = state[..state.len() - tail].to_vec();
+    let snap = crate::snapshot::seal_version(
         &key,
         crate::snapshot::SnapshotKind::Device,
         zeroize::Zeroizing::new(v3),
-        &[],
+        0x03,
         &mut w.rng,
     )
     .unwrap();
