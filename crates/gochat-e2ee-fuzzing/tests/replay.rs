@@ -67,3 +67,40 @@ fn harness_sealing_matches_the_core() {
     let by_core = gochat_e2ee::Device::import(&key, &snap).unwrap();
     assert_eq!(d.state_digest(), by_core.state_digest());
 }
+
+/// The cargo-fuzz manifest, the target sources and the smoke-run list must name exactly
+/// the targets in `TARGETS`, each once, with one well-formed `[[bin]]` block: a broken
+/// manifest otherwise only shows up when the nightly fuzz build runs.
+#[test]
+fn fuzz_manifest_and_smoke_list_match_the_targets() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let manifest = std::fs::read_to_string(root.join("fuzz/Cargo.toml")).unwrap();
+    let blocks: Vec<&str> = manifest.split("[[bin]]").skip(1).collect();
+    let mut names = Vec::new();
+    for block in &blocks {
+        let keys: Vec<(&str, &str)> =
+            block.lines().take_while(|l| !l.starts_with('[')).filter_map(|l| l.split_once(" = ")).collect();
+        let get = |k: &str| {
+            let found: Vec<&str> = keys.iter().filter(|(key, _)| *key == k).map(|(_, v)| *v).collect();
+            assert_eq!(found.len(), 1, "[[bin]] block needs exactly one {k}: {block}");
+            found[0].trim_matches('"')
+        };
+        let name = get("name");
+        assert_eq!(get("path"), format!("fuzz_targets/{name}.rs"));
+        assert_eq!(get("test"), "false");
+        assert!(root.join("fuzz").join(get("path")).is_file(), "missing source for {name}");
+        names.push(name.to_string());
+    }
+    let mut expected: Vec<String> = TARGETS.iter().map(|t| t.to_string()).collect();
+    expected.sort();
+    names.sort();
+    assert_eq!(names, expected, "fuzz/Cargo.toml [[bin]] names");
+    let sources = std::fs::read_dir(root.join("fuzz/fuzz_targets")).unwrap().count();
+    assert_eq!(sources, TARGETS.len(), "fuzz/fuzz_targets holds a file per target");
+    let smoke = std::fs::read_to_string(root.join("scripts/fuzz-smoke.sh")).unwrap();
+    let line = smoke.lines().find(|l| l.starts_with("targets=")).unwrap();
+    let mut listed: Vec<String> =
+        line.split_once(":-").unwrap().1.trim_end_matches("}\"").split_whitespace().map(str::to_string).collect();
+    listed.sort();
+    assert_eq!(listed, expected, "scripts/fuzz-smoke.sh default target list");
+}
