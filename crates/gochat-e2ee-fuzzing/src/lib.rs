@@ -28,6 +28,9 @@ pub mod provisioning;
 pub mod sealed;
 pub mod trust;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use gochat_e2ee::records::RecordKey;
 use gochat_e2ee::{Device, Error, PreKeyBundle, SnapshotKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -112,10 +115,35 @@ pub fn decrypt_atomic(
     rng: &mut ChaCha20Rng,
 ) -> Result<Vec<u8>, Error> {
     let before = device.state_digest();
-    let out = device.decrypt(peer, message, rng).map(|d| d.plaintext);
+    let out = changes_checked(device, "decrypt", |d| d.decrypt(peer, message, rng).map(|d| d.plaintext));
     if let Err(e) = &out {
         assert_eq!(before, device.state_digest(), "decrypt failed ({e:?}) but changed the device state");
     }
+    out
+}
+
+/// Every record of `device`, encoded.
+pub fn all_records(device: &Device) -> BTreeMap<RecordKey, Vec<u8>> {
+    device.record_keys().into_iter().filter_map(|k| device.encode_record(&k).map(|v| (k, v.to_vec()))).collect()
+}
+
+/// Runs `f` on `device` and checks the store's change set: every record that differs
+/// afterwards (added, changed or removed) is listed by [`Device::take_changes`], and
+/// the records rebuild a device with exactly the live state.
+pub fn changes_checked<T>(device: &mut Device, what: &str, f: impl FnOnce(&mut Device) -> T) -> T {
+    let _ = device.take_changes();
+    let before = all_records(device);
+    let out = f(device);
+    let changed: BTreeSet<RecordKey> = device.take_changes().into_iter().collect();
+    let after = all_records(device);
+    for key in before.keys().chain(after.keys()) {
+        if !changed.contains(key) {
+            assert_eq!(before.get(key), after.get(key), "{what} changed record {key:?} without listing it");
+        }
+    }
+    let rebuilt = Device::from_records(after.into_iter().map(|(k, v)| (k, zeroize::Zeroizing::new(v))))
+        .expect("the records rebuild a device");
+    assert_eq!(rebuilt.state_digest(), device.state_digest(), "{what}: the records do not hold the whole state");
     out
 }
 
