@@ -25,6 +25,7 @@ pub mod fixtures;
 pub mod group_world;
 pub mod groups;
 pub mod provisioning;
+pub mod records;
 pub mod sealed;
 pub mod trust;
 
@@ -43,6 +44,7 @@ pub use devices::{device_endorsement, device_list};
 pub use group_world::group;
 pub use groups::{commit_welcome, distribution, group_message};
 pub use provisioning::{provisioning_message, provisioning_offer};
+pub use records::state_record;
 pub use trust::safety_number;
 
 /// The fixed snapshot key used by the `snapshot` target and its seeds.
@@ -50,7 +52,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 21] = [
+pub const TARGETS: [&str; 22] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -72,6 +74,7 @@ pub const TARGETS: [&str; 21] = [
     "provisioning_message",
     "certificate_chain",
     "revocation_list",
+    "state_record",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -98,6 +101,7 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "provisioning_message" => provisioning_message(data),
         "certificate_chain" => certificate_chain(data),
         "revocation_list" => revocation_list(data),
+        "state_record" => state_record(data),
         _ => return None,
     })
 }
