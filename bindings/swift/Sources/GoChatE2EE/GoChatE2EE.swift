@@ -8247,6 +8247,105 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * Whether asking the sender to retry can help.
          */retryMayHelp: Bool
     )
+    /**
+     * Too many wrong passcodes were tried on this store: the app decides (wipe, or unlock with the platform key); passcode attempts are refused until then.
+     */
+    case AttemptLimitReached(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The store was exported to move the device (or replaced): it refuses every operation, so two copies of live ratchet state never both run.
+     */
+    case StoreRetired(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * Another handle (thread or process) held the store's write lock past the wait timeout; nothing changed: try again.
+     */
+    case StoreBusy(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A stored record or the keyslot does not open or decode under this store's key: the file was modified or damaged; nothing changed.
+     */
+    case StoreCorrupt(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The store was written by a newer version of the library (a higher schema version).
+     */
+    case UnsupportedSchema(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The database or file system failed (disk full, permissions, I/O error); the operation was not committed and its result was not released.
+     */
+    case StoreIo(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A new store was asked for at a location that already holds one.
+     */
+    case StoreExists(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * Too many decrypted results wait for the app's acknowledgement (`ack`): acknowledge handled messages first; nothing was decrypted.
+     */
+    case InboxFull(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * Argon2id parameters (or a passcode) outside the documented bounds.
+     */
+    case InvalidStoreParameters(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
 
     
 
@@ -8581,6 +8680,42 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
         case 77: return .TrustAnchorsFull(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 78: return .AttemptLimitReached(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 79: return .StoreRetired(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 80: return .StoreBusy(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 81: return .StoreCorrupt(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 82: return .UnsupportedSchema(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 83: return .StoreIo(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 84: return .StoreExists(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 85: return .InboxFull(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 86: return .InvalidStoreParameters(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -9054,6 +9189,60 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
         
         case let .TrustAnchorsFull(detail,retryMayHelp):
             writeInt(&buf, Int32(77))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .AttemptLimitReached(detail,retryMayHelp):
+            writeInt(&buf, Int32(78))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StoreRetired(detail,retryMayHelp):
+            writeInt(&buf, Int32(79))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StoreBusy(detail,retryMayHelp):
+            writeInt(&buf, Int32(80))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StoreCorrupt(detail,retryMayHelp):
+            writeInt(&buf, Int32(81))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .UnsupportedSchema(detail,retryMayHelp):
+            writeInt(&buf, Int32(82))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StoreIo(detail,retryMayHelp):
+            writeInt(&buf, Int32(83))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StoreExists(detail,retryMayHelp):
+            writeInt(&buf, Int32(84))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .InboxFull(detail,retryMayHelp):
+            writeInt(&buf, Int32(85))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .InvalidStoreParameters(detail,retryMayHelp):
+            writeInt(&buf, Int32(86))
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
