@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod device;
 pub mod labels;
 pub mod memory;
 #[cfg(feature = "sqlite")]
@@ -20,6 +21,7 @@ pub mod sqlite;
 pub mod vault;
 
 pub use backend::{Backend, StoreError};
+pub use device::{Received, StoredDevice, MAX_INBOX};
 pub use memory::MemoryBackend;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteBackend};
