@@ -24,7 +24,7 @@ export type ErrorCode =
   | 'CertificateExpired' | 'CertificateNotYetValid' | 'WrongDomain' | 'CertificateRevoked' | 'UnknownRoot'
   | 'StaleRevocationList' | 'CertificateRequired' | 'CertificateMismatch' | 'TrustAnchorsFull'
   | 'AttemptLimitReached' | 'StoreRetired' | 'StoreBusy' | 'StoreCorrupt' | 'UnsupportedSchema' | 'StoreIo'
-  | 'StoreExists' | 'InboxFull' | 'InvalidStoreParameters';
+  | 'StoreExists' | 'InboxFull' | 'InvalidStoreParameters' | 'NotSupported';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {

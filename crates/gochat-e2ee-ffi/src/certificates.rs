@@ -297,6 +297,9 @@ impl Device {
             plaintext: d.plaintext,
             sender_identity: d.sender.to_bytes().to_vec(),
             identity_event: d.identity.into(),
+            digest: core::Device::message_digest(&message).to_vec(),
+            // Committed with the ratchet step but not kept for redelivery (only `decrypt` is).
+            redelivered: false,
         })
     }
 

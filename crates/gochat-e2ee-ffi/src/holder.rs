@@ -8,21 +8,34 @@ use std::ops::Deref;
 use std::sync::MutexGuard;
 
 use gochat_e2ee as core;
+use gochat_e2ee_store::{StoreError, StoredDevice};
 
-use crate::{Device, Result};
+use crate::{rng, Device, GoChatError, Result};
 
 /// The device state behind a binding `Device`.
 #[derive(Debug)]
+// One holder per binding `Device`, behind its mutex: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Holder {
     /// In memory only: the app persists it with `export`.
     Memory(core::Device),
+    /// In a store: every change is one committed transaction.
+    Stored(Box<StoredDevice>),
 }
 
 impl Holder {
     fn device(&self) -> &core::Device {
         match self {
             Holder::Memory(d) => d,
+            Holder::Stored(s) => s.device(),
         }
+    }
+}
+
+impl From<StoreError> for GoChatError {
+    fn from(e: StoreError) -> Self {
+        let retry = matches!(&e, StoreError::Protocol(p) if p.retry_may_help());
+        GoChatError::from_code(e.code(), e.to_string(), retry)
     }
 }
 
@@ -55,6 +68,12 @@ impl Device {
     ) -> Result<T> {
         match &mut *self.guard() {
             Holder::Memory(d) => Ok(f(d)?),
+            Holder::Stored(s) => Ok(s.transact(&mut rng(), |d, _| f(d))?),
         }
+    }
+
+    /// Runs `f` on the holder itself (store-only operations, the inbox).
+    pub(crate) fn with_holder<T>(&self, f: impl FnOnce(&mut Holder) -> Result<T>) -> Result<T> {
+        f(&mut self.guard())
     }
 }

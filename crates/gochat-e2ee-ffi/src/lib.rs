@@ -35,6 +35,7 @@ mod groups;
 mod holder;
 mod link;
 mod provisioning;
+mod store;
 mod trust;
 
 pub use trust::{SafetyNumber, ScanResult};
@@ -83,7 +84,7 @@ macro_rules! error_enum {
         }
 
         impl GoChatError {
-            fn from_code(code: ErrorCode, detail: String, retry_may_help: bool) -> Self {
+            pub(crate) fn from_code(code: ErrorCode, detail: String, retry_may_help: bool) -> Self {
                 match code {
                     $(ErrorCode::$name => GoChatError::$name { detail, retry_may_help },)*
                 }
@@ -262,6 +263,12 @@ pub struct DecryptResult {
     pub sender_identity: Vec<u8>,
     /// New, same, or changed: must be checked.
     pub identity_event: IdentityEvent,
+    /// The message digest (32 bytes): on a store-backed device, pass it to `ack` once the
+    /// message is handled durably; the app deduplicates by it.
+    pub digest: Vec<u8>,
+    /// True if a store-backed device decrypted this message before (and it was not yet
+    /// acknowledged): the app may have handled it already.
+    pub redelivered: bool,
 }
 
 fn identity_key_arg(bytes: &[u8]) -> Result<core::IdentityKey> {
@@ -497,12 +504,26 @@ impl Device {
 
     /// Decrypts a message from `peer` (starting a session on a prekey message), with
     /// the sender's identity and the identity event the app must check.
+    ///
+    /// On a store-backed device the result is committed with the ratchet step and kept
+    /// until `ack(digest)`: the same message delivered again (after a crash) returns it
+    /// again with `redelivered` set, instead of `Duplicate`.
     pub fn decrypt(&self, peer: String, message: Vec<u8>) -> Result<DecryptResult> {
-        let d = self.with(|d| d.decrypt(&peer, &message, &mut rng()))?;
+        let (d, digest, redelivered) = self.with_holder(|h| match h {
+            holder::Holder::Memory(d) => {
+                Ok((d.decrypt(&peer, &message, &mut rng())?, core::Device::message_digest(&message), false))
+            }
+            holder::Holder::Stored(s) => {
+                let r = s.decrypt(&peer, &message, &mut rng())?;
+                Ok((r.decrypted, r.digest, r.redelivered))
+            }
+        })?;
         Ok(DecryptResult {
             plaintext: d.plaintext,
             sender_identity: d.sender.to_bytes().to_vec(),
             identity_event: d.identity.into(),
+            digest: digest.to_vec(),
+            redelivered,
         })
     }
 
@@ -526,10 +547,15 @@ impl Device {
         Ok(self.with(|d| d.handle_retry_request(&peer, &request, now, &mut rng()))?.to_vec())
     }
 
-    /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.
+    /// Exports the whole device as a snapshot encrypted under the 32-byte `key`. Refused
+    /// (`NotSupported`) on a store-backed device, whose live state must not be copied: move
+    /// it with `move_out`, which retires the store.
     pub fn export(&self, key: Vec<u8>) -> Result<Vec<u8>> {
         let key = snapshot_key(key)?;
-        Ok(self.lock().export(&key, &mut rng())?)
+        self.with_holder(|h| match h {
+            holder::Holder::Memory(d) => Ok(d.export(&key, &mut rng())?),
+            holder::Holder::Stored(_) => Err(store::not_supported("a store-backed device moves with move_out")),
+        })
     }
 
     /// Exports the session record with `peer` as a snapshot.

@@ -285,6 +285,9 @@ macro_rules! for_each_error_code {
             InboxFull,
             /// Argon2id parameters (or a passcode) outside the documented bounds.
             InvalidStoreParameters,
+            /// The operation does not apply to this device: a store method on an in-memory
+            /// device, or a snapshot export of a store-backed device (move it with `move_out`).
+            NotSupported,
         }
     };
 }

@@ -153,7 +153,7 @@ fn error_codes_are_stable_and_distinct() {
     for c in ErrorCode::ALL {
         assert_eq!(c.as_str(), format!("{c:?}"));
     }
-    assert_eq!(ErrorCode::ALL.len(), 86);
+    assert_eq!(ErrorCode::ALL.len(), 87);
     assert_eq!(ErrorCode::ALL[37].as_str(), "StateFull");
     assert_eq!(ErrorCode::ALL[38].as_str(), "Internal");
     // Groups and channels (issue 9) appended after the 1:1 codes, which keep their places.
@@ -174,6 +174,7 @@ fn error_codes_are_stable_and_distinct() {
     // The store (issue 12): produced by gochat-e2ee-store, never by the core.
     assert_eq!(ErrorCode::ALL[77].as_str(), "AttemptLimitReached");
     assert_eq!(ErrorCode::ALL[85].as_str(), "InvalidStoreParameters");
+    assert_eq!(ErrorCode::ALL[86].as_str(), "NotSupported");
 }
 
 #[test]
