@@ -26,6 +26,7 @@ pub mod group_world;
 pub mod groups;
 pub mod provisioning;
 pub mod sealed;
+pub mod store;
 pub mod trust;
 
 use gochat_e2ee::{Device, Error, PreKeyBundle, SnapshotKey};
@@ -40,6 +41,7 @@ pub use devices::{device_endorsement, device_list};
 pub use group_world::group;
 pub use groups::{commit_welcome, distribution, group_message};
 pub use provisioning::{provisioning_message, provisioning_offer};
+pub use store::{store_keyslot, store_record};
 pub use trust::safety_number;
 
 /// The fixed snapshot key used by the `snapshot` target and its seeds.
@@ -47,7 +49,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 21] = [
+pub const TARGETS: [&str; 23] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -69,6 +71,8 @@ pub const TARGETS: [&str; 21] = [
     "provisioning_message",
     "certificate_chain",
     "revocation_list",
+    "store_record",
+    "store_keyslot",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -95,6 +99,8 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "provisioning_message" => provisioning_message(data),
         "certificate_chain" => certificate_chain(data),
         "revocation_list" => revocation_list(data),
+        "store_record" => store_record(data),
+        "store_keyslot" => store_keyslot(data),
         _ => return None,
     })
 }
