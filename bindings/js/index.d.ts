@@ -22,7 +22,9 @@ export type ErrorCode =
   | 'StaleDeviceList' | 'NotPrimary' | 'UnknownDevice' | 'TooManyDevices' | 'DeviceListMismatch' | 'UnknownMasterKey'
   | 'ProvisioningExpired' | 'ProvisioningUsed'
   | 'CertificateExpired' | 'CertificateNotYetValid' | 'WrongDomain' | 'CertificateRevoked' | 'UnknownRoot'
-  | 'StaleRevocationList' | 'CertificateRequired' | 'CertificateMismatch' | 'TrustAnchorsFull';
+  | 'StaleRevocationList' | 'CertificateRequired' | 'CertificateMismatch' | 'TrustAnchorsFull'
+  | 'AttemptLimitReached' | 'StoreRetired' | 'StoreBusy' | 'StoreCorrupt' | 'UnsupportedSchema' | 'StoreIo'
+  | 'StoreExists' | 'InboxFull' | 'InvalidStoreParameters';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {

@@ -236,13 +236,17 @@ pub fn verify_certificate_chain(
 impl Device {
     /// Replaces the trust roots (32-byte Ed25519 public keys, at most 16).
     pub fn set_trust_roots(&self, roots: Vec<Vec<u8>>) -> Result<()> {
-        Ok(self.lock().set_trust_roots(&roots_arg(&roots)?)?)
+        let roots = roots_arg(&roots)?;
+        self.with(|d| d.set_trust_roots(&roots))
     }
 
     /// Whether a session start needs a verified certificate (refused with
     /// `CertificateRequired` otherwise, before any key agreement).
-    pub fn set_require_certificate(&self, require: bool) {
-        self.lock().set_require_certificate(require);
+    pub fn set_require_certificate(&self, require: bool) -> Result<()> {
+        self.with(|d| {
+            d.set_require_certificate(require);
+            Ok(())
+        })
     }
 
     /// Whether session starts need a verified certificate.
@@ -258,7 +262,7 @@ impl Device {
         agency_certificate: Option<Vec<u8>>,
         now: u64,
     ) -> Result<RevocationUpdate> {
-        Ok(self.lock().apply_revocation_list(&list, agency_certificate.as_deref(), now)?.into())
+        Ok(self.with(|d| d.apply_revocation_list(&list, agency_certificate.as_deref(), now))?.into())
     }
 
     /// Verifies a certificate chain with the held roots and revocation lists at `now`.
@@ -277,7 +281,7 @@ impl Device {
         certificate: Arc<VerifiedDevice>,
     ) -> Result<IdentityEvent> {
         let bundle = core::PreKeyBundle::from_bytes(&bundle).map_err(err)?;
-        Ok(self.lock().initiate_certified(&peer, &bundle, &certificate.inner, &mut rng())?.into())
+        Ok(self.with(|d| d.initiate_certified(&peer, &bundle, &certificate.inner, &mut rng()))?.into())
     }
 
     /// Decrypts a message whose sender identity `certificate` certifies for `peer`
@@ -288,7 +292,7 @@ impl Device {
         message: Vec<u8>,
         certificate: Arc<VerifiedDevice>,
     ) -> Result<DecryptResult> {
-        let d = self.lock().decrypt_certified(&peer, &message, &certificate.inner, &mut rng())?;
+        let d = self.with(|d| d.decrypt_certified(&peer, &message, &certificate.inner, &mut rng()))?;
         Ok(DecryptResult {
             plaintext: d.plaintext,
             sender_identity: d.sender.to_bytes().to_vec(),
@@ -299,6 +303,6 @@ impl Device {
     /// Approves `peer`'s pending identity change that `certificate` certifies
     /// (`CertificateMismatch` otherwise, also when nothing is pending).
     pub fn approve_certified(&self, peer: String, certificate: Arc<VerifiedDevice>) -> Result<()> {
-        Ok(self.lock().approve_certified(&peer, &certificate.inner)?)
+        self.with(|d| d.approve_certified(&peer, &certificate.inner))
     }
 }

@@ -184,7 +184,7 @@ impl Device {
     /// Creates a channel this device publishes; returns its id (32 bytes). Give the id
     /// and `channel_public_key` to subscribers out of band.
     pub fn channel_create(&self, kind: ChannelKind) -> Result<Vec<u8>> {
-        Ok(self.lock().channel_create(kind.into(), &mut rng())?.0.to_vec())
+        Ok(self.with(|d| d.channel_create(kind.into(), &mut rng()))?.0.to_vec())
     }
 
     /// The published channel's current signing key (32-byte Ed25519 public key).
@@ -205,14 +205,14 @@ impl Device {
         now: u64,
     ) -> Result<Vec<u8>> {
         let id = channel_id_arg(&channel_id)?;
-        Ok(self.lock().channel_announce(&id, content_type.into(), &body, now)?)
+        self.with(|d| d.channel_announce(&id, content_type.into(), &body, now))
     }
 
     /// Replaces the channel's signing key: a 0x31 rotation signed by the old and the new
     /// key, to post like an announcement (subscribers follow it).
     pub fn channel_rotate_signing_key(&self, channel_id: Vec<u8>, now: u64) -> Result<Vec<u8>> {
         let id = channel_id_arg(&channel_id)?;
-        Ok(self.lock().channel_rotate_signing_key(&id, now, &mut rng())?)
+        self.with(|d| d.channel_rotate_signing_key(&id, now, &mut rng()))
     }
 
     /// The restricted channel's current content key, as pairwise messages to each of
@@ -221,7 +221,7 @@ impl Device {
     /// content key instead).
     pub fn channel_send_key(&self, channel_id: Vec<u8>, subscribers: Vec<String>) -> Result<FanOutRecord> {
         let id = channel_id_arg(&channel_id)?;
-        Ok(fan_out(self.lock().channel_send_key(&id, &subscribers)?))
+        Ok(fan_out(self.with(|d| d.channel_send_key(&id, &subscribers))?))
     }
 
     /// A new content key for the restricted channel, sent to `subscribers` only:
@@ -233,7 +233,7 @@ impl Device {
         subscribers: Vec<String>,
     ) -> Result<ChannelRekeyRecord> {
         let id = channel_id_arg(&channel_id)?;
-        let r = self.lock().channel_rotate_content_key(&id, &subscribers, &mut rng())?;
+        let r = self.with(|d| d.channel_rotate_content_key(&id, &subscribers, &mut rng()))?;
         Ok(ChannelRekeyRecord { key_id: r.key_id, outgoing: outgoing(r.outgoing), withheld: withheld(r.withheld) })
     }
 
@@ -241,7 +241,7 @@ impl Device {
     /// band: only posts signed by that key (or its rotated successors) are accepted.
     pub fn channel_subscribe(&self, channel_id: Vec<u8>, channel_key: Vec<u8>, kind: ChannelKind) -> Result<()> {
         let (id, key) = (channel_id_arg(&channel_id)?, channel_key_arg(&channel_key)?);
-        self.lock().channel_subscribe(id, key, kind.into())?;
+        self.with(|d| d.channel_subscribe(id, key, kind.into()))?;
         Ok(())
     }
 
@@ -251,13 +251,13 @@ impl Device {
     /// (`FromFuture`), a restricted post whose key has not arrived (`MissingSenderKey`:
     /// retry after it has).
     pub fn channel_receive(&self, post: Vec<u8>, now: u64) -> Result<ChannelReceivedRecord> {
-        Ok(self.lock().channel_receive(&post, now)?.into())
+        Ok(self.with(|d| d.channel_receive(&post, now))?.into())
     }
 
     /// Receives any pairwise control message from `peer`: a group sender key or a
     /// restricted channel's content key. A refused one leaves the session as it was.
     pub fn receive_control(&self, peer: String, message: Vec<u8>) -> Result<ControlReceived> {
-        Ok(match self.lock().receive_control(&peer, &message, &mut rng())? {
+        Ok(match self.with(|d| d.receive_control(&peer, &message, &mut rng()))? {
             core::device::ControlReceived::SenderKey(r) => ControlReceived::SenderKey { received: r.into() },
             core::device::ControlReceived::ChannelKey(r) => ControlReceived::ChannelKey {
                 received: ChannelKeyReceivedRecord {
@@ -272,7 +272,8 @@ impl Device {
 
     /// Deletes the publisher and subscription state of the channel; whether any was
     /// held. A wrong-length id names no channel.
-    pub fn channel_forget(&self, channel_id: Vec<u8>) -> bool {
-        channel_id_arg(&channel_id).is_ok_and(|id| self.lock().channel_forget(&id))
+    pub fn channel_forget(&self, channel_id: Vec<u8>) -> Result<bool> {
+        let Ok(id) = channel_id_arg(&channel_id) else { return Ok(false) };
+        self.with(|d| Ok(d.channel_forget(&id)))
     }
 }

@@ -247,27 +247,27 @@ impl Device {
     /// address `user/device`.
     pub fn create_master_key(&self, device_id: String, now: u64) -> Result<Vec<u8>> {
         let device = device_arg(&device_id)?;
-        Ok(self.lock().create_master_key(&device, now, &mut rng())?.encode())
+        Ok(self.with(|d| d.create_master_key(&device, now, &mut rng()))?.encode())
     }
 
     /// The primary adds a device to its list (version + 1) and endorses it.
     pub fn endorse_device(&self, device_id: String, identity_key: Vec<u8>, now: u64) -> Result<EndorsedDevice> {
         let (device, identity) = (device_arg(&device_id)?, identity_key_arg(&identity_key)?);
-        let (e, list) = self.lock().endorse_device(&device, &identity, now)?;
+        let (e, list) = self.with(|d| d.endorse_device(&device, &identity, now))?;
         Ok(EndorsedDevice { endorsement: e.encode(), device_list: list.encode() })
     }
 
     /// A linked device takes its user's list and its endorsement.
     pub fn adopt_own_device_list(&self, device_list: Vec<u8>, endorsement: Vec<u8>) -> Result<()> {
         let (list, e) = (list_arg(&device_list)?, endorsement_arg(&endorsement)?);
-        Ok(self.lock().adopt_own_device_list(&list, &e)?)
+        self.with(|d| d.adopt_own_device_list(&list, &e))
     }
 
     /// The primary removes one of its other devices: new list, its sessions deleted,
     /// administered groups rekeyed without it.
     pub fn remove_linked_device(&self, device_id: String, now: u64) -> Result<DeviceRemovalRecord> {
         let device = device_arg(&device_id)?;
-        let r = self.lock().remove_linked_device(&device, now, &mut rng())?;
+        let r = self.with(|d| d.remove_linked_device(&device, now, &mut rng()))?;
         Ok(DeviceRemovalRecord {
             device_list: r.device_list.encode(),
             group_changes: r.group_changes.into_iter().map(Into::into).collect(),
@@ -277,7 +277,7 @@ impl Device {
 
     /// Processes a device list from the server (a peer's, or this device's own user's).
     pub fn process_device_list(&self, device_list: Vec<u8>, now: u64) -> Result<DeviceListUpdateRecord> {
-        Ok(self.lock().process_device_list(&device_list, now, &mut rng())?.into())
+        Ok(self.with(|d| d.process_device_list(&device_list, now, &mut rng()))?.into())
     }
 
     /// The app's decision on a master-key change: pins `master_public_key` for `user`
@@ -291,7 +291,7 @@ impl Device {
         let user = user_arg(&user)?;
         let key = bytes32(&master_public_key, "a master public key", ErrorCode::InvalidKey)?;
         let key = MasterPublicKey::from_bytes(key).map_err(core::Error::from)?;
-        Ok(self.lock().approve_master_key(&user, &key, now, &mut rng())?.into())
+        Ok(self.with(|d| d.approve_master_key(&user, &key, now, &mut rng()))?.into())
     }
 
     /// Encrypts `plaintext` for every listed device of `user` and this device's own
@@ -312,7 +312,7 @@ impl Device {
                 Ok((a, bundle))
             })
             .collect::<Result<Vec<_>>>()?;
-        let out = self.lock().encrypt_for_user(&user, &plaintext, &bundles, &mut rng())?;
+        let out = self.with(|d| d.encrypt_for_user(&user, &plaintext, &bundles, &mut rng()))?;
         Ok(UserFanOutRecord {
             messages: out.messages.into_iter().map(|(peer, message)| OutgoingRecord { peer, message }).collect(),
             report: out

@@ -236,7 +236,7 @@ impl Device {
     /// acted on (`group_resend_key` after a session or an approval).
     pub fn group_create(&self, others: Vec<GroupMemberRecord>, now: u64) -> Result<GroupChangeRecord> {
         let others = members_arg(&others)?;
-        Ok(self.lock().group_create(&others, now, &mut rng())?.into())
+        Ok(self.with(|d| d.group_create(&others, now, &mut rng()))?.into())
     }
 
     /// Adds member devices (this device must be an admin): a commit for the current
@@ -244,7 +244,7 @@ impl Device {
     /// (they cannot read earlier messages).
     pub fn group_add(&self, group_id: Vec<u8>, members: Vec<GroupMemberRecord>, now: u64) -> Result<GroupChangeRecord> {
         let (id, members) = (group_id_arg(&group_id)?, members_arg(&members)?);
-        Ok(self.lock().group_add(&id, &members, now, &mut rng())?.into())
+        Ok(self.with(|d| d.group_add(&id, &members, now, &mut rng()))?.into())
     }
 
     /// Removes member devices (an admin; or any member removing itself, to leave).
@@ -252,7 +252,7 @@ impl Device {
     /// members; so does every remaining member when it applies the commit.
     pub fn group_remove(&self, group_id: Vec<u8>, names: Vec<String>, now: u64) -> Result<GroupChangeRecord> {
         let id = group_id_arg(&group_id)?;
-        Ok(self.lock().group_remove(&id, &names, now, &mut rng())?.into())
+        Ok(self.with(|d| d.group_remove(&id, &names, now, &mut rng()))?.into())
     }
 
     /// Replaces the device behind member `name` by the one with `identity_key` (an
@@ -266,7 +266,7 @@ impl Device {
         now: u64,
     ) -> Result<GroupChangeRecord> {
         let (id, identity) = (group_id_arg(&group_id)?, identity_key_arg(&identity_key)?);
-        Ok(self.lock().group_replace(&id, &name, &identity, now, &mut rng())?.into())
+        Ok(self.with(|d| d.group_replace(&id, &name, &identity, now, &mut rng()))?.into())
     }
 
     /// Applies a commit by another member. Refused: an epoch not yet reached
@@ -274,7 +274,7 @@ impl Device {
     /// history (`GroupFork`), an author not allowed (`NotAdmin`, `NotMember`), a bad
     /// signature. Deliver the returned pairwise messages.
     pub fn group_process_commit(&self, commit: Vec<u8>, now: u64) -> Result<GroupChangeRecord> {
-        Ok(self.lock().group_process_commit(&commit, now, &mut rng())?.into())
+        Ok(self.with(|d| d.group_process_commit(&commit, now, &mut rng()))?.into())
     }
 
     /// Joins a group from a welcome. Its author must be a pinned, approved identity on
@@ -282,7 +282,7 @@ impl Device {
     /// admin who signed it; this device must be listed under its user id and identity.
     /// Deliver the returned pairwise messages (this device's key for every member).
     pub fn group_join(&self, welcome: Vec<u8>, now: u64) -> Result<GroupChangeRecord> {
-        Ok(self.lock().group_join(&welcome, now, &mut rng())?.into())
+        Ok(self.with(|d| d.group_join(&welcome, now, &mut rng()))?.into())
     }
 
     /// Encrypts for the group. If this send starts a new sender key (the rotation
@@ -291,7 +291,7 @@ impl Device {
     pub fn group_encrypt(&self, group_id: Vec<u8>, plaintext: Vec<u8>, now: u64) -> Result<GroupSentRecord> {
         let plaintext = Zeroizing::new(plaintext);
         let id = group_id_arg(&group_id)?;
-        let s = self.lock().group_encrypt(&id, &plaintext, now, &mut rng())?;
+        let s = self.with(|d| d.group_encrypt(&id, &plaintext, now, &mut rng()))?;
         Ok(GroupSentRecord {
             message: s.message,
             rotated: s.rotated,
@@ -305,7 +305,7 @@ impl Device {
     /// arrived; keep the message and decrypt it again once it has. On any error,
     /// nothing changes.
     pub fn group_decrypt(&self, sender: String, message: Vec<u8>) -> Result<GroupPlaintextRecord> {
-        let p = self.lock().group_decrypt(&sender, &message)?;
+        let p = self.with(|d| d.group_decrypt(&sender, &message))?;
         Ok(GroupPlaintextRecord {
             plaintext: p.plaintext,
             sender: p.sender,
@@ -319,14 +319,14 @@ impl Device {
     /// message). If the group refuses it (e.g. `UnknownGroup` before the welcome,
     /// `EpochAhead` before a commit), the session is left as it was: retry later.
     pub fn group_receive(&self, peer: String, message: Vec<u8>) -> Result<SenderKeyReceivedRecord> {
-        Ok(self.lock().group_receive(&peer, &message, &mut rng())?.into())
+        Ok(self.with(|d| d.group_receive(&peer, &message, &mut rng()))?.into())
     }
 
     /// Sends this device's current sender key to member `peer` again: after a withheld
     /// member got a session or an approval, or when it lost the key.
     pub fn group_resend_key(&self, group_id: Vec<u8>, peer: String) -> Result<FanOutRecord> {
         let id = group_id_arg(&group_id)?;
-        Ok(fan_out(self.lock().group_resend_key(&id, &peer)?))
+        Ok(fan_out(self.with(|d| d.group_resend_key(&id, &peer))?))
     }
 
     /// Sets when this device rotates its sender key in the group by itself: after
@@ -334,14 +334,15 @@ impl Device {
     /// every removal and replacement rotates regardless).
     pub fn group_set_rotation_policy(&self, group_id: Vec<u8>, max_messages: u32, max_age_secs: u64) -> Result<()> {
         let id = group_id_arg(&group_id)?;
-        self.lock().group_set_rotation_policy(&id, RotationPolicy { max_messages, max_age_secs })?;
+        self.with(|d| d.group_set_rotation_policy(&id, RotationPolicy { max_messages, max_age_secs }))?;
         Ok(())
     }
 
     /// Deletes all state of the group (one this device left or was removed from);
     /// whether it was held. A wrong-length id names no group.
-    pub fn group_forget(&self, group_id: Vec<u8>) -> bool {
-        group_id_arg(&group_id).is_ok_and(|id| self.lock().group_forget(&id))
+    pub fn group_forget(&self, group_id: Vec<u8>) -> Result<bool> {
+        let Ok(id) = group_id_arg(&group_id) else { return Ok(false) };
+        self.with(|d| Ok(d.group_forget(&id)))
     }
 
     /// The ids of every group held (32 bytes each), in order.

@@ -19,7 +19,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use gochat_e2ee as core;
 use gochat_e2ee::{ErrorCode, SnapshotKey};
@@ -32,6 +32,7 @@ mod certificates;
 mod channels;
 mod devices;
 mod groups;
+mod holder;
 mod link;
 mod provisioning;
 mod trust;
@@ -336,14 +337,7 @@ pub fn limits() -> Limits {
 /// A device: identity, prekeys and sessions with peer devices. Thread safe.
 #[derive(Debug, uniffi::Object)]
 pub struct Device {
-    inner: Mutex<core::Device>,
-}
-
-impl Device {
-    fn lock(&self) -> MutexGuard<'_, core::Device> {
-        // Every core call is failure-atomic, so state behind a poisoned lock is consistent.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
+    inner: Mutex<holder::Holder>,
 }
 
 #[uniffi::export]
@@ -352,7 +346,7 @@ impl Device {
     /// prekey. `now` is seconds since the Unix epoch.
     #[uniffi::constructor]
     pub fn new(user_id: String, now: u64) -> Arc<Self> {
-        Arc::new(Device { inner: Mutex::new(core::Device::new(&user_id, now, &mut rng())) })
+        Arc::new(Device { inner: Mutex::new(holder::Holder::Memory(core::Device::new(&user_id, now, &mut rng()))) })
     }
 
     /// Restores a device from a snapshot made by `export` with the same 32-byte key.
@@ -362,7 +356,7 @@ impl Device {
     #[uniffi::constructor]
     pub fn from_snapshot(key: Vec<u8>, snapshot: Vec<u8>) -> Result<Arc<Self>> {
         let d = core::Device::import(&snapshot_key(key)?, &snapshot)?;
-        Ok(Arc::new(Device { inner: Mutex::new(d) }))
+        Ok(Arc::new(Device { inner: Mutex::new(holder::Holder::Memory(d)) }))
     }
 
     /// The user id given at creation.
@@ -382,36 +376,41 @@ impl Device {
 
     /// Generates `count` one-time X25519 prekeys (at most 200 held).
     pub fn generate_one_time_prekeys(&self, count: u32) -> Result<()> {
-        self.lock().account_mut().generate_one_time_prekeys(count as usize, &mut rng()).map_err(core::Error::from)?;
+        self.with(|d| {
+            d.account_mut().generate_one_time_prekeys(count as usize, &mut rng()).map_err(core::Error::from)
+        })?;
         Ok(())
     }
 
     /// Generates `count` one-time ML-KEM-1024 prekeys (at most 200 held).
     pub fn generate_pq_prekeys(&self, count: u32, now: u64) -> Result<()> {
-        self.lock().account_mut().generate_pq_prekeys(count as usize, now, &mut rng()).map_err(core::Error::from)?;
+        self.with(|d| d.account_mut().generate_pq_prekeys(count as usize, now, &mut rng()).map_err(core::Error::from))?;
         Ok(())
     }
 
     /// Rotates the signed prekey (the old one stays usable for 30 days).
     pub fn rotate_signed_prekey(&self, now: u64) -> Result<()> {
-        self.lock().account_mut().rotate_signed_prekey(now, &mut rng()).map_err(core::Error::from)?;
+        self.with(|d| d.account_mut().rotate_signed_prekey(now, &mut rng()).map_err(core::Error::from))?;
         Ok(())
     }
 
     /// Rotates the last-resort ML-KEM prekey (the old one stays usable for 30 days).
     pub fn rotate_last_resort_prekey(&self, now: u64) -> Result<()> {
-        self.lock().account_mut().rotate_last_resort_prekey(now, &mut rng()).map_err(core::Error::from)?;
+        self.with(|d| d.account_mut().rotate_last_resort_prekey(now, &mut rng()).map_err(core::Error::from))?;
         Ok(())
     }
 
     /// Drops retired prekeys past their grace period.
-    pub fn expire_prekeys(&self, now: u64) {
-        self.lock().account_mut().expire_prekeys(now);
+    pub fn expire_prekeys(&self, now: u64) -> Result<()> {
+        self.with(|d| {
+            d.account_mut().expire_prekeys(now);
+            Ok(())
+        })
     }
 
     /// A fresh bundle to publish: the next unissued one-time prekeys, else last-resort.
     pub fn next_bundle(&self) -> Result<Vec<u8>> {
-        Ok(self.lock().next_bundle()?.to_bytes())
+        Ok(self.with(|d| d.next_bundle())?.to_bytes())
     }
 
     /// Starts an outbound session with `peer` from its bundle (verified first). The
@@ -419,16 +418,20 @@ impl Device {
     /// differs under `RequireApproval`.
     pub fn initiate(&self, peer: String, bundle: Vec<u8>) -> Result<IdentityEvent> {
         let bundle = core::PreKeyBundle::from_bytes(&bundle).map_err(core::Error::from)?;
-        Ok(self.lock().initiate(&peer, &bundle, &mut rng())?.into())
+        Ok(self.with(|d| d.initiate(&peer, &bundle, &mut rng()))?.into())
     }
 
     /// Sets the identity-change policy (default `RequireApproval`).
-    pub fn set_identity_policy(&self, policy: IdentityPolicy) {
-        self.lock().set_identity_policy(match policy {
+    pub fn set_identity_policy(&self, policy: IdentityPolicy) -> Result<()> {
+        let policy = match policy {
             IdentityPolicy::RequireApproval => core::IdentityPolicy::RequireApproval,
             IdentityPolicy::Notify => core::IdentityPolicy::Notify,
             IdentityPolicy::Certified => core::IdentityPolicy::Certified,
-        });
+        };
+        self.with(|d| {
+            d.set_identity_policy(policy);
+            Ok(())
+        })
     }
 
     /// The identity-change policy in force.
@@ -444,20 +447,20 @@ impl Device {
     /// session with it current (approving the pinned one dismisses a pending change).
     pub fn approve_identity(&self, peer: String, identity_key: Vec<u8>) -> Result<()> {
         let identity = identity_key_arg(&identity_key)?;
-        self.lock().approve_identity(&peer, &identity)?;
+        self.with(|d| d.approve_identity(&peer, &identity))?;
         Ok(())
     }
 
     /// Deletes every session with `peer` (its pinned identity stays); whether there was
     /// one. The way to shed state when calls fail with `StateFull`.
-    pub fn remove_sessions(&self, peer: String) -> bool {
-        self.lock().remove_sessions(&peer)
+    pub fn remove_sessions(&self, peer: String) -> Result<bool> {
+        self.with(|d| Ok(d.remove_sessions(&peer)))
     }
 
     /// Forgets the pinned identity of `peer`: the next session is a first contact again
     /// (trust on first use). Only for an explicit user decision; whether one was pinned.
-    pub fn forget_identity(&self, peer: String) -> bool {
-        self.lock().forget_identity(&peer)
+    pub fn forget_identity(&self, peer: String) -> Result<bool> {
+        self.with(|d| Ok(d.forget_identity(&peer)))
     }
 
     /// The exact size in bytes of the device's state (a device snapshot is 51 bytes
@@ -489,13 +492,13 @@ impl Device {
     /// Encrypts for `peer` on the current session.
     pub fn encrypt(&self, peer: String, plaintext: Vec<u8>) -> Result<Vec<u8>> {
         let plaintext = Zeroizing::new(plaintext);
-        Ok(self.lock().encrypt(&peer, &plaintext)?)
+        self.with(|d| d.encrypt(&peer, &plaintext))
     }
 
     /// Decrypts a message from `peer` (starting a session on a prekey message), with
     /// the sender's identity and the identity event the app must check.
     pub fn decrypt(&self, peer: String, message: Vec<u8>) -> Result<DecryptResult> {
-        let d = self.lock().decrypt(&peer, &message, &mut rng())?;
+        let d = self.with(|d| d.decrypt(&peer, &message, &mut rng()))?;
         Ok(DecryptResult {
             plaintext: d.plaintext,
             sender_identity: d.sender.to_bytes().to_vec(),
@@ -514,13 +517,13 @@ impl Device {
         now: u64,
     ) -> Result<Vec<u8>> {
         let recipient = identity_key_arg(&recipient_identity)?;
-        Ok(self.lock().retry_request(&peer, &recipient, &failed_message, now)?)
+        self.with(|d| d.retry_request(&peer, &recipient, &failed_message, now))
     }
 
     /// Handles a retry request from `peer` at time `now`: starts a new session and
     /// returns the digest of the message to re-send.
     pub fn handle_retry_request(&self, peer: String, request: Vec<u8>, now: u64) -> Result<Vec<u8>> {
-        Ok(self.lock().handle_retry_request(&peer, &request, now, &mut rng())?.to_vec())
+        Ok(self.with(|d| d.handle_retry_request(&peer, &request, now, &mut rng()))?.to_vec())
     }
 
     /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.
@@ -538,7 +541,7 @@ impl Device {
     /// Imports a session record snapshot for `peer`, replacing any held.
     pub fn import_session(&self, peer: String, key: Vec<u8>, snapshot: Vec<u8>) -> Result<()> {
         let key = snapshot_key(key)?;
-        self.lock().import_session(&peer, &key, &snapshot)?;
+        self.with(|d| d.import_session(&peer, &key, &snapshot))?;
         Ok(())
     }
 }

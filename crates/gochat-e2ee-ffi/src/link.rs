@@ -26,7 +26,7 @@ impl Device {
     /// nothing: `ProvisioningExpired`, `NotPrimary`, `Duplicate`, `TooManyDevices`,
     /// `Malformed`, `InvalidKey`, ...
     pub fn link_device(&self, offer: Vec<u8>, now: u64) -> Result<LinkOutcome> {
-        let out = self.lock().link_device(&offer, now, &mut rng())?;
+        let out = self.with(|d| d.link_device(&offer, now, &mut rng()))?;
         Ok(LinkOutcome { message: out.message, device_list: (&out.device_list).into() })
     }
 
@@ -37,8 +37,7 @@ impl Device {
     /// the secret: the errors of `ProvisioningSecret.open` (`ProvisioningUsed` once spent),
     /// `DeviceListMismatch`, `BadSignature`, `Malformed`, ...
     pub fn complete_link(&self, secret: Arc<ProvisioningSecret>, message: Vec<u8>) -> Result<DeviceListInfo> {
-        let mut device = self.lock();
-        let list = device.complete_link(&mut secret.lock(), &message)?;
+        let list = self.with(|d| d.complete_link(&mut secret.lock(), &message))?;
         Ok((&list).into())
     }
 }

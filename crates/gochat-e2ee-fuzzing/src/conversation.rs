@@ -134,7 +134,7 @@ impl World {
         pt.extend(std::iter::repeat_n(len, usize::from(len)));
         let dev = &mut self.sides[side].device;
         let before = dev.state_digest();
-        match dev.encrypt(peer_of(side), &pt) {
+        match crate::changes_checked(dev, "encrypt", |d| d.encrypt(peer_of(side), &pt)) {
             Ok(bytes) => {
                 self.plaintexts.push(pt);
                 self.delivered.push(false);

@@ -200,7 +200,7 @@ fn build() -> GroupFixtures {
 /// Runs `f` on `device`; if it fails, asserts that the device's state did not change.
 pub fn atomic<T>(device: &mut Device, what: &str, f: impl FnOnce(&mut Device) -> Result<T, Error>) -> Result<T, Error> {
     let before = device.state_digest();
-    let out = f(device);
+    let out = crate::changes_checked(device, what, f);
     if let Err(e) = &out {
         assert_eq!(before, device.state_digest(), "{what} failed ({e:?}) but changed the device state");
     }

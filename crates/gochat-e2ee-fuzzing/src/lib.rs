@@ -25,10 +25,14 @@ pub mod fixtures;
 pub mod group_world;
 pub mod groups;
 pub mod provisioning;
+pub mod records;
 pub mod sealed;
 pub mod store;
 pub mod trust;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use gochat_e2ee::records::RecordKey;
 use gochat_e2ee::{Device, Error, PreKeyBundle, SnapshotKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -41,6 +45,7 @@ pub use devices::{device_endorsement, device_list};
 pub use group_world::group;
 pub use groups::{commit_welcome, distribution, group_message};
 pub use provisioning::{provisioning_message, provisioning_offer};
+pub use records::state_record;
 pub use store::{store_keyslot, store_record};
 pub use trust::safety_number;
 
@@ -49,7 +54,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 23] = [
+pub const TARGETS: [&str; 24] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -71,6 +76,7 @@ pub const TARGETS: [&str; 23] = [
     "provisioning_message",
     "certificate_chain",
     "revocation_list",
+    "state_record",
     "store_record",
     "store_keyslot",
 ];
@@ -99,6 +105,7 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "provisioning_message" => provisioning_message(data),
         "certificate_chain" => certificate_chain(data),
         "revocation_list" => revocation_list(data),
+        "state_record" => state_record(data),
         "store_record" => store_record(data),
         "store_keyslot" => store_keyslot(data),
         _ => return None,
@@ -118,10 +125,35 @@ pub fn decrypt_atomic(
     rng: &mut ChaCha20Rng,
 ) -> Result<Vec<u8>, Error> {
     let before = device.state_digest();
-    let out = device.decrypt(peer, message, rng).map(|d| d.plaintext);
+    let out = changes_checked(device, "decrypt", |d| d.decrypt(peer, message, rng).map(|d| d.plaintext));
     if let Err(e) = &out {
         assert_eq!(before, device.state_digest(), "decrypt failed ({e:?}) but changed the device state");
     }
+    out
+}
+
+/// Every record of `device`, encoded.
+pub fn all_records(device: &Device) -> BTreeMap<RecordKey, Vec<u8>> {
+    device.record_keys().into_iter().filter_map(|k| device.encode_record(&k).map(|v| (k, v.to_vec()))).collect()
+}
+
+/// Runs `f` on `device` and checks the store's change set: every record that differs
+/// afterwards (added, changed or removed) is listed by [`Device::take_changes`], and
+/// the records rebuild a device with exactly the live state.
+pub fn changes_checked<T>(device: &mut Device, what: &str, f: impl FnOnce(&mut Device) -> T) -> T {
+    let _ = device.take_changes();
+    let before = all_records(device);
+    let out = f(device);
+    let changed: BTreeSet<RecordKey> = device.take_changes().into_iter().collect();
+    let after = all_records(device);
+    for key in before.keys().chain(after.keys()) {
+        if !changed.contains(key) {
+            assert_eq!(before.get(key), after.get(key), "{what} changed record {key:?} without listing it");
+        }
+    }
+    let rebuilt = Device::from_records(after.into_iter().map(|(k, v)| (k, zeroize::Zeroizing::new(v))))
+        .expect("the records rebuild a device");
+    assert_eq!(rebuilt.state_digest(), device.state_digest(), "{what}: the records do not hold the whole state");
     out
 }
 

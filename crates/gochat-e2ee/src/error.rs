@@ -267,6 +267,24 @@ macro_rules! for_each_error_code {
             CertificateMismatch,
             /// Too many trust roots, or revocation lists from too many issuers.
             TrustAnchorsFull,
+            /// Too many wrong passcodes were tried on this store: the app decides (wipe, or unlock with the platform key); passcode attempts are refused until then.
+            AttemptLimitReached,
+            /// The store was exported to move the device (or replaced): it refuses every operation, so two copies of live ratchet state never both run.
+            StoreRetired,
+            /// Another handle (thread or process) held the store's write lock past the wait timeout; nothing changed: try again.
+            StoreBusy,
+            /// A stored record or the keyslot does not open or decode under this store's key: the file was modified or damaged; nothing changed.
+            StoreCorrupt,
+            /// The store was written by a newer version of the library (a higher schema version).
+            UnsupportedSchema,
+            /// The database or file system failed (disk full, permissions, I/O error); the operation was not committed and its result was not released.
+            StoreIo,
+            /// A new store was asked for at a location that already holds one.
+            StoreExists,
+            /// Too many decrypted results wait for the app's acknowledgement (`ack`): acknowledge handled messages first; nothing was decrypted.
+            InboxFull,
+            /// Argon2id parameters (or a passcode) outside the documented bounds.
+            InvalidStoreParameters,
         }
     };
 }

@@ -44,6 +44,7 @@ pub mod handshake;
 pub mod keys;
 pub mod labels;
 pub mod ratchet;
+pub mod records;
 pub mod retry;
 pub mod session;
 pub mod snapshot;

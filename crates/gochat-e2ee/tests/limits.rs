@@ -153,7 +153,7 @@ fn error_codes_are_stable_and_distinct() {
     for c in ErrorCode::ALL {
         assert_eq!(c.as_str(), format!("{c:?}"));
     }
-    assert_eq!(ErrorCode::ALL.len(), 77);
+    assert_eq!(ErrorCode::ALL.len(), 86);
     assert_eq!(ErrorCode::ALL[37].as_str(), "StateFull");
     assert_eq!(ErrorCode::ALL[38].as_str(), "Internal");
     // Groups and channels (issue 9) appended after the 1:1 codes, which keep their places.
@@ -171,6 +171,9 @@ fn error_codes_are_stable_and_distinct() {
     // Certified identities (issue 11, part 2) after them.
     assert_eq!(ErrorCode::ALL[68].as_str(), "CertificateExpired");
     assert_eq!(ErrorCode::ALL[76].as_str(), "TrustAnchorsFull");
+    // The store (issue 12): produced by gochat-e2ee-store, never by the core.
+    assert_eq!(ErrorCode::ALL[77].as_str(), "AttemptLimitReached");
+    assert_eq!(ErrorCode::ALL[85].as_str(), "InvalidStoreParameters");
 }
 
 #[test]

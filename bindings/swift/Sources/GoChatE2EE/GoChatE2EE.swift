@@ -1259,7 +1259,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     /**
      * Drops retired prekeys past their grace period.
      */
-    func expirePrekeys(now: UInt64) 
+    func expirePrekeys(now: UInt64) throws 
     
     /**
      * Exports the whole device as a snapshot encrypted under the 32-byte `key`.
@@ -1280,7 +1280,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Forgets the pinned identity of `peer`: the next session is a first contact again
      * (trust on first use). Only for an explicit user decision; whether one was pinned.
      */
-    func forgetIdentity(peer: String)  -> Bool
+    func forgetIdentity(peer: String) throws  -> Bool
     
     /**
      * Generates `count` one-time X25519 prekeys (at most 200 held).
@@ -1349,7 +1349,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Deletes every session with `peer` (its pinned identity stays); whether there was
      * one. The way to shed state when calls fail with `StateFull`.
      */
-    func removeSessions(peer: String)  -> Bool
+    func removeSessions(peer: String) throws  -> Bool
     
     /**
      * Builds a signed retry request for `failed_message` from `peer`, addressed to the
@@ -1371,7 +1371,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     /**
      * Sets the identity-change policy (default `RequireApproval`).
      */
-    func setIdentityPolicy(policy: IdentityPolicy) 
+    func setIdentityPolicy(policy: IdentityPolicy) throws 
     
     /**
      * The exact size in bytes of the device's state (a device snapshot is 51 bytes
@@ -1418,7 +1418,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Whether a session start needs a verified certificate (refused with
      * `CertificateRequired` otherwise, before any key agreement).
      */
-    func setRequireCertificate(require: Bool) 
+    func setRequireCertificate(require: Bool) throws 
     
     /**
      * Replaces the trust roots (32-byte Ed25519 public keys, at most 16).
@@ -1448,7 +1448,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Deletes the publisher and subscription state of the channel; whether any was
      * held. A wrong-length id names no channel.
      */
-    func channelForget(channelId: Data)  -> Bool
+    func channelForget(channelId: Data) throws  -> Bool
     
     /**
      * The published channel's current signing key (32-byte Ed25519 public key).
@@ -1597,7 +1597,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Deletes all state of the group (one this device left or was removed from);
      * whether it was held. A wrong-length id names no group.
      */
-    func groupForget(groupId: Data)  -> Bool
+    func groupForget(groupId: Data) throws  -> Bool
     
     /**
      * The ids of every group held (32 bytes each), in order.
@@ -1812,7 +1812,7 @@ open func encrypt(peer: String, plaintext: Data)throws  -> Data  {
     /**
      * Drops retired prekeys past their grace period.
      */
-open func expirePrekeys(now: UInt64)  {try! rustCall() {
+open func expirePrekeys(now: UInt64)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_expire_prekeys(
             self.uniffiCloneHandle(),
@@ -1864,8 +1864,8 @@ open func fingerprint() -> String  {
      * Forgets the pinned identity of `peer`: the next session is a first contact again
      * (trust on first use). Only for an explicit user decision; whether one was pinned.
      */
-open func forgetIdentity(peer: String) -> Bool  {
-    return try!  FfiConverterBool.lift(try! rustCall() {
+open func forgetIdentity(peer: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_forget_identity(
             self.uniffiCloneHandle(),
@@ -2037,8 +2037,8 @@ open func pinnedIdentity(peer: String) -> Data?  {
      * Deletes every session with `peer` (its pinned identity stays); whether there was
      * one. The way to shed state when calls fail with `StateFull`.
      */
-open func removeSessions(peer: String) -> Bool  {
-    return try!  FfiConverterBool.lift(try! rustCall() {
+open func removeSessions(peer: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_remove_sessions(
             self.uniffiCloneHandle(),
@@ -2092,7 +2092,7 @@ open func rotateSignedPrekey(now: UInt64)throws   {try rustCallWithError(FfiConv
     /**
      * Sets the identity-change policy (default `RequireApproval`).
      */
-open func setIdentityPolicy(policy: IdentityPolicy)  {try! rustCall() {
+open func setIdentityPolicy(policy: IdentityPolicy)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_set_identity_policy(
             self.uniffiCloneHandle(),
@@ -2205,7 +2205,7 @@ open func requireCertificate() -> Bool  {
      * Whether a session start needs a verified certificate (refused with
      * `CertificateRequired` otherwise, before any key agreement).
      */
-open func setRequireCertificate(require: Bool)  {try! rustCall() {
+open func setRequireCertificate(require: Bool)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_set_require_certificate(
             self.uniffiCloneHandle(),
@@ -2277,8 +2277,8 @@ open func channelCreate(kind: ChannelKind)throws  -> Data  {
      * Deletes the publisher and subscription state of the channel; whether any was
      * held. A wrong-length id names no channel.
      */
-open func channelForget(channelId: Data) -> Bool  {
-    return try!  FfiConverterBool.lift(try! rustCall() {
+open func channelForget(channelId: Data)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_channel_forget(
             self.uniffiCloneHandle(),
@@ -2636,8 +2636,8 @@ open func groupEncrypt(groupId: Data, plaintext: Data, now: UInt64)throws  -> Gr
      * Deletes all state of the group (one this device left or was removed from);
      * whether it was held. A wrong-length id names no group.
      */
-open func groupForget(groupId: Data) -> Bool  {
-    return try!  FfiConverterBool.lift(try! rustCall() {
+open func groupForget(groupId: Data)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_group_forget(
             self.uniffiCloneHandle(),
@@ -8247,6 +8247,105 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * Whether asking the sender to retry can help.
          */retryMayHelp: Bool
     )
+    /**
+     * Too many wrong passcodes were tried on this store: the app decides (wipe, or unlock with the platform key); passcode attempts are refused until then.
+     */
+    case AttemptLimitReached(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The store was exported to move the device (or replaced): it refuses every operation, so two copies of live ratchet state never both run.
+     */
+    case StoreRetired(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * Another handle (thread or process) held the store's write lock past the wait timeout; nothing changed: try again.
+     */
+    case StoreBusy(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A stored record or the keyslot does not open or decode under this store's key: the file was modified or damaged; nothing changed.
+     */
+    case StoreCorrupt(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The store was written by a newer version of the library (a higher schema version).
+     */
+    case UnsupportedSchema(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * The database or file system failed (disk full, permissions, I/O error); the operation was not committed and its result was not released.
+     */
+    case StoreIo(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * A new store was asked for at a location that already holds one.
+     */
+    case StoreExists(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * Too many decrypted results wait for the app's acknowledgement (`ack`): acknowledge handled messages first; nothing was decrypted.
+     */
+    case InboxFull(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
+     * Argon2id parameters (or a passcode) outside the documented bounds.
+     */
+    case InvalidStoreParameters(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
 
     
 
@@ -8581,6 +8680,42 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
         case 77: return .TrustAnchorsFull(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 78: return .AttemptLimitReached(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 79: return .StoreRetired(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 80: return .StoreBusy(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 81: return .StoreCorrupt(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 82: return .UnsupportedSchema(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 83: return .StoreIo(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 84: return .StoreExists(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 85: return .InboxFull(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 86: return .InvalidStoreParameters(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -9054,6 +9189,60 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
         
         case let .TrustAnchorsFull(detail,retryMayHelp):
             writeInt(&buf, Int32(77))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .AttemptLimitReached(detail,retryMayHelp):
+            writeInt(&buf, Int32(78))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StoreRetired(detail,retryMayHelp):
+            writeInt(&buf, Int32(79))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StoreBusy(detail,retryMayHelp):
+            writeInt(&buf, Int32(80))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StoreCorrupt(detail,retryMayHelp):
+            writeInt(&buf, Int32(81))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .UnsupportedSchema(detail,retryMayHelp):
+            writeInt(&buf, Int32(82))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StoreIo(detail,retryMayHelp):
+            writeInt(&buf, Int32(83))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .StoreExists(detail,retryMayHelp):
+            writeInt(&buf, Int32(84))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .InboxFull(detail,retryMayHelp):
+            writeInt(&buf, Int32(85))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .InvalidStoreParameters(detail,retryMayHelp):
+            writeInt(&buf, Int32(86))
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
@@ -10252,7 +10441,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_encrypt() != 21133) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_expire_prekeys() != 5021) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_expire_prekeys() != 13883) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_export() != 14926) {
@@ -10264,7 +10453,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_fingerprint() != 37178) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_forget_identity() != 21352) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_forget_identity() != 2369) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_generate_one_time_prekeys() != 26827) {
@@ -10303,7 +10492,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_pinned_identity() != 37260) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_remove_sessions() != 23977) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_remove_sessions() != 8123) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_retry_request() != 41847) {
@@ -10315,7 +10504,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_rotate_signed_prekey() != 123) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_identity_policy() != 1104) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_identity_policy() != 12341) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_state_len() != 30283) {
@@ -10339,7 +10528,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_require_certificate() != 45508) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_require_certificate() != 65388) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_require_certificate() != 46274) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_trust_roots() != 60793) {
@@ -10354,7 +10543,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_create() != 65269) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_forget() != 30255) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_forget() != 31122) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_public_key() != 47507) {
@@ -10426,7 +10615,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_encrypt() != 26909) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_forget() != 366) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_forget() != 37906) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_ids() != 52888) {

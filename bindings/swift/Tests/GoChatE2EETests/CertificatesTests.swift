@@ -73,8 +73,8 @@ final class CertificatesTests: XCTestCase {
         let (root, agency, agencyCert) = try pki()
         let alice = try device("alice@mof.gov.my", root)
         let bob = try device("bob@mof.gov.my", root)
-        alice.setRequireCertificate(require: true)
-        alice.setIdentityPolicy(policy: .certified)
+        try alice.setRequireCertificate(require: true)
+        try alice.setIdentityPolicy(policy: .certified)
         let bundle = try bob.nextBundle()
         assertThrowsCase(try alice.initiate(peer: peer, bundle: bundle)) {
             if case .CertificateRequired = $0 { return true }; return false }
@@ -92,7 +92,7 @@ final class CertificatesTests: XCTestCase {
         // With certificates required, the uncertified new session is refused outright.
         assertThrowsCase(try alice.decrypt(peer: peer, message: m2)) {
             if case .CertificateRequired = $0 { return true }; return false }
-        alice.setRequireCertificate(require: false)
+        try alice.setRequireCertificate(require: false)
         let got = try alice.decrypt(peer: peer, message: m2)
         XCTAssertEqual(got.identityEvent, .changed(previous: bob.identityKey(), approved: false, reason: .uncertified))
         assertThrowsCase(try alice.encrypt(peer: peer, plaintext: Data("x".utf8))) {

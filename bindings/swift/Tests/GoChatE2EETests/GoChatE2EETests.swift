@@ -234,7 +234,7 @@ final class ConversationTests: XCTestCase {
 
     func testNotifyPolicyAcceptsAChangedIdentity() throws {
         let (alice, bob) = try pair()
-        alice.setIdentityPolicy(policy: .notify)
+        try alice.setIdentityPolicy(policy: .notify)
         XCTAssertEqual(alice.identityPolicy(), .notify)
         let bobNew = Device(userId: "bob", now: now)
         _ = try bobNew.initiate(peer: "alice", bundle: try alice.nextBundle())

@@ -31,14 +31,13 @@ mod subscription;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
 use crate::crypto::{CryptoError, Secret32};
 use crate::group::chain::ChainError;
+use crate::records::TrackedMap;
 use crate::wire::{DecodeError, Reader, Writer};
 
 pub use announcement::{verify_announcement, Announcement, ContentType};
@@ -316,8 +315,8 @@ impl ChannelSigningKey {
 /// each, ordered by channel id (so the state encoding is unique).
 #[derive(Debug, Default)]
 pub struct Channels {
-    publishers: BTreeMap<ChannelId, Publisher>,
-    subscriptions: BTreeMap<ChannelId, Subscription>,
+    publishers: TrackedMap<ChannelId, Publisher>,
+    subscriptions: TrackedMap<ChannelId, Subscription>,
 }
 
 impl Channels {
@@ -380,6 +379,44 @@ impl Channels {
     /// Removes and returns the subscription to `id`.
     pub fn remove_subscription(&mut self, id: &ChannelId) -> Option<Subscription> {
         self.subscriptions.remove(id)
+    }
+
+    /// Marks every channel changed.
+    pub(crate) fn mark_all(&mut self) {
+        self.publishers.mark_all();
+        self.subscriptions.mark_all();
+    }
+
+    /// The publishers and subscriptions changed since the last call (for the store's
+    /// change set); clears the marks.
+    pub(crate) fn take_touched(
+        &mut self,
+    ) -> (std::collections::BTreeSet<ChannelId>, std::collections::BTreeSet<ChannelId>) {
+        (self.publishers.take_touched(), self.subscriptions.take_touched())
+    }
+
+    /// Replaces (or removes) the publisher of `id` with one read from a store record.
+    pub(crate) fn put_publisher(&mut self, id: ChannelId, publisher: Option<Publisher>) {
+        match publisher {
+            Some(p) => {
+                self.publishers.insert(id, p);
+            }
+            None => {
+                self.publishers.remove(&id);
+            }
+        }
+    }
+
+    /// Replaces (or removes) the subscription to `id` with one read from a store record.
+    pub(crate) fn put_subscription(&mut self, id: ChannelId, subscription: Option<Subscription>) {
+        match subscription {
+            Some(s) => {
+                self.subscriptions.insert(id, s);
+            }
+            None => {
+                self.subscriptions.remove(&id);
+            }
+        }
     }
 
     /// Retires every publisher after a restore (see `Publisher::retire_after_restore`).

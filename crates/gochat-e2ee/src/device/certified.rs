@@ -53,7 +53,7 @@ impl Device {
         let held = self.anchors.revocations.list(list.issuer()).map_or(0, |l| 4 + l.encoded_len());
         self.ensure_room((4 + list.encoded_len()).saturating_sub(held))?;
         let before = self.anchors.encoded_len();
-        let TrustAnchors { roots, revocations, .. } = &mut self.anchors;
+        let TrustAnchors { roots, revocations, .. } = &mut *self.anchors;
         let update = revocations.apply_list(list, roots, agency.as_ref(), now)?;
         self.held = self.held - before + self.anchors.encoded_len();
         Ok(update)

@@ -10,6 +10,7 @@ mod control;
 mod devices;
 mod groups;
 mod link;
+mod records;
 
 pub use control::ControlReceived;
 pub use devices::{DeviceListUpdate, DeviceOutcome, DeviceRemoval, DeviceReport, FanOut, MissingReason};
@@ -27,6 +28,7 @@ use crate::group::Groups;
 use crate::handshake::{initiate, KeyScheduleTrace};
 use crate::keys::{IdentityKey, PreKeyBundle, IDENTITY_KEY_BYTES};
 use crate::ratchet::RatchetState;
+use crate::records::{Tracked, TrackedMap};
 use crate::retry::{self, RetryError};
 use crate::session::{
     message_digest, Content, Incoming, RecordError, Session, SessionRecord, MAX_SESSION_STATE_BYTES,
@@ -69,17 +71,17 @@ type Accept<'a> = dyn FnMut(&[u8], &IdentityKey) -> Result<(), Error> + 'a;
 #[derive(Debug)]
 pub struct Device {
     user_id: String,
-    account: Account,
-    peers: BTreeMap<String, SessionRecord>,
+    account: Tracked<Account>,
+    peers: TrackedMap<String, SessionRecord>,
     trust: TrustStore,
     groups: Groups,
     channels: Channels,
     /// Certificate roots, revocation lists and the require-certificate flag.
-    anchors: TrustAnchors,
+    anchors: Tracked<TrustAnchors>,
     /// This device as one of its user's devices (address, master key, endorsement).
-    own: OwnDevice,
+    own: Tracked<OwnDevice>,
     /// Every held device list.
-    device_lists: DeviceLists,
+    device_lists: Tracked<DeviceLists>,
     /// The exact bytes the peer list, the trust store, the groups, the channels, the trust anchors and the device lists take in the state encoding,
     /// kept up to date by every call that changes them (the state-size budget).
     held: usize,
@@ -123,18 +125,19 @@ impl Device {
     pub fn from_account(user_id: &str, account: Account) -> Self {
         let mut device = Device {
             user_id: truncate_name(user_id),
-            account,
-            peers: BTreeMap::new(),
+            account: Tracked::new(account),
+            peers: TrackedMap::default(),
             trust: TrustStore::default(),
             groups: Groups::default(),
             channels: Channels::new(),
-            anchors: TrustAnchors::default(),
-            own: OwnDevice::default(),
-            device_lists: DeviceLists::default(),
+            anchors: Tracked::default(),
+            own: Tracked::default(),
+            device_lists: Tracked::default(),
             held: 0,
             budget: MAX_STATE_BYTES,
         };
         device.held = device.count_held();
+        device.mark_all();
         device
     }
 
@@ -369,7 +372,7 @@ impl Device {
         let session = self.outbound_session(bundle, rng, trace)?;
         let before = self.peer_len(peer);
         self.trust.record(peer, bundle.identity(), &event);
-        self.peers.entry(peer.to_owned()).or_default().insert_outbound(session);
+        self.peers.get_or_insert_with(peer.to_owned(), SessionRecord::default).insert_outbound(session);
         self.regrown(peer, before);
         Ok(event)
     }
@@ -466,7 +469,7 @@ impl Device {
             }
             accept(plaintext, sender)
         };
-        let restore = |peers: &mut BTreeMap<String, SessionRecord>, saved: Option<SessionRecord>| {
+        let restore = |peers: &mut TrackedMap<String, SessionRecord>, saved: Option<SessionRecord>| {
             if let Some(record) = saved {
                 peers.insert(peer.to_owned(), record);
             }
@@ -503,7 +506,7 @@ impl Device {
         let sender = header.initiator;
         let identity = self.trust.classify_certified(peer, &sender, certified);
         self.trust.record(peer, &sender, &identity);
-        let record = self.peers.entry(peer.to_owned()).or_default();
+        let record = self.peers.get_or_insert_with(peer.to_owned(), SessionRecord::default);
         match self.trust.pinned(peer) {
             Some(pinned) if !identity.is_trusted() => record.insert_unapproved(session, pinned),
             _ => record.insert_inbound(session),
@@ -671,18 +674,19 @@ impl Device {
         channels.retire_after_restore();
         let mut device = Device {
             user_id,
-            account,
-            peers,
+            account: Tracked::new(account),
+            peers: TrackedMap::from_map(peers),
             trust,
             groups,
             channels,
-            anchors,
-            own,
-            device_lists,
+            anchors: Tracked::new(anchors),
+            own: Tracked::new(own),
+            device_lists: Tracked::new(device_lists),
             held: 0,
             budget: MAX_STATE_BYTES,
         };
         device.held = device.count_held();
+        device.mark_all();
         Ok(device)
     }
 

@@ -31,6 +31,7 @@ use crate::crypto::{sha256, CryptoError};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyError};
 use crate::labels;
 use crate::ratchet::{pad, unpad, MAX_PLAINTEXT_BYTES};
+use crate::records::TrackedMap;
 use crate::wire::{DecodeError, Reader, Writer};
 
 use chain::{message_key, ChainError, ReceiverChain, Staged};
@@ -626,7 +627,7 @@ fn sign_change(w: Writer, pair: &IdentityKeyPair, label: &[u8]) -> Vec<u8> {
 /// Every group this device belongs to (or was removed from), by id.
 #[derive(Debug, Clone, Default)]
 pub struct Groups {
-    groups: BTreeMap<GroupId, Group>,
+    groups: TrackedMap<GroupId, Group>,
 }
 
 impl Groups {
@@ -654,6 +655,16 @@ impl Groups {
 
     pub(crate) fn remove(&mut self, id: &GroupId) -> Option<Group> {
         self.groups.remove(id)
+    }
+
+    /// Marks every group changed.
+    pub(crate) fn mark_all(&mut self) {
+        self.groups.mark_all();
+    }
+
+    /// The groups changed since the last call (for the store's change set); clears the marks.
+    pub(crate) fn take_touched(&mut self) -> std::collections::BTreeSet<GroupId> {
+        self.groups.take_touched()
     }
 
     /// Marks every own sender key for rotation (after an import).
@@ -700,7 +711,7 @@ impl Groups {
             last = Some(g.id);
             groups.insert(g.id, g);
         }
-        Ok(Groups { groups })
+        Ok(Groups { groups: TrackedMap::from_map(groups) })
     }
 }
 

@@ -39,6 +39,7 @@ pub use devices::{
 use std::collections::BTreeMap;
 
 use crate::keys::{IdentityKey, IDENTITY_KEY_BYTES};
+use crate::records::{Tracked, TrackedMap};
 use crate::wire::{DecodeError, Reader, Writer};
 
 /// What the device does when a peer shows an identity other than the pinned one.
@@ -57,7 +58,7 @@ pub enum IdentityPolicy {
 }
 
 impl IdentityPolicy {
-    fn to_byte(self) -> u8 {
+    pub(crate) fn to_byte(self) -> u8 {
         match self {
             IdentityPolicy::RequireApproval => 0,
             IdentityPolicy::Notify => 1,
@@ -65,7 +66,7 @@ impl IdentityPolicy {
         }
     }
 
-    fn from_byte(b: u8) -> Result<Self, DecodeError> {
+    pub(crate) fn from_byte(b: u8) -> Result<Self, DecodeError> {
         match b {
             0 => Ok(IdentityPolicy::RequireApproval),
             1 => Ok(IdentityPolicy::Notify),
@@ -127,11 +128,15 @@ struct PeerTrust {
     pending: Option<IdentityKey>,
 }
 
+/// One peer's pinned identity and pending change, as read from a store record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PinnedEntry(PeerTrust);
+
 /// Pinned identities of every peer, and the policy.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
-    policy: IdentityPolicy,
-    peers: BTreeMap<String, PeerTrust>,
+    policy: Tracked<IdentityPolicy>,
+    peers: TrackedMap<String, PeerTrust>,
 }
 
 /// Why sending to a peer is refused by the trust layer.
@@ -141,11 +146,11 @@ pub(crate) struct Untrusted;
 impl TrustStore {
     /// The policy in force.
     pub fn policy(&self) -> IdentityPolicy {
-        self.policy
+        *self.policy
     }
 
     pub(crate) fn set_policy(&mut self, policy: IdentityPolicy) {
-        self.policy = policy;
+        *self.policy = policy;
     }
 
     /// The pinned identity of `peer`.
@@ -162,7 +167,7 @@ impl TrustStore {
     /// `certified` says that a verified device certificate for `peer` and `identity`
     /// came with it (which approves a change under `Certified`).
     pub(crate) fn classify_certified(&self, peer: &str, identity: &IdentityKey, certified: bool) -> IdentityEvent {
-        let reason = match (self.policy, certified) {
+        let reason = match (*self.policy, certified) {
             (IdentityPolicy::Notify, _) => ChangeReason::Notify,
             (IdentityPolicy::RequireApproval, _) => ChangeReason::AwaitingApproval,
             (IdentityPolicy::Certified, true) => ChangeReason::Certified,
@@ -238,6 +243,61 @@ impl TrustStore {
         self.peers.contains_key(peer)
     }
 
+    /// Whether the policy was changed, and the peers whose entries were, since the last
+    /// call (for the store's change set); clears the marks.
+    pub(crate) fn take_touched(&mut self) -> (bool, std::collections::BTreeSet<String>) {
+        (self.policy.take_touched(), self.peers.take_touched())
+    }
+
+    /// Marks the policy and every entry changed.
+    pub(crate) fn mark_all(&mut self) {
+        self.policy.mark();
+        self.peers.mark_all();
+    }
+
+    /// The bytes [`TrustStore::write_entry`] writes for `peer` (0 if none).
+    pub(crate) fn entry_body_len(&self, peer: &str) -> usize {
+        self.peers
+            .get(peer)
+            .map_or(0, |t| IDENTITY_KEY_BYTES + 1 + t.pending.as_ref().map_or(0, |_| IDENTITY_KEY_BYTES))
+    }
+
+    /// Writes `peer`'s entry (`pinned || flag || pending?`); false (nothing written) if none.
+    pub(crate) fn write_entry(&self, peer: &str, w: &mut Writer) -> bool {
+        let Some(t) = self.peers.get(peer) else { return false };
+        t.pinned.write(w);
+        w.flag(t.pending.is_some());
+        if let Some(p) = &t.pending {
+            p.write(w);
+        }
+        true
+    }
+
+    /// Reads an entry written by [`TrustStore::write_entry`] (opaque to callers).
+    pub(crate) fn read_entry(r: &mut Reader<'_>) -> Result<PinnedEntry, DecodeError> {
+        let bad = |_| DecodeError::InvalidValue("pinned identity");
+        let pinned = IdentityKey::read(r).map_err(bad)?;
+        let pending = if r.flag("pending identity flag")? { Some(IdentityKey::read(r).map_err(bad)?) } else { None };
+        Ok(PinnedEntry(PeerTrust { pinned, pending }))
+    }
+
+    /// Replaces (or removes, with `None`) `peer`'s entry with one read from a record.
+    pub(crate) fn put_entry(&mut self, peer: &str, entry: Option<PinnedEntry>) {
+        match entry {
+            Some(PinnedEntry(t)) => {
+                self.peers.insert(peer.to_owned(), t);
+            }
+            None => {
+                self.peers.remove(peer);
+            }
+        }
+    }
+
+    /// Sets the policy read from a settings record.
+    pub(crate) fn put_policy(&mut self, policy: IdentityPolicy) {
+        *self.policy = policy;
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u8(self.policy.to_byte());
         w.u32(self.peers.len() as u32);
@@ -269,6 +329,6 @@ impl TrustStore {
                 return Err(DecodeError::InvalidValue("duplicate pinned peer"));
             }
         }
-        Ok(TrustStore { policy, peers })
+        Ok(TrustStore { policy: Tracked::new(policy), peers: TrackedMap::from_map(peers) })
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use gochat_e2ee::group::{GroupChange, GroupId, GroupMember, Outgoing};
+use gochat_e2ee::records::RecordKey;
 use gochat_e2ee::{Device, ErrorCode};
 use rand_chacha::ChaCha20Rng;
 
@@ -25,6 +26,33 @@ pub struct Net {
     /// Every pairwise message ever addressed to each device (to prove what a removed
     /// device was sent).
     pub pairwise_log: Vec<(String, String)>,
+    /// What a store holding each device would hold, kept up to date only from
+    /// `Device::take_changes` (checked against the live state at every `dev` call and
+    /// when the net is dropped: a change a device does not report fails the test).
+    pub mirrors: BTreeMap<String, BTreeMap<RecordKey, Vec<u8>>>,
+}
+
+fn all_records(d: &Device) -> BTreeMap<RecordKey, Vec<u8>> {
+    d.record_keys().into_iter().filter_map(|k| d.encode_record(&k).map(|v| (k, v.to_vec()))).collect()
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        self.sync_mirrors();
+        for (name, mirror) in &self.mirrors {
+            let rebuilt =
+                Device::from_records(mirror.iter().map(|(k, v)| (k.clone(), zeroize::Zeroizing::new(v.clone()))))
+                    .unwrap();
+            assert_eq!(
+                rebuilt.state_digest(),
+                self.devices[name].state_digest(),
+                "{name}: records do not rebuild the state"
+            );
+        }
+    }
 }
 
 impl Net {
@@ -36,7 +64,7 @@ impl Net {
         for n in names {
             devices.insert(n.to_string(), device(n, names.len(), &mut rng));
         }
-        let mut net = Net { devices, rng, now: NOW, pairwise_log: Vec::new() };
+        let mut net = Net { devices, rng, now: NOW, pairwise_log: Vec::new(), mirrors: BTreeMap::new() };
         for (i, a) in names.iter().enumerate() {
             for b in &names[i + 1..] {
                 net.connect(a, b);
@@ -57,7 +85,32 @@ impl Net {
     }
 
     pub fn dev(&mut self, name: &str) -> &mut Device {
+        self.sync_mirrors();
         self.devices.get_mut(name).unwrap()
+    }
+
+    /// Applies each device's reported changes to its mirror and checks the mirror
+    /// equals the device's records.
+    pub fn sync_mirrors(&mut self) {
+        for (name, d) in self.devices.iter_mut() {
+            let changes = d.take_changes();
+            let Some(mirror) = self.mirrors.get_mut(name) else {
+                // First seen: a store saves every record of a new device.
+                self.mirrors.insert(name.clone(), all_records(d));
+                continue;
+            };
+            if d.record_keys().iter().all(|k| changes.contains(k)) {
+                // A new or imported device: a store replaces everything it held.
+                mirror.clear();
+            }
+            for k in changes {
+                match d.encode_record(&k) {
+                    Some(v) => mirror.insert(k, v.to_vec()),
+                    None => mirror.remove(&k),
+                };
+            }
+            assert!(*mirror == all_records(d), "{name} changed a record it did not report");
+        }
     }
 
     pub fn member(&self, name: &str, admin: bool) -> GroupMember {
