@@ -2,7 +2,7 @@
 //!
 //! They extend the core's label list (`gochat_e2ee::labels`); no label here equals or
 //! prefixes another label of the protocol, so a key derived for the store can never be
-//! accepted for another purpose. `docs/protocol.md` (section 9 and 16) lists them.
+//! accepted for another purpose. `docs/protocol.md` (sections 9 and 16) lists them.
 
 /// HKDF info prefix of a keyslot's key-encryption key; the method byte follows
 /// (0x01 platform key, 0x02 passcode/Argon2id).

@@ -342,7 +342,7 @@ pub struct Argon2Params {
 
 impl Argon2Params {
     /// For a mid-range phone (about 0.5 s there): 64 MiB, 3 iterations, 1 lane.
-    /// Measured on the development machine in `docs/benchmarks.md` ("Store unlock").
+    /// Measured on the 2-core development box: about 0.14-0.18 s per unlock (release).
     pub const DEFAULT: Argon2Params = Argon2Params { memory_kib: 64 * 1024, iterations: 3, lanes: 1 };
 
     /// Refuses parameters outside the bounds (memory 8 MiB..=1 GiB, iterations 1..=16,
