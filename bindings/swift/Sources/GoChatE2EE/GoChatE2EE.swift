@@ -1248,6 +1248,10 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     /**
      * Decrypts a message from `peer` (starting a session on a prekey message), with
      * the sender's identity and the identity event the app must check.
+     *
+     * On a store-backed device the result is committed with the ratchet step and kept
+     * until `ack(digest)`: the same message delivered again (after a crash) returns it
+     * again with `redelivered` set, instead of `Duplicate`.
      */
     func decrypt(peer: String, message: Data) throws  -> DecryptResult
     
@@ -1262,7 +1266,9 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func expirePrekeys(now: UInt64) throws 
     
     /**
-     * Exports the whole device as a snapshot encrypted under the 32-byte `key`.
+     * Exports the whole device as a snapshot encrypted under the 32-byte `key`. Refused
+     * (`NotSupported`) on a store-backed device, whose live state must not be copied: move
+     * it with `move_out`, which retires the store.
      */
     func export(key: Data) throws  -> Data
     
@@ -1679,6 +1685,42 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      */
     func linkDevice(offer: Data, now: UInt64) throws  -> LinkOutcome
     
+    /**
+     * Deletes the kept result of the message with `digest` (from `decrypt`) once the app
+     * has handled it durably; whether one was kept. Always false in memory.
+     */
+    func ack(digest: Data) throws  -> Bool
+    
+    /**
+     * Re-wraps the store's data key under `new` (unlocked with `old`, counted if wrong);
+     * no record is re-encrypted.
+     */
+    func changePasscode(old: StoreUnlock, new: StoreUnlock, cost: PasscodeCost?) throws 
+    
+    /**
+     * Whether this device is kept in a store.
+     */
+    func isStored()  -> Bool
+    
+    /**
+     * Moves the device to a new installation: the whole device encrypted under
+     * `transfer_passcode` (for `import_stored`), and this store retired in the same
+     * transaction (every later call on it is `StoreRetired`), so live ratchet state
+     * never runs in two places.
+     */
+    func moveOut(transferPasscode: String, cost: PasscodeCost?) throws  -> Data
+    
+    /**
+     * Sets how many wrong passcodes the store tolerates before `AttemptLimitReached`.
+     */
+    func setAttemptLimit(limit: UInt32) throws 
+    
+    /**
+     * Applies what other handles of the store (another process, the notification
+     * extension) committed, now; every operation also does this first.
+     */
+    func syncStore() throws 
+    
 }
 /**
  * A device: identity, prekeys and sessions with peer devices. Thread safe.
@@ -1764,6 +1806,55 @@ public static func fromSnapshot(key: Data, snapshot: Data)throws  -> Device  {
 })
 }
     
+    /**
+     * Creates a device (as `Device(userId, now)`) kept in a new encrypted store at `path`
+     * (SQLite, WAL, durable commits). Refused with `StoreExists` if a store is there.
+     */
+public static func createStored(path: String, unlock: StoreUnlock, userId: String, now: UInt64, cost: PasscodeCost?)throws  -> Device  {
+    return try  FfiConverterTypeDevice_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_device_create_stored(
+        FfiConverterString.lower(path),
+        FfiConverterTypeStoreUnlock_lower(unlock),
+        FfiConverterString.lower(userId),
+        FfiConverterUInt64.lower(now),
+        FfiConverterOptionTypePasscodeCost.lower(cost),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Creates a store at `path` from a `move_out` container (opened with the transfer
+     * passcode). The device starts a new sender epoch.
+     */
+public static func importStored(path: String, unlock: StoreUnlock, container: Data, transferPasscode: String, cost: PasscodeCost?)throws  -> Device  {
+    return try  FfiConverterTypeDevice_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_device_import_stored(
+        FfiConverterString.lower(path),
+        FfiConverterTypeStoreUnlock_lower(unlock),
+        FfiConverterData.lower(container),
+        FfiConverterString.lower(transferPasscode),
+        FfiConverterOptionTypePasscodeCost.lower(cost),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Opens the store at `path`. A wrong key or passcode is `WrongKey` and is counted;
+     * at the attempt limit passcodes are refused with `AttemptLimitReached`; a moved
+     * device's store is `StoreRetired`.
+     */
+public static func openStored(path: String, unlock: StoreUnlock)throws  -> Device  {
+    return try  FfiConverterTypeDevice_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_constructor_device_open_stored(
+        FfiConverterString.lower(path),
+        FfiConverterTypeStoreUnlock_lower(unlock),uniffiCallStatus
+    )
+})
+}
+    
 
     
     /**
@@ -1783,6 +1874,10 @@ open func approveIdentity(peer: String, identityKey: Data)throws   {try rustCall
     /**
      * Decrypts a message from `peer` (starting a session on a prekey message), with
      * the sender's identity and the identity event the app must check.
+     *
+     * On a store-backed device the result is committed with the ratchet step and kept
+     * until `ack(digest)`: the same message delivered again (after a crash) returns it
+     * again with `redelivered` set, instead of `Duplicate`.
      */
 open func decrypt(peer: String, message: Data)throws  -> DecryptResult  {
     return try  FfiConverterTypeDecryptResult_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -1822,7 +1917,9 @@ open func expirePrekeys(now: UInt64)throws   {try rustCallWithError(FfiConverter
 }
     
     /**
-     * Exports the whole device as a snapshot encrypted under the 32-byte `key`.
+     * Exports the whole device as a snapshot encrypted under the 32-byte `key`. Refused
+     * (`NotSupported`) on a store-backed device, whose live state must not be copied: move
+     * it with `move_out`, which retires the store.
      */
 open func export(key: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -2823,6 +2920,88 @@ open func linkDevice(offer: Data, now: UInt64)throws  -> LinkOutcome  {
         FfiConverterUInt64.lower(now),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Deletes the kept result of the message with `digest` (from `decrypt`) once the app
+     * has handled it durably; whether one was kept. Always false in memory.
+     */
+open func ack(digest: Data)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_ack(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(digest),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Re-wraps the store's data key under `new` (unlocked with `old`, counted if wrong);
+     * no record is re-encrypted.
+     */
+open func changePasscode(old: StoreUnlock, new: StoreUnlock, cost: PasscodeCost?)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_change_passcode(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeStoreUnlock_lower(old),
+        FfiConverterTypeStoreUnlock_lower(new),
+        FfiConverterOptionTypePasscodeCost.lower(cost),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether this device is kept in a store.
+     */
+open func isStored() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_is_stored(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Moves the device to a new installation: the whole device encrypted under
+     * `transfer_passcode` (for `import_stored`), and this store retired in the same
+     * transaction (every later call on it is `StoreRetired`), so live ratchet state
+     * never runs in two places.
+     */
+open func moveOut(transferPasscode: String, cost: PasscodeCost?)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_move_out(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(transferPasscode),
+        FfiConverterOptionTypePasscodeCost.lower(cost),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sets how many wrong passcodes the store tolerates before `AttemptLimitReached`.
+     */
+open func setAttemptLimit(limit: UInt32)throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_set_attempt_limit(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Applies what other handles of the store (another process, the notification
+     * extension) committed, now; every operation also does this first.
+     */
+open func syncStore()throws   {try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_sync_store(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
 
@@ -4444,6 +4623,16 @@ public struct DecryptResult: Equatable, Hashable {
      * New, same, or changed: must be checked.
      */
     public var identityEvent: IdentityEvent
+    /**
+     * The message digest (32 bytes): on a store-backed device, pass it to `ack` once the
+     * message is handled durably; the app deduplicates by it.
+     */
+    public var digest: Data
+    /**
+     * True if a store-backed device decrypted this message before (and it was not yet
+     * acknowledged): the app may have handled it already.
+     */
+    public var redelivered: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4456,10 +4645,20 @@ public struct DecryptResult: Equatable, Hashable {
          */senderIdentity: Data, 
         /**
          * New, same, or changed: must be checked.
-         */identityEvent: IdentityEvent) {
+         */identityEvent: IdentityEvent, 
+        /**
+         * The message digest (32 bytes): on a store-backed device, pass it to `ack` once the
+         * message is handled durably; the app deduplicates by it.
+         */digest: Data, 
+        /**
+         * True if a store-backed device decrypted this message before (and it was not yet
+         * acknowledged): the app may have handled it already.
+         */redelivered: Bool) {
         self.plaintext = plaintext
         self.senderIdentity = senderIdentity
         self.identityEvent = identityEvent
+        self.digest = digest
+        self.redelivered = redelivered
     }
 
     
@@ -4480,7 +4679,9 @@ public struct FfiConverterTypeDecryptResult: FfiConverterRustBuffer {
             try DecryptResult(
                 plaintext: FfiConverterData.read(from: &buf), 
                 senderIdentity: FfiConverterData.read(from: &buf), 
-                identityEvent: FfiConverterTypeIdentityEvent.read(from: &buf)
+                identityEvent: FfiConverterTypeIdentityEvent.read(from: &buf), 
+                digest: FfiConverterData.read(from: &buf), 
+                redelivered: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -4488,6 +4689,8 @@ public struct FfiConverterTypeDecryptResult: FfiConverterRustBuffer {
         FfiConverterData.write(value.plaintext, into: &buf)
         FfiConverterData.write(value.senderIdentity, into: &buf)
         FfiConverterTypeIdentityEvent.write(value.identityEvent, into: &buf)
+        FfiConverterData.write(value.digest, into: &buf)
+        FfiConverterBool.write(value.redelivered, into: &buf)
     }
 }
 
@@ -6359,6 +6562,86 @@ public func FfiConverterTypeOutgoingRecord_lift(_ buf: RustBuffer) throws -> Out
 #endif
 public func FfiConverterTypeOutgoingRecord_lower(_ value: OutgoingRecord) -> RustBuffer {
     return FfiConverterTypeOutgoingRecord.lower(value)
+}
+
+
+/**
+ * The Argon2id cost of a passcode (`docs/store.md`): memory in KiB (8 MiB to 1 GiB),
+ * iterations (1 to 16), lanes (1 to 8).
+ */
+public struct PasscodeCost: Equatable, Hashable {
+    /**
+     * Memory, KiB.
+     */
+    public var memoryKib: UInt32
+    /**
+     * Passes over the memory.
+     */
+    public var iterations: UInt32
+    /**
+     * Lanes.
+     */
+    public var lanes: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Memory, KiB.
+         */memoryKib: UInt32, 
+        /**
+         * Passes over the memory.
+         */iterations: UInt32, 
+        /**
+         * Lanes.
+         */lanes: UInt32) {
+        self.memoryKib = memoryKib
+        self.iterations = iterations
+        self.lanes = lanes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PasscodeCost: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePasscodeCost: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PasscodeCost {
+        return
+            try PasscodeCost(
+                memoryKib: FfiConverterUInt32.read(from: &buf), 
+                iterations: FfiConverterUInt32.read(from: &buf), 
+                lanes: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PasscodeCost, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.memoryKib, into: &buf)
+        FfiConverterUInt32.write(value.iterations, into: &buf)
+        FfiConverterUInt32.write(value.lanes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePasscodeCost_lift(_ buf: RustBuffer) throws -> PasscodeCost {
+    return try FfiConverterTypePasscodeCost.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePasscodeCost_lower(_ value: PasscodeCost) -> RustBuffer {
+    return FfiConverterTypePasscodeCost.lower(value)
 }
 
 
@@ -8346,6 +8629,18 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * Whether asking the sender to retry can help.
          */retryMayHelp: Bool
     )
+    /**
+     * The operation does not apply to this device: a store method on an in-memory
+     * device, or a snapshot export of a store-backed device (move it with `move_out`).
+     */
+    case NotSupported(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
 
     
 
@@ -8716,6 +9011,10 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
         case 86: return .InvalidStoreParameters(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 87: return .NotSupported(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -9246,6 +9545,12 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
+        
+        case let .NotSupported(detail,retryMayHelp):
+            writeInt(&buf, Int32(87))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
         }
     }
 }
@@ -9621,6 +9926,93 @@ public func FfiConverterTypeScanResult_lower(_ value: ScanResult) -> RustBuffer 
 
 
 /**
+ * What unlocks a store.
+ */
+
+public enum StoreUnlock: Equatable, Hashable {
+    
+    /**
+     * A 32-byte key from the platform keystore (Android Keystore, iOS Keychain).
+     */
+    case platformKey(
+        /**
+         * The key (32 bytes).
+         */key: Data
+    )
+    /**
+     * A user passcode, stretched with Argon2id.
+     */
+    case passcode(
+        /**
+         * The passcode (1 to 1024 bytes of UTF-8).
+         */passcode: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension StoreUnlock: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStoreUnlock: FfiConverterRustBuffer {
+    typealias SwiftType = StoreUnlock
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StoreUnlock {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .platformKey(key: try FfiConverterData.read(from: &buf)
+        )
+        
+        case 2: return .passcode(passcode: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: StoreUnlock, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .platformKey(key):
+            writeInt(&buf, Int32(1))
+            FfiConverterData.write(key, into: &buf)
+            
+        
+        case let .passcode(passcode):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(passcode, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreUnlock_lift(_ buf: RustBuffer) throws -> StoreUnlock {
+    return try FfiConverterTypeStoreUnlock.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreUnlock_lower(_ value: StoreUnlock) -> RustBuffer {
+    return FfiConverterTypeStoreUnlock.lower(value)
+}
+
+
+
+/**
  * Why a member (or subscriber) was not sent a key.
  */
 
@@ -9797,6 +10189,30 @@ fileprivate struct FfiConverterOptionTypeDeviceListInfo: FfiConverterRustBuffer 
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeDeviceListInfo.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypePasscodeCost: FfiConverterRustBuffer {
+    typealias SwiftType = PasscodeCost?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePasscodeCost.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePasscodeCost.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -10356,6 +10772,29 @@ public func provisioningSeal(offer: Data, payload: LinkPayload, now: UInt64)thro
     )
 })
 }
+/**
+ * The default passcode cost: 64 MiB, 3 iterations, 1 lane (about 0.5 s on a mid-range
+ * phone).
+ */
+public func defaultPasscodeCost() -> PasscodeCost  {
+    return try!  FfiConverterTypePasscodeCost_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_default_passcode_cost(uniffiCallStatus
+    )
+})
+}
+/**
+ * Wrong passcodes (or keys) counted in the store at `path` since its last successful
+ * unlock; readable before unlocking.
+ */
+public func storeFailedAttempts(path: String)throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_func_store_failed_attempts(
+        FfiConverterString.lower(path),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -10432,10 +10871,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_func_provisioning_seal() != 60551) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_default_passcode_cost() != 60136) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_func_store_failed_attempts() != 41480) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_approve_identity() != 24172) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt() != 49932) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt() != 51874) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_encrypt() != 21133) {
@@ -10444,7 +10889,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_expire_prekeys() != 13883) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_export() != 14926) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_export() != 24987) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_export_session() != 33526) {
@@ -10651,6 +11096,24 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_link_device() != 31954) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_ack() != 18339) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_change_passcode() != 24777) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_is_stored() != 44517) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_move_out() != 19125) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_attempt_limit() != 53851) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_sync_store() != 8450) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_attachmentdecryptor_finish() != 50038) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10736,6 +11199,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_new() != 42721) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_create_stored() != 15378) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_import_stored() != 52662) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_open_stored() != 12201) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_attachmentdecryptor_new() != 58093) {

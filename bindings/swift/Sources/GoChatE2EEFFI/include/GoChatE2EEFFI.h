@@ -263,6 +263,21 @@ uint64_t uniffi_gochat_e2ee_ffi_fn_constructor_device_from_snapshot(RustBuffer k
 uint64_t uniffi_gochat_e2ee_ffi_fn_constructor_device_new(RustBuffer user_id, uint64_t now, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CONSTRUCTOR_DEVICE_CREATE_STORED
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CONSTRUCTOR_DEVICE_CREATE_STORED
+uint64_t uniffi_gochat_e2ee_ffi_fn_constructor_device_create_stored(RustBuffer path, RustBuffer unlock, RustBuffer user_id, uint64_t now, RustBuffer cost, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CONSTRUCTOR_DEVICE_IMPORT_STORED
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CONSTRUCTOR_DEVICE_IMPORT_STORED
+uint64_t uniffi_gochat_e2ee_ffi_fn_constructor_device_import_stored(RustBuffer path, RustBuffer unlock, RustBuffer container, RustBuffer transfer_passcode, RustBuffer cost, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CONSTRUCTOR_DEVICE_OPEN_STORED
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CONSTRUCTOR_DEVICE_OPEN_STORED
+uint64_t uniffi_gochat_e2ee_ffi_fn_constructor_device_open_stored(RustBuffer path, RustBuffer unlock, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_APPROVE_IDENTITY
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_APPROVE_IDENTITY
 void uniffi_gochat_e2ee_ffi_fn_method_device_approve_identity(uint64_t ptr, RustBuffer peer, RustBuffer identity_key, RustCallStatus *_Nonnull out_status
@@ -628,6 +643,36 @@ RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_complete_link(uint64_t ptr, u
 RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_link_device(uint64_t ptr, RustBuffer offer, uint64_t now, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_ACK
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_ACK
+int8_t uniffi_gochat_e2ee_ffi_fn_method_device_ack(uint64_t ptr, RustBuffer digest, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_CHANGE_PASSCODE
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_CHANGE_PASSCODE
+void uniffi_gochat_e2ee_ffi_fn_method_device_change_passcode(uint64_t ptr, RustBuffer old, RustBuffer new, RustBuffer cost, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_IS_STORED
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_IS_STORED
+int8_t uniffi_gochat_e2ee_ffi_fn_method_device_is_stored(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_MOVE_OUT
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_MOVE_OUT
+RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_move_out(uint64_t ptr, RustBuffer transfer_passcode, RustBuffer cost, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SET_ATTEMPT_LIMIT
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SET_ATTEMPT_LIMIT
+void uniffi_gochat_e2ee_ffi_fn_method_device_set_attempt_limit(uint64_t ptr, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SYNC_STORE
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SYNC_STORE
+void uniffi_gochat_e2ee_ffi_fn_method_device_sync_store(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CLONE_ATTACHMENTDECRYPTOR
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CLONE_ATTACHMENTDECRYPTOR
 uint64_t uniffi_gochat_e2ee_ffi_fn_clone_attachmentdecryptor(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -980,6 +1025,17 @@ RustBuffer uniffi_gochat_e2ee_ffi_fn_func_inspect_provisioning_offer(RustBuffer 
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_FUNC_PROVISIONING_SEAL
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_FUNC_PROVISIONING_SEAL
 RustBuffer uniffi_gochat_e2ee_ffi_fn_func_provisioning_seal(RustBuffer offer, RustBuffer payload, uint64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_FUNC_DEFAULT_PASSCODE_COST
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_FUNC_DEFAULT_PASSCODE_COST
+RustBuffer uniffi_gochat_e2ee_ffi_fn_func_default_passcode_cost(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_FUNC_STORE_FAILED_ATTEMPTS
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_FUNC_STORE_FAILED_ATTEMPTS
+uint32_t uniffi_gochat_e2ee_ffi_fn_func_store_failed_attempts(RustBuffer path, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_GOCHAT_E2EE_FFI_RUSTBUFFER_ALLOC
@@ -1359,6 +1415,18 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_func_inspect_provisioning_offer(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_FUNC_PROVISIONING_SEAL
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_FUNC_PROVISIONING_SEAL
 uint16_t uniffi_gochat_e2ee_ffi_checksum_func_provisioning_seal(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_FUNC_DEFAULT_PASSCODE_COST
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_FUNC_DEFAULT_PASSCODE_COST
+uint16_t uniffi_gochat_e2ee_ffi_checksum_func_default_passcode_cost(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_FUNC_STORE_FAILED_ATTEMPTS
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_FUNC_STORE_FAILED_ATTEMPTS
+uint16_t uniffi_gochat_e2ee_ffi_checksum_func_store_failed_attempts(void
     
 );
 #endif
@@ -1800,6 +1868,42 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_link_device(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_ACK
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_ACK
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_ack(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_CHANGE_PASSCODE
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_CHANGE_PASSCODE
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_change_passcode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_IS_STORED
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_IS_STORED
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_is_stored(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_MOVE_OUT
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_MOVE_OUT
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_move_out(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_SET_ATTEMPT_LIMIT
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_SET_ATTEMPT_LIMIT
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_set_attempt_limit(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_SYNC_STORE
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_SYNC_STORE
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_sync_store(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_ATTACHMENTDECRYPTOR_FINISH
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_ATTACHMENTDECRYPTOR_FINISH
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_attachmentdecryptor_finish(void
@@ -1971,6 +2075,24 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_constructor_device_from_snapshot(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_NEW
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_NEW
 uint16_t uniffi_gochat_e2ee_ffi_checksum_constructor_device_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_CREATE_STORED
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_CREATE_STORED
+uint16_t uniffi_gochat_e2ee_ffi_checksum_constructor_device_create_stored(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_IMPORT_STORED
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_IMPORT_STORED
+uint16_t uniffi_gochat_e2ee_ffi_checksum_constructor_device_import_stored(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_OPEN_STORED
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_OPEN_STORED
+uint16_t uniffi_gochat_e2ee_ffi_checksum_constructor_device_open_stored(void
     
 );
 #endif
