@@ -56,6 +56,11 @@ struct Driver {
     devices: HashMap<String, Device>,
     /// One-time provisioning secrets (`provisioning_offer`), by device name.
     provisioning: HashMap<String, gochat_e2ee::trust::provisioning::ProvisioningSecret>,
+    /// Store-backed devices, by name (never also in `devices`, except while one of
+    /// their operations runs).
+    stored: HashMap<String, gochat_e2ee_store::StoredDevice>,
+    /// A device swapped into a stored device while its state visits `devices`.
+    spare: Option<Device>,
 }
 
 /// Runs the driver on stdin/stdout until EOF.
@@ -114,7 +119,56 @@ impl Driver {
         self.devices.get_mut(name).ok_or_else(|| Failure::unknown_device(name))
     }
 
+    /// Runs `obj` on a store-backed device as one store transaction: the device's state
+    /// visits `devices` under its name for the ordinary dispatch, then returns to the
+    /// store, which commits what the operation changed before the response is written.
     fn dispatch(&mut self, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Map<String, Value>, Failure> {
+        let op = str_arg(obj, "op")?;
+        let name = obj.get("device").and_then(Value::as_str).map(str::to_owned);
+        let Some((name, mut store)) = name.and_then(|n| self.stored.remove(&n).map(|s| (n, s))) else {
+            return self.dispatch_memory(obj, rng);
+        };
+        let out = match op {
+            "new_device" | "open_device" | "import" => {
+                // Replaces the stored device: it is simply dropped (its store stays on disk).
+                return self.dispatch_memory(obj, rng);
+            }
+            "decrypt" => crate::interop_store::decrypt(&mut store, obj, rng),
+            "ack" => crate::interop_store::ack(&mut store, obj),
+            "export" => Err(Failure {
+                error: "NotSupported",
+                detail: "a store-backed device is not exported as a snapshot".into(),
+            }),
+            _ => {
+                let spare = match self.spare.take() {
+                    Some(d) => d,
+                    None => Device::new("", 0, rng),
+                };
+                let mut spare = Some(spare);
+                let result = store.transact(rng, |d, rng| {
+                    let real = std::mem::replace(d, spare.take().unwrap_or_else(|| Device::new("", 0, rng)));
+                    self.devices.insert(name.clone(), real);
+                    let r = self.dispatch_memory(obj, rng);
+                    if let Some(real) = self.devices.remove(&name) {
+                        spare = Some(std::mem::replace(d, real));
+                    }
+                    Ok(r)
+                });
+                self.spare = spare;
+                match result {
+                    Ok(r) => r.map(Value::Object),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        };
+        self.stored.insert(name, store);
+        match out? {
+            Value::Object(m) => Ok(m),
+            _ => Ok(Map::new()),
+        }
+    }
+
+    fn dispatch_memory(&mut self, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Map<String, Value>, Failure> {
         let op = str_arg(obj, "op")?;
         let out = match op {
             "info" => json!({
@@ -139,8 +193,35 @@ impl Driver {
                     .generate_pq_prekeys(ONE_TIME_PREKEYS_PER_DEVICE, now, rng)
                     .map_err(gochat_e2ee::Error::from)?;
                 let identity_key = B64.encode(device.identity().to_bytes());
-                self.devices.insert(name, device);
+                self.stored.remove(&name);
+                match obj.get("store") {
+                    None => {
+                        self.devices.insert(name, device);
+                    }
+                    Some(Value::String(path)) => {
+                        let store = crate::interop_store::create(obj, path, device, rng)?;
+                        self.devices.remove(&name);
+                        self.stored.insert(name, store);
+                    }
+                    Some(_) => return Err(Failure::bad_request("`store` must be a string (a file path)")),
+                }
                 json!({ "identity_key": identity_key })
+            }
+            "open_device" => {
+                let name = str_arg(obj, "device")?.to_owned();
+                let store = crate::interop_store::open(obj)?;
+                let identity_key = B64.encode(store.device().identity().to_bytes());
+                self.devices.remove(&name);
+                self.stored.insert(name, store);
+                json!({ "identity_key": identity_key })
+            }
+            "ack" => {
+                str_arg(obj, "digest")?;
+                let name = str_arg(obj, "device")?;
+                if !self.devices.contains_key(name) {
+                    return Err(Failure::unknown_device(name));
+                }
+                json!({ "acknowledged": false })
             }
             "bundle" => {
                 let bundle = self.device(obj)?.next_bundle()?;
@@ -178,6 +259,7 @@ impl Driver {
                 let name = str_arg(obj, "device")?.to_owned();
                 let state = b64_arg(obj, "state")?;
                 let device = Device::import(&SnapshotKey::new(DRIVER_SNAPSHOT_KEY), &state)?;
+                self.stored.remove(&name);
                 self.devices.insert(name, device);
                 json!({})
             }

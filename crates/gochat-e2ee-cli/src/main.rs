@@ -21,6 +21,7 @@ mod interop_certs;
 mod interop_devices;
 mod interop_groups;
 mod interop_link;
+mod interop_store;
 mod interop_trust;
 mod vectors;
 

@@ -873,3 +873,46 @@ fn certificate_ops_issue_verify_and_gate_session_starts() {
     d.err("verify_device", json!({"device": "alice", "chain": chain, "now": now}), "CertificateRevoked");
     assert!(d.finish().success());
 }
+
+/// A store-backed device (`new_device` with `store`, `open_device`) survives the driver
+/// process being killed and restarted, mid-conversation.
+#[test]
+fn a_store_backed_device_survives_killing_the_driver() {
+    let dir = std::env::temp_dir().join(format!("gochat-interop-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = dir.join("alice.sqlite").to_string_lossy().into_owned();
+    let mut peer = Driver::spawn();
+    peer.ok("new_device", json!({"device": "bob", "user": "bob"}));
+    let bundle = peer.ok("bundle", json!({"device": "bob"}))["bundle"].clone();
+    let mut d = Driver::spawn();
+    let id = d.ok("new_device", json!({"device": "alice", "user": "alice", "store": store}))["identity_key"].clone();
+    d.ok("init", json!({"device": "alice", "peer": "bob", "bundle": bundle}));
+    let m =
+        d.ok("encrypt", json!({"device": "alice", "peer": "bob", "plaintext": B64.encode(b"one")}))["message"].clone();
+    peer.ok("decrypt", json!({"device": "bob", "peer": "alice", "message": m}));
+    let reply = peer.ok("encrypt", json!({"device": "bob", "peer": "alice", "plaintext": B64.encode(b"two")}))
+        ["message"]
+        .clone();
+    let got = d.ok("decrypt", json!({"device": "alice", "peer": "bob", "message": reply, "ack": false}));
+    assert_eq!(got["redelivered"], json!(false));
+    d.err("export", json!({"device": "alice"}), "NotSupported");
+    d.child.kill().unwrap();
+    let _ = d.child.wait();
+    let mut d = Driver::spawn();
+    d.err("encrypt", json!({"device": "alice", "peer": "bob", "plaintext": B64.encode(b"x")}), "UnknownDevice");
+    d.err("open_device", json!({"device": "alice", "store": store, "passcode": "not the key"}), "WrongKey");
+    let reopened = d.ok("open_device", json!({"device": "alice", "store": store}));
+    assert_eq!(reopened["identity_key"], id);
+    // The unacknowledged result comes back; after `ack`, the message is a duplicate.
+    let again = d.ok("decrypt", json!({"device": "alice", "peer": "bob", "message": reply}));
+    assert_eq!(again["redelivered"], json!(true));
+    assert_eq!(again["plaintext"], json!(B64.encode(b"two")));
+    d.err("decrypt", json!({"device": "alice", "peer": "bob", "message": reply}), "Duplicate");
+    let m = d.ok("encrypt", json!({"device": "alice", "peer": "bob", "plaintext": B64.encode(b"three")}))["message"]
+        .clone();
+    let got = peer.ok("decrypt", json!({"device": "bob", "peer": "alice", "message": m}));
+    assert_eq!(got["plaintext"], json!(B64.encode(b"three")));
+    d.err("new_device", json!({"device": "carol", "user": "carol", "store": store}), "StoreExists");
+    let _ = std::fs::remove_dir_all(&dir);
+}
