@@ -80,7 +80,8 @@ fn generate() {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        let mut store = StoredDevice::create(sqlite(&path), &unlock_for(name), SMALL, device(name, &mut r), &mut r).unwrap();
+        let mut store =
+            StoredDevice::create(sqlite(&path), &unlock_for(name), SMALL, device(name, &mut r), &mut r).unwrap();
         let messages = converse(&mut store, name, &mut bob, &mut r);
         write_messages(&dir, name, messages);
         drop(store);
@@ -194,7 +195,7 @@ fn v1_export_container_imports_and_the_conversation_continues() {
     drop(store);
     let _ = StoredDevice::open(sqlite(&path), &unlock).unwrap();
     let wrong = Passcode::from_text("not it").unwrap();
-    let e = StoredDevice::import(Box::new(MemoryBackend::new()), &unlock, SMALL, &container, &wrong, &mut r)
-        .unwrap_err();
+    let e =
+        StoredDevice::import(Box::new(MemoryBackend::new()), &unlock, SMALL, &container, &wrong, &mut r).unwrap_err();
     assert_eq!(e.code(), ErrorCode::WrongKey);
 }
