@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use gochat_e2ee::group::{GroupId, GroupMember};
 use gochat_e2ee::{Device, ErrorCode, PreKeyBundle, SnapshotKey};
 use gochat_e2ee_store::{
     Argon2Params, Backend, Durability, MemoryBackend, Passcode, PlatformKey, SqliteBackend, StoredDevice, Unlock,
@@ -68,6 +69,20 @@ fn write_messages(dir: &Path, name: &str, (inbox, pending): (Vec<u8>, Vec<u8>)) 
     std::fs::write(dir.join(format!("next-from-bob-to-{name}.bin")), pending).unwrap();
 }
 
+/// The stored device creates a group with Bob; both exchange their sender keys.
+fn group_with_bob(store: &mut StoredDevice, bob: &mut Device, r: &mut ChaCha20Rng) -> GroupId {
+    let member = GroupMember { name: "bob".into(), identity: *bob.identity(), admin: false };
+    let change = store.transact(r, |d, r| d.group_create(&[member], NOW, r)).unwrap();
+    let joined = bob.group_join(change.welcome.as_ref().unwrap(), NOW, r).unwrap();
+    for o in &change.outgoing {
+        let _ = bob.group_receive("alice", &o.message, r).unwrap();
+    }
+    for o in &joined.outgoing {
+        let _ = store.transact(r, |d, r| d.group_receive("bob", &o.message, r)).unwrap();
+    }
+    change.group_id
+}
+
 #[test]
 #[ignore = "writes the committed v1 fixtures; run only to add fixtures"]
 fn generate() {
@@ -83,6 +98,10 @@ fn generate() {
         let mut store =
             StoredDevice::create(sqlite(&path), &unlock_for(name), SMALL, device(name, &mut r), &mut r).unwrap();
         let messages = converse(&mut store, name, &mut bob, &mut r);
+        if name == "alice" {
+            let id = group_with_bob(&mut store, &mut bob, &mut r);
+            std::fs::write(dir.join("group-id.bin"), id.0).unwrap();
+        }
         write_messages(&dir, name, messages);
         drop(store);
     }
@@ -166,6 +185,20 @@ fn v1_store_files_open_and_the_conversation_continues() {
         let e = store.decrypt("bob", &inbox_message(name), &mut r).unwrap_err();
         assert_eq!(e.code(), ErrorCode::Duplicate, "{file}: an acknowledged message is a duplicate");
         continue_conversation(&mut store, name, &mut bob, &mut r);
+        if name == "alice" {
+            let id = GroupId(std::fs::read(dir().join("group-id.bin")).unwrap().try_into().unwrap());
+            let sent = store.transact(&mut r, |d, r| d.group_encrypt(&id, b"to the group", NOW, r)).unwrap();
+            for o in &sent.outgoing {
+                let _ = bob.group_receive("alice", &o.message, &mut r).unwrap();
+            }
+            assert_eq!(bob.group_decrypt("alice", &sent.message).unwrap().plaintext, b"to the group");
+            let back = bob.group_encrypt(&id, b"from bob to the group", NOW, &mut r).unwrap();
+            for o in &back.outgoing {
+                let _ = store.transact(&mut r, |d, r| d.group_receive("bob", &o.message, r)).unwrap();
+            }
+            let got = store.transact(&mut r, |d, _| d.group_decrypt("bob", &back.message)).unwrap();
+            assert_eq!(got.plaintext, b"from bob to the group");
+        }
         let digest = store.device().state_digest();
         drop(store);
         let store = StoredDevice::open(sqlite(&path), &unlock_for(name)).unwrap();
