@@ -1,0 +1,127 @@
+//! The storage seam: transactional storage of opaque rows, knowing nothing of
+//! cryptography or protocol.
+//!
+//! A store holds two tables:
+//! - `meta`: named values (the store id, the keyslot, counters), read and written by name;
+//! - `records`: rows keyed by a 32-byte key hash, each stamped with the generation of the
+//!   transaction that last wrote it. A deleted record stays as a tombstone (value `None`)
+//!   so that another handle can learn of the deletion through
+//!   [`Backend::changed_since`].
+//!
+//! Transactions: [`Backend::begin`] takes the store's exclusive write lock (waiting up to
+//! the busy timeout for another handle, thread or process to release it, then
+//! [`StoreError::Busy`]); writes are allowed only inside a transaction
+//! ([`StoreError::NotInTransaction`]); [`Backend::commit`] makes them durable and visible
+//! at once, [`Backend::rollback`] discards them. Dropping a handle in a transaction rolls
+//! it back. Reads inside a transaction see its own writes; reads outside one see the
+//! last committed state.
+
+use core::time::Duration;
+
+use thiserror::Error;
+
+use crate::vault::VaultError;
+
+/// The schema version of the stores this library writes (SQLite `PRAGMA user_version` and
+/// the meta row [`SCHEMA_VERSION_META`], a u32 big-endian).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How long [`Backend::begin`] waits for another handle's transaction by default.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest generation a row may carry (SQLite stores it as a signed 64-bit integer).
+pub const MAX_GENERATION: u64 = i64::MAX as u64;
+
+/// A meta name reserved by the backends (the schema version); [`Backend::put_meta`]
+/// refuses it.
+pub const SCHEMA_VERSION_META: &str = "schema_version";
+
+/// A row as returned by [`Backend::changed_since`]: key hash and value (`None` = deleted).
+pub type ChangedRow = ([u8; 32], Option<Vec<u8>>);
+
+/// A live row as returned by [`Backend::all`]: key hash and value.
+pub type Row = ([u8; 32], Vec<u8>);
+
+/// Why the store (backend or vault) refused: the one error enum of this crate.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// SQLite reported an error (the message of the underlying library).
+    #[error("sqlite: {0}")]
+    Sqlite(String),
+    /// The write lock was not obtained within the busy timeout: another handle holds a
+    /// transaction open.
+    #[error("the store is busy (another transaction holds the write lock)")]
+    Busy,
+    /// The file's schema is newer than this library reads.
+    #[error("unsupported store schema version {0}")]
+    UnsupportedSchema(u32),
+    /// A write, commit or rollback outside a transaction.
+    #[error("not in a transaction")]
+    NotInTransaction,
+    /// `begin` inside a transaction (transactions do not nest).
+    #[error("already in a transaction")]
+    AlreadyInTransaction,
+    /// A generation over [`MAX_GENERATION`].
+    #[error("generation {0} is out of range")]
+    GenerationOutOfRange(u64),
+    /// A write to a name the backend reserves ([`SCHEMA_VERSION_META`]).
+    #[error("meta name {0:?} is reserved")]
+    ReservedName(String),
+    /// The file is not a store of this library, or its contents contradict its schema.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// The vault refused (wrong key, a malformed keyslot or record, ...).
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// Transactional storage of opaque rows, driven by the stored device. Object-safe and
+/// `Send`, so it can be boxed and moved to the thread that owns the device.
+pub trait Backend: Send {
+    /// Starts a write transaction holding the store's exclusive write lock; waits up to
+    /// the busy timeout for other handles (threads, processes), then [`StoreError::Busy`].
+    /// Refuses a nested `begin` ([`StoreError::AlreadyInTransaction`]).
+    fn begin(&mut self) -> Result<(), StoreError>;
+
+    /// Commits the transaction durably (per the backend's durability) and releases the
+    /// lock. Outside a transaction: [`StoreError::NotInTransaction`].
+    fn commit(&mut self) -> Result<(), StoreError>;
+
+    /// Discards every write of the transaction and releases the lock. Outside a
+    /// transaction: [`StoreError::NotInTransaction`].
+    fn rollback(&mut self) -> Result<(), StoreError>;
+
+    /// The meta value called `name`, if any.
+    fn get_meta(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Writes the meta value `name` (in a transaction; [`SCHEMA_VERSION_META`] is refused).
+    fn put_meta(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// The live value of the record `key_hash` (`None` if absent or deleted).
+    fn get(&mut self, key_hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Writes (or tombstones, with `None`) the row `key_hash`, stamped with `generation`
+    /// (in a transaction; at most [`MAX_GENERATION`]).
+    fn put(&mut self, key_hash: &[u8; 32], value: Option<&[u8]>, generation: u64) -> Result<(), StoreError>;
+
+    /// Rows whose generation is greater than `generation`, tombstones included (value
+    /// `None`), ordered by generation then key hash: for cache sync between handles.
+    fn changed_since(&mut self, generation: u64) -> Result<Vec<ChangedRow>, StoreError>;
+
+    /// Every live row (tombstones excluded), ordered by key hash.
+    fn all(&mut self) -> Result<Vec<Row>, StoreError>;
+}
+
+pub(crate) fn check_generation(generation: u64) -> Result<(), StoreError> {
+    if generation > MAX_GENERATION {
+        return Err(StoreError::GenerationOutOfRange(generation));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_meta_name(name: &str) -> Result<(), StoreError> {
+    if name == SCHEMA_VERSION_META {
+        return Err(StoreError::ReservedName(name.to_owned()));
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! GoChat E2EE encrypted state store: the pieces a stored device is built from.
+//!
+//! - [`vault`]: a random [`DataKey`] per store, wrapped in a [`Keyslot`] under a platform
+//!   key or a passcode (Argon2id), and the [`RecordCipher`] that seals record values and
+//!   hashes record keys under keys derived from it;
+//! - [`backend`]: the [`Backend`] trait, transactional storage of opaque rows, with
+//!   [`MemoryBackend`] and (feature `sqlite`, on by default) [`SqliteBackend`].
+//!
+//! The backends know nothing of cryptography: they store the key hashes and sealed values
+//! they are given. The formats are specified in `docs/protocol.md` ("Store"), with test
+//! vectors in `test-vectors/store_records.json` and `test-vectors/store_keyslot.json`.
+
+#![forbid(unsafe_code)]
+
+pub mod backend;
+pub mod labels;
+pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+pub mod vault;
+
+pub use backend::{Backend, StoreError};
+pub use memory::MemoryBackend;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, SqliteBackend};
+pub use vault::{
+    Argon2Params, DataKey, Keyslot, KeyslotMethod, Passcode, PlatformKey, RecordCipher, StoreId, Unlock, VaultError,
+};
+
+/// Every limit of the store, in one place (`docs/protocol.md` lists them).
+pub mod limits {
+    pub use crate::backend::{BUSY_TIMEOUT, MAX_GENERATION, SCHEMA_VERSION};
+    pub use crate::vault::{
+        MAX_ARGON2_ITERATIONS, MAX_ARGON2_LANES, MAX_ARGON2_MEMORY_KIB, MAX_PASSCODE_BYTES, MAX_RECORD_BYTES,
+        MIN_ARGON2_MEMORY_KIB,
+    };
+}
