@@ -19,6 +19,8 @@ use core::fmt;
 
 use thiserror::Error;
 
+use crate::wire::{DecodeError, Reader};
+
 /// Longest user id, in bytes (an email address).
 pub const MAX_USER_ID_BYTES: usize = 254;
 /// Longest device id, in bytes.
@@ -157,6 +159,25 @@ impl DeviceAddress {
     pub fn peer_name(&self) -> String {
         format!("{}/{}", self.user.0, self.device.0)
     }
+}
+
+/// Reads a `u8 length || UTF-8` string: the bytes first (a short input is
+/// `Truncated`), then the UTF-8 check (`InvalidValue(field)`).
+fn read_short<'a>(r: &mut Reader<'a>, field: &'static str) -> Result<&'a str, DecodeError> {
+    let n = usize::from(r.u8()?);
+    core::str::from_utf8(r.bytes(n)?).map_err(|_| DecodeError::InvalidValue(field))
+}
+
+/// Reads a `u8 length || UTF-8` user id and checks it is canonical (`InvalidValue("user id")`).
+/// The one reader of user ids in device lists, endorsements and the device state.
+pub(crate) fn read_user_id(r: &mut Reader<'_>) -> Result<UserId, DecodeError> {
+    UserId::parse(read_short(r, "user id")?).map_err(|_| DecodeError::InvalidValue("user id"))
+}
+
+/// Reads a `u8 length || UTF-8` device id and checks it (`InvalidValue("device id")`). The one
+/// reader of device ids in device lists, endorsements, provisioning offers and the state.
+pub(crate) fn read_device_id(r: &mut Reader<'_>) -> Result<DeviceId, DecodeError> {
+    DeviceId::parse(read_short(r, "device id")?).map_err(|_| DecodeError::InvalidValue("device id"))
 }
 
 impl fmt::Display for UserId {

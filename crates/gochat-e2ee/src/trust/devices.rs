@@ -30,7 +30,9 @@ use zeroize::Zeroizing;
 
 use crate::keys::{IdentityKey, IDENTITY_KEY_BYTES};
 use crate::labels;
-use crate::trust::address::{DeviceAddress, DeviceId, UserId, MAX_DEVICE_ID_BYTES, MAX_USER_ID_BYTES};
+use crate::trust::address::{
+    read_device_id, read_user_id, DeviceAddress, DeviceId, UserId, MAX_DEVICE_ID_BYTES, MAX_USER_ID_BYTES,
+};
 use crate::wire::{type_byte, DecodeError, Reader, Writer};
 
 /// Most devices one user's list may hold.
@@ -228,19 +230,6 @@ fn write_short(w: &mut Writer, s: &str) {
     w.u8(s.len() as u8).bytes(s.as_bytes());
 }
 
-fn read_short<'a>(r: &mut Reader<'a>, field: &'static str) -> Result<&'a str, DecodeError> {
-    let n = r.u8()? as usize;
-    core::str::from_utf8(r.bytes(n)?).map_err(|_| DecodeError::InvalidValue(field))
-}
-
-fn read_user(r: &mut Reader<'_>) -> Result<UserId, DecodeError> {
-    UserId::parse(read_short(r, "user id")?).map_err(|_| DecodeError::InvalidValue("user id"))
-}
-
-fn read_device(r: &mut Reader<'_>) -> Result<DeviceId, DecodeError> {
-    DeviceId::parse(read_short(r, "device id")?).map_err(|_| DecodeError::InvalidValue("device id"))
-}
-
 fn read_identity(r: &mut Reader<'_>) -> Result<IdentityKey, DeviceListError> {
     IdentityKey::read(r).map_err(|e| match e {
         crate::keys::KeyError::Decode(d) => DeviceListError::Decode(d),
@@ -302,7 +291,7 @@ impl DeviceList {
     /// invalid identity or one listed twice, trailing bytes, then the signature.
     pub fn decode(bytes: &[u8]) -> Result<Self, DeviceListError> {
         let mut r = Reader::open(bytes, type_byte::DEVICE_LIST, MAX_DEVICE_LIST_BYTES)?;
-        let user = read_user(&mut r)?;
+        let user = read_user_id(&mut r)?;
         let master = read_master(&mut r)?;
         let version = r.u64()?;
         if version == 0 {
@@ -315,7 +304,7 @@ impl DeviceList {
         }
         let mut devices = Vec::with_capacity(n);
         for _ in 0..n {
-            let device = read_device(&mut r)?;
+            let device = read_device_id(&mut r)?;
             let identity = read_identity(&mut r)?;
             devices.push(DeviceEntry { device, identity });
         }
@@ -466,8 +455,8 @@ impl DeviceEndorsement {
     /// trailing bytes, signature.
     pub fn decode(bytes: &[u8]) -> Result<Self, DeviceListError> {
         let mut r = Reader::open(bytes, type_byte::DEVICE_ENDORSEMENT, MAX_DEVICE_ENDORSEMENT_BYTES)?;
-        let user = read_user(&mut r)?;
-        let device = read_device(&mut r)?;
+        let user = read_user_id(&mut r)?;
+        let device = read_device_id(&mut r)?;
         let identity = read_identity(&mut r)?;
         let master = read_master(&mut r)?;
         let signed = r.position();
@@ -732,7 +721,7 @@ impl DeviceLists {
             DeviceList::decode(r.bytes(len)?).map_err(|_| DecodeError::InvalidValue("held device list"))
         };
         for _ in 0..n {
-            let user = read_user(r)?;
+            let user = read_user_id(r)?;
             let held = list(r)?;
             let pending = if r.flag("pending device list flag")? { Some(list(r)?) } else { None };
             let consistent =
@@ -798,8 +787,11 @@ impl OwnDevice {
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let address =
-            if r.flag("own address flag")? { Some(DeviceAddress::new(read_user(r)?, read_device(r)?)) } else { None };
+        let address = if r.flag("own address flag")? {
+            Some(DeviceAddress::new(read_user_id(r)?, read_device_id(r)?))
+        } else {
+            None
+        };
         let master = if r.flag("master key flag")? {
             let seed = Zeroizing::new(r.array::<32>()?);
             Some(MasterKey::from_seed(*seed))

@@ -36,7 +36,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{self, AeadKey, CryptoError, AEAD_TAG_BYTES};
 use crate::keys::{IdentityKey, KeyError, IDENTITY_KEY_BYTES};
 use crate::labels;
-use crate::trust::address::{DeviceId, UserId, MAX_DEVICE_ID_BYTES, MAX_USER_ID_BYTES};
+use crate::trust::address::{read_device_id, DeviceId, UserId, MAX_DEVICE_ID_BYTES, MAX_USER_ID_BYTES};
 use crate::trust::devices::{MAX_DEVICE_ENDORSEMENT_BYTES, MAX_DEVICE_LIST_BYTES};
 use crate::wire::{type_byte, DecodeError, Reader, Writer, WIRE_VERSION};
 
@@ -423,12 +423,6 @@ fn read_blob(r: &mut Reader<'_>, max: usize, field: &'static str) -> Result<Vec<
         return Err(DecodeError::InvalidValue(field));
     }
     Ok(r.bytes(len)?.to_vec())
-}
-
-fn read_device_id(r: &mut Reader<'_>) -> Result<DeviceId, DecodeError> {
-    let len = usize::from(r.u8()?);
-    let s = core::str::from_utf8(r.bytes(len)?).map_err(|_| DecodeError::InvalidValue("device id"))?;
-    DeviceId::parse(s).map_err(|_| DecodeError::InvalidValue("device id"))
 }
 
 #[cfg(test)]
