@@ -133,3 +133,33 @@ fn a_changed_attachment_vector_is_reported() {
     assert!(!ok);
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+#[test]
+fn a_changed_store_vector_is_reported() {
+    let tmp = std::env::temp_dir().join(format!("gochat-e2ee-store-vectors-{}", std::process::id()));
+    let (ok, text) = run(&["vectors", "generate", "--out", tmp.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let flip_last = |s: &str| format!("{}{}", &s[..s.len() - 1], if s.ends_with('0') { '1' } else { '0' });
+
+    // A keyslot's Argon2id output, then a record's key hash.
+    for (file_name, pointer, expected) in [
+        (
+            "store_keyslot.json",
+            "/intermediates/slots/1/argon2id_output",
+            "store_keyslot: intermediates.slots[1].argon2id_output",
+        ),
+        ("store_records.json", "/outputs/records/1/key_hash", "store_records: outputs.records[1].key_hash"),
+    ] {
+        let path = tmp.join(file_name);
+        let original = std::fs::read_to_string(&path).unwrap();
+        let mut file: serde_json::Value = serde_json::from_str(&original).unwrap();
+        let v = file.pointer(pointer).unwrap().as_str().unwrap().to_owned();
+        *file.pointer_mut(pointer).unwrap() = serde_json::Value::String(flip_last(&v));
+        std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap() + "\n").unwrap();
+        let (ok, text) = run(&["vectors", "verify", "--dir", tmp.to_str().unwrap()]);
+        assert!(!ok);
+        assert!(text.contains(expected), "{text}");
+        std::fs::write(&path, original).unwrap();
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

@@ -73,6 +73,65 @@ pub enum StoreError {
     /// The vault refused (wrong key, a malformed keyslot or record, ...).
     #[error(transparent)]
     Vault(#[from] VaultError),
+    /// The protocol refused the operation (the core's error, with its code); the store
+    /// is unchanged.
+    #[error(transparent)]
+    Protocol(#[from] gochat_e2ee::Error),
+    /// `create` at a location that already holds a store.
+    #[error("a store already exists here")]
+    AlreadyExists,
+    /// `open` at a location that holds no store.
+    #[error("no store here")]
+    NoStore,
+    /// The store was exported to move the device: it refuses every operation.
+    #[error("the store was retired (its device was exported to move it)")]
+    Retired,
+    /// Too many wrong passcodes: passcode attempts are refused until the app decides.
+    #[error("{failures} wrong passcodes: the attempt limit is reached")]
+    AttemptLimitReached {
+        /// Wrong attempts counted in the store.
+        failures: u32,
+    },
+    /// Too many decrypted results wait for `ack`.
+    #[error("too many unacknowledged decrypted messages")]
+    InboxFull,
+}
+
+impl StoreError {
+    /// The flat code shared by every binding and the interop driver.
+    pub fn code(&self) -> gochat_e2ee::ErrorCode {
+        use gochat_e2ee::ErrorCode as C;
+        match self {
+            StoreError::Sqlite(_) => C::StoreIo,
+            StoreError::Busy => C::StoreBusy,
+            StoreError::UnsupportedSchema(_) => C::UnsupportedSchema,
+            StoreError::NotInTransaction
+            | StoreError::AlreadyInTransaction
+            | StoreError::GenerationOutOfRange(_)
+            | StoreError::ReservedName(_) => C::Internal,
+            StoreError::Corrupt(_) | StoreError::NoStore => C::StoreCorrupt,
+            StoreError::Vault(v) => match v {
+                VaultError::WrongKey | VaultError::MethodMismatch { .. } => C::WrongKey,
+                VaultError::Truncated
+                | VaultError::Malformed(_)
+                | VaultError::Undecryptable
+                | VaultError::InvalidStoreIdLength(_) => C::StoreCorrupt,
+                VaultError::RecordTooLarge(_) => C::TooLarge,
+                VaultError::Argon2Memory(_)
+                | VaultError::Argon2Iterations(_)
+                | VaultError::Argon2Lanes(_)
+                | VaultError::PasscodeLength(_) => C::InvalidStoreParameters,
+                VaultError::InvalidKeyLength(_) => C::InvalidSnapshotKey,
+                VaultError::OutOfMemory(_) => C::StoreIo,
+                VaultError::Internal(_) => C::Internal,
+            },
+            StoreError::Protocol(e) => e.code(),
+            StoreError::AlreadyExists => C::StoreExists,
+            StoreError::Retired => C::StoreRetired,
+            StoreError::AttemptLimitReached { .. } => C::AttemptLimitReached,
+            StoreError::InboxFull => C::InboxFull,
+        }
+    }
 }
 
 /// Transactional storage of opaque rows, driven by the stored device. Object-safe and

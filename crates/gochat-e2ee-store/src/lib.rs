@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod device;
 pub mod journal;
 pub mod labels;
 pub mod memory;
@@ -22,6 +23,7 @@ pub mod sqlite;
 pub mod vault;
 
 pub use backend::{Backend, StoreError};
+pub use device::{Received, StoredDevice, MAX_INBOX};
 pub use journal::{Journal, JournalBackend};
 pub use memory::MemoryBackend;
 #[cfg(feature = "sqlite")]

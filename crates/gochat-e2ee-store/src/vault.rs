@@ -228,6 +228,11 @@ impl DataKey {
     pub fn from_bytes(bytes: [u8; KEY_BYTES]) -> Self {
         DataKey(bytes)
     }
+
+    /// The key bytes (to key a device snapshot with a fresh export key).
+    pub(crate) fn expose(&self) -> &[u8; KEY_BYTES] {
+        &self.0
+    }
 }
 
 impl ConstantTimeEq for DataKey {

@@ -21,6 +21,7 @@ mod provisioning;
 mod rng;
 mod safety_numbers;
 mod scripts;
+mod store;
 
 use std::path::{Path, PathBuf};
 
@@ -277,6 +278,10 @@ enum Vector {
     Provisioning,
     /// `certificates.json` (checked by [`certificates::run_model`]).
     Certificates,
+    /// `store_keyslot.json` (checked by [`store::run_keyslot_model`]).
+    StoreKeyslot,
+    /// `store_records.json` (checked by [`store::run_records_model`]).
+    StoreRecords,
 }
 
 impl Vector {
@@ -290,6 +295,8 @@ impl Vector {
             Vector::DeviceLists => device_lists::NAME,
             Vector::Provisioning => provisioning::NAME,
             Vector::Certificates => certificates::NAME,
+            Vector::StoreKeyslot => store::KEYSLOT_NAME,
+            Vector::StoreRecords => store::RECORDS_NAME,
         }
     }
 
@@ -303,6 +310,8 @@ impl Vector {
             Vector::DeviceLists => device_lists::DESCRIPTION,
             Vector::Provisioning => provisioning::DESCRIPTION,
             Vector::Certificates => certificates::DESCRIPTION,
+            Vector::StoreKeyslot => store::KEYSLOT_DESCRIPTION,
+            Vector::StoreRecords => store::RECORDS_DESCRIPTION,
         }
     }
 
@@ -317,6 +326,8 @@ impl Vector {
             Vector::DeviceLists => device_lists::run_library(),
             Vector::Provisioning => provisioning::run_library(),
             Vector::Certificates => certificates::run_library(),
+            Vector::StoreKeyslot => store::run_keyslot_library(),
+            Vector::StoreRecords => store::run_records_library(),
         }
     }
 
@@ -336,6 +347,8 @@ impl Vector {
             Vector::DeviceLists => device_lists::run_model(inputs),
             Vector::Provisioning => provisioning::run_model(inputs),
             Vector::Certificates => certificates::run_model(inputs),
+            Vector::StoreKeyslot => store::run_keyslot_model(inputs),
+            Vector::StoreRecords => store::run_records_model(inputs),
         }
     }
 }
@@ -350,6 +363,8 @@ fn vectors() -> Vec<Vector> {
     v.push(Vector::DeviceLists);
     v.push(Vector::Provisioning);
     v.push(Vector::Certificates);
+    v.push(Vector::StoreKeyslot);
+    v.push(Vector::StoreRecords);
     v
 }
 

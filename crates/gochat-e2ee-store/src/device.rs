@@ -1,0 +1,684 @@
+//! [`StoredDevice`]: a [`Device`] whose every operation is one store transaction.
+//!
+//! - **All or nothing.** An operation runs under the store's write lock; its change set
+//!   (`Device::take_changes`: every record it may have changed) is sealed and written in
+//!   the same transaction as the new generation, or nothing is. A refused operation
+//!   writes nothing (the core is failure-atomic).
+//! - **Persist before send.** The operation's result (an encrypt's ciphertext, a
+//!   decrypt's plaintext) is returned only after the commit, so no message key is ever
+//!   released by a ratchet step that a crash could undo.
+//! - **One writer, every handle in step.** Before it runs anything, a handle compares the
+//!   store's generation with its own and applies the rows other handles (threads,
+//!   processes: the iOS notification extension beside the app) committed since. Two
+//!   handles never run an operation on the same state, so a session never forks.
+//! - **The decrypt result is part of the transaction** ([`StoredDevice::decrypt`]): the
+//!   plaintext waits in an inbox, sealed like every record, until the app calls
+//!   [`StoredDevice::ack`]; the same message delivered again (after a crash) returns the
+//!   same result instead of `Duplicate`.
+//!
+//! Row plaintext (what the record cipher seals) = `u32 BE key length || RecordKey ||
+//! record`. Store-private record kinds start at 0x80: `0x80 || message digest (32)` is an
+//! inbox entry (`docs/store.md`).
+
+use std::collections::HashMap;
+
+use gochat_e2ee::records::RecordKey;
+use gochat_e2ee::{ChangeReason, Decrypted, Device, IdentityEvent, IdentityKey, SnapshotKey};
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+use crate::backend::{Backend, StoreError};
+use crate::vault::{Argon2Params, DataKey, Keyslot, Passcode, RecordCipher, StoreId, Unlock, VaultError};
+
+/// At most this many decrypted results wait for [`StoredDevice::ack`]; a decrypt beyond
+/// it is refused (`InboxFull`) before anything is processed. Only messages that
+/// decrypted enter the inbox, so a server cannot fill it with forgeries.
+pub const MAX_INBOX: u32 = 1_000;
+/// Wrong passcodes tolerated before [`StoreError::AttemptLimitReached`] (the default of
+/// [`StoredDevice::set_attempt_limit`]).
+pub const DEFAULT_ATTEMPT_LIMIT: u32 = 10;
+/// The kind byte of an inbox entry's record key (store-private kinds are 0x80..=0xFF).
+pub const INBOX_KIND: u8 = 0x80;
+/// Type byte of an export container (a moved device).
+pub const EXPORT_TYPE: u8 = 0x62;
+/// Version of the export container.
+pub const EXPORT_VERSION: u8 = 0x01;
+/// Version byte of an inbox entry body.
+const INBOX_VERSION: u8 = 0x01;
+
+/// Meta names (the `meta` table; `docs/store.md`).
+mod meta {
+    pub const STORE_ID: &str = "store_id";
+    pub const KEYSLOT: &str = "keyslot";
+    pub const GENERATION: &str = "generation";
+    pub const FAILED_ATTEMPTS: &str = "failed_attempts";
+    pub const ATTEMPT_LIMIT: &str = "attempt_limit";
+    pub const RETIRED: &str = "retired";
+    pub const INBOX: &str = "inbox_count";
+}
+
+/// A decrypted message as the store kept it.
+#[must_use = "the identity event must be checked, and the message acknowledged once handled"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// Plaintext, sender identity and identity event (the event is kept with the result,
+    /// so a redelivery reports it again).
+    pub decrypted: Decrypted,
+    /// The message digest: pass it to [`StoredDevice::ack`] once the app has handled it.
+    pub digest: [u8; 32],
+    /// True if this result was decrypted before (and not yet acknowledged): the app may
+    /// have handled it already, and must deduplicate by `digest`.
+    pub redelivered: bool,
+}
+
+/// A device kept in a store. See the module documentation.
+pub struct StoredDevice {
+    device: Device,
+    backend: Box<dyn Backend>,
+    cipher: RecordCipher,
+    /// The store generation this handle's device reflects.
+    generation: u64,
+    /// Key hash to record key, for every record this handle knows (to apply another
+    /// handle's deletions, which carry only the hash).
+    keys: HashMap<[u8; 32], RecordKey>,
+    /// The in-memory device may differ from the store (a commit failed): reload all
+    /// before the next operation.
+    stale: bool,
+}
+
+impl core::fmt::Debug for StoredDevice {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StoredDevice").field("generation", &self.generation).finish_non_exhaustive()
+    }
+}
+
+fn u64_meta(v: Option<Vec<u8>>) -> Result<u64, StoreError> {
+    match v {
+        None => Ok(0),
+        Some(b) => {
+            Ok(u64::from_be_bytes(b.as_slice().try_into().map_err(|_| StoreError::Corrupt("meta integer".into()))?))
+        }
+    }
+}
+
+fn u32_meta(v: Option<Vec<u8>>, default: u32) -> Result<u32, StoreError> {
+    match v {
+        None => Ok(default),
+        Some(b) => {
+            Ok(u32::from_be_bytes(b.as_slice().try_into().map_err(|_| StoreError::Corrupt("meta integer".into()))?))
+        }
+    }
+}
+
+/// `u32 BE length || key || value`, in a buffer sized exactly and wiped on drop.
+fn row_plaintext(key: &[u8], value: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(4 + key.len() + value.len()));
+    out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(value);
+    out
+}
+
+/// Splits a row plaintext into key bytes and value, checking the key hashes to `hash`.
+fn split_row<'a>(cipher: &RecordCipher, hash: &[u8; 32], plain: &'a [u8]) -> Result<(&'a [u8], &'a [u8]), StoreError> {
+    let corrupt = || StoreError::Corrupt("row framing".into());
+    let (len, rest) = plain.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err(corrupt());
+    }
+    let (key, value) = rest.split_at(len);
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(&cipher.key_hash(key)[..], &hash[..])) {
+        return Err(StoreError::Corrupt("row filed under another key".into()));
+    }
+    Ok((key, value))
+}
+
+/// Reads and opens every row: the device from its records, and the key of each (inbox
+/// entries are skipped: they are read by key when needed).
+fn load_all(
+    backend: &mut dyn Backend,
+    cipher: &RecordCipher,
+) -> Result<(Device, HashMap<[u8; 32], RecordKey>), StoreError> {
+    let mut records = Vec::new();
+    let mut keys = HashMap::new();
+    for (hash, value) in backend.all()? {
+        let plain = cipher.open(&hash, &value)?;
+        let (key, record) = split_row(cipher, &hash, &plain)?;
+        if key.first().is_some_and(|k| *k >= INBOX_KIND) {
+            continue;
+        }
+        let key = RecordKey::decode(key).map_err(|_| StoreError::Corrupt("record key".into()))?;
+        keys.insert(hash, key.clone());
+        records.push((key, Zeroizing::new(record.to_vec())));
+    }
+    Ok((Device::from_records(records)?, keys))
+}
+
+fn inbox_key(digest: &[u8; 32]) -> Vec<u8> {
+    [&[INBOX_KIND][..], &digest[..]].concat()
+}
+
+fn encode_inbox(peer: &str, d: &Decrypted) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(1 + 4 + peer.len() + 4 + d.plaintext.len() + 66 + 1 + 66 + 2));
+    out.push(INBOX_VERSION);
+    out.extend_from_slice(&(peer.len() as u32).to_be_bytes());
+    out.extend_from_slice(peer.as_bytes());
+    out.extend_from_slice(&(d.plaintext.len() as u32).to_be_bytes());
+    out.extend_from_slice(&d.plaintext);
+    out.extend_from_slice(&d.sender.to_bytes());
+    match &d.identity {
+        IdentityEvent::New => out.push(0),
+        IdentityEvent::Same => out.push(1),
+        IdentityEvent::Changed { previous, approved, reason } => {
+            out.push(2);
+            out.extend_from_slice(&previous.to_bytes());
+            out.push(u8::from(*approved));
+            out.push(match reason {
+                ChangeReason::Notify => 0,
+                ChangeReason::Certified => 1,
+                ChangeReason::AwaitingApproval => 2,
+                ChangeReason::Uncertified => 3,
+            });
+        }
+    }
+    out
+}
+
+fn decode_inbox(b: &[u8]) -> Result<Decrypted, StoreError> {
+    let corrupt = || StoreError::Corrupt("inbox entry".into());
+    let mut r = b;
+    let mut take = |n: usize| -> Result<&[u8], StoreError> {
+        if r.len() < n {
+            return Err(corrupt());
+        }
+        let (a, rest) = r.split_at(n);
+        r = rest;
+        Ok(a)
+    };
+    if take(1)? != [INBOX_VERSION] {
+        return Err(corrupt());
+    }
+    let n = u32::from_be_bytes(take(4)?.try_into().map_err(|_| corrupt())?) as usize;
+    let _peer = take(n)?;
+    let n = u32::from_be_bytes(take(4)?.try_into().map_err(|_| corrupt())?) as usize;
+    let plaintext = take(n)?.to_vec();
+    let key = |b: &[u8]| IdentityKey::from_bytes(b).map_err(|_| corrupt());
+    let sender = key(take(66)?)?;
+    let identity = match take(1)?[0] {
+        0 => IdentityEvent::New,
+        1 => IdentityEvent::Same,
+        2 => {
+            let previous = key(take(66)?)?;
+            let approved = match take(1)?[0] {
+                0 => false,
+                1 => true,
+                _ => return Err(corrupt()),
+            };
+            let reason = match take(1)?[0] {
+                0 => ChangeReason::Notify,
+                1 => ChangeReason::Certified,
+                2 => ChangeReason::AwaitingApproval,
+                3 => ChangeReason::Uncertified,
+                _ => return Err(corrupt()),
+            };
+            IdentityEvent::Changed { previous, approved, reason }
+        }
+        _ => return Err(corrupt()),
+    };
+    if !r.is_empty() {
+        return Err(corrupt());
+    }
+    Ok(Decrypted { plaintext, sender, identity })
+}
+
+impl StoredDevice {
+    /// Puts `device` into a new store in `backend`, protected by `unlock` (`params` set
+    /// the Argon2id cost of a passcode). Refused (`AlreadyExists`, nothing written) if the
+    /// backend already holds a store. A fresh random data key encrypts every record; the
+    /// keyslot wraps it.
+    pub fn create<R: CryptoRng + ?Sized>(
+        mut backend: Box<dyn Backend>,
+        unlock: &Unlock,
+        params: Argon2Params,
+        mut device: Device,
+        rng: &mut R,
+    ) -> Result<StoredDevice, StoreError> {
+        let data_key = DataKey::generate(rng);
+        let store_id = StoreId::generate(rng);
+        let keyslot = Keyslot::wrap(&data_key, unlock, params, store_id, rng)?;
+        let cipher = RecordCipher::new(&data_key, store_id)?;
+        backend.begin()?;
+        let result = (|| {
+            if backend.get_meta(meta::KEYSLOT)?.is_some() {
+                return Err(StoreError::AlreadyExists);
+            }
+            backend.put_meta(meta::STORE_ID, store_id.as_bytes())?;
+            backend.put_meta(meta::KEYSLOT, &keyslot.encode())?;
+            backend.put_meta(meta::FAILED_ATTEMPTS, &0u32.to_be_bytes())?;
+            backend.put_meta(meta::ATTEMPT_LIMIT, &DEFAULT_ATTEMPT_LIMIT.to_be_bytes())?;
+            backend.put_meta(meta::INBOX, &0u32.to_be_bytes())?;
+            backend.put_meta(meta::GENERATION, &1u64.to_be_bytes())?;
+            let _ = device.take_changes();
+            let mut keys = HashMap::new();
+            for key in device.record_keys() {
+                if let Some(value) = device.encode_record(&key) {
+                    let k = key.encode();
+                    let hash = cipher.key_hash(&k);
+                    backend.put(&hash, Some(&cipher.seal(&hash, &row_plaintext(&k, &value), rng)?), 1)?;
+                    keys.insert(hash, key);
+                }
+            }
+            backend.commit()?;
+            Ok(keys)
+        })();
+        match result {
+            Ok(keys) => Ok(StoredDevice { device, backend, cipher, generation: 1, keys, stale: false }),
+            Err(e) => {
+                let _ = backend.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens the store in `backend` with `unlock`. A wrong key or passcode is `WrongKey`
+    /// (and the store's failed-attempt counter is incremented and committed, whatever
+    /// happens next); once the counter reaches the attempt limit, passcode attempts are
+    /// refused with `AttemptLimitReached` before any hashing. A retired store is
+    /// `Retired`. Loads every record (a record that does not open is `StoreCorrupt`).
+    pub fn open(mut backend: Box<dyn Backend>, unlock: &Unlock) -> Result<StoredDevice, StoreError> {
+        backend.begin()?;
+        let result = Self::unlock(&mut *backend, unlock);
+        let cipher = match result {
+            Ok(c) => c,
+            Err((e, count)) => {
+                let committed = if count { backend.commit() } else { backend.rollback() };
+                if let (Err(c), true) = (committed, count) {
+                    return Err(c);
+                }
+                return Err(e);
+            }
+        };
+        let loaded = (|| {
+            if backend.get_meta(meta::RETIRED)?.is_some() {
+                return Err(StoreError::Retired);
+            }
+            let generation = u64_meta(backend.get_meta(meta::GENERATION)?)?;
+            let (device, keys) = load_all(&mut *backend, &cipher)?;
+            Ok((generation, device, keys))
+        })();
+        let done = match &loaded {
+            Ok(_) => backend.commit(),
+            Err(_) => backend.rollback(),
+        };
+        let (generation, device, keys) = loaded?;
+        done?;
+        Ok(StoredDevice { device, backend, cipher, generation, keys, stale: false })
+    }
+
+    /// Inside a transaction: checks the attempt counter, unwraps the data key, counts a
+    /// failure (`(error, true)`: commit the count) or resets the counter.
+    fn unlock(backend: &mut dyn Backend, unlock: &Unlock) -> Result<RecordCipher, (StoreError, bool)> {
+        let plain = |e: StoreError| (e, false);
+        let slot = backend.get_meta(meta::KEYSLOT).map_err(plain)?.ok_or((StoreError::NoStore, false))?;
+        let keyslot = Keyslot::decode(&slot).map_err(|e| plain(e.into()))?;
+        let failures = u32_meta(backend.get_meta(meta::FAILED_ATTEMPTS).map_err(plain)?, 0).map_err(plain)?;
+        let limit =
+            u32_meta(backend.get_meta(meta::ATTEMPT_LIMIT).map_err(plain)?, DEFAULT_ATTEMPT_LIMIT).map_err(plain)?;
+        if matches!(unlock, Unlock::Passcode(_)) && failures >= limit {
+            return Err((StoreError::AttemptLimitReached { failures }, false));
+        }
+        let data_key = match keyslot.unwrap(unlock) {
+            Ok(k) => k,
+            Err(VaultError::WrongKey) => {
+                let failures = failures.saturating_add(1);
+                backend.put_meta(meta::FAILED_ATTEMPTS, &failures.to_be_bytes()).map_err(plain)?;
+                let e = if matches!(unlock, Unlock::Passcode(_)) && failures >= limit {
+                    StoreError::AttemptLimitReached { failures }
+                } else {
+                    StoreError::Vault(VaultError::WrongKey)
+                };
+                return Err((e, true));
+            }
+            Err(e) => return Err(plain(e.into())),
+        };
+        if failures != 0 {
+            backend.put_meta(meta::FAILED_ATTEMPTS, &0u32.to_be_bytes()).map_err(plain)?;
+        }
+        RecordCipher::new(&data_key, keyslot.store_id()).map_err(|e| plain(e.into()))
+    }
+
+    /// Wrong passcodes (or keys) counted since the last successful unlock; readable
+    /// before unlocking, so the app can warn before the limit.
+    pub fn failed_attempts(backend: &mut dyn Backend) -> Result<u32, StoreError> {
+        u32_meta(backend.get_meta(meta::FAILED_ATTEMPTS)?, 0)
+    }
+
+    /// Sets how many wrong passcodes are tolerated (at least 1).
+    pub fn set_attempt_limit(&mut self, limit: u32) -> Result<(), StoreError> {
+        self.begin_synced()?;
+        let r = self.backend.put_meta(meta::ATTEMPT_LIMIT, &limit.max(1).to_be_bytes());
+        self.finish(r)
+    }
+
+    /// Commits on `Ok`, rolls back on `Err`.
+    fn finish<T>(&mut self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        match r {
+            Ok(t) => {
+                self.backend.commit()?;
+                Ok(t)
+            }
+            Err(e) => {
+                let _ = self.backend.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// The device, as of this handle's last operation (another handle's later commits
+    /// are applied at the start of this handle's next operation or [`StoredDevice::sync_now`]).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Applies what other handles committed, now.
+    pub fn sync_now(&mut self) -> Result<(), StoreError> {
+        self.begin_synced()?;
+        self.finish(Ok(()))
+    }
+
+    /// Begins a transaction and brings the device up to the store's generation.
+    fn begin_synced(&mut self) -> Result<(), StoreError> {
+        self.backend.begin()?;
+        match self.sync() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.backend.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Inside a transaction: refuses a retired store, and applies the rows written since
+    /// this handle's generation (or reloads everything if the handle is stale).
+    fn sync(&mut self) -> Result<(), StoreError> {
+        if self.backend.get_meta(meta::RETIRED)?.is_some() {
+            return Err(StoreError::Retired);
+        }
+        let generation = u64_meta(self.backend.get_meta(meta::GENERATION)?)?;
+        if self.stale {
+            let (device, keys) = load_all(&mut *self.backend, &self.cipher)?;
+            self.device = device;
+            self.keys = keys;
+            self.stale = false;
+        } else if generation != self.generation {
+            for (hash, value) in self.backend.changed_since(self.generation)? {
+                let applied = match value {
+                    Some(value) => {
+                        let plain = self.cipher.open(&hash, &value)?;
+                        let (key, record) = split_row(&self.cipher, &hash, &plain)?;
+                        if key.first().is_some_and(|k| *k >= INBOX_KIND) {
+                            continue;
+                        }
+                        let key = RecordKey::decode(key).map_err(|_| StoreError::Corrupt("record key".into()))?;
+                        let r = self.device.apply_record(&key, Some(record));
+                        self.keys.insert(hash, key);
+                        r
+                    }
+                    None => match self.keys.get(&hash) {
+                        Some(key) => self.device.apply_record(key, None),
+                        None => Ok(()),
+                    },
+                };
+                if let Err(e) = applied {
+                    self.stale = true;
+                    return Err(e.into());
+                }
+            }
+        }
+        self.generation = generation;
+        Ok(())
+    }
+
+    /// Inside a transaction: seals and writes the device's change set and `extra` rows,
+    /// bumps the generation and commits. On any failure the transaction is rolled back
+    /// and the handle reloads everything before its next operation.
+    fn commit_changes<R: CryptoRng + ?Sized>(
+        &mut self,
+        extra: &[([u8; 32], Option<Vec<u8>>)],
+        rng: &mut R,
+    ) -> Result<(), StoreError> {
+        let generation = self.generation + 1;
+        let changes = self.device.take_changes();
+        let result = (|| {
+            for key in changes {
+                let k = key.encode();
+                let hash = self.cipher.key_hash(&k);
+                match self.device.encode_record(&key) {
+                    Some(value) => {
+                        let sealed = self.cipher.seal(&hash, &row_plaintext(&k, &value), rng)?;
+                        self.backend.put(&hash, Some(&sealed), generation)?;
+                    }
+                    None => self.backend.put(&hash, None, generation)?,
+                }
+                self.keys.insert(hash, key);
+            }
+            for (hash, value) in extra {
+                self.backend.put(hash, value.as_deref(), generation)?;
+            }
+            self.backend.put_meta(meta::GENERATION, &generation.to_be_bytes())?;
+            self.backend.commit()
+        })();
+        match result {
+            Ok(()) => {
+                self.generation = generation;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.backend.rollback();
+                self.stale = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs one operation on the device as one transaction: `f`'s effects are committed
+    /// with it, and its result is returned only after the commit. If `f` fails nothing
+    /// is written (`Protocol(e)`); if the commit fails the result is dropped, never
+    /// returned, and the handle reloads from the store before its next operation.
+    pub fn transact<T, R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        f: impl FnOnce(&mut Device, &mut R) -> Result<T, gochat_e2ee::Error>,
+    ) -> Result<T, StoreError> {
+        self.begin_synced()?;
+        match f(&mut self.device, rng) {
+            Ok(t) => {
+                self.commit_changes(&[], rng)?;
+                Ok(t)
+            }
+            Err(e) => {
+                let _ = self.device.take_changes();
+                let _ = self.backend.rollback();
+                Err(StoreError::Protocol(e))
+            }
+        }
+    }
+
+    /// Decrypts a 1:1 message from `peer` and keeps the result in the inbox, in the same
+    /// transaction as the ratchet step (see the module documentation). A message whose
+    /// result is still in the inbox returns it again (`redelivered: true`) and touches no
+    /// session. Refused with `InboxFull` (nothing processed) once [`MAX_INBOX`] results
+    /// wait for `ack`.
+    pub fn decrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        peer: &str,
+        message: &[u8],
+        rng: &mut R,
+    ) -> Result<Received, StoreError> {
+        let digest = Device::message_digest(message);
+        let key = inbox_key(&digest);
+        let hash = self.cipher.key_hash(&key);
+        self.begin_synced()?;
+        let held = match self.backend.get(&hash) {
+            Ok(h) => h,
+            Err(e) => return self.finish(Err(e)),
+        };
+        if let Some(sealed) = held {
+            let r = self.cipher.open(&hash, &sealed).map_err(StoreError::from).and_then(|plain| {
+                let (_, body) = split_row(&self.cipher, &hash, &plain)?;
+                decode_inbox(body)
+            });
+            let decrypted = self.finish(r)?;
+            return Ok(Received { decrypted, digest, redelivered: true });
+        }
+        let count = match self.backend.get_meta(meta::INBOX).and_then(|v| u32_meta(v, 0)) {
+            Ok(c) => c,
+            Err(e) => return self.finish(Err(e)),
+        };
+        if count >= MAX_INBOX {
+            return self.finish(Err(StoreError::InboxFull));
+        }
+        let decrypted = match self.device.decrypt(peer, message, rng) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = self.device.take_changes();
+                let _ = self.backend.rollback();
+                return Err(StoreError::Protocol(e));
+            }
+        };
+        let entry = self.cipher.seal(&hash, &row_plaintext(&key, &encode_inbox(peer, &decrypted)), rng);
+        let written = entry
+            .map_err(StoreError::from)
+            .and_then(|entry| self.backend.put_meta(meta::INBOX, &(count + 1).to_be_bytes()).map(|()| entry));
+        match written {
+            Ok(entry) => self.commit_changes(&[(hash, Some(entry))], rng)?,
+            Err(e) => {
+                let _ = self.device.take_changes();
+                let _ = self.backend.rollback();
+                self.stale = true;
+                return Err(e);
+            }
+        }
+        Ok(Received { decrypted, digest, redelivered: false })
+    }
+
+    /// Deletes the inbox entry of the message with `digest` once the app has durably
+    /// handled it; whether there was one.
+    pub fn ack(&mut self, digest: &[u8; 32]) -> Result<bool, StoreError> {
+        let hash = self.cipher.key_hash(&inbox_key(digest));
+        self.begin_synced()?;
+        let r = (|| {
+            if self.backend.get(&hash)?.is_none() {
+                return Ok(false);
+            }
+            let count = u32_meta(self.backend.get_meta(meta::INBOX)?, 0)?;
+            self.backend.put_meta(meta::INBOX, &count.saturating_sub(1).to_be_bytes())?;
+            Ok(true)
+        })();
+        match r {
+            Ok(true) => {
+                // The device is unchanged: only the inbox row and the generation move.
+                let generation = self.generation + 1;
+                let written = self
+                    .backend
+                    .put(&hash, None, generation)
+                    .and_then(|()| self.backend.put_meta(meta::GENERATION, &generation.to_be_bytes()));
+                self.finish(written)?;
+                self.generation = generation;
+                Ok(true)
+            }
+            other => self.finish(other),
+        }
+    }
+
+    /// Re-wraps the data key under `new` (after unwrapping it with `old`); no record is
+    /// re-encrypted. A wrong `old` is `WrongKey` and is counted as a failed attempt.
+    pub fn change_passcode<R: CryptoRng + ?Sized>(
+        &mut self,
+        old: &Unlock,
+        new: &Unlock,
+        params: Argon2Params,
+        rng: &mut R,
+    ) -> Result<(), StoreError> {
+        self.begin_synced()?;
+        let r = (|| {
+            let slot = self.backend.get_meta(meta::KEYSLOT)?.ok_or(StoreError::NoStore)?;
+            let keyslot = Keyslot::decode(&slot)?;
+            let data_key = match keyslot.unwrap(old) {
+                Ok(k) => k,
+                Err(VaultError::WrongKey) => {
+                    let failures = u32_meta(self.backend.get_meta(meta::FAILED_ATTEMPTS)?, 0)?.saturating_add(1);
+                    self.backend.put_meta(meta::FAILED_ATTEMPTS, &failures.to_be_bytes())?;
+                    return Ok(Err(StoreError::Vault(VaultError::WrongKey)));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let new_slot = Keyslot::wrap(&data_key, new, params, keyslot.store_id(), rng)?;
+            self.backend.put_meta(meta::KEYSLOT, &new_slot.encode())?;
+            Ok(Ok(()))
+        })();
+        self.finish(r)?
+    }
+
+    /// Exports the whole device for a new installation, encrypted under `passcode`
+    /// (Argon2id with `params`), and **retires this store in the same transaction**:
+    /// every later operation on it, by any handle in any process, is `Retired`. The
+    /// imported device ([`StoredDevice::import`]) starts a new sender epoch. Live ratchet
+    /// state must never run in two places: both would send with the same message keys.
+    ///
+    /// Container: `0x62 || 0x01 || u32 BE keyslot length || keyslot (a fresh export key
+    /// wrapped under the passcode) || device snapshot (under the export key)`.
+    pub fn export<R: CryptoRng + ?Sized>(
+        &mut self,
+        passcode: &Passcode,
+        params: Argon2Params,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, StoreError> {
+        let export_key = DataKey::generate(rng);
+        let keyslot =
+            Keyslot::wrap(&export_key, &Unlock::Passcode(passcode.clone()), params, StoreId::generate(rng), rng)?;
+        self.begin_synced()?;
+        let r = (|| {
+            let snapshot = self.device.export(&SnapshotKey::new(*export_key.expose()), rng)?;
+            self.backend.put_meta(meta::RETIRED, &[1])?;
+            let slot = keyslot.encode();
+            let mut out = Vec::with_capacity(6 + slot.len() + snapshot.len());
+            out.extend_from_slice(&[EXPORT_TYPE, EXPORT_VERSION]);
+            out.extend_from_slice(&(slot.len() as u32).to_be_bytes());
+            out.extend_from_slice(&slot);
+            out.extend_from_slice(&snapshot);
+            Ok(out)
+        })();
+        self.finish(r)
+    }
+
+    /// Imports an [`StoredDevice::export`] container (opened with `passcode`) into a new
+    /// store in `backend`, protected by `unlock`. The device starts a new sender epoch.
+    pub fn import<R: CryptoRng + ?Sized>(
+        backend: Box<dyn Backend>,
+        unlock: &Unlock,
+        params: Argon2Params,
+        container: &[u8],
+        passcode: &Passcode,
+        rng: &mut R,
+    ) -> Result<StoredDevice, StoreError> {
+        let malformed = || StoreError::Vault(VaultError::Truncated);
+        let rest = match container {
+            [EXPORT_TYPE, EXPORT_VERSION, rest @ ..] => rest,
+            [EXPORT_TYPE, v, ..] => {
+                return Err(StoreError::Vault(VaultError::Malformed(crate::vault::FormatError::UnsupportedVersion(*v))))
+            }
+            _ => return Err(malformed()),
+        };
+        let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(malformed());
+        }
+        let (slot, snapshot) = rest.split_at(len);
+        let export_key = Keyslot::decode(slot)?.unwrap(&Unlock::Passcode(passcode.clone()))?;
+        let device = Device::import(&SnapshotKey::new(*export_key.expose()), snapshot)?;
+        StoredDevice::create(backend, unlock, params, device, rng)
+    }
+}
