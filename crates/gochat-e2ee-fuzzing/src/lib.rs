@@ -27,6 +27,7 @@ pub mod groups;
 pub mod provisioning;
 pub mod records;
 pub mod sealed;
+pub mod store;
 pub mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,6 +46,7 @@ pub use group_world::group;
 pub use groups::{commit_welcome, distribution, group_message};
 pub use provisioning::{provisioning_message, provisioning_offer};
 pub use records::state_record;
+pub use store::{store_keyslot, store_record};
 pub use trust::safety_number;
 
 /// The fixed snapshot key used by the `snapshot` target and its seeds.
@@ -52,7 +54,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 22] = [
+pub const TARGETS: [&str; 24] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -75,6 +77,8 @@ pub const TARGETS: [&str; 22] = [
     "certificate_chain",
     "revocation_list",
     "state_record",
+    "store_record",
+    "store_keyslot",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -102,6 +106,8 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "certificate_chain" => certificate_chain(data),
         "revocation_list" => revocation_list(data),
         "state_record" => state_record(data),
+        "store_record" => store_record(data),
+        "store_keyslot" => store_keyslot(data),
         _ => return None,
     })
 }

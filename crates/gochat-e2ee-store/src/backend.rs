@@ -48,6 +48,10 @@ pub enum StoreError {
     /// SQLite reported an error (the message of the underlying library).
     #[error("sqlite: {0}")]
     Sqlite(String),
+    /// The file could not be opened, read or written (I/O error, disk full, read-only or
+    /// permission denied; the message of the underlying library).
+    #[error("store I/O: {0}")]
+    Io(String),
     /// The write lock was not obtained within the busy timeout: another handle holds a
     /// transaction open.
     #[error("the store is busy (another transaction holds the write lock)")]

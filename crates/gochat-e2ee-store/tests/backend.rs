@@ -296,3 +296,10 @@ fn sqlite_refuses_files_that_are_not_stores() {
     std::fs::write(&path, [0x5Au8; 4096]).unwrap();
     assert!(matches!(SqliteBackend::open(&path, Durability::Full).unwrap_err(), StoreError::Corrupt(_)));
 }
+
+#[test]
+fn sqlite_reports_an_unopenable_path_as_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing-directory").join("store.db");
+    assert!(matches!(SqliteBackend::open(&path, Durability::Full).unwrap_err(), StoreError::Io(_)));
+}
