@@ -106,7 +106,7 @@ impl StoreError {
     pub fn code(&self) -> gochat_e2ee::ErrorCode {
         use gochat_e2ee::ErrorCode as C;
         match self {
-            StoreError::Sqlite(_) => C::StoreIo,
+            StoreError::Sqlite(_) | StoreError::Io(_) => C::StoreIo,
             StoreError::Busy => C::StoreBusy,
             StoreError::UnsupportedSchema(_) => C::UnsupportedSchema,
             StoreError::NotInTransaction

@@ -10,7 +10,6 @@
 
 use gochat_e2ee::ErrorCode;
 use gochat_e2ee_store::backend::{Backend, StoreError};
-use gochat_e2ee_store::vault::VaultError;
 use gochat_e2ee_store::{Journal, JournalBackend};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -18,36 +17,10 @@ use wasm_bindgen::JsCast;
 
 use crate::{bytes, malformed, opt_bytes, Obj};
 
-/// The stable error code of a store error (the core's `ErrorCode` names).
-pub(crate) fn store_code(e: &StoreError) -> ErrorCode {
-    match e {
-        StoreError::Sqlite(_) => ErrorCode::StoreIo,
-        StoreError::Busy => ErrorCode::StoreBusy,
-        StoreError::UnsupportedSchema(_) => ErrorCode::UnsupportedSchema,
-        StoreError::Corrupt(_) => ErrorCode::StoreCorrupt,
-        StoreError::NotInTransaction
-        | StoreError::AlreadyInTransaction
-        | StoreError::GenerationOutOfRange(_)
-        | StoreError::ReservedName(_) => ErrorCode::InvalidStoreParameters,
-        StoreError::Vault(v) => match v {
-            VaultError::WrongKey | VaultError::MethodMismatch { .. } => ErrorCode::WrongKey,
-            VaultError::Truncated | VaultError::Malformed(_) | VaultError::Undecryptable => ErrorCode::StoreCorrupt,
-            VaultError::RecordTooLarge(_) => ErrorCode::TooLarge,
-            VaultError::OutOfMemory(_) | VaultError::Internal(_) => ErrorCode::StoreIo,
-            VaultError::Argon2Memory(_)
-            | VaultError::Argon2Iterations(_)
-            | VaultError::Argon2Lanes(_)
-            | VaultError::PasscodeLength(_)
-            | VaultError::InvalidKeyLength(_)
-            | VaultError::InvalidStoreIdLength(_) => ErrorCode::InvalidStoreParameters,
-        },
-    }
-}
-
 /// A store error thrown as a `GoChatError`-named `Error` with `code` and `retryMayHelp`
 /// (true only for `StoreBusy`).
 pub(crate) fn store_error(e: StoreError) -> JsValue {
-    let code = store_code(&e);
+    let code = e.code();
     let err = js_sys::Error::new(&e.to_string());
     err.set_name("GoChatError");
     let obj: &JsValue = err.as_ref();
