@@ -33,6 +33,7 @@ import rawInit, {
   RootKey as RawRootKey,
   AgencyKey as RawAgencyKey,
   VerifiedDevice,
+  StoreJournal as RawStoreJournal,
   certificateChain as rawCertificateChain,
   verifyCertificateChain as rawVerifyCertificateChain,
 } from './pkg/gochat_e2ee_wasm.js';
@@ -128,9 +129,11 @@ const ProvisioningSecret = wrapClass(RawProvisioningSecret, ['open']);
 // Certificate issuing keys (for issuing tools and tests).
 const RootKey = wrapClass(RawRootKey, ['certifyAgency', 'revocationList'], ['fromSeed']);
 const AgencyKey = wrapClass(RawAgencyKey, ['certifyDevice', 'revocationList'], ['fromSeed']);
+// The IndexedDB store's wasm handle (docs/web.md, "Persistent store (IndexedDB)").
+const StoreJournal = wrapClass(RawStoreJournal, ['feedMeta', 'feedRecord', 'takeJournal', 'begin', 'commit', 'rollback', 'getMeta', 'putMeta', 'get', 'put'], ['load']);
 
 // wasm-bindgen already adds [Symbol.dispose] = free where the symbol exists.
-for (const cls of [Device, RawAttachmentEncryptor, RawAttachmentDecryptor, RawSafetyNumber, RawProvisioningSecret, RawRootKey, RawAgencyKey, VerifiedDevice]) {
+for (const cls of [Device, RawAttachmentEncryptor, RawAttachmentDecryptor, RawSafetyNumber, RawProvisioningSecret, RawRootKey, RawAgencyKey, VerifiedDevice, RawStoreJournal]) {
   if (typeof Symbol.dispose === 'symbol' && !cls.prototype[Symbol.dispose]) {
     cls.prototype[Symbol.dispose] = cls.prototype.free;
   }
@@ -153,7 +156,9 @@ export const decodeDeviceList = wrap(rawDecodeDeviceList);
 export const decodeDeviceEndorsement = wrap(rawDecodeDeviceEndorsement);
 export const certificateChain = wrap(rawCertificateChain);
 export const verifyCertificateChain = wrap(rawVerifyCertificateChain);
-export { Device, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, ProvisioningSecret, RootKey, AgencyKey, VerifiedDevice, errorCodes, libraryVersion, limits, messageDigest };
+// The IndexedDB store (docs/web.md, "Persistent store (IndexedDB)").
+export { IndexedDbStore, STORE_SCHEMA_VERSION, storeDatabaseName } from './store.js';
+export { Device, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, ProvisioningSecret, RootKey, AgencyKey, VerifiedDevice, StoreJournal, errorCodes, libraryVersion, limits, messageDigest };
 
 let resolveReady;
 let rejectReady;

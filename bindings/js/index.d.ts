@@ -943,3 +943,98 @@ export declare const wasmUrl: URL;
 export declare function init(input?: RequestInfo | URL | Response | BufferSource | WebAssembly.Module): Promise<void>;
 /** Instantiates the module synchronously from its bytes (only needed with '@gochat/e2ee/core'). */
 export declare function initSync(module: BufferSource | WebAssembly.Module): void;
+
+// ---------------------------------------------------------------------------------------
+// Persistent store (IndexedDB): docs/web.md, "Persistent store (IndexedDB)".
+
+/** The schema version of the stores written: the IndexedDB database version and the `schema_version` meta row. */
+export declare const STORE_SCHEMA_VERSION: 1;
+
+/** The IndexedDB database name of store `name` (`gochat-e2ee:<name>`), also the name of its Web Lock. */
+export declare function storeDatabaseName(name: string): string;
+
+/** A drained journal: the rows to write. Record keys are 32-byte keyed hashes; a `null` value is a tombstone. */
+export interface StoreJournalRows {
+  meta: StoreMetaRow[];
+  records: StoreRecordRow[];
+}
+/** A meta row: name and value. */
+export type StoreMetaRow = [name: string, value: Uint8Array];
+/** A record row: 32-byte key hash, generation, sealed value (`null` = tombstone). */
+export type StoreRecordRow = [keyHash: Uint8Array, generation: number, value: Uint8Array | null];
+
+/**
+ * The wasm handle on one store's rows (the store crate's JournalBackend): reads are served
+ * from the rows fed in, committed writes go to a journal that `IndexedDbStore` drains into
+ * its IndexedDB transaction. A commit here is not durable until that transaction completes.
+ */
+export declare class StoreJournal {
+  private constructor();
+  free(): void;
+  /** A handle on a new, empty store (schema version 1). */
+  static empty(): StoreJournal;
+  /** A handle on the stored rows; `UnsupportedSchema` for a newer schema, `StoreCorrupt` without a valid `schema_version` row. */
+  static load(meta: StoreMetaRow[], records: StoreRecordRow[]): StoreJournal;
+  /** The highest record generation seen: feed the rows above it before the next operation. */
+  syncedGeneration(): number;
+  /** Applies a meta row another tab committed (between operations only). */
+  feedMeta(name: string, value: Uint8Array): void;
+  /** Applies a record row another tab committed (`null` = tombstone; between operations only). */
+  feedRecord(keyHash: Uint8Array, generation: number, value: Uint8Array | null): void;
+  /** Drains the journal of the transactions committed since the last drain. */
+  takeJournal(): StoreJournalRows;
+  /** After a failed IndexedDB write: every later call fails with `StoreCorrupt`. */
+  poison(): void;
+  /** Starts a transaction (no nesting: `InvalidStoreParameters`). */
+  begin(): void;
+  /** Moves the transaction's writes into the journal. */
+  commit(): void;
+  /** Drops the transaction's writes. */
+  rollback(): void;
+  /** A meta value, or null. */
+  getMeta(name: string): Uint8Array | null;
+  /** Writes a meta value (in a transaction). */
+  putMeta(name: string, value: Uint8Array): void;
+  /** A record's live value, or null. */
+  get(keyHash: Uint8Array): Uint8Array | null;
+  /** Writes (or with `null` tombstones) a record at `generation` (in a transaction). */
+  put(keyHash: Uint8Array, value: Uint8Array | null, generation: number): void;
+}
+
+/** What a store operation may return: anything but a promise (a thenable), since the IndexedDB transaction would commit while it waits. */
+export type StoreOpResult = string | number | boolean | bigint | symbol | null | undefined | void | (object & { then?: never });
+
+/** Options of `IndexedDbStore.open`. */
+export interface IndexedDbStoreOptions {
+  /** Replaces `globalThis.indexedDB` (e.g. fake-indexeddb in Node). */
+  indexedDB?: IDBFactory;
+  /** Replaces `navigator.locks`; `null` forces the in-process queue (one JS realm only). */
+  locks?: LockManager | null;
+  /** The IndexedDB durability hint of each transaction: 'strict' (the default: flushed to disk before `complete`) or 'relaxed' (faster; a commit may be lost on power loss, never half-written). */
+  durability?: 'strict' | 'relaxed';
+  /** Test hook: runs after the journal is written, before `complete` (a test aborts `tx` here). */
+  beforeComplete?: (tx: IDBTransaction) => void;
+}
+
+/**
+ * A store in IndexedDB (database `gochat-e2ee:<name>`, object stores `meta` and `records`),
+ * shared by every tab of the origin. Each operation runs under the Web Lock of the store,
+ * in one readwrite IndexedDB transaction, after feeding the rows other tabs committed; its
+ * promise resolves only after the transaction's `complete` event (persist before send).
+ * An aborted transaction rejects with `StoreIo` and the handle reloads before its next operation.
+ */
+export declare class IndexedDbStore {
+  private constructor();
+  /** The store name given to `open`. */
+  readonly name: string;
+  /** The highest record generation this handle has seen. */
+  readonly generation: number;
+  /** Opens (creating if absent) store `name`; `UnsupportedSchema` for a newer database version. */
+  static open(name: string, options?: IndexedDbStoreOptions): Promise<IndexedDbStore>;
+  /** Deletes the database of store `name` (every tab must have closed it). */
+  static deleteStore(name: string, options?: Pick<IndexedDbStoreOptions, 'indexedDB'>): Promise<void>;
+  /** Runs the synchronous `op` as one operation (see the class doc); never pass an async function. */
+  transact<T extends StoreOpResult>(op: (journal: StoreJournal) => T): Promise<T>;
+  /** Closes the handle; later operations reject with `StoreIo`. */
+  close(): void;
+}

@@ -123,3 +123,25 @@ export function deviceMisuse(d: Device): void {
   // @ts-expect-error isPrimary is a getter, not a method
   d.isPrimary();
 }
+
+// The IndexedDB store: a synchronous operation per transaction, its result after commit.
+import { IndexedDbStore, StoreJournal, STORE_SCHEMA_VERSION, storeDatabaseName, type StoreJournalRows } from '../index.js';
+
+export async function storeUse(): Promise<number> {
+  const store: IndexedDbStore = await IndexedDbStore.open('types', { locks: null });
+  const n: number = await store.transact((j: StoreJournal) => {
+    j.begin();
+    j.put(new Uint8Array(32), new Uint8Array([1]), j.syncedGeneration() + 1);
+    j.commit();
+    return 1;
+  });
+  const v: 1 = STORE_SCHEMA_VERSION;
+  const db: string = storeDatabaseName(store.name);
+  void v; void db;
+  const rows: StoreJournalRows = StoreJournal.empty().takeJournal();
+  void rows;
+  // @ts-expect-error an operation must be synchronous
+  await store.transact(async () => 1);
+  store.close();
+  return n;
+}

@@ -136,6 +136,20 @@ test('types: every attachment class member of the wasm glue is declared, with th
   }
 });
 
+test('types: every StoreJournal member of the wasm glue is declared, with the same number of parameters', () => {
+  const glue = readFileSync(new URL('../pkg/gochat_e2ee_wasm.d.ts', import.meta.url), 'utf8');
+  const declared = declaredMembers(dts, 'StoreJournal');
+  const generated = generatedMembers(glue, 'StoreJournal');
+  assert.ok(generated.size >= 12, `parsed the glue's StoreJournal (${generated.size} members)`);
+  for (const [name, params] of generated) {
+    assert.ok(declared.has(name), `StoreJournal.${name} not declared in index.d.ts`);
+    assert.equal(declared.get(name), params, `StoreJournal.${name}: parameter count`);
+  }
+  for (const name of Object.getOwnPropertyNames(lib.IndexedDbStore.prototype)) {
+    if (name !== 'constructor' && !name.startsWith('_')) assert.ok(declaredMembers(dts, 'IndexedDbStore').has(name), `IndexedDbStore.${name} not declared`);
+  }
+});
+
 test('types: attachment results have exactly the declared fields', () => {
   const data = new Uint8Array(70_000).fill(7);
   const e = lib.attachmentEncrypt(data, 'image/png', 'a.png');

@@ -4,7 +4,8 @@
 //!   key or a passcode (Argon2id), and the [`RecordCipher`] that seals record values and
 //!   hashes record keys under keys derived from it;
 //! - [`backend`]: the [`Backend`] trait, transactional storage of opaque rows, with
-//!   [`MemoryBackend`] and (feature `sqlite`, on by default) [`SqliteBackend`].
+//!   [`MemoryBackend`], [`JournalBackend`] (rows fed and drained by an asynchronous host:
+//!   IndexedDB in the npm package) and (feature `sqlite`, on by default) [`SqliteBackend`].
 //!
 //! The backends know nothing of cryptography: they store the key hashes and sealed values
 //! they are given. The formats are specified in `docs/protocol.md` ("Store"), with test
@@ -14,6 +15,7 @@
 
 pub mod backend;
 pub mod device;
+pub mod journal;
 pub mod labels;
 pub mod memory;
 #[cfg(feature = "sqlite")]
@@ -22,6 +24,7 @@ pub mod vault;
 
 pub use backend::{Backend, StoreError};
 pub use device::{Received, StoredDevice, MAX_INBOX};
+pub use journal::{Journal, JournalBackend};
 pub use memory::MemoryBackend;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteBackend};
@@ -32,6 +35,7 @@ pub use vault::{
 /// Every limit of the store, in one place (`docs/protocol.md` lists them).
 pub mod limits {
     pub use crate::backend::{BUSY_TIMEOUT, MAX_GENERATION, SCHEMA_VERSION};
+    pub use crate::journal::MAX_JOURNAL_ROWS;
     pub use crate::vault::{
         MAX_ARGON2_ITERATIONS, MAX_ARGON2_LANES, MAX_ARGON2_MEMORY_KIB, MAX_PASSCODE_BYTES, MAX_RECORD_BYTES,
         MIN_ARGON2_MEMORY_KIB,

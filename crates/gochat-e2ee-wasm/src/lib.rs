@@ -17,6 +17,7 @@ pub mod attachment;
 pub mod certificates;
 pub mod devices;
 pub mod provisioning;
+pub mod store;
 pub mod trust;
 
 use gochat_e2ee as core;

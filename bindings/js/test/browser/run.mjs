@@ -79,6 +79,61 @@ try {
   await alice.waitForFunction(() => window.__done !== undefined, null, { timeout: 60_000 });
   const done = await alice.evaluate(() => window.__done);
   report(done.ok, 'two pages talk through a localhost relay', done.error);
+
+  // 3. The IndexedDB store (store.js): real IndexedDB and Web Locks.
+  const storePage = async (tag) => {
+    const p = await context.newPage();
+    p.on('console', log(tag));
+    p.on('pageerror', (e) => console.log(`[${tag} pageerror] ${e}`));
+    await p.goto(`${base}/store.html`);
+    await p.waitForFunction(() => window.__ready === true, null, { timeout: 60_000 });
+    return p;
+  };
+  const check = async (name, fn) => {
+    try { await fn(); report(true, name); } catch (e) { report(false, name, e && e.message || e); }
+  };
+  const tab1 = await storePage('store1');
+  await check('store: Web Locks and IndexedDB are present', async () => {
+    const ok = await tab1.evaluate(() => !!navigator.locks && !!indexedDB);
+    if (!ok) throw new Error('navigator.locks or indexedDB missing');
+  });
+  await check('store: rows persist and a reopened handle continues', () =>
+    tab1.evaluate(() => s.persistAndReopen(lib, 'persist', {})));
+  await check('store: a reloaded page reopens the store and continues', async () => {
+    await tab1.evaluate(() => s.race(lib, 'reload', {}, 'before', 3));
+    await tab1.reload();
+    await tab1.waitForFunction(() => window.__ready === true, null, { timeout: 60_000 });
+    await tab1.evaluate(() => s.checkRace(lib, 'reload', {}, 3));
+    await tab1.evaluate(() => s.race(lib, 'reload', {}, 'after', 2));
+    await tab1.evaluate(() => s.checkRace(lib, 'reload', {}, 5));
+  });
+  const tab2 = await storePage('store2');
+  await check('store: two tabs racing on one store never fork (every step counted once)', async () => {
+    const N = 40;
+    const [a, b] = await Promise.all([
+      tab1.evaluate((n) => s.race(lib, 'tabs', {}, 'tab1', n), N),
+      tab2.evaluate((n) => s.race(lib, 'tabs', {}, 'tab2', n), N),
+    ]);
+    const all = new Set([...a, ...b]);
+    if (all.size !== 2 * N) throw new Error(`${all.size} distinct steps of ${2 * N}: a step was handed out twice`);
+    const interleaved = a.some((x, i) => i > 0 && x !== a[i - 1] + 1);
+    console.log(`[store] two tabs: ${interleaved ? 'interleaved' : 'not interleaved'} (tab1 got ${a.slice(0, 8).join(',')}...)`);
+    await tab1.evaluate((n) => s.checkRace(lib, 'tabs', {}, n), 2 * N);
+  });
+  await check('store: an aborted IndexedDB transaction never releases its result', () =>
+    tab1.evaluate(() => s.abortNeverReleases(lib, 'abort', {})));
+  await check('store: a failing operation writes nothing', () =>
+    tab1.evaluate(() => s.failingOpWritesNothing(lib, 'failing', {})));
+  await check('store: a newer schema is refused (UnsupportedSchema)', () =>
+    tab1.evaluate(() => s.newerSchemaRefused(lib, 'newer', {})));
+  await check('store: rows are stored as the journal wrote them', () =>
+    tab1.evaluate(() => s.rowsAreWhatTheJournalWrote(lib, 'rows', {})));
+  if (process.env.GOCHAT_STORE_BENCH !== '0') {
+    const mem = await tab1.evaluate(() => benchMemory(300));
+    const strict = await tab1.evaluate(() => benchStore('bench-strict', 200, 2048, 'strict'));
+    const relaxed = await tab1.evaluate(() => benchStore('bench-relaxed', 200, 2048, 'relaxed'));
+    console.log(`[store bench] in-memory encrypt+decrypt: ${mem.toFixed(3)} ms; IndexedDB operation (2 KB record, lock + sync + write + complete): strict ${strict.toFixed(3)} ms, relaxed ${relaxed.toFixed(3)} ms`);
+  }
 } catch (e) {
   failed++;
   console.log(`not ok - browser harness: ${e && e.stack || e}`);
