@@ -109,10 +109,12 @@ impl StoreError {
             StoreError::Sqlite(_) | StoreError::Io(_) => C::StoreIo,
             StoreError::Busy => C::StoreBusy,
             StoreError::UnsupportedSchema(_) => C::UnsupportedSchema,
+            // A backend driven out of order (a host writing outside a transaction, a
+            // reserved name, a generation out of range): the caller's misuse.
             StoreError::NotInTransaction
             | StoreError::AlreadyInTransaction
             | StoreError::GenerationOutOfRange(_)
-            | StoreError::ReservedName(_) => C::Internal,
+            | StoreError::ReservedName(_) => C::InvalidStoreParameters,
             StoreError::Corrupt(_) | StoreError::NoStore => C::StoreCorrupt,
             StoreError::Vault(v) => match v {
                 VaultError::WrongKey | VaultError::MethodMismatch { .. } => C::WrongKey,

@@ -283,7 +283,8 @@ macro_rules! for_each_error_code {
             StoreExists,
             /// Too many decrypted results wait for the app's acknowledgement (`ack`): acknowledge handled messages first; nothing was decrypted.
             InboxFull,
-            /// Argon2id parameters (or a passcode) outside the documented bounds.
+            /// Argon2id parameters (or a passcode) outside the documented bounds, or a store
+            /// backend driven out of order (a write outside a transaction).
             InvalidStoreParameters,
             /// The operation does not apply to this device: a store method on an in-memory
             /// device, or a snapshot export of a store-backed device (move it with `move_out`).
