@@ -3,7 +3,7 @@
 //! A [`Device`](crate::Device) is the account, one record per peer (its session record
 //! and pinned identity), one per group, one per channel published to or subscribed to,
 //! and one for the device-wide settings (identity policy, trust anchors, own device,
-//! device lists). Every mutation goes through a [`TrackedMap`] or [`Tracked`] value,
+//! device lists). Every mutation goes through a `TrackedMap` or `Tracked` value,
 //! which remembers the key it touched, so an operation's change set is exactly the
 //! records it may have changed (never fewer, by construction: there is no other way
 //! to reach the state mutably). A store commits that set in one transaction

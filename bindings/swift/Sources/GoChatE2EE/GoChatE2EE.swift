@@ -8619,7 +8619,8 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */retryMayHelp: Bool
     )
     /**
-     * Argon2id parameters (or a passcode) outside the documented bounds.
+     * Argon2id parameters (or a passcode) outside the documented bounds, or a store
+     * backend driven out of order (a write outside a transaction).
      */
     case InvalidStoreParameters(
         /**
