@@ -92,22 +92,16 @@ impl core::fmt::Debug for StoredDevice {
     }
 }
 
+fn meta_bytes<const N: usize>(b: Vec<u8>) -> Result<[u8; N], StoreError> {
+    b.as_slice().try_into().map_err(|_| StoreError::Corrupt("meta integer".into()))
+}
+
 fn u64_meta(v: Option<Vec<u8>>) -> Result<u64, StoreError> {
-    match v {
-        None => Ok(0),
-        Some(b) => {
-            Ok(u64::from_be_bytes(b.as_slice().try_into().map_err(|_| StoreError::Corrupt("meta integer".into()))?))
-        }
-    }
+    v.map_or(Ok(0), |b| meta_bytes(b).map(u64::from_be_bytes))
 }
 
 fn u32_meta(v: Option<Vec<u8>>, default: u32) -> Result<u32, StoreError> {
-    match v {
-        None => Ok(default),
-        Some(b) => {
-            Ok(u32::from_be_bytes(b.as_slice().try_into().map_err(|_| StoreError::Corrupt("meta integer".into()))?))
-        }
-    }
+    v.map_or(Ok(default), |b| meta_bytes(b).map(u32::from_be_bytes))
 }
 
 /// `u32 BE length || key || value`, in a buffer sized exactly and wiped on drop.
@@ -143,16 +137,27 @@ fn load_all(
     let mut records = Vec::new();
     let mut keys = HashMap::new();
     for (hash, value) in backend.all()? {
-        let plain = cipher.open(&hash, &value)?;
-        let (key, record) = split_row(cipher, &hash, &plain)?;
-        if key.first().is_some_and(|k| *k >= INBOX_KIND) {
-            continue;
+        if let Some((key, record)) = open_device_row(cipher, &hash, &value)? {
+            keys.insert(hash, key.clone());
+            records.push((key, record));
         }
-        let key = RecordKey::decode(key).map_err(|_| StoreError::Corrupt("record key".into()))?;
-        keys.insert(hash, key.clone());
-        records.push((key, Zeroizing::new(record.to_vec())));
     }
     Ok((Device::from_records(records)?, keys))
+}
+
+/// One of the device's records: its key and its bytes.
+type DeviceRow = (RecordKey, Zeroizing<Vec<u8>>);
+
+/// Opens a row of the device's records: its key and record, or `None` for a
+/// store-private row (the inbox), which is read by key when needed.
+fn open_device_row(cipher: &RecordCipher, hash: &[u8; 32], value: &[u8]) -> Result<Option<DeviceRow>, StoreError> {
+    let plain = cipher.open(hash, value)?;
+    let (key, record) = split_row(cipher, hash, &plain)?;
+    if key.first().is_some_and(|k| *k >= INBOX_KIND) {
+        return Ok(None);
+    }
+    let key = RecordKey::decode(key).map_err(|_| StoreError::Corrupt("record key".into()))?;
+    Ok(Some((key, Zeroizing::new(record.to_vec()))))
 }
 
 fn inbox_key(digest: &[u8; 32]) -> Vec<u8> {
@@ -261,13 +266,11 @@ impl StoredDevice {
             backend.put_meta(meta::GENERATION, &1u64.to_be_bytes())?;
             let _ = device.take_changes();
             let mut keys = HashMap::new();
-            for key in device.record_keys() {
-                if let Some(value) = device.encode_record(&key) {
-                    let k = key.encode();
-                    let hash = cipher.key_hash(&k);
-                    backend.put(&hash, Some(&cipher.seal(&hash, &row_plaintext(&k, &value), rng)?), 1)?;
-                    keys.insert(hash, key);
-                }
+            for (key, value) in device.records() {
+                let k = key.encode();
+                let hash = cipher.key_hash(&k);
+                backend.put(&hash, Some(&cipher.seal(&hash, &row_plaintext(&k, &value), rng)?), 1)?;
+                keys.insert(hash, key);
             }
             backend.commit()?;
             Ok(keys)
@@ -415,13 +418,8 @@ impl StoredDevice {
             for (hash, value) in self.backend.changed_since(self.generation)? {
                 let applied = match value {
                     Some(value) => {
-                        let plain = self.cipher.open(&hash, &value)?;
-                        let (key, record) = split_row(&self.cipher, &hash, &plain)?;
-                        if key.first().is_some_and(|k| *k >= INBOX_KIND) {
-                            continue;
-                        }
-                        let key = RecordKey::decode(key).map_err(|_| StoreError::Corrupt("record key".into()))?;
-                        let r = self.device.apply_record(&key, Some(record));
+                        let Some((key, record)) = open_device_row(&self.cipher, &hash, &value)? else { continue };
+                        let r = self.device.apply_record(&key, Some(&record));
                         self.keys.insert(hash, key);
                         r
                     }

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 type Records = BTreeMap<RecordKey, Vec<u8>>;
 
 fn all_records(d: &Device) -> Records {
-    d.record_keys().into_iter().filter_map(|k| d.encode_record(&k).map(|v| (k, v.to_vec()))).collect()
+    d.records().into_iter().map(|(k, v)| (k, v.to_vec())).collect()
 }
 
 /// A store's view of one device, kept only from `take_changes`.

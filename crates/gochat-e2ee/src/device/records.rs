@@ -122,6 +122,11 @@ impl Device {
         out
     }
 
+    /// Every record, encoded, in key order: a full save (what a new store writes).
+    pub fn records(&self) -> Vec<(RecordKey, Zeroizing<Vec<u8>>)> {
+        self.record_keys().into_iter().filter_map(|k| self.encode_record(&k).map(|v| (k, v))).collect()
+    }
+
     /// The record at `key` (version byte and body), in a buffer wiped on drop; `None`
     /// if the device holds no such record (it was deleted, or never existed).
     pub fn encode_record(&self, key: &RecordKey) -> Option<Zeroizing<Vec<u8>>> {

@@ -33,7 +33,7 @@ pub struct Net {
 }
 
 fn all_records(d: &Device) -> BTreeMap<RecordKey, Vec<u8>> {
-    d.record_keys().into_iter().filter_map(|k| d.encode_record(&k).map(|v| (k, v.to_vec()))).collect()
+    d.records().into_iter().map(|(k, v)| (k, v.to_vec())).collect()
 }
 
 impl Drop for Net {
