@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'CertificateExpired' | 'CertificateNotYetValid' | 'WrongDomain' | 'CertificateRevoked' | 'UnknownRoot'
   | 'StaleRevocationList' | 'CertificateRequired' | 'CertificateMismatch' | 'TrustAnchorsFull'
   | 'AttemptLimitReached' | 'StoreRetired' | 'StoreBusy' | 'StoreCorrupt' | 'UnsupportedSchema' | 'StoreIo'
-  | 'StoreExists' | 'InboxFull' | 'InvalidStoreParameters' | 'NotSupported';
+  | 'StoreExists' | 'InboxFull' | 'InvalidStoreParameters' | 'NotSupported'
+  | 'StoreRolledBack';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
