@@ -384,6 +384,15 @@ impl StoredDevice {
         &self.device
     }
 
+    // --- for hosts that store the journal themselves (the web's IndexedDB) ---------
+
+    /// The host failed to store this handle's last commit and has put the disk's rows
+    /// back under the backend (`JournalBackend::replace_with`): every record is reloaded
+    /// at the start of the next operation, so state the disk never got is never used.
+    pub fn reload_before_next(&mut self) {
+        self.stale = true;
+    }
+
     /// Applies what other handles committed, now.
     pub fn sync_now(&mut self) -> Result<(), StoreError> {
         self.begin_synced()?;
