@@ -56,10 +56,10 @@ fn a_failed_host_write_is_undone_and_the_device_reloads_before_its_next_operatio
     disk.store(host.take_journal().unwrap());
     let mut bob = Device::new("bob", NOW, &mut r);
     let bundle = PreKeyBundle::from_bytes(&bob.next_bundle().unwrap().to_bytes()).unwrap();
-    alice.transact(&mut r, |d, r| d.initiate("bob", &bundle, r)).unwrap();
+    let _ = alice.transact(&mut r, |d, r| d.initiate("bob", &bundle, r)).unwrap();
     let hello = alice.transact(&mut r, |d, _| d.encrypt("bob", b"hello")).unwrap();
     disk.store(host.take_journal().unwrap());
-    bob.decrypt("alice", &hello, &mut r).unwrap();
+    assert_eq!(bob.decrypt("alice", &hello, &mut r).unwrap().plaintext, b"hello");
 
     // The decrypt commits into the journal, but the host fails to store it.
     let m = bob.encrypt("alice", b"lost write").unwrap();
