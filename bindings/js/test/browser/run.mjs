@@ -177,6 +177,46 @@ try {
     const got = await tab1.evaluate((all) => sd.decryptAll(window.__tabs.bob, all), [...a, ...b]);
     if (got !== 2 * N) throw new Error(`${got} of ${2 * N} decrypted`);
   });
+  await check('stored device: a tab closed in the middle of encrypting loses no step (another tab continues, the peer decrypts all)', async () => {
+    const tabK = await storePage('killed');
+    const unlock = { platformKey: Array(32).fill(6) };
+    const bundle = await tab1.evaluate(() => { window.__kb = new lib.Device('bob', 1_700_000_000); return Array.from(window.__kb.nextBundle()); });
+    const first = await tabK.evaluate(async ([b, u]) => {
+      window.__alice = await lib.createStoredDevice('dev-killed', { platformKey: Uint8Array.from(u.platformKey) }, 'alice', 1_700_000_000);
+      await window.__alice.initiate('bob', Uint8Array.from(b));
+      return Array.from(await window.__alice.encrypt('bob', new TextEncoder().encode('first')));
+    }, [bundle, unlock]);
+    const reply = await tab1.evaluate((m) => { window.__kb.decrypt('alice', Uint8Array.from(m)); return Array.from(window.__kb.encrypt('alice', new Uint8Array([1]))); }, first);
+    await tabK.evaluate(async (m) => {
+      const r = await window.__alice.decrypt('bob', Uint8Array.from(m));
+      await window.__alice.ack(r.digest);
+      window.__sent = [];
+      // Encrypts until the page dies; only what resolved counts as sent.
+      (async () => { for (let i = 0; ; i++) window.__sent.push(Array.from(await window.__alice.encrypt('bob', new TextEncoder().encode(`k${i}`)))); })();
+    }, reply);
+    await new Promise((r) => setTimeout(r, 400));
+    const sent = await tabK.evaluate(() => window.__sent.slice());
+    await tabK.close({ runBeforeUnload: false }); // most likely in the middle of a transaction
+    if (sent.length < 5) throw new Error(`only ${sent.length} messages before the close`);
+    const after = await tab2.evaluate(async (u) => {
+      const alice = await lib.openStoredDevice('dev-killed', { platformKey: Uint8Array.from(u.platformKey) });
+      const out = [];
+      for (let i = 0; i < 5; i++) out.push(Array.from(await alice.encrypt('bob', new TextEncoder().encode(`after${i}`))));
+      await alice.close();
+      return out;
+    }, unlock);
+    const n = await tab1.evaluate((all) => {
+      const seen = new Set();
+      for (const m of all) {
+        const t = new TextDecoder().decode(window.__kb.decrypt('alice', Uint8Array.from(m)).plaintext);
+        if (seen.has(t)) throw new Error(`${t} twice`);
+        seen.add(t);
+      }
+      return seen.size;
+    }, [...sent, ...after]);
+    if (n !== sent.length + 5) throw new Error(`${n} of ${sent.length + 5} decrypted`);
+    console.log(`[store] closed tab: ${sent.length} messages sent before the close, 5 after from another tab, all decrypted`);
+  });
   if (process.env.GOCHAT_STORE_BENCH !== '0') {
     const N = Number(process.env.GOCHAT_STORE_BENCH_N ?? 200);
     const rounds = Number(process.env.GOCHAT_STORE_BENCH_ROUNDS ?? 1);
