@@ -1118,7 +1118,7 @@ export declare class StoredDevice {
 export declare function createStoredDevice(name: string, unlock: StoreUnlock, userId: string, now: number, options?: IndexedDbStoreOptions): Promise<StoredDevice>;
 /**
  * Opens the device in store `name`. `WrongKey` (counted, nothing else changed),
- * `AttemptLimitReached` (passcodes, at the limit), `StoreRetired` (moved out), `NoStore`.
+ * `AttemptLimitReached` (passcodes, at the limit), `StoreRetired` (moved out), `StoreCorrupt` (no store there: an empty database is left, delete it with `IndexedDbStore.deleteStore`).
  */
 export declare function openStoredDevice(name: string, unlock: StoreUnlock, options?: IndexedDbStoreOptions): Promise<StoredDevice>;
 /** Creates store `name` from a `moveOut` container (opened with `transferPasscode`). */
@@ -1135,7 +1135,7 @@ export declare const PLATFORM_KEY_LABEL: 'GoChat-E2EE web store key v1';
  * IndexedDB, and returns the 32-byte store key derived from it (`StoreExists` if one exists).
  */
 export declare function generatePlatformKey(name: string, options?: Pick<IndexedDbStoreOptions, 'indexedDB'>): Promise<Uint8Array>;
-/** The 32-byte store key of `name`: HMAC-SHA-256(platform key, PLATFORM_KEY_LABEL); `NoStore` without a key. */
-export declare function platformKeyFor(name: string, options?: Pick<IndexedDbStoreOptions, 'indexedDB'>): Promise<Uint8Array>;
+/** The 32-byte store key of `name`: HMAC-SHA-256(platform key, PLATFORM_KEY_LABEL); `null` if `name` has no platform key. */
+export declare function platformKeyFor(name: string, options?: Pick<IndexedDbStoreOptions, 'indexedDB'>): Promise<Uint8Array | null>;
 /** Deletes the platform key of `name` (its store can no longer be opened with it); whether one was held. */
 export declare function deletePlatformKey(name: string, options?: Pick<IndexedDbStoreOptions, 'indexedDB'>): Promise<boolean>;

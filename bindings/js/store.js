@@ -459,11 +459,11 @@ export async function generatePlatformKey(name, options) {
 
 /**
  * The 32-byte store key of `name`: HMAC-SHA-256(platform key, "GoChat-E2EE web store key v1").
- * `NoStore` if `name` has no platform key.
+ * `null` if `name` has no platform key (`generatePlatformKey` makes one).
  */
 export async function platformKeyFor(name, options) {
   const key = await keyTransaction(options, 'readonly', (keys) => request(keys.get(name)));
-  if (!key) throw storeError('NoStore', `no platform key for ${name}`);
+  if (!key) return null;
   return deriveStoreKey(key);
 }
 

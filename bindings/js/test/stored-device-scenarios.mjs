@@ -246,7 +246,9 @@ export async function platformKeyRecipe(lib, name, options) {
   const again = await lib.openStoredDevice(name, { platformKey: await lib.platformKeyFor(name, options) }, options);
   await again.close();
   check(await lib.deletePlatformKey(name, options) === true, 'deleted');
-  await rejects(lib.platformKeyFor(name, options), 'NoStore', 'no key after delete');
+  check(await lib.platformKeyFor(name, options) === null, 'no key after delete');
+  check(await lib.deletePlatformKey(name, options) === false, 'nothing to delete');
+  await rejects(lib.openStoredDevice(`${name}-none`, { platformKey: key(1) }, options), 'StoreCorrupt', 'no store there');
 }
 
 /** Every method of Device is on StoredDevice (async), every getter too (sync). */

@@ -155,7 +155,7 @@ import {
 
 export async function storedDeviceUse(peer: Device): Promise<void> {
   const key: Uint8Array = await generatePlatformKey('types');
-  const again: Uint8Array = await platformKeyFor('types');
+  const again: Uint8Array | null = await platformKeyFor('types');
   void again;
   const cost: PasscodeCost = defaultPasscodeCost();
   const byKey: StoreUnlock = { platformKey: key };
