@@ -164,7 +164,7 @@ export const verifyCertificateChain = wrap(rawVerifyCertificateChain);
 // The IndexedDB store (docs/web.md, "Persistent store (IndexedDB)").
 export {
   IndexedDbStore, STORE_SCHEMA_VERSION, storeDatabaseName,
-  StoredDevice, createStoredDevice, openStoredDevice, importStoredDevice, storeFailedAttempts,
+  StoredDevice, MAX_CALLS_PER_TRANSACTION, createStoredDevice, openStoredDevice, importStoredDevice, storeFailedAttempts,
   generatePlatformKey, platformKeyFor, deletePlatformKey, PLATFORM_KEY_DATABASE, PLATFORM_KEY_LABEL,
 } from './store.js';
 export { Device, defaultPasscodeCost, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, ProvisioningSecret, RootKey, AgencyKey, VerifiedDevice, StoreJournal, errorCodes, libraryVersion, limits, messageDigest };

@@ -1114,6 +1114,12 @@ export declare class StoredDevice {
   [Symbol.dispose](): void;
 }
 
+/**
+ * At most this many calls of one stored device, queued while its store was busy, share one
+ * IndexedDB transaction (each keeps its own result or error; all are released after it completes).
+ */
+export declare const MAX_CALLS_PER_TRANSACTION: 64;
+
 /** Creates a device (as `new Device(userId, now)`) in the new store `name`; `StoreExists` if it holds one. */
 export declare function createStoredDevice(name: string, unlock: StoreUnlock, userId: string, now: number, options?: IndexedDbStoreOptions): Promise<StoredDevice>;
 /**

@@ -285,14 +285,35 @@ export class StoredDevice {
     this._store = store;
     this._raw = raw;
     this._reloads = store._reloads;
+    this._queue = [];
+    this._kicked = false;
   }
 
   /** The store's name. */
   get storeName() { return this._store.name; }
 
-  /** @private Runs `raw[method](...args)` as one store operation. */
+  /**
+   * @private Queues `raw[method](...args)`. Calls queued while the store is busy run
+   * together (in order, at most MAX_CALLS_PER_TRANSACTION) in the next IndexedDB
+   * transaction: each is its own journal transaction with its own result or error, and
+   * every result is released only after that IndexedDB transaction completed.
+   */
   _call(method, args) {
-    return this._store.transact(() => {
+    return new Promise((resolve, reject) => {
+      this._queue.push({ method, args, resolve, reject });
+      this._kick();
+    });
+  }
+
+  /** @private Starts a store operation for the queued calls, unless one is waiting already. */
+  _kick() {
+    if (this._kicked || this._queue.length === 0) return;
+    this._kicked = true;
+    let batch = null;
+    this._store.transact(() => {
+      this._kicked = false;
+      batch = this._queue.splice(0, MAX_CALLS_PER_TRANSACTION);
+      this._kick(); // the rest (if any) waits for the lock behind this operation
       const raw = this._raw;
       if (!raw) throw storeError('StoreIo', 'this stored device is closed');
       if (this._reloads !== this._store._reloads) {
@@ -300,7 +321,23 @@ export class StoredDevice {
         raw.storeReloaded();
         this._reloads = this._store._reloads;
       }
-      return raw[method](...args);
+      // The wasm calls are failure-atomic: a refused one rolled its journal transaction back.
+      return batch.map(({ method, args }) => {
+        try {
+          return { ok: true, value: raw[method](...args) };
+        } catch (e) {
+          return { ok: false, error: adopt(e) };
+        }
+      });
+    }).then((outcomes) => {
+      outcomes.forEach((o, i) => (o.ok ? batch[i].resolve(o.value) : batch[i].reject(o.error)));
+    }, (e) => {
+      // Nothing of this operation is kept (or it never ran): no result is released.
+      if (batch === null) {
+        this._kicked = false;
+        batch = this._queue.splice(0);
+      }
+      for (const c of batch) c.reject(e);
     });
   }
 
@@ -321,6 +358,12 @@ export class StoredDevice {
   }
 }
 if (typeof Symbol.dispose === 'symbol') StoredDevice.prototype[Symbol.dispose] = StoredDevice.prototype.free;
+
+/**
+ * At most this many queued calls of one stored device share an IndexedDB transaction (it
+ * bounds how long one operation holds the store's lock and how much it writes).
+ */
+export const MAX_CALLS_PER_TRANSACTION = 64;
 
 // Methods of the wasm Device that are not forwarded: lifetime and the store's own reload hook.
 const NOT_FORWARDED = new Set(['constructor', 'free', 'storeReloaded', '__destroy_into_raw']);

@@ -40,6 +40,7 @@ try {
       const s = await page.evaluate(([d, n]) => window.run(`bench-${d}-${Date.now()}`, n, 20, d), [durability, n]);
       const ns = (ms) => Math.round(ms * 1e6);
       console.log(`browser-idb stored_decrypt_ack_100B_${durability} ${ns(s.decryptAck)} (in wasm ${ns(s.decryptAckWasm)})`);
+      console.log(`browser-idb stored_decrypt_ack_pipelined_100B_${durability} ${ns(s.decryptAckPipelined)}`);
       console.log(`browser-idb stored_encrypt_100B_${durability} ${ns(s.encrypt)} (in wasm ${ns(s.encryptWasm)})`);
       console.log(`browser-idb memory_decrypt_100B ${ns(s.memory)}`);
     }

@@ -234,6 +234,49 @@ export async function abortNeverReleases(lib, name, options) {
   bob.free();
 }
 
+/** Calls queued while the store is busy share an IndexedDB transaction, in order, each with
+ *  its own result or error; an aborted shared transaction releases none of them. */
+export async function batchedCalls(lib, name, options) {
+  let completes = 0;
+  let abortNext = false;
+  const opts = { ...options, beforeComplete: (tx) => { completes++; if (abortNext) { abortNext = false; tx.abort(); } } };
+  const { alice, bob } = await pair(lib, name, opts);
+  completes = 0;
+  const calls = [];
+  for (let i = 0; i < 10; i++) {
+    calls.push(alice.encrypt('bob', enc.encode(`p${i}`)));
+    if (i === 4) calls.push(alice.decrypt('bob', new Uint8Array([1, 2, 3])));
+  }
+  const settled = await Promise.allSettled(calls);
+  check(settled[5].status === 'rejected' && settled[5].reason.name === 'GoChatError', 'the refused call rejects on its own');
+  const sent = settled.filter((r, i) => i !== 5);
+  check(sent.every((r) => r.status === 'fulfilled'), 'the other calls of the batch succeed');
+  check(completes < 11, `11 calls took ${completes} IndexedDB transactions`);
+  sent.forEach((r, i) => check(dec.decode(bob.decrypt('alice', r.value).plaintext) === `p${i}`, 'in order'));
+  // decrypt, then an ack not awaited: it rides with the next decrypt.
+  const ms = [0, 1, 2, 3].map((i) => bob.encrypt('alice', enc.encode(`q${i}`)));
+  completes = 0;
+  const acks = [];
+  for (const m of ms) {
+    const r = await alice.decrypt('bob', m);
+    acks.push(alice.ack(r.digest));
+  }
+  check((await Promise.all(acks)).every((x) => x === true), 'every ack found its entry');
+  check(completes <= 5, `4 decrypts + 4 acks took ${completes} IndexedDB transactions`);
+  // An aborted shared transaction: nothing released, nothing kept.
+  const ns = [0, 1, 2].map((i) => bob.encrypt('alice', enc.encode(`r${i}`)));
+  await alice.syncStore();
+  abortNext = true;
+  const lost = await Promise.allSettled([alice.syncStore(), ...ns.map((m) => alice.decrypt('bob', m))]);
+  check(lost.slice(1).every((r) => r.status === 'rejected' && r.reason.code === 'StoreIo'), 'every call of the aborted transaction rejects StoreIo');
+  for (let i = 0; i < 3; i++) {
+    const r = await alice.decrypt('bob', ns[i]);
+    check(!r.redelivered && dec.decode(r.plaintext) === `r${i}`, 'the aborted decrypts happen again');
+  }
+  await alice.close();
+  bob.free();
+}
+
 /** The non-extractable platform key: create once, derive the same 32 bytes again, unlock with it. */
 export async function platformKeyRecipe(lib, name, options) {
   const k1 = await lib.generatePlatformKey(name, options);

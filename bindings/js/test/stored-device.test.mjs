@@ -24,4 +24,5 @@ test('stored device: two handles encrypting to one peer never fork', async () =>
   const [a, b] = await Promise.all([run('tab1'), run('tab2')]);
   assert.equal(s.decryptAll(bob, [...a, ...b]), 20);
 });
+test('stored device: calls queued while the store is busy share a transaction', () => s.batchedCalls(lib, fresh(), options));
 test('stored device: the platform key recipe (non-extractable HMAC key in IndexedDB)', () => s.platformKeyRecipe(lib, fresh(), options));
