@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'CertificateExpired' | 'CertificateNotYetValid' | 'WrongDomain' | 'CertificateRevoked' | 'UnknownRoot'
   | 'StaleRevocationList' | 'CertificateRequired' | 'CertificateMismatch' | 'TrustAnchorsFull'
   | 'AttemptLimitReached' | 'StoreRetired' | 'StoreBusy' | 'StoreCorrupt' | 'UnsupportedSchema' | 'StoreIo'
-  | 'StoreExists' | 'InboxFull' | 'InvalidStoreParameters' | 'NotSupported';
+  | 'StoreExists' | 'InboxFull' | 'InvalidStoreParameters' | 'NotSupported'
+  | 'StoreRolledBack';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
@@ -284,7 +285,7 @@ export declare class Device {
   /** Low level (use `createStoredDevice`): a new device kept in the store behind `journal`, inside `IndexedDbStore.transact`. */
   static createStored(journal: StoreJournal, unlock: StoreUnlock, userId: string, now: number): Device;
   /** Low level (use `openStoredDevice`). */
-  static openStored(journal: StoreJournal, unlock: StoreUnlock): Device;
+  static openStored(journal: StoreJournal, unlock: StoreUnlock, minGeneration?: number | null): Device;
   /** Low level (use `importStoredDevice`). */
   static importStored(journal: StoreJournal, unlock: StoreUnlock, container: Uint8Array, transferPasscode: string): Device;
   /** Whether this device is kept in a store (`StoredDevice`); false for `new Device`. */
@@ -303,8 +304,14 @@ export declare class Device {
   moveOut(transferPasscode: string, cost?: PasscodeCost): Uint8Array;
   /** Applies what other tabs committed, now (every stored call does this first). No-op in memory. */
   syncStore(): void;
-  /** Low level: the store's rows were reloaded after a failed write; reload every record before the next call. */
-  storeReloaded(): void;
+  /**
+   * The store generation this device reflects (one more with every committed operation, never
+   * less): record it outside the store (server, another origin's storage) as a rollback
+   * anchor and pass it as `minGeneration` to `openStoredDevice`. `undefined` in memory.
+   */
+  readonly storeGeneration: number | undefined;
+  /** Low level: the store's rows were reloaded after a failed write (`storedGeneration`: the generation of the last stored transaction); reload every record before the next call. */
+  storeReloaded(storedGeneration: number): void;
   readonly userId: string;
   /** The encoded identity key (66 bytes). */
   readonly identityKey: Uint8Array;
@@ -1126,7 +1133,12 @@ export declare function createStoredDevice(name: string, unlock: StoreUnlock, us
  * Opens the device in store `name`. `WrongKey` (counted, nothing else changed),
  * `AttemptLimitReached` (passcodes, at the limit), `StoreRetired` (moved out), `StoreCorrupt` (no store there: an empty database is left, delete it with `IndexedDbStore.deleteStore`).
  */
-export declare function openStoredDevice(name: string, unlock: StoreUnlock, options?: IndexedDbStoreOptions): Promise<StoredDevice>;
+export declare function openStoredDevice(name: string, unlock: StoreUnlock, options?: OpenStoredDeviceOptions): Promise<StoredDevice>;
+/** Options of `openStoredDevice`: those of `IndexedDbStore.open`, and the rollback anchor. */
+export interface OpenStoredDeviceOptions extends IndexedDbStoreOptions {
+  /** A `storeGeneration` recorded outside the store: a store below it is an older copy put back (`StoreRolledBack`, nothing loaded). */
+  minGeneration?: number;
+}
 /** Creates store `name` from a `moveOut` container (opened with `transferPasscode`). */
 export declare function importStoredDevice(name: string, unlock: StoreUnlock, container: Uint8Array, transferPasscode: string, options?: IndexedDbStoreOptions): Promise<StoredDevice>;
 /** Wrong passcodes or keys counted in store `name` since its last successful unlock. */

@@ -285,6 +285,8 @@ export class StoredDevice {
     this._store = store;
     this._raw = raw;
     this._reloads = store._reloads;
+    // storeGeneration as of the last IndexedDB transaction of this handle that completed.
+    this._stored = raw.storeGeneration;
     this._queue = [];
     this._kicked = false;
   }
@@ -318,9 +320,11 @@ export class StoredDevice {
       if (!raw) throw storeError('StoreIo', 'this stored device is closed');
       if (this._reloads !== this._store._reloads) {
         // The rows were reloaded after a failed write: the device reloads too.
-        raw.storeReloaded();
+        raw.storeReloaded(this._stored);
         this._reloads = this._store._reloads;
       }
+      // Every earlier operation of this handle completed (or was undone just above).
+      this._stored = raw.storeGeneration;
       // The wasm calls are failure-atomic: a refused one rolled its journal transaction back.
       return batch.map(({ method, args }) => {
         try {
@@ -420,9 +424,11 @@ export function createStoredDevice(name, unlock, userId, now, options) {
  * Opens the device in store `name`. A wrong key or passcode rejects with `WrongKey`, changes
  * nothing but the failed-attempt count (`storeFailedAttempts`); at the attempt limit
  * passcodes are refused with `AttemptLimitReached`; a moved device's store is `StoreRetired`.
+ * `options.minGeneration` is the rollback anchor (a `storeGeneration` recorded outside the
+ * store): an older store is refused with `StoreRolledBack`, nothing loaded.
  */
 export function openStoredDevice(name, unlock, options) {
-  return withNewDevice(name, options, (j) => RawDevice.openStored(j, unlock));
+  return withNewDevice(name, options, (j) => RawDevice.openStored(j, unlock, options?.minGeneration ?? null));
 }
 
 /**

@@ -277,6 +277,59 @@ export async function batchedCalls(lib, name, options) {
   bob.free();
 }
 
+/** The rollback anchor: storeGeneration grows with every call; an older copy of the store put
+ *  back is refused at open with StoreRolledBack (nothing loaded), a current one opens. */
+export async function rollbackAnchor(lib, name, options) {
+  const { alice, bob } = await pair(lib, name, options);
+  const g0 = alice.storeGeneration;
+  check(typeof g0 === 'number' && g0 > 0 && bob.storeGeneration === undefined, 'storeGeneration');
+  const old = await dump(lib, name, options);
+  await alice.encrypt('bob', enc.encode('advance'));
+  const anchor = alice.storeGeneration;
+  check(anchor === g0 + 1, `one more per call (${g0} -> ${anchor})`);
+  await alice.close();
+  await restore(lib, name, options, old);
+  await rejects(lib.openStoredDevice(name, { platformKey: key(7) }, { ...options, minGeneration: anchor }), 'StoreRolledBack', 'an older copy put back');
+  const plain = await lib.openStoredDevice(name, { platformKey: key(7) }, { ...options, minGeneration: g0 });
+  await plain.close();
+  bob.free();
+}
+
+/** Every row of store `name`, for putting an older copy back. */
+async function dump(lib, name, options) {
+  const store = await lib.IndexedDbStore.open(name, options);
+  store.close();
+  return idbDo(lib, name, options, 'readonly', (meta, recs) => Promise.all([
+    req(meta.getAllKeys()), req(meta.getAll()), req(recs.getAllKeys()), req(recs.getAll()),
+  ]));
+}
+
+async function restore(lib, name, options, [mk, mv, rk, rv]) {
+  return idbDo(lib, name, options, 'readwrite', (meta, recs) => {
+    meta.clear(); recs.clear();
+    mk.forEach((k, i) => meta.put(mv[i], k));
+    rk.forEach((k, i) => recs.put(rv[i], k));
+    return Promise.resolve();
+  });
+}
+
+const req = (r) => new Promise((res, rej) => { r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+function idbDo(lib, name, options, mode, fn) {
+  const idb = options.indexedDB ?? globalThis.indexedDB;
+  return new Promise((resolve, reject) => {
+    const r = idb.open(lib.storeDatabaseName(name));
+    r.onsuccess = () => {
+      const db = r.result;
+      const tx = db.transaction(['meta', 'records'], mode);
+      let out;
+      fn(tx.objectStore('meta'), tx.objectStore('records')).then((v) => { out = v; }, reject);
+      tx.oncomplete = () => { db.close(); resolve(out); };
+      tx.onabort = () => { db.close(); reject(tx.error); };
+    };
+    r.onerror = () => reject(r.error);
+  });
+}
+
 /** The non-extractable platform key: create once, derive the same 32 bytes again, unlock with it. */
 export async function platformKeyRecipe(lib, name, options) {
   const k1 = await lib.generatePlatformKey(name, options);

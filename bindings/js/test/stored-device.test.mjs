@@ -25,4 +25,5 @@ test('stored device: two handles encrypting to one peer never fork', async () =>
   assert.equal(s.decryptAll(bob, [...a, ...b]), 20);
 });
 test('stored device: calls queued while the store is busy share a transaction', () => s.batchedCalls(lib, fresh(), options));
+test('stored device: the rollback anchor (storeGeneration, minGeneration) refuses an older copy', () => s.rollbackAnchor(lib, fresh(), options));
 test('stored device: the platform key recipe (non-extractable HMAC key in IndexedDB)', () => s.platformKeyRecipe(lib, fresh(), options));

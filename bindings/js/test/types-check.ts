@@ -178,7 +178,8 @@ export async function storedDeviceUse(peer: Device): Promise<void> {
   const moved: StoredDevice = await importStoredDevice('types2', byKey, container, 'transfer');
   const n: number = await storeFailedAttempts('types');
   void n;
-  const o: StoredDevice = await openStoredDevice('types2', byKey);
+  const anchor: number | undefined = moved.storeGeneration;
+  const o: StoredDevice = await openStoredDevice('types2', byKey, { minGeneration: anchor ?? 0 });
   // @ts-expect-error a stored device's methods return promises
   const sync: Uint8Array = o.encrypt('bob', new Uint8Array([1]));
   void sync;

@@ -99,6 +99,15 @@ pub enum StoreError {
     /// Too many decrypted results wait for `ack`.
     #[error("too many unacknowledged decrypted messages")]
     InboxFull,
+    /// The store's generation is below the rollback anchor the app gave (or below what
+    /// this handle already saw): an older copy of the store was put back.
+    #[error("the store was rolled back: generation {found}, expected at least {expected}")]
+    RolledBack {
+        /// The generation the store holds.
+        found: u64,
+        /// The generation it should hold at least.
+        expected: u64,
+    },
 }
 
 impl StoreError {
@@ -108,6 +117,7 @@ impl StoreError {
         match self {
             StoreError::Sqlite(_) | StoreError::Io(_) => C::StoreIo,
             StoreError::Busy => C::StoreBusy,
+            StoreError::RolledBack { .. } => C::StoreRolledBack,
             StoreError::UnsupportedSchema(_) => C::UnsupportedSchema,
             // A backend driven out of order (a host writing outside a transaction, a
             // reserved name, a generation out of range): the caller's misuse.

@@ -238,7 +238,8 @@ impl JournalBackend {
     /// device's included, then sees the disk again, and a poisoning is cleared. Refused
     /// inside a transaction ([`StoreError::AlreadyInTransaction`]). The device on this
     /// handle must reload before its next operation
-    /// ([`crate::StoredDevice::reload_before_next`]).
+    /// ([`crate::StoredDevice::reload_before_next`], with the generation it had after the
+    /// last commit the host stored).
     pub fn replace_with(&self, fresh: JournalBackend) -> Result<(), StoreError> {
         let rows = core::mem::take(&mut *fresh.lock());
         let mut s = self.lock();

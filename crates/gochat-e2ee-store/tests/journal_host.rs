@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use gochat_e2ee::{Device, ErrorCode, PreKeyBundle};
+use gochat_e2ee::{Device, PreKeyBundle};
 use gochat_e2ee_store::{Argon2Params, Journal, JournalBackend, PlatformKey, StoreError, StoredDevice, Unlock};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -62,19 +62,18 @@ fn a_failed_host_write_is_undone_and_the_device_reloads_before_its_next_operatio
     assert_eq!(bob.decrypt("alice", &hello, &mut r).unwrap().plaintext, b"hello");
 
     // The decrypt commits into the journal, but the host fails to store it.
+    let stored = alice.generation();
     let m = bob.encrypt("alice", b"lost write").unwrap();
     let got = alice.decrypt("bob", &m, &mut r).unwrap();
     assert!(!got.redelivered);
     host.poison();
     host.replace_with(disk.load()).unwrap();
 
-    // Without the reload the in-memory ratchet is ahead of the disk: the message the disk
-    // never saw decrypted is a duplicate to it, and nothing is written.
-    let stale = alice.decrypt("bob", &m, &mut r);
-    assert!(matches!(&stale, Err(StoreError::Protocol(e)) if e.code() == ErrorCode::Duplicate), "{stale:?}");
-    assert!(host.take_journal().unwrap().is_empty());
-
-    alice.reload_before_next();
+    assert!(
+        matches!(alice.sync_now(), Err(StoreError::RolledBack { .. })),
+        "without the reload the lost commit looks like a rollback"
+    );
+    alice.reload_before_next(stored);
     let again = alice.decrypt("bob", &m, &mut r).unwrap();
     assert!(!again.redelivered, "the undone step is gone: a first delivery again");
     assert_eq!(again.decrypted.plaintext, b"lost write");
@@ -84,4 +83,31 @@ fn a_failed_host_write_is_undone_and_the_device_reloads_before_its_next_operatio
     let mut reopened = StoredDevice::open(Box::new(disk.load()), &unlock).unwrap();
     let next = reopened.transact(&mut r, |d, _| d.encrypt("bob", b"after")).unwrap();
     assert_eq!(bob.decrypt("alice", &next, &mut r).unwrap().plaintext, b"after");
+}
+
+#[test]
+fn a_reload_still_refuses_a_disk_older_than_the_last_stored_commit() {
+    let mut r = ChaCha20Rng::seed_from_u64(2);
+    let mut disk = Disk::new();
+    let host = disk.load();
+    let unlock = Unlock::Key(PlatformKey::new([7; 32]));
+    let mut alice = StoredDevice::create(
+        Box::new(host.handle()),
+        &unlock,
+        Argon2Params::DEFAULT,
+        Device::new("alice", NOW, &mut r),
+        &mut r,
+    )
+    .unwrap();
+    disk.store(host.take_journal().unwrap());
+    let old = disk.clone();
+    alice
+        .transact(&mut r, |d, r| d.account_mut().generate_one_time_prekeys(2, r).map(|_| ()).map_err(Into::into))
+        .unwrap();
+    disk.store(host.take_journal().unwrap());
+    let stored = alice.generation();
+    // The host "reloads" an older copy than what it stored: still a rollback.
+    host.replace_with(old.load()).unwrap();
+    alice.reload_before_next(stored);
+    assert!(matches!(alice.sync_now(), Err(StoreError::RolledBack { .. })));
 }

@@ -140,10 +140,18 @@ impl Device {
     /// Opens the store behind `journal`. A wrong key or passcode is `WrongKey` and is
     /// counted (the count is in the journal: store it); at the attempt limit passcodes are
     /// refused with `AttemptLimitReached`; a moved device's store is `StoreRetired`.
+    /// `minGeneration` is the rollback anchor (a `storeGeneration` the app recorded
+    /// outside the store): a store below it is an older copy put back, refused with
+    /// `StoreRolledBack`, nothing loaded. Absent (or null), no check is made.
     #[wasm_bindgen(js_name = openStored)]
-    pub fn open_stored(journal: &StoreJournal, unlock: JsValue) -> JsResult<Device> {
+    pub fn open_stored(journal: &StoreJournal, unlock: JsValue, min_generation: JsValue) -> JsResult<Device> {
         let (unlock, _) = unlock_arg(&unlock)?;
-        StoredDevice::open(Box::new(journal.inner.handle()), &unlock).map(stored).map_err(store_error)
+        let min = if min_generation.is_undefined() || min_generation.is_null() {
+            0
+        } else {
+            whole(&min_generation, 9_007_199_254_740_991.0, "minGeneration")? as u64
+        };
+        StoredDevice::open_at_least(Box::new(journal.inner.handle()), &unlock, min).map(stored).map_err(store_error)
     }
 
     /// Creates the store behind `journal` from a `moveOut` container (opened with
@@ -206,6 +214,17 @@ impl Device {
         s.export(&transfer, cost, &mut rng()).map_err(device_error)
     }
 
+    /// The store generation this device reflects (grows by one with every committed
+    /// operation, never decreases): record it outside the store as a rollback anchor and
+    /// pass it as `minGeneration` when opening. `undefined` in memory.
+    #[wasm_bindgen(getter, js_name = storeGeneration)]
+    pub fn store_generation(&self) -> Option<f64> {
+        match &self.inner {
+            Holder::Stored(s) => Some(s.generation() as f64),
+            Holder::Memory(_) => None,
+        }
+    }
+
     /// Applies what other tabs committed, now (every operation also does this first).
     #[wasm_bindgen(js_name = syncStore)]
     pub fn sync_store(&mut self) -> JsResult<()> {
@@ -218,12 +237,16 @@ impl Device {
     /// After the JS layer failed to write a committed journal (an aborted IndexedDB
     /// transaction) and reloaded the rows into the same `StoreJournal`: the device
     /// reloads every record before its next operation, so state the disk never got is
-    /// never used. No-op in memory.
+    /// never used. `storedGeneration` is `storeGeneration` as of the last transaction
+    /// the JS layer did store (a disk below it is still refused as rolled back). No-op
+    /// in memory.
     #[wasm_bindgen(js_name = storeReloaded)]
-    pub fn store_reloaded(&mut self) {
+    pub fn store_reloaded(&mut self, stored_generation: f64) -> JsResult<()> {
+        let g = whole(&stored_generation.into(), 9_007_199_254_740_991.0, "storedGeneration")? as u64;
         if let Holder::Stored(s) = &mut self.inner {
-            s.reload_before_next();
+            s.reload_before_next(g);
         }
+        Ok(())
     }
 }
 

@@ -140,6 +140,7 @@ try {
     ['moveOutAndImport', 'moveOut retires the store, importStoredDevice continues'],
     ['abortNeverReleases', 'an aborted IndexedDB transaction never releases a result, and the device reloads'],
     ['batchedCalls', 'calls queued while the store is busy share an IndexedDB transaction, each with its own result'],
+    ['rollbackAnchor', 'the rollback anchor (storeGeneration, minGeneration) refuses an older copy put back'],
     ['platformKeyRecipe', 'the platform key recipe (non-extractable HMAC CryptoKey in IndexedDB)'],
   ]) {
     await check(`stored device: ${title}`, () => tab1.evaluate(([f, n]) => sd[f](lib, n, {}), [fn, `dev-${fn}`]));
