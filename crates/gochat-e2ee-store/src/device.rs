@@ -410,6 +410,19 @@ impl StoredDevice {
         self.generation
     }
 
+    // --- for hosts that store the journal themselves (the web's IndexedDB) ---------
+
+    /// The host failed to store this handle's last commits and has put the disk's rows
+    /// back under the backend (`JournalBackend::replace_with`): every record is reloaded
+    /// at the start of the next operation, so state the disk never got is never used.
+    /// `stored_generation` is this handle's [`StoredDevice::generation`] as of the last
+    /// commit the host did store: the generation falls back to it (not lower), so a disk
+    /// below it is still refused as rolled back (`RolledBack`).
+    pub fn reload_before_next(&mut self, stored_generation: u64) {
+        self.generation = self.generation.min(stored_generation);
+        self.stale = true;
+    }
+
     /// Applies what other handles committed, now.
     pub fn sync_now(&mut self) -> Result<(), StoreError> {
         self.begin_synced()?;
