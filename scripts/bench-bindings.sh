@@ -52,7 +52,7 @@ echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}'; }
 printf '%-28s %10s %12s %12s %10s %10s %10s %10s\n' flow "rust ns" "kotlin ns" "k-fast ns" "python ns" \
   "kotlin/rs" "k-fast/rs" "python/rs"
-for flow in encrypt_decrypt_100B encrypt_100B group_encrypt_decrypt_100B session_setup bare_call; do
+for flow in encrypt_decrypt_100B encrypt_100B decrypt_batch_100B group_encrypt_decrypt_100B session_setup bare_call; do
   r=$(awk -v f=$flow '$1=="rust" && $2==f {print $3}' "$OUT/results")
   k=$(awk -v f=$flow '$1=="kotlin" && $2==f {print $3}' "$OUT/results")
   kf=$(awk -v f=$flow '$1=="kotlin-fast" && $2==f {print $3}' "$OUT/results")

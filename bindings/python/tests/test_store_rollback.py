@@ -36,3 +36,4 @@ def test_an_older_copy_of_the_store_is_refused_against_the_recorded_generation()
         assert g.Device.open_stored(path, KEY).store_generation() == old
         with pytest.raises(g.GoChatError.NotSupported):
             bob.store_generation()
+

@@ -14,7 +14,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use gochat_e2ee_ffi::{Device, GroupMemberRecord};
+use gochat_e2ee_ffi::{Device, GroupMemberRecord, IncomingMessage};
 
 /// Nanoseconds per call of `f`: the best of 3 runs of `n` calls (a shared machine's load
 /// only ever adds time), after `n / 10` warm-up calls.
@@ -61,6 +61,19 @@ fn main() {
         black_box(alice.encrypt("bob".into(), msg.clone()).unwrap());
     });
     println!("rust encrypt_100B {ns:.0}");
+
+    // A backlog: 100 messages through one decrypt_batch call (ns per message; the
+    // encrypts are not timed).
+    let mut best = f64::INFINITY;
+    for _ in 0..(iters / 500).max(10) {
+        let batch: Vec<_> = (0..100)
+            .map(|_| IncomingMessage { peer: "alice".into(), message: alice.encrypt("bob".into(), msg.clone()).unwrap() })
+            .collect();
+        let t = Instant::now();
+        black_box(bob.decrypt_batch(batch).unwrap());
+        best = best.min(t.elapsed().as_nanos() as f64 / 100.0);
+    }
+    println!("rust decrypt_batch_100B {best:.0}");
 
     // Groups: Alice and Bob in a group (pairwise session above), every key delivered.
     let member =

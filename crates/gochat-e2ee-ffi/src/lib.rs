@@ -29,6 +29,7 @@ use zeroize::Zeroizing;
 uniffi::setup_scaffolding!();
 
 mod attachments;
+mod batch;
 mod certificates;
 mod channels;
 mod devices;
@@ -42,6 +43,8 @@ mod store;
 mod trust;
 
 pub use trust::{SafetyNumber, ScanResult};
+
+pub use batch::{BatchOutcome, IncomingMessage, MAX_BATCH_MESSAGES};
 
 pub use attachments::{
     AttachmentDecryptor, AttachmentEncryptor, AttachmentHeaderInfo, AttachmentPointerInfo, AttachmentStep,
@@ -97,6 +100,13 @@ macro_rules! error_enum {
             pub fn code(&self) -> &'static str {
                 match self {
                     $(GoChatError::$name { .. } => stringify!($name),)*
+                }
+            }
+
+            /// Whether asking the sender to retry can help.
+            pub fn retry_may_help(&self) -> bool {
+                match self {
+                    $(GoChatError::$name { retry_may_help, .. } => *retry_may_help,)*
                 }
             }
         }

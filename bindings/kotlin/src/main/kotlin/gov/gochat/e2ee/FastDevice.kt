@@ -78,6 +78,12 @@ class FastDevice private constructor(handle: Long) : Device(UniffiWithHandle, ha
         }
     }
 
+    /** A name as UTF-8, with the generated converter's encoder (it refuses what it refuses). */
+    private fun utf8(name: String): ByteArray {
+        val buf = FfiConverterString.toUtf8(name)
+        return ByteArray(buf.remaining()).also { buf.get(it) }
+    }
+
     /** The payload of a JNI call, or the typed error it kept (null = a protocol error). */
     private fun payload(r: ByteArray?): ByteArray {
         if (r != null) return r
@@ -100,11 +106,11 @@ class FastDevice private constructor(handle: Long) : Device(UniffiWithHandle, ha
 
     @Throws(GoChatException::class)
     override fun encrypt(peer: String, plaintext: ByteArray): ByteArray =
-        payload(fast { GoChatJni.encrypt(it, peer.encodeToByteArray(), plaintext) })
+        payload(fast { GoChatJni.encrypt(it, utf8(peer), plaintext) })
 
     @Throws(GoChatException::class)
     override fun decrypt(peer: String, message: ByteArray): DecryptResult =
-        read(fast { GoChatJni.decrypt(it, peer.encodeToByteArray(), message) }, FfiConverterTypeDecryptResult::read)
+        read(fast { GoChatJni.decrypt(it, utf8(peer), message) }, FfiConverterTypeDecryptResult::read)
 
     @Throws(GoChatException::class)
     override fun groupEncrypt(groupId: ByteArray, plaintext: ByteArray, now: ULong): GroupSentRecord =
@@ -112,16 +118,16 @@ class FastDevice private constructor(handle: Long) : Device(UniffiWithHandle, ha
 
     @Throws(GoChatException::class)
     override fun groupDecrypt(sender: String, message: ByteArray): GroupPlaintextRecord =
-        read(fast { GoChatJni.groupDecrypt(it, sender.encodeToByteArray(), message) }, FfiConverterTypeGroupPlaintextRecord::read)
+        read(fast { GoChatJni.groupDecrypt(it, utf8(sender), message) }, FfiConverterTypeGroupPlaintextRecord::read)
 
     @Throws(GoChatException::class)
     override fun nextBundle(): ByteArray = payload(fast { GoChatJni.nextBundle(it) })
 
     @Throws(GoChatException::class)
     override fun initiate(peer: String, bundle: ByteArray): IdentityEvent =
-        read(fast { GoChatJni.initiate(it, peer.encodeToByteArray(), bundle) }, FfiConverterTypeIdentityEvent::read)
+        read(fast { GoChatJni.initiate(it, utf8(peer), bundle) }, FfiConverterTypeIdentityEvent::read)
 
     @Throws(GoChatException::class)
     override fun receiveControl(peer: String, message: ByteArray): ControlReceived =
-        read(fast { GoChatJni.receiveControl(it, peer.encodeToByteArray(), message) }, FfiConverterTypeControlReceived::read)
+        read(fast { GoChatJni.receiveControl(it, utf8(peer), message) }, FfiConverterTypeControlReceived::read)
 }
