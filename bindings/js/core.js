@@ -93,6 +93,15 @@ for (const m of THROWING_METHODS) {
   Device.prototype[m] = wrap(Device.prototype[m]);
 }
 for (const m of ['import', 'createStored', 'openStored', 'importStored']) Device[m] = wrap(Device[m]);
+// decryptBatch returns the errors it did not throw: re-parent those too.
+{
+  const rawBatch = wrap(Device.prototype.decryptBatch);
+  Device.prototype.decryptBatch = function (messages) {
+    const out = rawBatch.call(this, messages);
+    for (const o of out) if (!o.ok) adopt(o.error);
+    return out;
+  };
+}
 // Device lists and linking (docs/web.md, "Device lists and linking").
 const DEVICE_LIST_METHODS = [
   'createMasterKey', 'endorseDevice', 'adoptOwnDeviceList', 'removeLinkedDevice', 'processDeviceList',

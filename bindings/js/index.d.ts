@@ -69,6 +69,9 @@ export type IdentityEvent =
 export type IdentityPolicy = 'requireApproval' | 'notify' | 'certified';
 
 /** A decrypted message, its sender's identity key (66 bytes) and the identity event. */
+/** One message's outcome in `decryptBatch`. */
+export type BatchOutcome = { ok: true; result: DecryptResult } | { ok: false; error: GoChatError };
+
 export interface DecryptResult {
   plaintext: Uint8Array;
   senderIdentity: Uint8Array;
@@ -368,6 +371,12 @@ export declare class Device {
    * with `redelivered: true` instead of `Duplicate`; `InboxFull` once 1000 wait.
    */
   decrypt(peer: string, message: Uint8Array): DecryptResult;
+  /**
+   * Decrypts a backlog in one call, each message as `decrypt` would, in order: one outcome per
+   * message. A refused message (`ok: false`, its `GoChatError`) changes nothing and does not stop
+   * the others. Throws `TooLarge` (nothing decrypted) above 1,000 messages.
+   */
+  decryptBatch(messages: { peer: string; message: Uint8Array }[]): BatchOutcome[];
   /**
    * A signed retry request for a message from `peer` we could not decrypt, addressed to its
    * sender's identity, stamped `now`. Throws `Duplicate` if the message names a used counter.

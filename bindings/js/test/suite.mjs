@@ -224,6 +224,23 @@ export function defineTests(test, lib, loadVector) {
     alice.free(); bob.free();
   });
 
+  test('decryptBatch: a backlog in one call, one outcome per message, failures isolated', () => {
+    const { alice, bob } = pair(lib);
+    const sent = [0, 1, 2, 3].map((i) => alice.encrypt('bob', enc.encode(`m${i}`)));
+    const batch = sent.map((message) => ({ peer: 'alice', message }));
+    batch.splice(2, 0, { peer: 'alice', message: new Uint8Array() });
+    const out = bob.decryptBatch(batch);
+    eq(out.length, 5);
+    eq(out.filter((o) => o.ok).map((o) => dec.decode(o.result.plaintext)).join(','), 'm0,m1,m2,m3');
+    eq(out[2].ok, false);
+    eq(out[2].error.code, 'Malformed');
+    assert(out[2].error instanceof lib.GoChatError, 'a batch error is a GoChatError');
+    const again = bob.decryptBatch(sent.map((message) => ({ peer: 'alice', message })));
+    eq(again.map((o) => o.error.code).join(','), 'Duplicate,Duplicate,Duplicate,Duplicate');
+    throwsCode(lib, () => bob.decryptBatch(Array(1001).fill({ peer: 'alice', message: new Uint8Array() })), 'TooLarge');
+    alice.free(); bob.free();
+  });
+
   test('snapshot round trip, device and session', () => {
     const { alice, bob } = pair(lib);
     bob.decrypt('alice', alice.encrypt('bob', enc.encode('hi')));

@@ -17,6 +17,7 @@ import {
   type AttachmentHeaderInfo,
   type AttachmentPointerInfo,
   type AttachmentStep,
+  type BatchOutcome,
   type EncryptedAttachment,
   type ErrorCode,
   type SegmentRange,
@@ -169,6 +170,11 @@ export async function storedDeviceUse(peer: Device): Promise<void> {
   const r: DecryptResult = await d.decrypt('bob', peer.encrypt('alice', new Uint8Array([2])));
   const redelivered: boolean = r.redelivered;
   void c; void redelivered;
+  const outcomes: BatchOutcome[] = await d.decryptBatch([{ peer: 'bob', message: peer.encrypt('alice', new Uint8Array([3])) }]);
+  for (const o of outcomes) {
+    if (o.ok) void o.result.plaintext;
+    else void o.error.code;
+  }
   const acked: boolean = await d.ack(r.digest);
   void acked;
   await d.changePasscode(byKey, byPasscode);

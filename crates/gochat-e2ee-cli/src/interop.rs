@@ -26,6 +26,9 @@ pub const ONE_TIME_PREKEYS_PER_DEVICE: usize = 10;
 /// keystore.
 pub const DRIVER_SNAPSHOT_KEY: [u8; 32] = [0x42; 32];
 
+/// Most messages one `decrypt_batch` op takes (as `MAX_BATCH_MESSAGES` in the bindings).
+pub const MAX_BATCH_MESSAGES: usize = 1_000;
+
 pub(crate) type Rng = UnwrapErr<getrandom::SysRng>;
 
 /// An error response: the `error` name and the `detail` text.
@@ -114,6 +117,44 @@ impl Driver {
         }
     }
 
+    /// `decrypt_batch`: every message as its own `decrypt` op (so a store-backed device
+    /// commits each, with its inbox entry), in order; one outcome per message.
+    fn decrypt_batch(&mut self, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Map<String, Value>, Failure> {
+        let device = str_arg(obj, "device")?.to_owned();
+        let Some(Value::Array(messages)) = obj.get("messages") else {
+            return Err(Failure::bad_request("`messages` must be an array"));
+        };
+        if messages.len() > MAX_BATCH_MESSAGES {
+            return Err(Failure { error: "TooLarge", detail: format!("{} messages in one batch", messages.len()) });
+        }
+        let mut requests = Vec::with_capacity(messages.len());
+        for m in messages {
+            let m = m.as_object().ok_or_else(|| Failure::bad_request("a batch message is not an object"))?;
+            let mut one = Map::new();
+            one.insert("op".into(), json!("decrypt"));
+            one.insert("device".into(), json!(device));
+            for key in ["peer", "message", "ack"] {
+                if let Some(v) = m.get(key) {
+                    one.insert(key.into(), v.clone());
+                }
+            }
+            requests.push(one);
+        }
+        let mut results = Vec::with_capacity(requests.len());
+        for one in &requests {
+            results.push(match self.dispatch(one, rng) {
+                Ok(mut r) => {
+                    r.insert("ok".into(), json!(true));
+                    Value::Object(r)
+                }
+                Err(f) => json!({ "ok": false, "error": f.error, "detail": f.detail }),
+            });
+        }
+        let mut out = Map::new();
+        out.insert("results".into(), Value::Array(results));
+        Ok(out)
+    }
+
     fn device(&mut self, obj: &Map<String, Value>) -> Result<&mut Device, Failure> {
         let name = str_arg(obj, "device")?;
         self.devices.get_mut(name).ok_or_else(|| Failure::unknown_device(name))
@@ -124,6 +165,9 @@ impl Driver {
     /// store, which commits what the operation changed before the response is written.
     fn dispatch(&mut self, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Map<String, Value>, Failure> {
         let op = str_arg(obj, "op")?;
+        if op == "decrypt_batch" {
+            return self.decrypt_batch(obj, rng);
+        }
         let name = obj.get("device").and_then(Value::as_str).map(str::to_owned);
         let Some((name, mut store)) = name.and_then(|n| self.stored.remove(&n).map(|s| (n, s))) else {
             return self.dispatch_memory(obj, rng);

@@ -874,6 +874,37 @@ fn certificate_ops_issue_verify_and_gate_session_starts() {
     assert!(d.finish().success());
 }
 
+/// `decrypt_batch`: one outcome per message, in order; a refused message is reported and
+/// does not stop the others.
+#[test]
+fn decrypt_batch_reports_each_message() {
+    let mut d = Driver::spawn();
+    d.ok("new_device", json!({"device": "alice", "user": "alice"}));
+    d.ok("new_device", json!({"device": "bob", "user": "bob"}));
+    let bundle = d.ok("bundle", json!({"device": "bob"}))["bundle"].clone();
+    d.ok("init", json!({"device": "alice", "peer": "bob", "bundle": bundle}));
+    let sent: Vec<Value> = (0..3)
+        .map(|i| {
+            d.ok("encrypt", json!({"device": "alice", "peer": "bob", "plaintext": B64.encode(format!("m{i}"))}))
+                ["message"]
+                .clone()
+        })
+        .collect();
+    let mut messages: Vec<Value> = sent.iter().map(|m| json!({"peer": "alice", "message": m})).collect();
+    messages.insert(1, json!({"peer": "alice", "message": ""}));
+    let out = d.ok("decrypt_batch", json!({"device": "bob", "messages": messages}));
+    let results = out["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0]["plaintext"], json!(B64.encode("m0")));
+    assert_eq!(results[1]["ok"], json!(false));
+    assert_eq!(results[1]["error"], json!("Malformed"));
+    assert_eq!(results[3]["plaintext"], json!(B64.encode("m2")));
+    let again = d.ok("decrypt_batch", json!({"device": "bob", "messages": [{"peer": "alice", "message": sent[0]}]}));
+    assert_eq!(again["results"][0]["error"], json!("Duplicate"));
+    d.err("decrypt_batch", json!({"device": "bob", "messages": "x"}), "BadRequest");
+    assert!(d.finish().success());
+}
+
 /// The rollback anchor: `open_device` with `min_generation` refuses an older copy of the
 /// store file (`StoreRolledBack`); `store_generation` reports the generation to record.
 #[test]

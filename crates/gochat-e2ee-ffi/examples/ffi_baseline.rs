@@ -67,7 +67,10 @@ fn main() {
     let mut best = f64::INFINITY;
     for _ in 0..(iters / 500).max(10) {
         let batch: Vec<_> = (0..100)
-            .map(|_| IncomingMessage { peer: "alice".into(), message: alice.encrypt("bob".into(), msg.clone()).unwrap() })
+            .map(|_| IncomingMessage {
+                peer: "alice".into(),
+                message: alice.encrypt("bob".into(), msg.clone()).unwrap(),
+            })
             .collect();
         let t = Instant::now();
         black_box(bob.decrypt_batch(batch).unwrap());

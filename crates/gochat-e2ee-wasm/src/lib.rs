@@ -48,6 +48,9 @@ fn js_error(e: core::Error) -> JsValue {
 
 type JsResult<T> = Result<T, JsValue>;
 
+/// Most messages one `decryptBatch` call takes (as `MAX_BATCH_MESSAGES` in the uniffi crate).
+const MAX_BATCH_MESSAGES: usize = 1_000;
+
 fn seconds(now: f64) -> u64 {
     if now.is_finite() && now > 0.0 {
         now as u64
@@ -571,6 +574,43 @@ impl Device {
             }
         };
         Ok(decrypted_with(d, &digest, redelivered))
+    }
+
+    /// Decrypts a backlog in one call: `messages` is an array of `{peer, message}`; the
+    /// result has one entry per message, in order: `{ok: true, result}` (as `decrypt`
+    /// returns it) or `{ok: false, error}` (the `GoChatError` `decrypt` would have
+    /// thrown; nothing changed for that message). One refused message does not stop the
+    /// others. Refused whole (`TooLarge`, nothing decrypted) above 1,000 messages
+    /// (`MAX_BATCH_MESSAGES`, as in the uniffi bindings).
+    #[wasm_bindgen(js_name = decryptBatch)]
+    pub fn decrypt_batch(&mut self, messages: Vec<JsValue>) -> JsResult<js_sys::Array> {
+        if messages.len() > MAX_BATCH_MESSAGES {
+            return Err(js_error(core::Error::from(core::wire::DecodeError::TooLarge {
+                len: messages.len(),
+                max: MAX_BATCH_MESSAGES,
+            })));
+        }
+        let mut items = Vec::with_capacity(messages.len());
+        for m in &messages {
+            let peer = Reflect::get(m, &"peer".into())
+                .ok()
+                .and_then(|p| p.as_string())
+                .ok_or_else(|| malformed("batch peer"))?;
+            let bytes = Reflect::get(m, &"message".into())
+                .ok()
+                .and_then(|b| b.dyn_into::<js_sys::Uint8Array>().ok())
+                .ok_or_else(|| malformed("batch message"))?;
+            items.push((peer, bytes.to_vec()));
+        }
+        let out = js_sys::Array::new();
+        for (peer, message) in items {
+            let entry = match self.decrypt(&peer, &message) {
+                Ok(result) => Obj::new().set("ok", true).set("result", result).done(),
+                Err(error) => Obj::new().set("ok", false).set("error", error).done(),
+            };
+            out.push(&entry);
+        }
+        Ok(out)
     }
 
     /// Builds a signed retry request for `failedMessage` from `peer`, addressed to the

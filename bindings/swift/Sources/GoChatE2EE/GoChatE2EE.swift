@@ -1391,6 +1391,13 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func userId()  -> String
     
     /**
+     * Decrypts `messages` in order, each as `decrypt` would, in one call: one outcome
+     * per message, in the same order. Refused whole (`TooLarge`, nothing decrypted)
+     * above `MAX_BATCH_MESSAGES`.
+     */
+    func decryptBatch(messages: [IncomingMessage]) throws  -> [BatchOutcome]
+    
+    /**
      * Applies a signed revocation list: issued by a held root, or by the agency of
      * `agency_certificate` (verified under the held roots at `now`).
      */
@@ -2231,6 +2238,21 @@ open func userId() -> String  {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_method_device_user_id(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Decrypts `messages` in order, each as `decrypt` would, in one call: one outcome
+     * per message, in the same order. Refused whole (`TooLarge`, nothing decrypted)
+     * above `MAX_BATCH_MESSAGES`.
+     */
+open func decryptBatch(messages: [IncomingMessage])throws  -> [BatchOutcome]  {
+    return try  FfiConverterSequenceTypeBatchOutcome.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_decrypt_batch(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeIncomingMessage.lower(messages),uniffiCallStatus
     )
 })
 }
@@ -6072,6 +6094,75 @@ public func FfiConverterTypeGroupSentRecord_lower(_ value: GroupSentRecord) -> R
 
 
 /**
+ * One incoming 1:1 message: the sender's name as the server gave it, and the bytes.
+ */
+public struct IncomingMessage: Equatable, Hashable {
+    /**
+     * The peer name the message came from.
+     */
+    public var peer: String
+    /**
+     * The message bytes.
+     */
+    public var message: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The peer name the message came from.
+         */peer: String, 
+        /**
+         * The message bytes.
+         */message: Data) {
+        self.peer = peer
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension IncomingMessage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIncomingMessage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IncomingMessage {
+        return
+            try IncomingMessage(
+                peer: FfiConverterString.read(from: &buf), 
+                message: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: IncomingMessage, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peer, into: &buf)
+        FfiConverterData.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIncomingMessage_lift(_ buf: RustBuffer) throws -> IncomingMessage {
+    return try FfiConverterTypeIncomingMessage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIncomingMessage_lower(_ value: IncomingMessage) -> RustBuffer {
+    return FfiConverterTypeIncomingMessage.lower(value)
+}
+
+
+/**
  * The protocol limits, as enforced (see `docs/protocol.md`, section 10).
  */
 public struct Limits: Equatable, Hashable {
@@ -7128,6 +7219,101 @@ public func FfiConverterTypeWithheldRecord_lift(_ buf: RustBuffer) throws -> Wit
 public func FfiConverterTypeWithheldRecord_lower(_ value: WithheldRecord) -> RustBuffer {
     return FfiConverterTypeWithheldRecord.lower(value)
 }
+
+
+/**
+ * What became of one message of a batch.
+ */
+
+public enum BatchOutcome: Equatable, Hashable {
+    
+    /**
+     * Decrypted, exactly as `decrypt` returns it (check `identity_event`).
+     */
+    case decrypted(
+        /**
+         * The result.
+         */result: DecryptResult
+    )
+    /**
+     * Refused, exactly as `decrypt` would have thrown: nothing changed for this message.
+     */
+    case failed(
+        /**
+         * The error code name (`docs/protocol.md`, section 11).
+         */code: String, 
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension BatchOutcome: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBatchOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = BatchOutcome
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BatchOutcome {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .decrypted(result: try FfiConverterTypeDecryptResult.read(from: &buf)
+        )
+        
+        case 2: return .failed(code: try FfiConverterString.read(from: &buf), detail: try FfiConverterString.read(from: &buf), retryMayHelp: try FfiConverterBool.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: BatchOutcome, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .decrypted(result):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeDecryptResult.write(result, into: &buf)
+            
+        
+        case let .failed(code,detail,retryMayHelp):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBatchOutcome_lift(_ buf: RustBuffer) throws -> BatchOutcome {
+    return try FfiConverterTypeBatchOutcome.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBatchOutcome_lower(_ value: BatchOutcome) -> RustBuffer {
+    return FfiConverterTypeBatchOutcome.lower(value)
+}
+
 
 
 /**
@@ -10519,6 +10705,31 @@ fileprivate struct FfiConverterSequenceTypeGroupMemberRecord: FfiConverterRustBu
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeIncomingMessage: FfiConverterRustBuffer {
+    typealias SwiftType = [IncomingMessage]
+
+    public static func write(_ value: [IncomingMessage], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIncomingMessage.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [IncomingMessage] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [IncomingMessage]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIncomingMessage.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeOutgoingRecord: FfiConverterRustBuffer {
     typealias SwiftType = [OutgoingRecord]
 
@@ -10586,6 +10797,31 @@ fileprivate struct FfiConverterSequenceTypeWithheldRecord: FfiConverterRustBuffe
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeWithheldRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeBatchOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = [BatchOutcome]
+
+    public static func write(_ value: [BatchOutcome], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeBatchOutcome.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [BatchOutcome] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [BatchOutcome]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeBatchOutcome.read(from: &buf))
         }
         return seq
     }
@@ -11029,6 +11265,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_user_id() != 28490) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt_batch() != 14378) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_apply_revocation_list() != 30606) {

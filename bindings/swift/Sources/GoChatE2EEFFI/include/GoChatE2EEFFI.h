@@ -413,6 +413,11 @@ uint64_t uniffi_gochat_e2ee_ffi_fn_method_device_state_len(uint64_t ptr, RustCal
 RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_user_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_DECRYPT_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_DECRYPT_BATCH
+RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_decrypt_batch(uint64_t ptr, RustBuffer messages, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_APPLY_REVOCATION_LIST
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_APPLY_REVOCATION_LIST
 RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_apply_revocation_list(uint64_t ptr, RustBuffer list, RustBuffer agency_certificate, uint64_t now, RustCallStatus *_Nonnull out_status
@@ -1594,6 +1599,12 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_state_len(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_USER_ID
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_USER_ID
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_user_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_DECRYPT_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_DECRYPT_BATCH
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt_batch(void
     
 );
 #endif

@@ -69,6 +69,20 @@ class FastPathTest {
     }
 
     @Test
+    fun decryptBatchDecryptsABacklogInOneCall() {
+        val (alice, bob) = pair(fast = false)
+        val sent = (0 until 4).map { alice.encrypt("bob", "m$it".toByteArray()) }
+        val batch = sent.map { IncomingMessage("alice", it) }.toMutableList()
+        batch.add(1, IncomingMessage("alice", ByteArray(0)))
+        val out = bob.decryptBatch(batch)
+        assertEquals(listOf("m0", "m1", "m2", "m3"), out.filterIsInstance<BatchOutcome.Decrypted>().map { it.result.plaintext.decodeToString() })
+        assertEquals("Malformed", (out[1] as BatchOutcome.Failed).code)
+        val again = bob.decryptBatch(sent.map { IncomingMessage("alice", it) })
+        assertEquals(List(4) { "Duplicate" }, again.map { (it as BatchOutcome.Failed).code })
+        assertThrows<GoChatException.TooLarge> { bob.decryptBatch(List(1001) { IncomingMessage("alice", ByteArray(0)) }) }
+    }
+
+    @Test
     fun groupsOnTheFastPath() {
         val net = Net("ana", "ben", "cai", fast = true)
         val gid = net.group("ana", "ben", "cai")
