@@ -69,11 +69,13 @@ if [[ $BENCH == all || $BENCH == attachments ]]; then
   | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^kotlin(-fast)? ' | tee -a "$OUT/results"
 
 echo
-printf '%-28s %12s %12s %10s\n' flow "rust MB/s" "kotlin MB/s" "kotlin/rs"
+printf '%-28s %12s %12s %12s %10s %10s\n' flow "rust MB/s" "kotlin MB/s" "k-fast MB/s" "kotlin/rs" "k-fast/rs"
 for flow in attachment_encrypt_1MiB attachment_decrypt_1MiB attachment_encrypt_100MiB attachment_decrypt_100MiB; do
   r=$(awk -v f=$flow '$1=="rust" && $2==f {print $3}' "$OUT/results")
   k=$(awk -v f=$flow '$1=="kotlin" && $2==f {print $3}' "$OUT/results")
-  printf '%-28s %12s %12s %10s\n' "$flow" "$r" "${k:--}" \
-    "$(awk -v a="$k" -v b="$r" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}')"
+  kf=$(awk -v f=$flow '$1=="kotlin-fast" && $2==f {print $3}' "$OUT/results")
+  printf '%-28s %12s %12s %12s %10s %10s\n' "$flow" "$r" "${k:--}" "${kf:--}" \
+    "$(awk -v a="$k" -v b="$r" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}')" \
+    "$(awk -v a="$kf" -v b="$r" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}')"
 done
 fi

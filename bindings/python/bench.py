@@ -58,8 +58,13 @@ def main():
     best = min(timeit.repeat(g.library_version, number=n, repeat=5)) / n
     print(f"python bare_call {best * 1e9:.0f}")
     # One call each (a 1:1 round trip is two calls).
+    carol, dave = g.Device("carol", NOW), g.Device("dave", NOW)
+    carol.initiate("dave", dave.next_bundle())  # its own pair: never decrypted
+    dave.decrypt("carol", carol.encrypt("dave", b"hello"))
+    carol.decrypt("dave", dave.encrypt("carol", b"hi"))  # answered: ratchet messages
+
     def enc():
-        alice.encrypt("bob", msg)
+        carol.encrypt("dave", msg)
     n = max(iters // 5, 1000)
     best = min(timeit.repeat(enc, number=n, repeat=5)) / n
     print(f"python encrypt_100B {best * 1e9:.0f}")

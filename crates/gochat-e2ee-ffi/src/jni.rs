@@ -8,7 +8,8 @@
 //! Rust (`docs/benchmarks.md`, "Kotlin crossing").
 //!
 //! What it is: the *same* Rust methods uniffi exports (`Device::encrypt`, `decrypt`,
-//! `group_encrypt`, `group_decrypt`), behind `extern "system"` functions the JVM binds by
+//! `group_encrypt`, `group_decrypt`, `receive_control`, `next_bundle`, `initiate`,
+//! `AttachmentEncryptor::update`, `AttachmentDecryptor::update`), behind `extern "system"` functions the JVM binds by
 //! name. Nothing is re-implemented here: arguments arrive as byte arrays, the object is
 //! the uniffi handle (lifted with uniffi's own `Lift`, borrowed, never consumed), and
 //! results and errors are written with uniffi's own serializers (`Lower::write`,
@@ -40,20 +41,27 @@ use jni::JNIEnv;
 use uniffi::{Lift, Lower, LowerError};
 use zeroize::Zeroizing;
 
-use crate::{Device, GoChatError, UniFfiTag};
+use crate::{AttachmentDecryptor, AttachmentEncryptor, Device, GoChatError, UniFfiTag};
 
 thread_local! {
     /// The serialized error of this thread's last failed call, until `takeError`.
     static LAST_ERROR: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Runs `f` on the device behind a uniffi handle, without taking the reference the
+/// Runs `f` on the object behind a uniffi handle, without taking the reference the
 /// handle stands for (the Kotlin object still owns it).
-fn with_device<T>(handle: jlong, f: impl FnOnce(&Device) -> T) -> Result<T, String> {
+fn with_object<O, T>(handle: jlong, f: impl FnOnce(&O) -> T) -> Result<T, String>
+where
+    Arc<O>: Lift<UniFfiTag, FfiType = uniffi::ffi::Handle>,
+{
     let handle = uniffi::ffi::Handle::from_raw_unchecked(handle as u64);
-    let device = <Arc<Device> as Lift<UniFfiTag>>::try_lift(handle).map_err(|e| e.to_string())?;
-    let device = ManuallyDrop::new(device);
-    Ok(f(&device))
+    let object = <Arc<O> as Lift<UniFfiTag>>::try_lift(handle).map_err(|e| e.to_string())?;
+    let object = ManuallyDrop::new(object);
+    Ok(f(&object))
+}
+
+fn with_device<T>(handle: jlong, f: impl FnOnce(&Device) -> T) -> Result<T, String> {
+    with_object(handle, f)
 }
 
 /// A call's outcome: a payload (wiped on drop), or a protocol error for `takeError`.
@@ -206,6 +214,34 @@ pub extern "system" fn Java_gov_gochat_e2ee_GoChatJni_receiveControl<'l>(
     call(&mut env, |env| {
         let (peer, message) = (text(env, &peer)?, bytes(env, &message)?);
         with_device(handle, |d| d.receive_control(peer, message).map(|r| record(r, RECORD_SLACK)))
+    })
+}
+
+/// `AttachmentEncryptor.update(plaintext)`: the ciphertext of the completed segments.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_gov_gochat_e2ee_GoChatJni_attachmentEncryptUpdate<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    plaintext: JByteArray<'l>,
+) -> jbyteArray {
+    call(&mut env, |env| {
+        let plaintext = bytes(env, &plaintext)?;
+        with_object(handle, |e: &AttachmentEncryptor| e.update(plaintext).map(raw))
+    })
+}
+
+/// `AttachmentDecryptor.update(ciphertext)`: the plaintext of the verified segments.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_gov_gochat_e2ee_GoChatJni_attachmentDecryptUpdate<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    ciphertext: JByteArray<'l>,
+) -> jbyteArray {
+    call(&mut env, |env| {
+        let ciphertext = bytes(env, &ciphertext)?;
+        with_object(handle, |d: &AttachmentDecryptor| d.update(ciphertext).map(raw))
     })
 }
 

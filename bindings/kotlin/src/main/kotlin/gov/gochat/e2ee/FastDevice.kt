@@ -28,9 +28,57 @@ internal object GoChatJni {
     @JvmStatic external fun nextBundle(handle: Long): ByteArray?
     @JvmStatic external fun initiate(handle: Long, peer: ByteArray, bundle: ByteArray): ByteArray?
     @JvmStatic external fun receiveControl(handle: Long, peer: ByteArray, message: ByteArray): ByteArray?
+    @JvmStatic external fun attachmentEncryptUpdate(handle: Long, plaintext: ByteArray): ByteArray?
+    @JvmStatic external fun attachmentDecryptUpdate(handle: Long, ciphertext: ByteArray): ByteArray?
     @JvmStatic external fun takeError(): ByteArray?
     @JvmStatic external fun noop(handle: Long): Long
     @JvmStatic external fun version(): ByteArray
+}
+
+/**
+ * The call counter of a fast object: keeps its uniffi handle alive for the whole of each
+ * JNI call (the protocol of the generated `callWithHandle`), and frees the Rust object
+ * (`free`, the generated `destroy`) once the object is closed and the last call returned.
+ */
+internal class HandleGuard(private val free: () -> Unit) {
+    private val calls = AtomicLong(1)
+    private val closed = AtomicBoolean(false)
+
+    fun close() {
+        if (closed.compareAndSet(false, true) && calls.decrementAndGet() == 0L) free()
+    }
+
+    inline fun <R> call(handle: Long, block: (Long) -> R): R {
+        enter()
+        try {
+            return block(handle)
+        } finally {
+            // `leave` runs on this guard after the native call returns, so the guard is
+            // live for the whole call, and with it the owner (`free` captures the owner):
+            // the owner's Cleaner cannot free the Rust object under a running call, with
+            // no `reachabilityFence` (not on API 24).
+            leave()
+        }
+    }
+
+    fun enter() {
+        while (true) {
+            val c = calls.get()
+            check(c != 0L) { "object has already been destroyed" }
+            if (calls.compareAndSet(c, c + 1)) return
+        }
+    }
+
+    fun leave() {
+        if (calls.decrementAndGet() == 0L) free()
+    }
+}
+
+/** The payload of a JNI call, or the typed error it kept (null = a protocol error). */
+internal fun jniPayload(r: ByteArray?): ByteArray {
+    if (r != null) return r
+    val e = checkNotNull(GoChatJni.takeError()) { "GoChat JNI call failed without an error" }
+    throw FfiConverterTypeGoChatError.read(ByteBuffer.wrap(e))
 }
 
 /**
@@ -47,8 +95,7 @@ internal object GoChatJni {
  * after the last running call returns.
  */
 class FastDevice private constructor(handle: Long) : Device(UniffiWithHandle, handle) {
-    private val calls = AtomicLong(1)
-    private val closed = AtomicBoolean(false)
+    private val guard = HandleGuard { super.destroy() }
 
     companion object {
         /** A fast view of [device]: the same Rust device (one more reference to it). */
@@ -58,25 +105,9 @@ class FastDevice private constructor(handle: Long) : Device(UniffiWithHandle, ha
         internal fun noop(device: FastDevice): Long = device.fast { GoChatJni.noop(it) }
     }
 
-    override fun destroy() {
-        if (closed.compareAndSet(false, true) && calls.decrementAndGet() == 0L) super.destroy()
-    }
+    override fun destroy() = guard.close()
 
-    /** Keeps the handle alive for [block] (the generated `callWithHandle`'s protocol). */
-    private inline fun <R> fast(block: (Long) -> R): R {
-        while (true) {
-            val c = calls.get()
-            check(c != 0L) { "FastDevice object has already been destroyed" }
-            if (calls.compareAndSet(c, c + 1)) break
-        }
-        try {
-            return block(handle)
-        } finally {
-            // Also keeps `this` reachable until the native call has returned, so the
-            // Cleaner cannot free the Rust object under it (no reachabilityFence on API 24).
-            if (calls.decrementAndGet() == 0L) super.destroy()
-        }
-    }
+    private inline fun <R> fast(block: (Long) -> R): R = guard.call(handle, block)
 
     /** A name as UTF-8, with the generated converter's encoder (it refuses what it refuses). */
     private fun utf8(name: String): ByteArray {
@@ -84,16 +115,9 @@ class FastDevice private constructor(handle: Long) : Device(UniffiWithHandle, ha
         return ByteArray(buf.remaining()).also { buf.get(it) }
     }
 
-    /** The payload of a JNI call, or the typed error it kept (null = a protocol error). */
-    private fun payload(r: ByteArray?): ByteArray {
-        if (r != null) return r
-        val e = checkNotNull(GoChatJni.takeError()) { "GoChat JNI call failed without an error" }
-        throw FfiConverterTypeGoChatError.read(ByteBuffer.wrap(e))
-    }
-
     /** Reads a uniffi-serialized value from a JNI response, then wipes the response. */
     private inline fun <T> read(r: ByteArray?, reader: (ByteBuffer) -> T): T {
-        val bytes = payload(r)
+        val bytes = jniPayload(r)
         try {
             val buf = ByteBuffer.wrap(bytes)
             val value = reader(buf)
@@ -106,7 +130,7 @@ class FastDevice private constructor(handle: Long) : Device(UniffiWithHandle, ha
 
     @Throws(GoChatException::class)
     override fun encrypt(peer: String, plaintext: ByteArray): ByteArray =
-        payload(fast { GoChatJni.encrypt(it, utf8(peer), plaintext) })
+        jniPayload(fast { GoChatJni.encrypt(it, utf8(peer), plaintext) })
 
     @Throws(GoChatException::class)
     override fun decrypt(peer: String, message: ByteArray): DecryptResult =
@@ -121,7 +145,7 @@ class FastDevice private constructor(handle: Long) : Device(UniffiWithHandle, ha
         read(fast { GoChatJni.groupDecrypt(it, utf8(sender), message) }, FfiConverterTypeGroupPlaintextRecord::read)
 
     @Throws(GoChatException::class)
-    override fun nextBundle(): ByteArray = payload(fast { GoChatJni.nextBundle(it) })
+    override fun nextBundle(): ByteArray = jniPayload(fast { GoChatJni.nextBundle(it) })
 
     @Throws(GoChatException::class)
     override fun initiate(peer: String, bundle: ByteArray): IdentityEvent =
@@ -130,4 +154,40 @@ class FastDevice private constructor(handle: Long) : Device(UniffiWithHandle, ha
     @Throws(GoChatException::class)
     override fun receiveControl(peer: String, message: ByteArray): ControlReceived =
         read(fast { GoChatJni.receiveControl(it, utf8(peer), message) }, FfiConverterTypeControlReceived::read)
+}
+
+/**
+ * An [AttachmentEncryptor] whose [update] crosses through JNI (one call, two copies of the
+ * chunk) instead of JNA (`docs/kotlin.md`, "Fast path"). Make one with [of]; the rest is the
+ * generated class.
+ */
+class FastAttachmentEncryptor private constructor(handle: Long) : AttachmentEncryptor(UniffiWithHandle, handle) {
+    private val guard = HandleGuard { super.destroy() }
+
+    companion object {
+        /** A fast view of [encryptor] (the same Rust stream). */
+        fun of(encryptor: AttachmentEncryptor) = FastAttachmentEncryptor(encryptor.uniffiCloneHandle())
+    }
+
+    override fun destroy() = guard.close()
+
+    @Throws(GoChatException::class)
+    override fun update(plaintext: ByteArray): ByteArray =
+        jniPayload(guard.call(handle) { GoChatJni.attachmentEncryptUpdate(it, plaintext) })
+}
+
+/** An [AttachmentDecryptor] whose [update] crosses through JNI; see [FastAttachmentEncryptor]. */
+class FastAttachmentDecryptor private constructor(handle: Long) : AttachmentDecryptor(UniffiWithHandle, handle) {
+    private val guard = HandleGuard { super.destroy() }
+
+    companion object {
+        /** A fast view of [decryptor] (the same Rust stream). */
+        fun of(decryptor: AttachmentDecryptor) = FastAttachmentDecryptor(decryptor.uniffiCloneHandle())
+    }
+
+    override fun destroy() = guard.close()
+
+    @Throws(GoChatException::class)
+    override fun update(ciphertext: ByteArray): ByteArray =
+        jniPayload(guard.call(handle) { GoChatJni.attachmentDecryptUpdate(it, ciphertext) })
 }

@@ -11,17 +11,18 @@ import org.junit.jupiter.api.Test
  * Not part of the test suite (excluded in the pom). scripts/bench-bindings.sh runs it
  * with `-Dtest=AttachmentBench` against the release cdylib. Same flows as
  * crates/gochat-e2ee-ffi/examples/attachment_baseline.rs: streaming encryption and
- * decryption of 1 MiB and 100 MiB files in 1 MiB chunks (64 KiB segments), one JNA
- * crossing per chunk; prints `kotlin attachment_<encrypt|decrypt>_<size> <MB/s>` lines
+ * decryption of 1 MiB and 100 MiB files in 1 MiB chunks (64 KiB segments), one crossing
+ * per chunk, through JNA (`kotlin`) and through the JNI fast path (`kotlin-fast`); prints `kotlin attachment_<encrypt|decrypt>_<size> <MB/s>` lines
  * (MB = 10^6 plaintext bytes; best of `gochat.bench.repeats` runs after one warm-up).
  */
 class AttachmentBench {
     private val chunkSize = 1 shl 20
 
     /** The blob (as the encryptor returned it), the pointer, and the seconds taken. */
-    private fun encrypt(chunk: ByteArray, chunks: Int): Triple<List<ByteArray>, ByteArray, Double> {
+    private fun encrypt(chunk: ByteArray, chunks: Int, fast: Boolean): Triple<List<ByteArray>, ByteArray, Double> {
         val t = System.nanoTime()
-        AttachmentEncryptor(chunk.size.toULong() * chunks.toULong(), "video/mp4").use { e ->
+        AttachmentEncryptor(chunk.size.toULong() * chunks.toULong(), "video/mp4")
+            .let { if (fast) FastAttachmentEncryptor.of(it).also { _ -> it.close() } else it }.use { e ->
             val blob = ArrayList<ByteArray>(chunks + 2)
             repeat(chunks) { blob.add(e.update(chunk)) }
             var step = e.finishStep()
@@ -34,10 +35,10 @@ class AttachmentBench {
     }
 
     /** Decrypts `pieces` (the blob cut into 1 MiB pieces); the seconds taken. */
-    private fun decrypt(pointer: ByteArray, pieces: List<ByteArray>): Double {
+    private fun decrypt(pointer: ByteArray, pieces: List<ByteArray>, fast: Boolean): Double {
         val t = System.nanoTime()
         var sink = 0
-        AttachmentDecryptor(pointer).use { d ->
+        AttachmentDecryptor(pointer).let { if (fast) FastAttachmentDecryptor.of(it).also { _ -> it.close() } else it }.use { d ->
             for (p in pieces) sink += d.update(p).size
             d.finish()
         }
@@ -56,7 +57,8 @@ class AttachmentBench {
     fun bench() {
         val repeats = (System.getProperty("gochat.bench.repeats") ?: "5").toInt()
         val chunk = ByteArray(chunkSize) { (it * 31 + 7).toByte() }
-        for ((name, chunks) in listOf("1MiB" to 1, "100MiB" to 100)) {
+        for (fast in listOf(false, true)) for ((name, chunks) in listOf("1MiB" to 1, "100MiB" to 100)) {
+            val label = if (fast) "kotlin-fast" else "kotlin"
             val mb = chunkSize.toDouble() * chunks / 1e6
             var bestEnc = Double.MAX_VALUE
             var bestDec = Double.MAX_VALUE
@@ -66,17 +68,17 @@ class AttachmentBench {
                 var enc = 0.0
                 var dec = 0.0
                 repeat(rounds) {
-                    val (blob, pointer, secs) = encrypt(chunk, chunks)
+                    val (blob, pointer, secs) = encrypt(chunk, chunks, fast)
                     enc += secs
-                    dec += decrypt(pointer, pieces(blob))
+                    dec += decrypt(pointer, pieces(blob), fast)
                 }
                 if (run > 0) {
                     bestEnc = minOf(bestEnc, enc / rounds)
                     bestDec = minOf(bestDec, dec / rounds)
                 }
             }
-            println("kotlin attachment_encrypt_$name ${"%.0f".format(mb / bestEnc)}")
-            println("kotlin attachment_decrypt_$name ${"%.0f".format(mb / bestDec)}")
+            println("$label attachment_encrypt_$name ${"%.0f".format(mb / bestEnc)}")
+            println("$label attachment_decrypt_$name ${"%.0f".format(mb / bestDec)}")
         }
     }
 

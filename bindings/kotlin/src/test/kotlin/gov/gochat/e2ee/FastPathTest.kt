@@ -83,6 +83,31 @@ class FastPathTest {
     }
 
     @Test
+    fun attachmentsStreamThroughTheFastPathAndBack() {
+        val data = ByteArray(300_000) { (it * 7).toByte() }
+        for ((fastEnc, fastDec) in listOf(true to false, false to true, true to true)) {
+            val e0 = AttachmentEncryptor(data.size.toULong(), "image/png")
+            val e = if (fastEnc) FastAttachmentEncryptor.of(e0).also { e0.close() } else e0
+            val blob = java.io.ByteArrayOutputStream()
+            for (at in data.indices step 100_000) blob.write(e.update(data.copyOfRange(at, at + 100_000)))
+            var step = e.finishStep()
+            while (step.pointer == null) { blob.write(step.ciphertext); step = e.finishStep() }
+            val d0 = AttachmentDecryptor(step.pointer!!)
+            val d = if (fastDec) FastAttachmentDecryptor.of(d0).also { d0.close() } else d0
+            val bytes = blob.toByteArray()
+            val out = java.io.ByteArrayOutputStream()
+            for (at in bytes.indices step 65_000) out.write(d.update(bytes.copyOfRange(at, minOf(at + 65_000, bytes.size))))
+            d.finish()
+            assertArrayEquals(data, out.toByteArray())
+            // A flipped byte is the same typed error on either path.
+            val d2 = FastAttachmentDecryptor.of(AttachmentDecryptor(step.pointer!!))
+            val bad = bytes.copyOf().also { it[100] = (it[100].toInt() xor 1).toByte() }
+            assertThrows<GoChatException.Tampered> { d2.update(bad) }
+            e.close(); d.close(); d2.close()
+        }
+    }
+
+    @Test
     fun groupsOnTheFastPath() {
         val net = Net("ana", "ben", "cai", fast = true)
         val gid = net.group("ana", "ben", "cai")
