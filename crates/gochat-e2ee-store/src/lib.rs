@@ -15,6 +15,8 @@
 
 pub mod backend;
 pub mod device;
+pub mod export;
+pub mod inbox;
 pub mod journal;
 pub mod labels;
 pub mod memory;
@@ -23,7 +25,8 @@ pub mod sqlite;
 pub mod vault;
 
 pub use backend::{Backend, StoreError};
-pub use device::{Received, StoredDevice, MAX_INBOX};
+pub use device::{ChannelPost, GroupReceived, Received, StoredDevice, MAX_INBOX};
+pub use inbox::InboxEntry;
 pub use journal::{Journal, JournalBackend};
 pub use memory::MemoryBackend;
 #[cfg(feature = "sqlite")]

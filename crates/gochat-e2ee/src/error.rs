@@ -289,6 +289,10 @@ macro_rules! for_each_error_code {
             /// The operation does not apply to this device: a store method on an in-memory
             /// device, or a snapshot export of a store-backed device (move it with `move_out`).
             NotSupported,
+            /// A store-backed device was asked to move (`export` / `move_out`) while decrypted
+            /// results wait for `ack`: they do not move with it. Handle and acknowledge them,
+            /// then move; nothing was written and the store stays live.
+            InboxNotEmpty,
         }
     };
 }
