@@ -16,7 +16,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here/fuzz"
 
 seconds="${FUZZ_SECONDS:-15}"
-targets="${FUZZ_TARGETS:-bundle prekey_message ratchet_message snapshot retry_request conversation group_message distribution announcement commit_welcome group attachment_header attachment_pointer attachment_stream safety_number device_list device_endorsement provisioning_offer provisioning_message certificate_chain revocation_list state_record store_record store_keyslot}"
+targets="${FUZZ_TARGETS:-bundle prekey_message ratchet_message snapshot retry_request conversation group_message distribution announcement commit_welcome group attachment_header attachment_pointer attachment_stream safety_number device_list device_endorsement provisioning_offer provisioning_message certificate_chain revocation_list state_record store_record store_keyslot store_export store_inbox}"
 work="${FUZZ_WORK:-$(mktemp -d -t gochat-fuzz.XXXXXX)}"
 mkdir -p "$work"
 
