@@ -2,7 +2,7 @@
 # Fuzz smoke test: runs every cargo-fuzz target for a bounded time and fails on any
 # crash, leak, timeout or OOM. Prints one line per target.
 #
-#   scripts/fuzz-smoke.sh                 # 15 s per target (22 targets: about 7 min with the build)
+#   scripts/fuzz-smoke.sh                 # 15 s per target (26 targets: about 8 min with the build)
 #   FUZZ_SECONDS=600 scripts/fuzz-smoke.sh
 #   FUZZ_TARGETS="conversation snapshot" scripts/fuzz-smoke.sh
 #
