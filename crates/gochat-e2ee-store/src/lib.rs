@@ -9,7 +9,8 @@
 //!
 //! The backends know nothing of cryptography: they store the key hashes and sealed values
 //! they are given. The formats are specified in `docs/protocol.md` ("Store"), with test
-//! vectors in `test-vectors/store_records.json` and `test-vectors/store_keyslot.json`.
+//! vectors in `test-vectors/store_records.json`, `test-vectors/store_keyslot.json`,
+//! `test-vectors/store_export.json` ([`export`]) and `test-vectors/store_inbox.json` ([`inbox`]).
 
 #![forbid(unsafe_code)]
 
