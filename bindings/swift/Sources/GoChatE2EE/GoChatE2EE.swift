@@ -1694,8 +1694,9 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func linkDevice(offer: Data, now: UInt64) throws  -> LinkOutcome
     
     /**
-     * Deletes the kept result of the message with `digest` (from `decrypt`) once the app
-     * has handled it durably; whether one was kept. Always false in memory.
+     * Deletes the kept result of the message with `digest` (from `decrypt`,
+     * `group_decrypt` or `channel_receive`) once the app has handled it durably; whether
+     * one was kept. Always false in memory.
      */
     func ack(digest: Data) throws  -> Bool
     
@@ -1714,7 +1715,8 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Moves the device to a new installation: the whole device encrypted under
      * `transfer_passcode` (for `import_stored`), and this store retired in the same
      * transaction (every later call on it is `StoreRetired`), so live ratchet state
-     * never runs in two places.
+     * never runs in two places. Refused with `InboxNotEmpty` (nothing written, the store
+     * stays live) while any decrypted result waits for `ack`: acknowledge them first.
      */
     func moveOut(transferPasscode: String, cost: PasscodeCost?) throws  -> Data
     
@@ -2939,8 +2941,9 @@ open func linkDevice(offer: Data, now: UInt64)throws  -> LinkOutcome  {
 }
     
     /**
-     * Deletes the kept result of the message with `digest` (from `decrypt`) once the app
-     * has handled it durably; whether one was kept. Always false in memory.
+     * Deletes the kept result of the message with `digest` (from `decrypt`,
+     * `group_decrypt` or `channel_receive`) once the app has handled it durably; whether
+     * one was kept. Always false in memory.
      */
 open func ack(digest: Data)throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -2983,7 +2986,8 @@ open func isStored() -> Bool  {
      * Moves the device to a new installation: the whole device encrypted under
      * `transfer_passcode` (for `import_stored`), and this store retired in the same
      * transaction (every later call on it is `StoreRetired`), so live ratchet state
-     * never runs in two places.
+     * never runs in two places. Refused with `InboxNotEmpty` (nothing written, the store
+     * stays live) while any decrypted result waits for `ack`: acknowledge them first.
      */
 open func moveOut(transferPasscode: String, cost: PasscodeCost?)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -11179,7 +11183,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_link_device() != 31954) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_ack() != 18339) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_ack() != 15236) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_change_passcode() != 24777) {
@@ -11188,7 +11192,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_is_stored() != 44517) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_move_out() != 19125) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_move_out() != 20224) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_attempt_limit() != 53851) {
