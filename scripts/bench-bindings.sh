@@ -45,17 +45,20 @@ PYTHONPATH="$OUT/py" "$PY" bindings/python/bench.py "$ITERS" "$SETUPS" | tee -a 
 
 (cd bindings/kotlin && mvn -B -q test -Dtest=FfiBench -Dsurefire.failIfNoSpecifiedTests=false \
   -Dnative.dir="$REL" -DargLine="-Dgochat.bench.iters=$ITERS -Dgochat.bench.setups=$SETUPS") \
-  | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^kotlin ' | tee -a "$OUT/results"
+  | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^kotlin(-fast)? ' | tee -a "$OUT/results"
 
 echo
-printf '%-22s %12s %12s %12s %10s %10s\n' flow "rust ns" "kotlin ns" "python ns" "kotlin/rs" "python/rs"
-for flow in encrypt_decrypt_100B session_setup; do
+# kotlin = the generated JNA path; kotlin-fast = FastDevice, the JNI fast path (docs/kotlin.md).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}'; }
+printf '%-28s %10s %12s %12s %10s %10s %10s %10s\n' flow "rust ns" "kotlin ns" "k-fast ns" "python ns" \
+  "kotlin/rs" "k-fast/rs" "python/rs"
+for flow in encrypt_decrypt_100B encrypt_100B group_encrypt_decrypt_100B session_setup bare_call; do
   r=$(awk -v f=$flow '$1=="rust" && $2==f {print $3}' "$OUT/results")
   k=$(awk -v f=$flow '$1=="kotlin" && $2==f {print $3}' "$OUT/results")
+  kf=$(awk -v f=$flow '$1=="kotlin-fast" && $2==f {print $3}' "$OUT/results")
   p=$(awk -v f=$flow '$1=="python" && $2==f {print $3}' "$OUT/results")
-  printf '%-22s %12s %12s %12s %10s %10s\n' "$flow" "$r" "${k:--}" "${p:--}" \
-    "$(awk -v a="$k" -v b="$r" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}')" \
-    "$(awk -v a="$p" -v b="$r" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}')"
+  printf '%-28s %10s %12s %12s %10s %10s %10s %10s\n' "$flow" "${r:--}" "${k:--}" "${kf:--}" "${p:--}" \
+    "$(ratio "$k" "$r")" "$(ratio "$kf" "$r")" "$(ratio "$p" "$r")"
 done
 fi
 
@@ -63,7 +66,7 @@ if [[ $BENCH == all || $BENCH == attachments ]]; then
 "$REL/examples/attachment_baseline" "$ATTACH_REPEATS" | tee -a "$OUT/results"
 (cd bindings/kotlin && mvn -B -q test -Dtest=AttachmentBench -Dsurefire.failIfNoSpecifiedTests=false \
   -Dnative.dir="$REL" -DargLine="-Dgochat.bench.repeats=$ATTACH_REPEATS ${ATTACH_JVM_OPTS:-}") \
-  | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^kotlin ' | tee -a "$OUT/results"
+  | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^kotlin(-fast)? ' | tee -a "$OUT/results"
 
 echo
 printf '%-28s %12s %12s %10s\n' flow "rust MB/s" "kotlin MB/s" "kotlin/rs"

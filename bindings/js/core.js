@@ -13,6 +13,7 @@ import rawInit, {
   verifyBundle as rawVerifyBundle,
   identityFingerprint as rawIdentityFingerprint,
   messageDigest,
+  defaultPasscodeCost,
   verifyAnnouncement as rawVerifyAnnouncement,
   AttachmentEncryptor as RawAttachmentEncryptor,
   AttachmentDecryptor as RawAttachmentDecryptor,
@@ -83,11 +84,15 @@ const THROWING_METHODS = [
   'groupForget', 'groupInfo',
   'channelCreate', 'channelPublicKey', 'channelAnnounce', 'channelRotateSigningKey', 'channelSendKey',
   'channelRotateContentKey', 'channelSubscribe', 'channelReceive', 'receiveControl', 'channelForget',
+  // Changes that a stored device may fail to commit (they cannot fail in memory).
+  'expirePreKeys', 'removeSessions', 'forgetIdentity', 'setRequireCertificate',
+  // The store (docs/web.md, "Stored devices"): NotSupported in memory, except ack and syncStore.
+  'ack', 'changePasscode', 'setAttemptLimit', 'moveOut', 'syncStore',
 ];
 for (const m of THROWING_METHODS) {
   Device.prototype[m] = wrap(Device.prototype[m]);
 }
-Device.import = wrap(Device.import);
+for (const m of ['import', 'createStored', 'openStored', 'importStored']) Device[m] = wrap(Device[m]);
 // Device lists and linking (docs/web.md, "Device lists and linking").
 const DEVICE_LIST_METHODS = [
   'createMasterKey', 'endorseDevice', 'adoptOwnDeviceList', 'removeLinkedDevice', 'processDeviceList',
@@ -130,7 +135,7 @@ const ProvisioningSecret = wrapClass(RawProvisioningSecret, ['open']);
 const RootKey = wrapClass(RawRootKey, ['certifyAgency', 'revocationList'], ['fromSeed']);
 const AgencyKey = wrapClass(RawAgencyKey, ['certifyDevice', 'revocationList'], ['fromSeed']);
 // The IndexedDB store's wasm handle (docs/web.md, "Persistent store (IndexedDB)").
-const StoreJournal = wrapClass(RawStoreJournal, ['feedMeta', 'feedRecord', 'takeJournal', 'begin', 'commit', 'rollback', 'getMeta', 'putMeta', 'get', 'put'], ['load']);
+const StoreJournal = wrapClass(RawStoreJournal, ['feedMeta', 'feedRecord', 'takeJournal', 'reload', 'begin', 'commit', 'rollback', 'getMeta', 'putMeta', 'get', 'put'], ['load']);
 
 // wasm-bindgen already adds [Symbol.dispose] = free where the symbol exists.
 for (const cls of [Device, RawAttachmentEncryptor, RawAttachmentDecryptor, RawSafetyNumber, RawProvisioningSecret, RawRootKey, RawAgencyKey, VerifiedDevice, RawStoreJournal]) {
@@ -157,8 +162,12 @@ export const decodeDeviceEndorsement = wrap(rawDecodeDeviceEndorsement);
 export const certificateChain = wrap(rawCertificateChain);
 export const verifyCertificateChain = wrap(rawVerifyCertificateChain);
 // The IndexedDB store (docs/web.md, "Persistent store (IndexedDB)").
-export { IndexedDbStore, STORE_SCHEMA_VERSION, storeDatabaseName } from './store.js';
-export { Device, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, ProvisioningSecret, RootKey, AgencyKey, VerifiedDevice, StoreJournal, errorCodes, libraryVersion, limits, messageDigest };
+export {
+  IndexedDbStore, STORE_SCHEMA_VERSION, storeDatabaseName,
+  StoredDevice, MAX_CALLS_PER_TRANSACTION, createStoredDevice, openStoredDevice, importStoredDevice, storeFailedAttempts,
+  generatePlatformKey, platformKeyFor, deletePlatformKey, PLATFORM_KEY_DATABASE, PLATFORM_KEY_LABEL,
+} from './store.js';
+export { Device, defaultPasscodeCost, AttachmentEncryptor, AttachmentDecryptor, SafetyNumber, ProvisioningSecret, RootKey, AgencyKey, VerifiedDevice, StoreJournal, errorCodes, libraryVersion, limits, messageDigest };
 
 let resolveReady;
 let rejectReady;

@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'CertificateExpired' | 'CertificateNotYetValid' | 'WrongDomain' | 'CertificateRevoked' | 'UnknownRoot'
   | 'StaleRevocationList' | 'CertificateRequired' | 'CertificateMismatch' | 'TrustAnchorsFull'
   | 'AttemptLimitReached' | 'StoreRetired' | 'StoreBusy' | 'StoreCorrupt' | 'UnsupportedSchema' | 'StoreIo'
-  | 'StoreExists' | 'InboxFull' | 'InvalidStoreParameters' | 'NotSupported';
+  | 'StoreExists' | 'InboxFull' | 'InvalidStoreParameters' | 'NotSupported'
+  | 'StoreRolledBack';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
@@ -72,6 +73,10 @@ export interface DecryptResult {
   plaintext: Uint8Array;
   senderIdentity: Uint8Array;
   identityEvent: IdentityEvent;
+  /** The message digest (32 bytes): on a stored device, pass it to `ack` once the message is handled durably; deduplicate by it. */
+  digest: Uint8Array;
+  /** True if a stored device decrypted this message before and it was not yet acknowledged (always false in memory and for `decryptCertified`). */
+  redelivered: boolean;
 }
 
 /** The limits the library enforces (docs/protocol.md, sections 10 and 14.6). */
@@ -277,6 +282,36 @@ export declare class Device {
   constructor(userId: string, now: number);
   /** Restores a device from a snapshot made by `export` with the same 32-byte key. */
   static import(key: Uint8Array, snapshot: Uint8Array): Device;
+  /** Low level (use `createStoredDevice`): a new device kept in the store behind `journal`, inside `IndexedDbStore.transact`. */
+  static createStored(journal: StoreJournal, unlock: StoreUnlock, userId: string, now: number): Device;
+  /** Low level (use `openStoredDevice`). */
+  static openStored(journal: StoreJournal, unlock: StoreUnlock, minGeneration?: number | null): Device;
+  /** Low level (use `importStoredDevice`). */
+  static importStored(journal: StoreJournal, unlock: StoreUnlock, container: Uint8Array, transferPasscode: string): Device;
+  /** Whether this device is kept in a store (`StoredDevice`); false for `new Device`. */
+  readonly isStored: boolean;
+  /** Deletes the kept result of the message with `digest` (from `decrypt`) once handled durably; whether one was kept. Always false in memory. */
+  ack(digest: Uint8Array): boolean;
+  /** Re-wraps the store's data key under `next` (after unlocking with `old`, counted if wrong). `NotSupported` in memory. */
+  changePasscode(old: StoreUnlock, next: StoreUnlock): void;
+  /** How many wrong passcodes the store tolerates before `AttemptLimitReached` (at least 1). `NotSupported` in memory. */
+  setAttemptLimit(limit: number): void;
+  /**
+   * Moves the device to a new installation: the whole device encrypted under `transferPasscode`
+   * (for `importStoredDevice`), the store retired in the same transaction (`StoreRetired` after).
+   * `NotSupported` in memory (use `export`).
+   */
+  moveOut(transferPasscode: string, cost?: PasscodeCost): Uint8Array;
+  /** Applies what other tabs committed, now (every stored call does this first). No-op in memory. */
+  syncStore(): void;
+  /**
+   * The store generation this device reflects (one more with every committed operation, never
+   * less): record it outside the store (server, another origin's storage) as a rollback
+   * anchor and pass it as `minGeneration` to `openStoredDevice`. `undefined` in memory.
+   */
+  readonly storeGeneration: number | undefined;
+  /** Low level: the store's rows were reloaded after a failed write (`storedGeneration`: the generation of the last stored transaction); reload every record before the next call. */
+  storeReloaded(storedGeneration: number): void;
   readonly userId: string;
   /** The encoded identity key (66 bytes). */
   readonly identityKey: Uint8Array;
@@ -328,7 +363,9 @@ export declare class Device {
   encrypt(peer: string, plaintext: Uint8Array): Uint8Array;
   /**
    * Decrypts a message from `peer` (a prekey message starts the session). The identity
-   * event must be checked.
+   * event must be checked. On a stored device the result waits in the store's inbox (same
+   * transaction as the ratchet step) until `ack(digest)`: the same message again returns it
+   * with `redelivered: true` instead of `Duplicate`; `InboxFull` once 1000 wait.
    */
   decrypt(peer: string, message: Uint8Array): DecryptResult;
   /**
@@ -341,7 +378,7 @@ export declare class Device {
    * digest of the message to re-send (throws `RetryExpired` when stale).
    */
   handleRetryRequest(peer: string, request: Uint8Array, now: number): Uint8Array;
-  /** The whole device as a snapshot encrypted under a 32-byte key. */
+  /** The whole device as a snapshot encrypted under a 32-byte key. `NotSupported` on a stored device (it moves with `moveOut`). */
   export(key: Uint8Array): Uint8Array;
   exportSession(peer: string, key: Uint8Array): Uint8Array;
   importSession(peer: string, key: Uint8Array, snapshot: Uint8Array): void;
@@ -985,6 +1022,8 @@ export declare class StoreJournal {
   takeJournal(): StoreJournalRows;
   /** After a failed IndexedDB write: every later call fails with `StoreCorrupt`. */
   poison(): void;
+  /** Replaces the rows in place by those read again (as `load`), clearing a poisoning; a stored device on this handle keeps it. */
+  reload(meta: StoreMetaRow[], records: StoreRecordRow[]): void;
   /** Starts a transaction (no nesting: `InvalidStoreParameters`). */
   begin(): void;
   /** Moves the transaction's writes into the journal. */
@@ -1038,3 +1077,83 @@ export declare class IndexedDbStore {
   /** Closes the handle; later operations reject with `StoreIo`. */
   close(): void;
 }
+
+/** The Argon2id cost of a passcode: memory in KiB (8 MiB to 1 GiB), passes (1 to 16), lanes (1 to 8). */
+export interface PasscodeCost {
+  memoryKib: number;
+  iterations: number;
+  lanes: number;
+}
+/** The default passcode cost: 64 MiB, 3 passes, 1 lane. */
+export declare function defaultPasscodeCost(): PasscodeCost;
+
+/**
+ * What unlocks a store: a 32-byte key (from `platformKeyFor`), or a passcode (1 to 1024
+ * bytes of UTF-8) stretched with Argon2id at `cost` (default `defaultPasscodeCost()`; used
+ * when a keyslot is written: create, import, the new side of `changePasscode`).
+ */
+export type StoreUnlock = { platformKey: Uint8Array; passcode?: never } | { passcode: string; cost?: PasscodeCost; platformKey?: never };
+
+/** Every method of `T` made async (its result after the store commit); properties unchanged. */
+export type Stored<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : T[K];
+};
+
+/**
+ * A device kept in an IndexedDB store: every method of `Device`, async. Each call takes the
+ * store's Web Lock, runs in one readwrite IndexedDB transaction (after feeding in what other
+ * tabs committed), and resolves only after the transaction's `complete` (persist before
+ * send); a rejected call changed nothing; an aborted transaction rejects with `StoreIo`,
+ * never releases its result, and the device reloads before its next call. Getters stay
+ * synchronous: `userId`, `identityKey`, `fingerprint` never change; the others read this
+ * tab's view as of its last call (`await syncStore()` first). `export` rejects with
+ * `NotSupported` (use `moveOut`).
+ */
+export interface StoredDevice extends Stored<Omit<Device, 'free' | 'storeReloaded' | typeof Symbol.dispose>> {}
+export declare class StoredDevice {
+  private constructor();
+  /** The store's name. */
+  readonly storeName: string;
+  /** Waits for the running call, frees the wasm device (secrets wiped) and closes the store handle. */
+  close(): Promise<void>;
+  /** As `close`, without waiting for a running call. */
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
+/**
+ * At most this many calls of one stored device, queued while its store was busy, share one
+ * IndexedDB transaction (each keeps its own result or error; all are released after it completes).
+ */
+export declare const MAX_CALLS_PER_TRANSACTION: 64;
+
+/** Creates a device (as `new Device(userId, now)`) in the new store `name`; `StoreExists` if it holds one. */
+export declare function createStoredDevice(name: string, unlock: StoreUnlock, userId: string, now: number, options?: IndexedDbStoreOptions): Promise<StoredDevice>;
+/**
+ * Opens the device in store `name`. `WrongKey` (counted, nothing else changed),
+ * `AttemptLimitReached` (passcodes, at the limit), `StoreRetired` (moved out), `StoreCorrupt` (no store there: an empty database is left, delete it with `IndexedDbStore.deleteStore`).
+ */
+export declare function openStoredDevice(name: string, unlock: StoreUnlock, options?: OpenStoredDeviceOptions): Promise<StoredDevice>;
+/** Options of `openStoredDevice`: those of `IndexedDbStore.open`, and the rollback anchor. */
+export interface OpenStoredDeviceOptions extends IndexedDbStoreOptions {
+  /** A `storeGeneration` recorded outside the store: a store below it is an older copy put back (`StoreRolledBack`, nothing loaded). */
+  minGeneration?: number;
+}
+/** Creates store `name` from a `moveOut` container (opened with `transferPasscode`). */
+export declare function importStoredDevice(name: string, unlock: StoreUnlock, container: Uint8Array, transferPasscode: string, options?: IndexedDbStoreOptions): Promise<StoredDevice>;
+/** Wrong passcodes or keys counted in store `name` since its last successful unlock. */
+export declare function storeFailedAttempts(name: string, options?: IndexedDbStoreOptions): Promise<number>;
+
+/** The IndexedDB database holding this origin's non-extractable platform keys. */
+export declare const PLATFORM_KEY_DATABASE: 'gochat-e2ee-platform-keys';
+/** The HMAC input from which a store key is derived. */
+export declare const PLATFORM_KEY_LABEL: 'GoChat-E2EE web store key v1';
+/**
+ * Creates the platform key of store `name`, a non-extractable HMAC-SHA-256 CryptoKey kept in
+ * IndexedDB, and returns the 32-byte store key derived from it (`StoreExists` if one exists).
+ */
+export declare function generatePlatformKey(name: string, options?: Pick<IndexedDbStoreOptions, 'indexedDB'>): Promise<Uint8Array>;
+/** The 32-byte store key of `name`: HMAC-SHA-256(platform key, PLATFORM_KEY_LABEL); `null` if `name` has no platform key. */
+export declare function platformKeyFor(name: string, options?: Pick<IndexedDbStoreOptions, 'indexedDB'>): Promise<Uint8Array | null>;
+/** Deletes the platform key of `name` (its store can no longer be opened with it); whether one was held. */
+export declare function deletePlatformKey(name: string, options?: Pick<IndexedDbStoreOptions, 'indexedDB'>): Promise<boolean>;

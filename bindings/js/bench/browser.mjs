@@ -31,6 +31,20 @@ try {
   console.log(`browser-wasm encrypt_decrypt_100B ${Math.round(r.steady_us * 1000)}`);
   console.log(`browser-wasm session_setup ${Math.round(r.setup_us * 1000)}`);
   console.log(`browser-wasm group_encrypt_decrypt_100B ${Math.round(r.group_us * 1000)}`);
+  // The store-backed Device in IndexedDB (real device path; GOCHAT_STORE_BENCH=0 skips it).
+  if (process.env.GOCHAT_STORE_BENCH !== '0') {
+    const n = Number(process.env.GOCHAT_STORE_BENCH_N ?? 200);
+    await page.goto(`http://127.0.0.1:${server.address().port}/bench/store.html`);
+    await page.waitForFunction(() => window.__ready === true, null, { timeout: 60_000 });
+    for (const durability of ['strict', 'relaxed']) {
+      const s = await page.evaluate(([d, n]) => window.run(`bench-${d}-${Date.now()}`, n, 20, d), [durability, n]);
+      const ns = (ms) => Math.round(ms * 1e6);
+      console.log(`browser-idb stored_decrypt_ack_100B_${durability} ${ns(s.decryptAck)} (in wasm ${ns(s.decryptAckWasm)})`);
+      console.log(`browser-idb stored_decrypt_ack_pipelined_100B_${durability} ${ns(s.decryptAckPipelined)}`);
+      console.log(`browser-idb stored_encrypt_100B_${durability} ${ns(s.encrypt)} (in wasm ${ns(s.encryptWasm)})`);
+      console.log(`browser-idb memory_decrypt_100B ${ns(s.memory)}`);
+    }
+  }
 } finally {
   await ctx.close();
   server.close();

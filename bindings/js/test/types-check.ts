@@ -145,3 +145,49 @@ export async function storeUse(): Promise<number> {
   store.close();
   return n;
 }
+
+// The store-backed Device: every Device method, async; getters sync.
+import {
+  createStoredDevice, openStoredDevice, importStoredDevice, storeFailedAttempts, generatePlatformKey,
+  platformKeyFor, deletePlatformKey, defaultPasscodeCost, type StoredDevice, type StoreUnlock,
+  type PasscodeCost, type DecryptResult,
+} from '../index.js';
+
+export async function storedDeviceUse(peer: Device): Promise<void> {
+  const key: Uint8Array = await generatePlatformKey('types');
+  const again: Uint8Array | null = await platformKeyFor('types');
+  void again;
+  const cost: PasscodeCost = defaultPasscodeCost();
+  const byKey: StoreUnlock = { platformKey: key };
+  const byPasscode: StoreUnlock = { passcode: 'pin', cost };
+  const d: StoredDevice = await createStoredDevice('types', byKey, 'alice', 1_700_000_000, { durability: 'relaxed' });
+  const id: string = d.userId;
+  const stored: boolean = d.isStored;
+  void id; void stored;
+  await d.initiate('bob', peer.nextBundle());
+  const c: Uint8Array = await d.encrypt('bob', new Uint8Array([1]));
+  const r: DecryptResult = await d.decrypt('bob', peer.encrypt('alice', new Uint8Array([2])));
+  const redelivered: boolean = r.redelivered;
+  void c; void redelivered;
+  const acked: boolean = await d.ack(r.digest);
+  void acked;
+  await d.changePasscode(byKey, byPasscode);
+  await d.setAttemptLimit(5);
+  const container: Uint8Array = await d.moveOut('transfer', cost);
+  await d.close();
+  const moved: StoredDevice = await importStoredDevice('types2', byKey, container, 'transfer');
+  const n: number = await storeFailedAttempts('types');
+  void n;
+  const anchor: number | undefined = moved.storeGeneration;
+  const o: StoredDevice = await openStoredDevice('types2', byKey, { minGeneration: anchor ?? 0 });
+  // @ts-expect-error a stored device's methods return promises
+  const sync: Uint8Array = o.encrypt('bob', new Uint8Array([1]));
+  void sync;
+  // @ts-expect-error an unlock is a key or a passcode, not both
+  const both: StoreUnlock = { platformKey: key, passcode: 'x' };
+  void both;
+  const held: boolean = await deletePlatformKey('types');
+  void held;
+  moved.free();
+  await o.close();
+}

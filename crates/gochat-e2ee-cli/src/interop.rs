@@ -137,6 +137,7 @@ impl Driver {
             "group_decrypt" => crate::interop_store::group_decrypt(&mut store, obj, rng),
             "channel_receive" => crate::interop_store::channel_receive(&mut store, obj, rng),
             "ack" => crate::interop_store::ack(&mut store, obj),
+            "store_generation" => Ok(json!({ "generation": store.generation() })),
             "export" => Err(Failure {
                 error: "NotSupported",
                 detail: "a store-backed device is not exported as a snapshot".into(),
@@ -213,9 +214,10 @@ impl Driver {
                 let name = str_arg(obj, "device")?.to_owned();
                 let store = crate::interop_store::open(obj)?;
                 let identity_key = B64.encode(store.device().identity().to_bytes());
+                let generation = store.generation();
                 self.devices.remove(&name);
                 self.stored.insert(name, store);
-                json!({ "identity_key": identity_key })
+                json!({ "identity_key": identity_key, "generation": generation })
             }
             "ack" => {
                 str_arg(obj, "digest")?;
@@ -224,6 +226,13 @@ impl Driver {
                     return Err(Failure::unknown_device(name));
                 }
                 json!({ "acknowledged": false })
+            }
+            "store_generation" => {
+                let name = str_arg(obj, "device")?;
+                if !self.devices.contains_key(name) {
+                    return Err(Failure::unknown_device(name));
+                }
+                return Err(Failure { error: "NotSupported", detail: "an in-memory device has no store".into() });
             }
             "bundle" => {
                 let bundle = self.device(obj)?.next_bundle()?;

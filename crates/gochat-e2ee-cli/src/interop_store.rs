@@ -52,7 +52,11 @@ pub(crate) fn create(
 
 /// `open_device`: the store at `store`.
 pub(crate) fn open(obj: &Map<String, Value>) -> Result<StoredDevice, Failure> {
-    Ok(StoredDevice::open(backend(str_arg(obj, "store")?)?, &unlock(obj)?)?)
+    let min_generation = match obj.get("min_generation") {
+        None => 0,
+        Some(v) => v.as_u64().ok_or_else(|| Failure::bad_request("`min_generation` must be an unsigned integer"))?,
+    };
+    Ok(StoredDevice::open_at_least(backend(str_arg(obj, "store")?)?, &unlock(obj)?, min_generation)?)
 }
 
 /// `decrypt` on a store-backed device: the result is committed with the ratchet step;

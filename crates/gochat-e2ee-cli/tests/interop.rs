@@ -874,6 +874,41 @@ fn certificate_ops_issue_verify_and_gate_session_starts() {
     assert!(d.finish().success());
 }
 
+/// The rollback anchor: `open_device` with `min_generation` refuses an older copy of the
+/// store file (`StoreRolledBack`); `store_generation` reports the generation to record.
+#[test]
+fn open_device_refuses_a_store_older_than_min_generation() {
+    let dir = std::env::temp_dir().join(format!("gochat-interop-rollback-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = dir.join("alice.sqlite");
+    let backup = dir.join("backup.sqlite");
+    let path = store.to_string_lossy().into_owned();
+    let mut d = Driver::spawn();
+    d.ok("new_device", json!({"device": "bob", "user": "bob"}));
+    let bundle = d.ok("bundle", json!({"device": "bob"}))["bundle"].clone();
+    d.ok("new_device", json!({"device": "alice", "user": "alice", "store": path}));
+    d.ok("init", json!({"device": "alice", "peer": "bob", "bundle": bundle}));
+    let old = d.ok("store_generation", json!({"device": "alice"}))["generation"].as_u64().unwrap();
+    d.err("store_generation", json!({"device": "bob"}), "NotSupported");
+    // Drop the handle (open it under another name) so the file can be copied whole.
+    d.ok("new_device", json!({"device": "alice", "user": "alice"}));
+    std::fs::copy(&store, &backup).unwrap();
+    let opened = d.ok("open_device", json!({"device": "alice", "store": path, "min_generation": old}));
+    assert_eq!(opened["generation"], json!(old));
+    d.ok("encrypt", json!({"device": "alice", "peer": "bob", "plaintext": B64.encode(b"one")}));
+    let anchor = d.ok("store_generation", json!({"device": "alice"}))["generation"].as_u64().unwrap();
+    assert_eq!(anchor, old + 1);
+    d.ok("new_device", json!({"device": "alice", "user": "alice"}));
+    std::fs::copy(&backup, &store).unwrap();
+    d.err("open_device", json!({"device": "alice", "store": path, "min_generation": anchor}), "StoreRolledBack");
+    d.err("open_device", json!({"device": "alice", "store": path, "min_generation": "1"}), "BadRequest");
+    let reopened = d.ok("open_device", json!({"device": "alice", "store": path}));
+    assert_eq!(reopened["generation"], json!(old));
+    assert!(d.finish().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A store-backed device (`new_device` with `store`, `open_device`) survives the driver
 /// process being killed and restarted, mid-conversation.
 #[test]

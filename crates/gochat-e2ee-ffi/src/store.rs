@@ -103,10 +103,14 @@ impl Device {
 
     /// Opens the store at `path`. A wrong key or passcode is `WrongKey` and is counted;
     /// at the attempt limit passcodes are refused with `AttemptLimitReached`; a moved
-    /// device's store is `StoreRetired`.
-    #[uniffi::constructor]
-    pub fn open_stored(path: String, unlock: StoreUnlock) -> Result<Arc<Self>> {
-        Ok(stored(StoredDevice::open(backend(&path)?, &unlock_arg(unlock)?)?))
+    /// device's store is `StoreRetired`. `min_generation` is the rollback anchor: the
+    /// `store_generation` the app recorded outside the file (keystore, server); a store
+    /// below it is an older copy put back and is refused with `StoreRolledBack`, nothing
+    /// loaded. Omitted (null), no check is made.
+    #[uniffi::constructor(default(min_generation = None))]
+    pub fn open_stored(path: String, unlock: StoreUnlock, min_generation: Option<u64>) -> Result<Arc<Self>> {
+        let (backend, unlock) = (backend(&path)?, unlock_arg(unlock)?);
+        Ok(stored(StoredDevice::open_at_least(backend, &unlock, min_generation.unwrap_or(0))?))
     }
 
     /// Creates a store at `path` from a `move_out` container (opened with the transfer
@@ -178,6 +182,17 @@ impl Device {
         self.with_holder(|h| match h {
             Holder::Memory(_) => Err(not_supported("an in-memory device moves with export")),
             Holder::Stored(s) => Ok(s.export(&transfer, cost_arg(cost), &mut rng())?),
+        })
+    }
+
+    /// The store generation: it grows by one with every committed operation and never
+    /// decreases. Record it somewhere an attacker cannot roll back (the keystore, your
+    /// server) and pass it to `open_stored` to detect a store file put back from a
+    /// backup. `NotSupported` in memory.
+    pub fn store_generation(&self) -> Result<u64> {
+        self.with_holder(|h| match h {
+            Holder::Memory(_) => Err(not_supported("an in-memory device has no store")),
+            Holder::Stored(s) => Ok(s.generation()),
         })
     }
 

@@ -99,6 +99,15 @@ pub enum StoreError {
     /// Too many decrypted results wait for `ack`.
     #[error("too many unacknowledged decrypted messages")]
     InboxFull,
+    /// The store's generation is below the rollback anchor the app gave (or below what
+    /// this handle already saw): an older copy of the store was put back.
+    #[error("the store was rolled back: generation {found}, expected at least {expected}")]
+    RolledBack {
+        /// The generation the store holds.
+        found: u64,
+        /// The generation it should hold at least.
+        expected: u64,
+    },
     /// `export` while decrypted results wait for `ack`: the inbox does not move with
     /// the device, so the app must handle and acknowledge them first. Nothing was written.
     #[error("{pending} decrypted messages wait for ack: acknowledge them before moving the device")]
@@ -115,6 +124,7 @@ impl StoreError {
         match self {
             StoreError::Sqlite(_) | StoreError::Io(_) => C::StoreIo,
             StoreError::Busy => C::StoreBusy,
+            StoreError::RolledBack { .. } => C::StoreRolledBack,
             StoreError::UnsupportedSchema(_) => C::UnsupportedSchema,
             // A backend driven out of order (a host writing outside a transaction, a
             // reserved name, a generation out of range): the caller's misuse.

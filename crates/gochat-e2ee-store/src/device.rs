@@ -238,7 +238,22 @@ impl StoredDevice {
     /// happens next); once the counter reaches the attempt limit, passcode attempts are
     /// refused with `AttemptLimitReached` before any hashing. A retired store is
     /// `Retired`. Loads every record (a record that does not open is `StoreCorrupt`).
-    pub fn open(mut backend: Box<dyn Backend>, unlock: &Unlock) -> Result<StoredDevice, StoreError> {
+    pub fn open(backend: Box<dyn Backend>, unlock: &Unlock) -> Result<StoredDevice, StoreError> {
+        Self::open_at_least(backend, unlock, 0)
+    }
+
+    /// Opens the store as [`StoredDevice::open`] does, and refuses it
+    /// (`RolledBack`, nothing loaded or written) if its generation is below
+    /// `min_generation`: the rollback anchor. The store cannot tell on its own that a
+    /// consistent older copy of its file was put back (a backup, a disk or VM snapshot);
+    /// an app that records [`StoredDevice::generation`] somewhere the attacker cannot
+    /// roll back (the platform keystore, its server) and passes it here can. See
+    /// `docs/store.md`, "Rollback".
+    pub fn open_at_least(
+        mut backend: Box<dyn Backend>,
+        unlock: &Unlock,
+        min_generation: u64,
+    ) -> Result<StoredDevice, StoreError> {
         backend.begin()?;
         let result = Self::unlock(&mut *backend, unlock);
         let cipher = match result {
@@ -256,6 +271,9 @@ impl StoredDevice {
                 return Err(StoreError::Retired);
             }
             let generation = u64_meta(backend.get_meta(meta::GENERATION)?)?;
+            if generation < min_generation {
+                return Err(StoreError::RolledBack { found: generation, expected: min_generation });
+            }
             let (device, keys) = load_all(&mut *backend, &cipher)?;
             Ok((generation, device, keys))
         })();
@@ -333,6 +351,27 @@ impl StoredDevice {
         &self.device
     }
 
+    /// The store generation this handle's device reflects: the number of the last write
+    /// transaction it committed or applied. It grows by one with every committed
+    /// operation and never decreases, so it is the value to record as a rollback anchor
+    /// (see [`StoredDevice::open_at_least`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    // --- for hosts that store the journal themselves (the web's IndexedDB) ---------
+
+    /// The host failed to store this handle's last commits and has put the disk's rows
+    /// back under the backend (`JournalBackend::replace_with`): every record is reloaded
+    /// at the start of the next operation, so state the disk never got is never used.
+    /// `stored_generation` is this handle's [`StoredDevice::generation`] as of the last
+    /// commit the host did store: the generation falls back to it (not lower), so a disk
+    /// below it is still refused as rolled back (`RolledBack`).
+    pub fn reload_before_next(&mut self, stored_generation: u64) {
+        self.generation = self.generation.min(stored_generation);
+        self.stale = true;
+    }
+
     /// Applies what other handles committed, now.
     pub fn sync_now(&mut self) -> Result<(), StoreError> {
         self.begin_synced()?;
@@ -358,6 +397,11 @@ impl StoredDevice {
             return Err(StoreError::Retired);
         }
         let generation = u64_meta(self.backend.get_meta(meta::GENERATION)?)?;
+        if generation < self.generation {
+            // Generations only grow: the file was replaced by an older copy while this
+            // handle was open. Refuse rather than run (and re-send) from old state.
+            return Err(StoreError::RolledBack { found: generation, expected: self.generation });
+        }
         if self.stale {
             let (device, keys) = load_all(&mut *self.backend, &self.cipher)?;
             self.device = device;

@@ -232,6 +232,23 @@ impl JournalBackend {
         s.tx = None;
         s.journal = Journal::default();
     }
+
+    /// Replaces this handle's rows, in place, by those of `fresh` (the host read them
+    /// again after it failed to store a journal): every handle on this state, a stored
+    /// device's included, then sees the disk again, and a poisoning is cleared. Refused
+    /// inside a transaction ([`StoreError::AlreadyInTransaction`]). The device on this
+    /// handle must reload before its next operation
+    /// ([`crate::StoredDevice::reload_before_next`], with the generation it had after the
+    /// last commit the host stored).
+    pub fn replace_with(&self, fresh: JournalBackend) -> Result<(), StoreError> {
+        let rows = core::mem::take(&mut *fresh.lock());
+        let mut s = self.lock();
+        if s.tx.is_some() && !s.poisoned {
+            return Err(StoreError::AlreadyInTransaction);
+        }
+        *s = rows;
+        Ok(())
+    }
 }
 
 impl Default for JournalBackend {
@@ -457,6 +474,23 @@ mod tests {
         two.commit().unwrap();
         store(&mut disk, two.take_journal().unwrap());
         assert_eq!(load(&disk).get(&A).unwrap().as_deref(), Some(&b"from two"[..]));
+    }
+
+    #[test]
+    fn replace_with_restores_the_disk_rows_in_place_for_every_handle() {
+        let mut b = JournalBackend::new();
+        let host = b.handle();
+        b.begin().unwrap();
+        b.put(&A, Some(b"never stored"), 1).unwrap();
+        b.commit().unwrap();
+        host.poison();
+        let disk = JournalBackend::load(vec![schema()], vec![(B, 4, Some(b"b".to_vec()))]).unwrap();
+        host.replace_with(disk).unwrap();
+        assert_eq!(b.get(&A).unwrap(), None, "the unstored commit is gone");
+        assert_eq!(b.get(&B).unwrap().as_deref(), Some(&b"b"[..]));
+        assert_eq!(b.synced_generation(), 4);
+        b.begin().unwrap();
+        assert_eq!(host.replace_with(JournalBackend::new()), Err(StoreError::AlreadyInTransaction));
     }
 
     #[test]

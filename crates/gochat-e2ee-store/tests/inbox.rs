@@ -228,3 +228,41 @@ fn inbox_entries_round_trip_and_digests_are_domain_separated() {
     // The same bytes offered as a 1:1 message find no group entry.
     assert!(alice.decrypt("bob", &m, &mut r).is_err());
 }
+
+/// Prints what the inbox costs a group decrypt on SQLite (`Durability::Full`): the same
+/// number of messages through `transact` (committed, no result kept) and through
+/// `group_decrypt` (result kept), then a redelivery and an `ack`.
+/// `cargo test -p gochat-e2ee-store --release --test inbox -- --ignored measure`
+#[test]
+#[ignore = "timing; run by hand"]
+fn measure_group_inbox_overhead() {
+    const N: usize = 200;
+    let path = temp_path("measure");
+    let (mut alice, mut bob, gid, mut r) = group_pair(sqlite(&path), 11);
+    let msgs: Vec<Vec<u8>> =
+        (0..2 * N).map(|i| bob.group_encrypt(&gid, &[i as u8; 100], NOW, &mut r).unwrap().message).collect();
+    let t = std::time::Instant::now();
+    for m in &msgs[..N] {
+        let _ = alice.transact(&mut r, |d, _| d.group_decrypt("bob", m)).unwrap();
+    }
+    let plain = t.elapsed() / N as u32;
+    let t = std::time::Instant::now();
+    let mut digests = Vec::new();
+    for m in &msgs[N..] {
+        digests.push(alice.group_decrypt("bob", m, &mut r).unwrap().digest);
+    }
+    let kept = t.elapsed() / N as u32;
+    let t = std::time::Instant::now();
+    for m in &msgs[N..] {
+        assert!(alice.group_decrypt("bob", m, &mut r).unwrap().redelivered);
+    }
+    let again = t.elapsed() / N as u32;
+    let t = std::time::Instant::now();
+    for d in &digests {
+        assert!(alice.ack(d).unwrap());
+    }
+    let ack = t.elapsed() / N as u32;
+    println!(
+        "group decrypt, 100 B, SQLite Full, {N} each: transact {plain:?}, group_decrypt (inbox) {kept:?}, redelivery {again:?}, ack {ack:?}"
+    );
+}

@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use zeroize::Zeroizing;
 
-use crate::{decrypted, identity_event, identity_key, js_error, rng, seconds, Device, JsResult};
+use crate::{decrypted_with, identity_event, identity_key, js_error, rng, seconds, Device, JsResult};
 
 fn err(e: impl Into<core::Error>) -> JsValue {
     js_error(e.into())
@@ -230,19 +230,23 @@ impl Device {
     /// Replaces the trust roots (32-byte Ed25519 public keys, at most 16).
     #[wasm_bindgen(js_name = setTrustRoots)]
     pub fn set_trust_roots(&mut self, roots: Vec<JsValue>) -> JsResult<()> {
-        self.inner.set_trust_roots(&keys(&roots)?).map_err(js_error)
+        let roots = keys(&roots)?;
+        self.with(|d| d.set_trust_roots(&roots))
     }
 
     /// Whether a session start needs a verified certificate.
     #[wasm_bindgen(js_name = setRequireCertificate)]
-    pub fn set_require_certificate(&mut self, require: bool) {
-        self.inner.set_require_certificate(require);
+    pub fn set_require_certificate(&mut self, require: bool) -> JsResult<()> {
+        self.with(|d| {
+            d.set_require_certificate(require);
+            Ok(())
+        })
     }
 
     /// Whether session starts need a verified certificate.
     #[wasm_bindgen(getter, js_name = requireCertificate)]
     pub fn require_certificate(&self) -> bool {
-        self.inner.trust_anchors().require_certificate()
+        self.dev().trust_anchors().require_certificate()
     }
 
     /// Applies a signed revocation list (from a held root, or from the agency of
@@ -254,15 +258,14 @@ impl Device {
         agency_certificate: Option<Vec<u8>>,
         now: f64,
     ) -> JsResult<String> {
-        let u =
-            self.inner.apply_revocation_list(list, agency_certificate.as_deref(), seconds(now)).map_err(js_error)?;
+        let u = self.with(|d| d.apply_revocation_list(list, agency_certificate.as_deref(), seconds(now)))?;
         Ok(update(u))
     }
 
     /// Verifies a certificate chain with the held roots and revocation lists at `now`.
     #[wasm_bindgen(js_name = verifyDevice)]
     pub fn verify_device(&self, chain: &[u8], now: f64) -> JsResult<VerifiedDevice> {
-        let inner = self.inner.verify_device(chain, seconds(now)).map_err(js_error)?;
+        let inner = self.dev().verify_device(chain, seconds(now)).map_err(js_error)?;
         Ok(VerifiedDevice { inner })
     }
 
@@ -270,21 +273,21 @@ impl Device {
     #[wasm_bindgen(js_name = initiateCertified)]
     pub fn initiate_certified(&mut self, peer: &str, bundle: &[u8], certificate: &VerifiedDevice) -> JsResult<JsValue> {
         let bundle = core::PreKeyBundle::from_bytes(bundle).map_err(err)?;
-        let e = self.inner.initiate_certified(peer, &bundle, &certificate.inner, &mut rng()).map_err(js_error)?;
-        Ok(identity_event(e))
+        self.with(|d| d.initiate_certified(peer, &bundle, &certificate.inner, &mut rng())).map(identity_event)
     }
 
     /// Decrypts a message whose sender identity `certificate` certifies for `peer`:
-    /// `{plaintext, senderIdentity, identityEvent}`.
+    /// `{plaintext, senderIdentity, identityEvent, digest, redelivered: false}`.
     #[wasm_bindgen(js_name = decryptCertified)]
     pub fn decrypt_certified(&mut self, peer: &str, message: &[u8], certificate: &VerifiedDevice) -> JsResult<JsValue> {
-        let d = self.inner.decrypt_certified(peer, message, &certificate.inner, &mut rng()).map_err(js_error)?;
-        Ok(decrypted(d))
+        let d = self.with(|d| d.decrypt_certified(peer, message, &certificate.inner, &mut rng()))?;
+        // Committed with the ratchet step but not kept for redelivery (only `decrypt` is).
+        Ok(decrypted_with(d, &core::Device::message_digest(message), false))
     }
 
     /// Approves `peer`'s pending identity change that `certificate` certifies.
     #[wasm_bindgen(js_name = approveCertified)]
     pub fn approve_certified(&mut self, peer: &str, certificate: &VerifiedDevice) -> JsResult<()> {
-        self.inner.approve_certified(peer, &certificate.inner).map_err(js_error)
+        self.with(|d| d.approve_certified(peer, &certificate.inner))
     }
 }

@@ -134,7 +134,7 @@ impl Device {
     #[wasm_bindgen(js_name = createMasterKey)]
     pub fn create_master_key(&mut self, device_id: &str, now: f64) -> JsResult<Vec<u8>> {
         let device = device_arg(device_id)?;
-        Ok(self.inner.create_master_key(&device, seconds(now), &mut rng()).map_err(js_error)?.encode())
+        self.with(|d| d.create_master_key(&device, seconds(now), &mut rng())).map(|l| l.encode())
     }
 
     /// The primary adds a device to its list (version + 1) and endorses it:
@@ -143,7 +143,7 @@ impl Device {
     #[wasm_bindgen(js_name = endorseDevice)]
     pub fn endorse_device(&mut self, device_id: &str, identity: &[u8], now: f64) -> JsResult<JsValue> {
         let (device, identity) = (device_arg(device_id)?, identity_key(identity)?);
-        let (e, list) = self.inner.endorse_device(&device, &identity, seconds(now)).map_err(js_error)?;
+        let (e, list) = self.with(|d| d.endorse_device(&device, &identity, seconds(now)))?;
         Ok(Obj::new().set("endorsement", bytes(&e.encode())).set("deviceList", bytes(&list.encode())).done())
     }
 
@@ -152,7 +152,7 @@ impl Device {
     #[wasm_bindgen(js_name = adoptOwnDeviceList)]
     pub fn adopt_own_device_list(&mut self, device_list: &[u8], endorsement: &[u8]) -> JsResult<()> {
         let (list, e) = (list_arg(device_list)?, endorsement_arg(endorsement)?);
-        self.inner.adopt_own_device_list(&list, &e).map_err(js_error)
+        self.with(|d| d.adopt_own_device_list(&list, &e))
     }
 
     /// The primary removes one of its other devices: `{deviceList, groupChanges,
@@ -160,7 +160,7 @@ impl Device {
     #[wasm_bindgen(js_name = removeLinkedDevice)]
     pub fn remove_linked_device(&mut self, device_id: &str, now: f64) -> JsResult<JsValue> {
         let device = device_arg(device_id)?;
-        let r = self.inner.remove_linked_device(&device, seconds(now), &mut rng()).map_err(js_error)?;
+        let r = self.with(|d| d.remove_linked_device(&device, seconds(now), &mut rng()))?;
         Ok(Obj::new()
             .set("deviceList", bytes(&r.device_list.encode()))
             .set("groupFailures", failures(&r.group_failures))
@@ -173,7 +173,7 @@ impl Device {
     /// refused list changes nothing.
     #[wasm_bindgen(js_name = processDeviceList)]
     pub fn process_device_list(&mut self, device_list: &[u8], now: f64) -> JsResult<JsValue> {
-        Ok(update_obj(self.inner.process_device_list(device_list, seconds(now), &mut rng()).map_err(js_error)?))
+        self.with(|d| d.process_device_list(device_list, seconds(now), &mut rng())).map(update_obj)
     }
 
     /// The app's decision on a master-key change: pins `masterPublicKey` (32 bytes) for
@@ -184,7 +184,7 @@ impl Device {
         let key =
             <[u8; 32]>::try_from(master_public_key).map_err(|_| js_error(DeviceListError::InvalidMasterKey.into()))?;
         let key = MasterPublicKey::from_bytes(key).map_err(|e| js_error(e.into()))?;
-        Ok(update_obj(self.inner.approve_master_key(&user, &key, seconds(now), &mut rng()).map_err(js_error)?))
+        self.with(|d| d.approve_master_key(&user, &key, seconds(now), &mut rng())).map(update_obj)
     }
 
     /// Encrypts `plaintext` for every listed device of `user` and this device's own other
@@ -194,7 +194,7 @@ impl Device {
     pub fn encrypt_for_user(&mut self, user: &str, plaintext: Vec<u8>, bundles: Vec<JsValue>) -> JsResult<JsValue> {
         let plaintext = Zeroizing::new(plaintext);
         let (user, bundles) = (user_arg(user)?, bundles_arg(&bundles)?);
-        let out = self.inner.encrypt_for_user(&user, &plaintext, &bundles, &mut rng()).map_err(js_error)?;
+        let out = self.with(|d| d.encrypt_for_user(&user, &plaintext, &bundles, &mut rng()))?;
         let messages: Vec<core::group::Outgoing> =
             out.messages.into_iter().map(|(peer, message)| core::group::Outgoing { peer, message }).collect();
         let report: Array = out
@@ -218,31 +218,31 @@ impl Device {
     /// This device's own user's newest list, or `undefined`.
     #[wasm_bindgen(js_name = ownDeviceList)]
     pub fn own_device_list(&self) -> JsValue {
-        opt_list(self.inner.own_device_list())
+        opt_list(self.dev().own_device_list())
     }
 
     /// The newest accepted list of `user`, or `undefined`.
     #[wasm_bindgen(js_name = deviceList)]
     pub fn device_list(&self, user: &str) -> JsResult<JsValue> {
-        Ok(opt_list(self.inner.device_lists().list(&user_arg(user)?)))
+        Ok(opt_list(self.dev().device_lists().list(&user_arg(user)?)))
     }
 
     /// The list by another master key awaiting approval for `user`, or `undefined`.
     #[wasm_bindgen(js_name = pendingDeviceList)]
     pub fn pending_device_list(&self, user: &str) -> JsResult<JsValue> {
-        Ok(opt_list(self.inner.device_lists().pending(&user_arg(user)?)))
+        Ok(opt_list(self.dev().device_lists().pending(&user_arg(user)?)))
     }
 
     /// Whether this device holds its user's master key.
     #[wasm_bindgen(getter, js_name = isPrimary)]
     pub fn is_primary(&self) -> bool {
-        self.inner.is_primary()
+        self.dev().is_primary()
     }
 
     /// This device's address (`user/device`) once it has a list, else `undefined`.
     #[wasm_bindgen(getter, js_name = ownAddress)]
     pub fn own_address(&self) -> Option<String> {
-        self.inner.own_address().map(DeviceAddress::peer_name)
+        self.dev().own_address().map(DeviceAddress::peer_name)
     }
 
     /// The phone (primary) links the device whose offer it scanned (15.9): endorses it,
@@ -251,7 +251,7 @@ impl Device {
     /// `NotPrimary`, `Duplicate`, `TooManyDevices`, `Malformed`; nothing changes on error.
     #[wasm_bindgen(js_name = linkDevice)]
     pub fn link_device(&mut self, offer: &[u8], now: f64) -> JsResult<JsValue> {
-        let out = self.inner.link_device(offer, seconds(now), &mut rng()).map_err(js_error)?;
+        let out = self.with(|d| d.link_device(offer, seconds(now), &mut rng()))?;
         Ok(Obj::new().set("message", bytes(&out.message)).set("deviceList", list_obj(&out.device_list)).done())
     }
 
@@ -263,6 +263,6 @@ impl Device {
     /// `adoptOwnDeviceList`.
     #[wasm_bindgen(js_name = completeLink)]
     pub fn complete_link(&mut self, secret: &mut ProvisioningSecret, message: &[u8]) -> JsResult<JsValue> {
-        Ok(list_obj(&self.inner.complete_link(&mut secret.inner, message).map_err(js_error)?))
+        Ok(list_obj(&self.with(|d| d.complete_link(&mut secret.inner, message))?))
     }
 }

@@ -16,6 +16,7 @@
 pub mod attachment;
 pub mod certificates;
 pub mod devices;
+mod holder;
 pub mod provisioning;
 pub mod store;
 pub mod trust;
@@ -87,13 +88,17 @@ fn identity_event(e: core::IdentityEvent) -> JsValue {
 
 /// `{plaintext, senderIdentity, identityEvent}`; the plaintext is wiped in wasm memory
 /// once copied.
-fn decrypted(d: core::Decrypted) -> JsValue {
+fn decrypted_obj(d: core::Decrypted) -> Obj {
     let plaintext = Zeroizing::new(d.plaintext);
     Obj::new()
         .set("plaintext", bytes(&plaintext))
         .set("senderIdentity", bytes(&d.sender.to_bytes()))
         .set("identityEvent", identity_event(d.identity))
-        .done()
+}
+
+/// `{plaintext, senderIdentity, identityEvent, digest, redelivered}`.
+fn decrypted_with(d: core::Decrypted, digest: &[u8; 32], redelivered: bool) -> JsValue {
+    decrypted_obj(d).set("digest", bytes(digest)).set("redelivered", redelivered).done()
 }
 
 /// The caller's snapshot key; wasm-bindgen's copy of it is wiped on return.
@@ -375,7 +380,7 @@ pub fn message_digest(message: &[u8]) -> Vec<u8> {
 /// A device: identity, prekeys and sessions with peer devices.
 #[wasm_bindgen]
 pub struct Device {
-    inner: core::Device,
+    inner: holder::Holder,
 }
 
 #[wasm_bindgen]
@@ -383,83 +388,85 @@ impl Device {
     /// Creates a device with a fresh identity, signed prekey and last-resort ML-KEM prekey.
     #[wasm_bindgen(constructor)]
     pub fn new(user_id: &str, now: f64) -> Device {
-        Device { inner: core::Device::new(user_id, seconds(now), &mut rng()) }
+        Device { inner: holder::Holder::Memory(core::Device::new(user_id, seconds(now), &mut rng())) }
     }
 
     /// Restores a device from a snapshot made by `export` with the same 32-byte key.
     #[wasm_bindgen(js_name = import)]
     pub fn import(key: Vec<u8>, snapshot: &[u8]) -> JsResult<Device> {
         let inner = core::Device::import(&snapshot_key(key)?, snapshot).map_err(js_error)?;
-        Ok(Device { inner })
+        Ok(Device { inner: holder::Holder::Memory(inner) })
     }
 
     /// The user id given at creation.
     #[wasm_bindgen(getter, js_name = userId)]
     pub fn user_id(&self) -> String {
-        self.inner.user_id().to_owned()
+        self.dev().user_id().to_owned()
     }
 
     /// The encoded identity key (66 bytes).
     #[wasm_bindgen(getter, js_name = identityKey)]
     pub fn identity_key(&self) -> Vec<u8> {
-        self.inner.identity().to_bytes().to_vec()
+        self.dev().identity().to_bytes().to_vec()
     }
 
     /// The identity fingerprint, 64 hex digits.
     #[wasm_bindgen(getter)]
     pub fn fingerprint(&self) -> String {
-        self.inner.identity().fingerprint_hex()
+        self.dev().identity().fingerprint_hex()
     }
 
     /// Generates `count` one-time X25519 prekeys (at most 200 held).
     #[wasm_bindgen(js_name = generateOneTimePreKeys)]
     pub fn generate_one_time_prekeys(&mut self, count: u32) -> JsResult<()> {
-        self.inner
-            .account_mut()
-            .generate_one_time_prekeys(count as usize, &mut rng())
-            .map(|_| ())
-            .map_err(|e| js_error(e.into()))
+        self.with(|d| {
+            d.account_mut().generate_one_time_prekeys(count as usize, &mut rng()).map(|_| ()).map_err(Into::into)
+        })
     }
 
     /// Generates `count` one-time ML-KEM-1024 prekeys (at most 200 held).
     #[wasm_bindgen(js_name = generatePqPreKeys)]
     pub fn generate_pq_prekeys(&mut self, count: u32, now: f64) -> JsResult<()> {
-        self.inner
-            .account_mut()
-            .generate_pq_prekeys(count as usize, seconds(now), &mut rng())
-            .map(|_| ())
-            .map_err(|e| js_error(e.into()))
+        self.with(|d| {
+            d.account_mut()
+                .generate_pq_prekeys(count as usize, seconds(now), &mut rng())
+                .map(|_| ())
+                .map_err(Into::into)
+        })
     }
 
     /// Rotates the signed prekey (the old one stays usable for 30 days).
     #[wasm_bindgen(js_name = rotateSignedPreKey)]
     pub fn rotate_signed_prekey(&mut self, now: f64) -> JsResult<()> {
-        self.inner.account_mut().rotate_signed_prekey(seconds(now), &mut rng()).map_err(|e| js_error(e.into()))
+        self.with(|d| d.account_mut().rotate_signed_prekey(seconds(now), &mut rng()).map_err(Into::into))
     }
 
     /// Rotates the last-resort ML-KEM prekey (the old one stays usable for 30 days).
     #[wasm_bindgen(js_name = rotateLastResortPreKey)]
     pub fn rotate_last_resort_prekey(&mut self, now: f64) -> JsResult<()> {
-        self.inner.account_mut().rotate_last_resort_prekey(seconds(now), &mut rng()).map_err(|e| js_error(e.into()))
+        self.with(|d| d.account_mut().rotate_last_resort_prekey(seconds(now), &mut rng()).map_err(Into::into))
     }
 
     /// Drops retired prekeys past their grace period.
     #[wasm_bindgen(js_name = expirePreKeys)]
-    pub fn expire_prekeys(&mut self, now: f64) {
-        self.inner.account_mut().expire_prekeys(seconds(now));
+    pub fn expire_prekeys(&mut self, now: f64) -> JsResult<()> {
+        self.with(|d| {
+            d.account_mut().expire_prekeys(seconds(now));
+            Ok(())
+        })
     }
 
     /// A fresh bundle to publish: the next unissued one-time prekeys, else last-resort.
     #[wasm_bindgen(js_name = nextBundle)]
     pub fn next_bundle(&mut self) -> JsResult<Vec<u8>> {
-        Ok(self.inner.next_bundle().map_err(js_error)?.to_bytes())
+        self.with(|d| d.next_bundle().map(|b| b.to_bytes()))
     }
 
     /// Starts an outbound session with `peer` from its bundle (verified first); returns
     /// the identity event. Throws `IdentityChanged` for an unapproved changed identity.
     pub fn initiate(&mut self, peer: &str, bundle: &[u8]) -> JsResult<JsValue> {
         let bundle = core::PreKeyBundle::from_bytes(bundle).map_err(|e| js_error(e.into()))?;
-        Ok(identity_event(self.inner.initiate(peer, &bundle, &mut rng()).map_err(js_error)?))
+        self.with(|d| d.initiate(peer, &bundle, &mut rng())).map(identity_event)
     }
 
     /// Sets the identity-change policy: `"requireApproval"` (default), `"notify"` or
@@ -472,14 +479,16 @@ impl Device {
             "certified" => core::IdentityPolicy::Certified,
             _ => return Err(js_error(core::wire::DecodeError::InvalidValue("identity policy").into())),
         };
-        self.inner.set_identity_policy(p);
-        Ok(())
+        self.with(|d| {
+            d.set_identity_policy(p);
+            Ok(())
+        })
     }
 
     /// The identity-change policy: `"requireApproval"`, `"notify"` or `"certified"`.
     #[wasm_bindgen(getter, js_name = identityPolicy)]
     pub fn identity_policy(&self) -> String {
-        match self.inner.trust().policy() {
+        match self.dev().trust().policy() {
             core::IdentityPolicy::RequireApproval => "requireApproval".into(),
             core::IdentityPolicy::Notify => "notify".into(),
             core::IdentityPolicy::Certified => "certified".into(),
@@ -491,64 +500,77 @@ impl Device {
     #[wasm_bindgen(js_name = approveIdentity)]
     pub fn approve_identity(&mut self, peer: &str, identity: &[u8]) -> JsResult<()> {
         let k = identity_key(identity)?;
-        self.inner.approve_identity(peer, &k).map_err(js_error)
+        self.with(|d| d.approve_identity(peer, &k))
     }
 
     /// Deletes every session with `peer` (its pinned identity stays); whether there was
     /// one. The way to shed state when calls fail with `StateFull`.
     #[wasm_bindgen(js_name = removeSessions)]
-    pub fn remove_sessions(&mut self, peer: &str) -> bool {
-        self.inner.remove_sessions(peer)
+    pub fn remove_sessions(&mut self, peer: &str) -> JsResult<bool> {
+        self.with(|d| Ok(d.remove_sessions(peer)))
     }
 
     /// Forgets the pinned identity of `peer`: the next session is a first contact again
     /// (trust on first use). Only for an explicit user decision; whether one was pinned.
     #[wasm_bindgen(js_name = forgetIdentity)]
-    pub fn forget_identity(&mut self, peer: &str) -> bool {
-        self.inner.forget_identity(peer)
+    pub fn forget_identity(&mut self, peer: &str) -> JsResult<bool> {
+        self.with(|d| Ok(d.forget_identity(peer)))
     }
 
     /// The exact size in bytes of the device's state (a snapshot is 51 bytes more).
     #[wasm_bindgen(getter, js_name = stateLen)]
     pub fn state_len(&self) -> f64 {
-        self.inner.state_len() as f64
+        self.dev().state_len() as f64
     }
 
     /// The identity pinned for `peer`, or `undefined`.
     #[wasm_bindgen(js_name = pinnedIdentity)]
     pub fn pinned_identity(&self, peer: &str) -> Option<Vec<u8>> {
-        self.inner.trust().pinned(peer).map(|k| k.to_bytes().to_vec())
+        self.dev().trust().pinned(peer).map(|k| k.to_bytes().to_vec())
     }
 
     /// The changed identity of `peer` awaiting approval, or `undefined`.
     #[wasm_bindgen(js_name = pendingIdentity)]
     pub fn pending_identity(&self, peer: &str) -> Option<Vec<u8>> {
-        self.inner.trust().pending(peer).map(|k| k.to_bytes().to_vec())
+        self.dev().trust().pending(peer).map(|k| k.to_bytes().to_vec())
     }
 
     /// Whether a session with `peer` exists.
     #[wasm_bindgen(js_name = hasSession)]
     pub fn has_session(&self, peer: &str) -> bool {
-        self.inner.session_record(peer).is_some_and(|r| r.has_current())
+        self.dev().session_record(peer).is_some_and(|r| r.has_current())
     }
 
     /// The identity key of `peer` on the current session, or `undefined`.
     #[wasm_bindgen(js_name = peerIdentity)]
     pub fn peer_identity(&self, peer: &str) -> Option<Vec<u8>> {
-        self.inner.session_record(peer).and_then(|r| r.remote_identity()).map(|k| k.to_bytes().to_vec())
+        self.dev().session_record(peer).and_then(|r| r.remote_identity()).map(|k| k.to_bytes().to_vec())
     }
 
     /// Encrypts for `peer` on the current session.
     pub fn encrypt(&mut self, peer: &str, plaintext: Vec<u8>) -> JsResult<Vec<u8>> {
         let plaintext = Zeroizing::new(plaintext);
-        self.inner.encrypt(peer, &plaintext).map_err(js_error)
+        self.with(|d| d.encrypt(peer, &plaintext))
     }
 
     /// Decrypts a message from `peer` (starting a session on a prekey message). Returns
-    /// `{plaintext, senderIdentity, identityEvent}`; the event must be checked.
+    /// `{plaintext, senderIdentity, identityEvent, digest, redelivered}`; the event must
+    /// be checked. On a stored device the result is kept in the store's inbox, in the
+    /// same transaction as the ratchet step, until `ack(digest)`: the same message
+    /// delivered again returns it again with `redelivered: true` instead of `Duplicate`
+    /// (`InboxFull`, nothing processed, once 1000 results wait). In memory `redelivered`
+    /// is always false.
     pub fn decrypt(&mut self, peer: &str, message: &[u8]) -> JsResult<JsValue> {
-        let d = self.inner.decrypt(peer, message, &mut rng()).map_err(js_error)?;
-        Ok(decrypted(d))
+        let (d, digest, redelivered) = match &mut self.inner {
+            holder::Holder::Memory(d) => {
+                (d.decrypt(peer, message, &mut rng()).map_err(js_error)?, core::Device::message_digest(message), false)
+            }
+            holder::Holder::Stored(s) => {
+                let r = s.decrypt(peer, message, &mut rng()).map_err(store::device_error)?;
+                (r.decrypted, r.digest, r.redelivered)
+            }
+        };
+        Ok(decrypted_with(d, &digest, redelivered))
     }
 
     /// Builds a signed retry request for `failedMessage` from `peer`, addressed to the
@@ -562,31 +584,38 @@ impl Device {
         now: f64,
     ) -> JsResult<Vec<u8>> {
         let recipient = identity_key(recipient_identity)?;
-        self.inner.retry_request(peer, &recipient, failed_message, seconds(now)).map_err(js_error)
+        self.with(|d| d.retry_request(peer, &recipient, failed_message, seconds(now)))
     }
 
     /// Handles a retry request from `peer` at time `now`: starts a new session and
     /// returns the digest of the message to re-send.
     #[wasm_bindgen(js_name = handleRetryRequest)]
     pub fn handle_retry_request(&mut self, peer: &str, request: &[u8], now: f64) -> JsResult<Vec<u8>> {
-        Ok(self.inner.handle_retry_request(peer, request, seconds(now), &mut rng()).map_err(js_error)?.to_vec())
+        self.with(|d| d.handle_retry_request(peer, request, seconds(now), &mut rng()).map(|h| h.to_vec()))
     }
 
     /// Exports the whole device as a snapshot encrypted under the 32-byte `key`.
+    /// Refused on a stored device (`NotSupported`): a snapshot beside a live store would
+    /// let the same ratchet state run twice; it moves with `moveOut`.
     pub fn export(&self, key: Vec<u8>) -> JsResult<Vec<u8>> {
-        self.inner.export(&snapshot_key(key)?, &mut rng()).map_err(js_error)
+        let key = snapshot_key(key)?;
+        match &self.inner {
+            holder::Holder::Memory(d) => d.export(&key, &mut rng()).map_err(js_error),
+            holder::Holder::Stored(_) => Err(store::not_supported("a stored device moves with moveOut, not export")),
+        }
     }
 
     /// Exports the session record with `peer` as a snapshot.
     #[wasm_bindgen(js_name = exportSession)]
     pub fn export_session(&self, peer: &str, key: Vec<u8>) -> JsResult<Vec<u8>> {
-        self.inner.export_session(peer, &snapshot_key(key)?, &mut rng()).map_err(js_error)
+        self.dev().export_session(peer, &snapshot_key(key)?, &mut rng()).map_err(js_error)
     }
 
     /// Imports a session record snapshot for `peer`, replacing any held.
     #[wasm_bindgen(js_name = importSession)]
     pub fn import_session(&mut self, peer: &str, key: Vec<u8>, snapshot: &[u8]) -> JsResult<()> {
-        self.inner.import_session(peer, &snapshot_key(key)?, snapshot).map_err(js_error)
+        let key = snapshot_key(key)?;
+        self.with(|d| d.import_session(peer, &key, snapshot))
     }
 
     /// Creates a group of this device (admin, named by its user id) and `others`
@@ -595,7 +624,7 @@ impl Device {
     #[wasm_bindgen(js_name = groupCreate)]
     pub fn group_create(&mut self, others: Vec<JsValue>, now: f64) -> JsResult<JsValue> {
         let others = group_members(&others)?;
-        Ok(group_change(self.inner.group_create(&others, seconds(now), &mut rng()).map_err(js_error)?))
+        self.with(|d| d.group_create(&others, seconds(now), &mut rng())).map(group_change)
     }
 
     /// Adds member devices (an admin only): a commit for the members, a welcome for the
@@ -603,7 +632,7 @@ impl Device {
     #[wasm_bindgen(js_name = groupAdd)]
     pub fn group_add(&mut self, id: &[u8], members: Vec<JsValue>, now: f64) -> JsResult<JsValue> {
         let (id, members) = (group_id(id)?, group_members(&members)?);
-        Ok(group_change(self.inner.group_add(&id, &members, seconds(now), &mut rng()).map_err(js_error)?))
+        self.with(|d| d.group_add(&id, &members, seconds(now), &mut rng())).map(group_change)
     }
 
     /// Removes member devices (an admin; any member may remove itself). This device
@@ -611,7 +640,7 @@ impl Device {
     #[wasm_bindgen(js_name = groupRemove)]
     pub fn group_remove(&mut self, id: &[u8], names: Vec<String>, now: f64) -> JsResult<JsValue> {
         let id = group_id(id)?;
-        Ok(group_change(self.inner.group_remove(&id, &names, seconds(now), &mut rng()).map_err(js_error)?))
+        self.with(|d| d.group_remove(&id, &names, seconds(now), &mut rng())).map(group_change)
     }
 
     /// Replaces the device behind member `name` by `identityKey` (an admin): the old
@@ -619,15 +648,14 @@ impl Device {
     #[wasm_bindgen(js_name = groupReplace)]
     pub fn group_replace(&mut self, id: &[u8], name: &str, identity: &[u8], now: f64) -> JsResult<JsValue> {
         let (id, identity) = (group_id(id)?, identity_key(identity)?);
-        let change = self.inner.group_replace(&id, name, &identity, seconds(now), &mut rng()).map_err(js_error)?;
-        Ok(group_change(change))
+        self.with(|d| d.group_replace(&id, name, &identity, seconds(now), &mut rng())).map(group_change)
     }
 
     /// Applies another member's signed commit. Refused: `EpochAhead` (apply the missing
     /// ones first), `Duplicate`, `GroupFork`, `NotAdmin`, `NotMember`, `BadSignature`.
     #[wasm_bindgen(js_name = groupProcessCommit)]
     pub fn group_process_commit(&mut self, commit: &[u8], now: f64) -> JsResult<JsValue> {
-        Ok(group_change(self.inner.group_process_commit(commit, seconds(now), &mut rng()).map_err(js_error)?))
+        self.with(|d| d.group_process_commit(commit, seconds(now), &mut rng())).map(group_change)
     }
 
     /// Joins a group from a welcome signed by an admin whose identity is pinned and
@@ -635,7 +663,7 @@ impl Device {
     /// every other member.
     #[wasm_bindgen(js_name = groupJoin)]
     pub fn group_join(&mut self, welcome: &[u8], now: f64) -> JsResult<JsValue> {
-        Ok(group_change(self.inner.group_join(welcome, seconds(now), &mut rng()).map_err(js_error)?))
+        self.with(|d| d.group_join(welcome, seconds(now), &mut rng())).map(group_change)
     }
 
     /// Encrypts for the group: `{message, rotated, outgoing, withheld}`. When the send
@@ -644,7 +672,7 @@ impl Device {
     pub fn group_encrypt(&mut self, id: &[u8], plaintext: Vec<u8>, now: f64) -> JsResult<JsValue> {
         let plaintext = Zeroizing::new(plaintext);
         let id = group_id(id)?;
-        let s = self.inner.group_encrypt(&id, &plaintext, seconds(now), &mut rng()).map_err(js_error)?;
+        let s = self.with(|d| d.group_encrypt(&id, &plaintext, seconds(now), &mut rng()))?;
         Ok(Obj::new()
             .set("message", bytes(&s.message))
             .set("rotated", s.rotated)
@@ -658,7 +686,7 @@ impl Device {
     /// sender's key arrives. A failed call changes nothing.
     #[wasm_bindgen(js_name = groupDecrypt)]
     pub fn group_decrypt(&mut self, sender: &str, message: &[u8]) -> JsResult<JsValue> {
-        let d = self.inner.group_decrypt(sender, message).map_err(js_error)?;
+        let d = self.with(|d| d.group_decrypt(sender, message))?;
         let plaintext = Zeroizing::new(d.plaintext);
         Ok(Obj::new()
             .set("plaintext", bytes(&plaintext))
@@ -674,7 +702,7 @@ impl Device {
     /// is unchanged and it can be retried.
     #[wasm_bindgen(js_name = groupReceive)]
     pub fn group_receive(&mut self, peer: &str, message: &[u8]) -> JsResult<JsValue> {
-        Ok(sender_key_received(self.inner.group_receive(peer, message, &mut rng()).map_err(js_error)?))
+        self.with(|d| d.group_receive(peer, message, &mut rng())).map(sender_key_received)
     }
 
     /// Sends this device's current sender key to member `peer` again (after it got a
@@ -682,7 +710,7 @@ impl Device {
     #[wasm_bindgen(js_name = groupResendKey)]
     pub fn group_resend_key(&mut self, id: &[u8], peer: &str) -> JsResult<JsValue> {
         let id = group_id(id)?;
-        Ok(fan_out(self.inner.group_resend_key(&id, peer).map_err(js_error)?))
+        self.with(|d| d.group_resend_key(&id, peer)).map(fan_out)
     }
 
     /// Sets when this device rotates its sender key: `{maxMessages, maxAgeSecs}` (0: never
@@ -695,26 +723,27 @@ impl Device {
         let max_age_secs =
             whole(&field(&policy, "maxAgeSecs", "rotation policy")?, 9_007_199_254_740_991.0, "maxAgeSecs")?;
         let policy = RotationPolicy { max_messages: max_messages as u32, max_age_secs: max_age_secs as u64 };
-        self.inner.group_set_rotation_policy(&id, policy).map_err(js_error)
+        self.with(|d| d.group_set_rotation_policy(&id, policy))
     }
 
     /// Deletes all state of group `id`; whether it was held.
     #[wasm_bindgen(js_name = groupForget)]
     pub fn group_forget(&mut self, id: &[u8]) -> JsResult<bool> {
-        Ok(self.inner.group_forget(&group_id(id)?))
+        let id = group_id(id)?;
+        self.with(|d| Ok(d.group_forget(&id)))
     }
 
     /// The ids of every group held (also those this device was removed from).
     #[wasm_bindgen(js_name = groupIds)]
     pub fn group_ids(&self) -> Array {
-        self.inner.groups().ids().map(|id| bytes(&id.0)).collect()
+        self.dev().groups().ids().map(|id| bytes(&id.0)).collect()
     }
 
     /// `{groupId, epoch, membershipHash, members, active, ownKeyId, rotationPolicy}` of
     /// group `id`, or `undefined` if it is not held.
     #[wasm_bindgen(js_name = groupInfo)]
     pub fn group_info(&self, id: &[u8]) -> JsResult<JsValue> {
-        let Some(g) = self.inner.group(&group_id(id)?) else { return Ok(JsValue::UNDEFINED) };
+        let Some(g) = self.dev().group(&group_id(id)?) else { return Ok(JsValue::UNDEFINED) };
         let policy = g.policy();
         let policy =
             Obj::new().set("maxMessages", policy.max_messages).set("maxAgeSecs", policy.max_age_secs as f64).done();
@@ -735,14 +764,14 @@ impl Device {
     #[wasm_bindgen(js_name = channelCreate)]
     pub fn channel_create(&mut self, kind: &str) -> JsResult<Vec<u8>> {
         let kind = channel_kind(kind)?;
-        Ok(self.inner.channel_create(kind, &mut rng()).map_err(js_error)?.0.to_vec())
+        self.with(|d| d.channel_create(kind, &mut rng())).map(|id| id.0.to_vec())
     }
 
     /// The current 32-byte signing key of a channel this device publishes to (give it
     /// to subscribers out of band). `UnknownGroup` for any other channel.
     #[wasm_bindgen(js_name = channelPublicKey)]
     pub fn channel_public_key(&self, id: &[u8]) -> JsResult<Vec<u8>> {
-        Ok(self.inner.channel_public_key(&channel_id(id)?).map_err(js_error)?.to_vec())
+        Ok(self.dev().channel_public_key(&channel_id(id)?).map_err(js_error)?.to_vec())
     }
 
     /// Posts `body` (`contentType` `"text"`, `"json"` or `"attachmentPointer"`) dated
@@ -757,7 +786,7 @@ impl Device {
     ) -> JsResult<Vec<u8>> {
         let body = Zeroizing::new(body);
         let (id, t) = (channel_id(id)?, content_type(content_type_name)?);
-        self.inner.channel_announce(&id, t, &body, seconds(now)).map_err(js_error)
+        self.with(|d| d.channel_announce(&id, t, &body, seconds(now)))
     }
 
     /// Replaces the channel's signing key: a 0x31 rotation (post it like an
@@ -766,7 +795,7 @@ impl Device {
     #[wasm_bindgen(js_name = channelRotateSigningKey)]
     pub fn channel_rotate_signing_key(&mut self, id: &[u8], now: f64) -> JsResult<Vec<u8>> {
         let id = channel_id(id)?;
-        self.inner.channel_rotate_signing_key(&id, seconds(now), &mut rng()).map_err(js_error)
+        self.with(|d| d.channel_rotate_signing_key(&id, seconds(now), &mut rng()))
     }
 
     /// A restricted channel's current content key for each of `subscribers` (peer
@@ -775,7 +804,7 @@ impl Device {
     #[wasm_bindgen(js_name = channelSendKey)]
     pub fn channel_send_key(&mut self, id: &[u8], subscribers: Vec<String>) -> JsResult<JsValue> {
         let id = channel_id(id)?;
-        Ok(fan_out(self.inner.channel_send_key(&id, &subscribers).map_err(js_error)?))
+        self.with(|d| d.channel_send_key(&id, &subscribers)).map(fan_out)
     }
 
     /// A new content key, sent to `subscribers` only (removing a subscriber = rotate and
@@ -783,7 +812,7 @@ impl Device {
     #[wasm_bindgen(js_name = channelRotateContentKey)]
     pub fn channel_rotate_content_key(&mut self, id: &[u8], subscribers: Vec<String>) -> JsResult<JsValue> {
         let id = channel_id(id)?;
-        let r = self.inner.channel_rotate_content_key(&id, &subscribers, &mut rng()).map_err(js_error)?;
+        let r = self.with(|d| d.channel_rotate_content_key(&id, &subscribers, &mut rng()))?;
         Ok(Obj::new()
             .set("keyId", r.key_id)
             .set("outgoing", outgoing(&r.outgoing))
@@ -796,7 +825,7 @@ impl Device {
     #[wasm_bindgen(js_name = channelSubscribe)]
     pub fn channel_subscribe(&mut self, id: &[u8], channel_key: &[u8], kind: &str) -> JsResult<()> {
         let (id, key, kind) = (channel_id(id)?, id32(channel_key, "channel key")?, channel_kind(kind)?);
-        self.inner.channel_subscribe(id, key, kind).map_err(js_error)
+        self.with(|d| d.channel_subscribe(id, key, kind))
     }
 
     /// Receives a post (0x30, 0x31 or 0x32) for a subscribed channel, named by the post:
@@ -805,7 +834,7 @@ impl Device {
     /// `FromFuture`, `MissingSenderKey` (no content key yet), `AuthenticationFailed`.
     #[wasm_bindgen(js_name = channelReceive)]
     pub fn channel_receive(&mut self, post: &[u8], now: f64) -> JsResult<JsValue> {
-        Ok(channel_received(self.inner.channel_receive(post, seconds(now)).map_err(js_error)?))
+        self.with(|d| d.channel_receive(post, seconds(now))).map(channel_received)
     }
 
     /// Receives any pairwise control message from `peer`: a group sender key
@@ -814,7 +843,7 @@ impl Device {
     /// the pairwise session is unchanged and it can be retried.
     #[wasm_bindgen(js_name = receiveControl)]
     pub fn receive_control(&mut self, peer: &str, message: &[u8]) -> JsResult<JsValue> {
-        Ok(match self.inner.receive_control(peer, message, &mut rng()).map_err(js_error)? {
+        Ok(match self.with(|d| d.receive_control(peer, message, &mut rng()))? {
             ControlReceived::SenderKey(r) => sender_key_received(r),
             ControlReceived::ChannelKey(r) => Obj::new()
                 .set("kind", "channelKey")
@@ -830,18 +859,19 @@ impl Device {
     /// is wiped); whether anything was held.
     #[wasm_bindgen(js_name = channelForget)]
     pub fn channel_forget(&mut self, id: &[u8]) -> JsResult<bool> {
-        Ok(self.inner.channel_forget(&channel_id(id)?))
+        let id = channel_id(id)?;
+        self.with(|d| Ok(d.channel_forget(&id)))
     }
 
     /// The ids of the channels this device publishes to.
     #[wasm_bindgen(js_name = channelPublisherIds)]
     pub fn channel_publisher_ids(&self) -> Array {
-        self.inner.channels().publisher_ids().map(|id| bytes(&id.0)).collect()
+        self.dev().channels().publisher_ids().map(|id| bytes(&id.0)).collect()
     }
 
     /// The ids of the channels this device is subscribed to.
     #[wasm_bindgen(js_name = channelSubscriptionIds)]
     pub fn channel_subscription_ids(&self) -> Array {
-        self.inner.channels().subscription_ids().map(|id| bytes(&id.0)).collect()
+        self.dev().channels().subscription_ids().map(|id| bytes(&id.0)).collect()
     }
 }

@@ -2,20 +2,25 @@
 //! handle the JS layer feeds with the rows it reads from IndexedDB and drains into the
 //! same IndexedDB transaction.
 //!
-//! `StoreJournal` is the seam only. Its raw `begin` / `put` / `commit` are what the
-//! store-backed device will call through the store crate's `StoredDevice`; the JS layer
-//! and its tests drive them directly until that device is wired in (see `docs/web.md`,
-//! "Persistent store (IndexedDB)"). Values crossing this boundary are sealed records and
-//! keyslots (never plaintext state), so nothing here is secret in the clear.
+//! A stored `Device` (`Device.createStored` / `openStored` / `importStored`) owns a
+//! [`StoredDevice`] over a second handle on the same [`JournalBackend`], so every
+//! operation of the device commits into the journal the JS layer then writes to IndexedDB
+//! (see `docs/web.md`, "Persistent store (IndexedDB)"). Values crossing the journal
+//! boundary are sealed records and keyslots (never plaintext state), so nothing there is
+//! secret in the clear; the unlock secret (platform key or passcode) is taken into
+//! zeroizing buffers and never kept.
 
+use gochat_e2ee as core;
 use gochat_e2ee::ErrorCode;
 use gochat_e2ee_store::backend::{Backend, StoreError};
-use gochat_e2ee_store::{Journal, JournalBackend};
+use gochat_e2ee_store::{Argon2Params, Journal, JournalBackend, Passcode, PlatformKey, StoredDevice, Unlock};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use zeroize::Zeroizing;
 
-use crate::{bytes, malformed, opt_bytes, Obj};
+use crate::holder::Holder;
+use crate::{bytes, field, js_error, malformed, opt_bytes, rng, seconds, whole, Device, Obj};
 
 /// A store error thrown as a `GoChatError`-named `Error` with `code` and `retryMayHelp`
 /// (true only for `StoreBusy`).
@@ -29,7 +34,221 @@ pub(crate) fn store_error(e: StoreError) -> JsValue {
     err.into()
 }
 
+/// A stored device's error: a refused protocol operation keeps the core's code and
+/// `retryMayHelp`; a store failure is thrown as by [`store_error`].
+pub(crate) fn device_error(e: StoreError) -> JsValue {
+    match e {
+        StoreError::Protocol(p) => js_error(p),
+        other => store_error(other),
+    }
+}
+
+/// `NotSupported`: the operation needs the other kind of device (stored / in memory).
+pub(crate) fn not_supported(detail: &str) -> JsValue {
+    let err = js_sys::Error::new(detail);
+    err.set_name("GoChatError");
+    let obj: &JsValue = err.as_ref();
+    let _ = js_sys::Reflect::set(obj, &"code".into(), &ErrorCode::NotSupported.as_str().into());
+    let _ = js_sys::Reflect::set(obj, &"retryMayHelp".into(), &false.into());
+    err.into()
+}
+
 type JsResult<T> = Result<T, JsValue>;
+
+/// `{platformKey: Uint8Array(32)}` or `{passcode: string, cost?: {memoryKib, iterations,
+/// lanes}}`: the unlock and the Argon2id cost a new keyslot gets (the default cost for a
+/// platform key, where it is unused, or when `cost` is absent). The key bytes are copied
+/// into a buffer wiped on drop. Anything else is `Malformed`; a key of another length or
+/// an empty or over-long passcode is refused by the vault (`InvalidStoreParameters`).
+fn unlock_arg(v: &JsValue) -> JsResult<(Unlock, Argon2Params)> {
+    let key = field(v, "platformKey", "unlock")?;
+    let passcode = field(v, "passcode", "unlock")?;
+    match (key.is_undefined(), passcode.is_undefined()) {
+        (false, true) => {
+            let key = key.dyn_into::<Uint8Array>().map_err(|_| malformed("unlock platformKey"))?;
+            let key = Zeroizing::new(key.to_vec());
+            let key = PlatformKey::from_slice(&key).map_err(|e| store_error(e.into()))?;
+            Ok((Unlock::Key(key), Argon2Params::DEFAULT))
+        }
+        (true, false) => {
+            let text = Zeroizing::new(passcode.as_string().ok_or_else(|| malformed("unlock passcode"))?);
+            let p = Passcode::from_text(&text).map_err(|e| store_error(e.into()))?;
+            Ok((Unlock::Passcode(p), cost_arg(&field(v, "cost", "unlock")?)?))
+        }
+        _ => Err(malformed("unlock: exactly one of platformKey, passcode")),
+    }
+}
+
+/// `{memoryKib, iterations, lanes}` (absent: the default, 64 MiB, 3 passes, 1 lane).
+/// The vault refuses values outside its bounds (`InvalidStoreParameters`).
+fn cost_arg(v: &JsValue) -> JsResult<Argon2Params> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Argon2Params::DEFAULT);
+    }
+    let n = |k: &str| -> JsResult<u32> {
+        Ok(whole(&field(v, k, "passcode cost")?, f64::from(u32::MAX), "passcode cost")? as u32)
+    };
+    Ok(Argon2Params { memory_kib: n("memoryKib")?, iterations: n("iterations")?, lanes: n("lanes")? })
+}
+
+fn transfer_passcode(text: String) -> JsResult<Passcode> {
+    let text = Zeroizing::new(text);
+    Passcode::from_text(&text).map_err(|e| store_error(e.into()))
+}
+
+fn stored(s: StoredDevice) -> Device {
+    Device { inner: Holder::Stored(Box::new(s)) }
+}
+
+fn stored_mut<'a>(d: &'a mut Device, what: &str) -> JsResult<&'a mut StoredDevice> {
+    match &mut d.inner {
+        Holder::Stored(s) => Ok(s),
+        Holder::Memory(_) => Err(not_supported(what)),
+    }
+}
+
+/// Wrong passcodes (or keys) counted in the store behind `journal` since its last
+/// successful unlock; readable before unlocking.
+#[wasm_bindgen(js_name = storeFailedAttempts)]
+pub fn store_failed_attempts(journal: &StoreJournal) -> JsResult<u32> {
+    StoredDevice::failed_attempts(&mut journal.inner.handle()).map_err(store_error)
+}
+
+/// The default passcode cost: `{memoryKib: 65536, iterations: 3, lanes: 1}`.
+#[wasm_bindgen(js_name = defaultPasscodeCost)]
+pub fn default_passcode_cost() -> JsValue {
+    let p = Argon2Params::DEFAULT;
+    Obj::new().set("memoryKib", p.memory_kib).set("iterations", p.iterations).set("lanes", p.lanes).done()
+}
+
+/// The store-backed device (the JS layer, `store.js`, runs each call inside one
+/// IndexedDB transaction over `journal`).
+#[wasm_bindgen]
+impl Device {
+    /// Creates a device (as `new Device(userId, now)`) kept in the new store behind
+    /// `journal`, protected by `unlock`. Refused with `StoreExists` (nothing written) if
+    /// the store already holds a device.
+    #[wasm_bindgen(js_name = createStored)]
+    pub fn create_stored(journal: &StoreJournal, unlock: JsValue, user_id: &str, now: f64) -> JsResult<Device> {
+        let (unlock, cost) = unlock_arg(&unlock)?;
+        let device = core::Device::new(user_id, seconds(now), &mut rng());
+        StoredDevice::create(Box::new(journal.inner.handle()), &unlock, cost, device, &mut rng())
+            .map(stored)
+            .map_err(store_error)
+    }
+
+    /// Opens the store behind `journal`. A wrong key or passcode is `WrongKey` and is
+    /// counted (the count is in the journal: store it); at the attempt limit passcodes are
+    /// refused with `AttemptLimitReached`; a moved device's store is `StoreRetired`.
+    /// `minGeneration` is the rollback anchor (a `storeGeneration` the app recorded
+    /// outside the store): a store below it is an older copy put back, refused with
+    /// `StoreRolledBack`, nothing loaded. Absent (or null), no check is made.
+    #[wasm_bindgen(js_name = openStored)]
+    pub fn open_stored(journal: &StoreJournal, unlock: JsValue, min_generation: JsValue) -> JsResult<Device> {
+        let (unlock, _) = unlock_arg(&unlock)?;
+        let min = if min_generation.is_undefined() || min_generation.is_null() {
+            0
+        } else {
+            whole(&min_generation, 9_007_199_254_740_991.0, "minGeneration")? as u64
+        };
+        StoredDevice::open_at_least(Box::new(journal.inner.handle()), &unlock, min).map(stored).map_err(store_error)
+    }
+
+    /// Creates the store behind `journal` from a `moveOut` container (opened with
+    /// `transferPasscode`); the device starts a new sender epoch.
+    #[wasm_bindgen(js_name = importStored)]
+    pub fn import_stored(
+        journal: &StoreJournal,
+        unlock: JsValue,
+        container: &[u8],
+        transfer_passcode_: String,
+    ) -> JsResult<Device> {
+        let (unlock, cost) = unlock_arg(&unlock)?;
+        let transfer = transfer_passcode(transfer_passcode_)?;
+        StoredDevice::import(Box::new(journal.inner.handle()), &unlock, cost, container, &transfer, &mut rng())
+            .map(stored)
+            .map_err(store_error)
+    }
+
+    /// Whether this device is kept in a store.
+    #[wasm_bindgen(getter, js_name = isStored)]
+    pub fn is_stored(&self) -> bool {
+        matches!(self.inner, Holder::Stored(_))
+    }
+
+    /// Deletes the kept result of the message with `digest` (from `decrypt`) once the app
+    /// has handled it durably; whether one was kept. Always false in memory.
+    pub fn ack(&mut self, digest: &[u8]) -> JsResult<bool> {
+        let digest = <[u8; 32]>::try_from(digest).map_err(|_| malformed("digest"))?;
+        match &mut self.inner {
+            Holder::Memory(_) => Ok(false),
+            Holder::Stored(s) => s.ack(&digest).map_err(device_error),
+        }
+    }
+
+    /// Re-wraps the store's data key under `new` (unlocked with `old`, counted if
+    /// wrong); no record is re-encrypted. `NotSupported` in memory.
+    #[wasm_bindgen(js_name = changePasscode)]
+    pub fn change_passcode(&mut self, old: JsValue, new: JsValue) -> JsResult<()> {
+        let ((old, _), (new, cost)) = (unlock_arg(&old)?, unlock_arg(&new)?);
+        let s = stored_mut(self, "an in-memory device has no passcode")?;
+        s.change_passcode(&old, &new, cost, &mut rng()).map_err(device_error)
+    }
+
+    /// Sets how many wrong passcodes the store tolerates before `AttemptLimitReached`
+    /// (at least 1). `NotSupported` in memory.
+    #[wasm_bindgen(js_name = setAttemptLimit)]
+    pub fn set_attempt_limit(&mut self, limit: u32) -> JsResult<()> {
+        stored_mut(self, "an in-memory device has no store")?.set_attempt_limit(limit).map_err(device_error)
+    }
+
+    /// Moves the device to a new installation: the whole device encrypted under
+    /// `transferPasscode` (for `importStored`; `cost` as in an unlock), and this store
+    /// retired in the same transaction (every later call on it is `StoreRetired`), so
+    /// live ratchet state never runs in two places. `NotSupported` in memory (use
+    /// `export`).
+    #[wasm_bindgen(js_name = moveOut)]
+    pub fn move_out(&mut self, transfer_passcode_: String, cost: JsValue) -> JsResult<Vec<u8>> {
+        let (transfer, cost) = (transfer_passcode(transfer_passcode_)?, cost_arg(&cost)?);
+        let s = stored_mut(self, "an in-memory device moves with export")?;
+        s.export(&transfer, cost, &mut rng()).map_err(device_error)
+    }
+
+    /// The store generation this device reflects (grows by one with every committed
+    /// operation, never decreases): record it outside the store as a rollback anchor and
+    /// pass it as `minGeneration` when opening. `undefined` in memory.
+    #[wasm_bindgen(getter, js_name = storeGeneration)]
+    pub fn store_generation(&self) -> Option<f64> {
+        match &self.inner {
+            Holder::Stored(s) => Some(s.generation() as f64),
+            Holder::Memory(_) => None,
+        }
+    }
+
+    /// Applies what other tabs committed, now (every operation also does this first).
+    #[wasm_bindgen(js_name = syncStore)]
+    pub fn sync_store(&mut self) -> JsResult<()> {
+        match &mut self.inner {
+            Holder::Memory(_) => Ok(()),
+            Holder::Stored(s) => s.sync_now().map_err(device_error),
+        }
+    }
+
+    /// After the JS layer failed to write a committed journal (an aborted IndexedDB
+    /// transaction) and reloaded the rows into the same `StoreJournal`: the device
+    /// reloads every record before its next operation, so state the disk never got is
+    /// never used. `storedGeneration` is `storeGeneration` as of the last transaction
+    /// the JS layer did store (a disk below it is still refused as rolled back). No-op
+    /// in memory.
+    #[wasm_bindgen(js_name = storeReloaded)]
+    pub fn store_reloaded(&mut self, stored_generation: f64) -> JsResult<()> {
+        let g = whole(&stored_generation.into(), 9_007_199_254_740_991.0, "storedGeneration")? as u64;
+        if let Holder::Stored(s) = &mut self.inner {
+            s.reload_before_next(g);
+        }
+        Ok(())
+    }
+}
 
 fn key32(b: &[u8]) -> JsResult<[u8; 32]> {
     <[u8; 32]>::try_from(b).map_err(|_| malformed("record key hash"))
@@ -127,9 +346,17 @@ impl StoreJournal {
     }
 
     /// After a failed IndexedDB write: every later call fails with `StoreCorrupt` (load
-    /// a new handle).
+    /// a new handle, or `reload` this one).
     pub fn poison(&self) {
         self.inner.poison();
+    }
+
+    /// Replaces this handle's rows in place with the rows read again from IndexedDB (as
+    /// `load`), clearing a poisoning; a stored device on this handle keeps it (call its
+    /// `storeReloaded`). Refused as `load` refuses.
+    pub fn reload(&self, meta: Vec<JsValue>, records: Vec<JsValue>) -> JsResult<()> {
+        let fresh = StoreJournal::load(meta, records)?;
+        self.inner.replace_with(fresh.inner).map_err(store_error)
     }
 
     /// Starts a transaction (the caller holds the store's Web Lock).

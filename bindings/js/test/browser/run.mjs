@@ -128,7 +128,106 @@ try {
     tab1.evaluate(() => s.newerSchemaRefused(lib, 'newer', {})));
   await check('store: rows are stored as the journal wrote them', () =>
     tab1.evaluate(() => s.rowsAreWhatTheJournalWrote(lib, 'rows', {})));
+
+  // 4. The store-backed Device (stored-device-scenarios.mjs): real IndexedDB and Web Locks.
+  await check('stored device: every Device capability is forwarded', () => tab1.evaluate(() => sd.everyCapabilityForwarded(lib)));
+  for (const [fn, title] of [
+    ['conversationAcrossReopen', 'a conversation with an in-memory device across a reopen of the store'],
+    ['groupsAndChannels', 'group and channel messages, across a reopen'],
+    ['wrongKeyChangesNothing', 'a wrong key rejects WrongKey, is counted and changes nothing'],
+    ['passcodeUnlock', 'passcode unlock, attempt limit, changePasscode'],
+    ['redeliveredUntilAck', 'a decrypt is redelivered until ack'],
+    ['moveOutAndImport', 'moveOut retires the store, importStoredDevice continues'],
+    ['abortNeverReleases', 'an aborted IndexedDB transaction never releases a result, and the device reloads'],
+    ['batchedCalls', 'calls queued while the store is busy share an IndexedDB transaction, each with its own result'],
+    ['rollbackAnchor', 'the rollback anchor (storeGeneration, minGeneration) refuses an older copy put back'],
+    ['platformKeyRecipe', 'the platform key recipe (non-extractable HMAC CryptoKey in IndexedDB)'],
+  ]) {
+    await check(`stored device: ${title}`, () => tab1.evaluate(([f, n]) => sd[f](lib, n, {}), [fn, `dev-${fn}`]));
+  }
+  await check('stored device: a page reload reopens the store and the conversation goes on', async () => {
+    // Bob (in memory) is carried over the reload as a snapshot; alice lives in IndexedDB.
+    const snap = await tab1.evaluate(async () => {
+      const bob = new lib.Device('bob', 1_700_000_000);
+      const alice = await lib.createStoredDevice('dev-reload', { platformKey: new Uint8Array(32).fill(5) }, 'alice', 1_700_000_000);
+      await alice.initiate('bob', bob.nextBundle());
+      bob.decrypt('alice', await alice.encrypt('bob', new TextEncoder().encode('before')));
+      const r = await alice.decrypt('bob', bob.encrypt('alice', new TextEncoder().encode('reply')));
+      await alice.ack(r.digest);
+      // No close: the reload drops the page with the handle open.
+      return Array.from(bob.export(new Uint8Array(32).fill(1)));
+    });
+    await tab1.reload();
+    await tab1.waitForFunction(() => window.__ready === true, null, { timeout: 60_000 });
+    await tab1.evaluate(async (snapshot) => {
+      const bob = lib.Device.import(new Uint8Array(32).fill(1), Uint8Array.from(snapshot));
+      const alice = await lib.openStoredDevice('dev-reload', { platformKey: new Uint8Array(32).fill(5) });
+      const t = new TextDecoder();
+      if (t.decode(bob.decrypt('alice', await alice.encrypt('bob', new TextEncoder().encode('after'))).plaintext) !== 'after') throw new Error('bob could not read alice after the reload');
+      const r = await alice.decrypt('bob', bob.encrypt('alice', new TextEncoder().encode('again')));
+      if (t.decode(r.plaintext) !== 'again' || r.redelivered) throw new Error('alice could not read bob after the reload');
+      await alice.close();
+    }, snap);
+  });
+  await check('stored device: two tabs encrypting to one peer never fork (the peer decrypts all, one session)', async () => {
+    const N = 15;
+    await tab1.evaluate(async () => { window.__tabs = await sd.tabsNeverFork(lib, 'dev-tabs', {}, 0); });
+    const [a, b] = await Promise.all([
+      tab1.evaluate((n) => sd.encryptMany(lib, 'dev-tabs', {}, 'tab1', n), N),
+      tab2.evaluate((n) => sd.encryptMany(lib, 'dev-tabs', {}, 'tab2', n), N),
+    ]);
+    const got = await tab1.evaluate((all) => sd.decryptAll(window.__tabs.bob, all), [...a, ...b]);
+    if (got !== 2 * N) throw new Error(`${got} of ${2 * N} decrypted`);
+  });
+  await check('stored device: a tab closed in the middle of encrypting loses no step (another tab continues, the peer decrypts all)', async () => {
+    const tabK = await storePage('killed');
+    const unlock = { platformKey: Array(32).fill(6) };
+    const bundle = await tab1.evaluate(() => { window.__kb = new lib.Device('bob', 1_700_000_000); return Array.from(window.__kb.nextBundle()); });
+    const first = await tabK.evaluate(async ([b, u]) => {
+      window.__alice = await lib.createStoredDevice('dev-killed', { platformKey: Uint8Array.from(u.platformKey) }, 'alice', 1_700_000_000);
+      await window.__alice.initiate('bob', Uint8Array.from(b));
+      return Array.from(await window.__alice.encrypt('bob', new TextEncoder().encode('first')));
+    }, [bundle, unlock]);
+    const reply = await tab1.evaluate((m) => { window.__kb.decrypt('alice', Uint8Array.from(m)); return Array.from(window.__kb.encrypt('alice', new Uint8Array([1]))); }, first);
+    await tabK.evaluate(async (m) => {
+      const r = await window.__alice.decrypt('bob', Uint8Array.from(m));
+      await window.__alice.ack(r.digest);
+      window.__sent = [];
+      // Encrypts until the page dies; only what resolved counts as sent.
+      (async () => { for (let i = 0; ; i++) window.__sent.push(Array.from(await window.__alice.encrypt('bob', new TextEncoder().encode(`k${i}`)))); })();
+    }, reply);
+    await new Promise((r) => setTimeout(r, 400));
+    const sent = await tabK.evaluate(() => window.__sent.slice());
+    await tabK.close({ runBeforeUnload: false }); // most likely in the middle of a transaction
+    if (sent.length < 5) throw new Error(`only ${sent.length} messages before the close`);
+    const after = await tab2.evaluate(async (u) => {
+      const alice = await lib.openStoredDevice('dev-killed', { platformKey: Uint8Array.from(u.platformKey) });
+      const out = [];
+      for (let i = 0; i < 5; i++) out.push(Array.from(await alice.encrypt('bob', new TextEncoder().encode(`after${i}`))));
+      await alice.close();
+      return out;
+    }, unlock);
+    const n = await tab1.evaluate((all) => {
+      const seen = new Set();
+      for (const m of all) {
+        const t = new TextDecoder().decode(window.__kb.decrypt('alice', Uint8Array.from(m)).plaintext);
+        if (seen.has(t)) throw new Error(`${t} twice`);
+        seen.add(t);
+      }
+      return seen.size;
+    }, [...sent, ...after]);
+    if (n !== sent.length + 5) throw new Error(`${n} of ${sent.length + 5} decrypted`);
+    console.log(`[store] closed tab: ${sent.length} messages sent before the close, 5 after from another tab, all decrypted`);
+  });
   if (process.env.GOCHAT_STORE_BENCH !== '0') {
+    const N = Number(process.env.GOCHAT_STORE_BENCH_N ?? 200);
+    const rounds = Number(process.env.GOCHAT_STORE_BENCH_ROUNDS ?? 1);
+    for (let round = 0; round < rounds * 2; round++) {
+      const durability = round % 2 ? 'relaxed' : 'strict';
+      const r = await tab1.evaluate(([n, d]) => benchStoredDevice(`bench-dev-${d}`, n, 20, d.split('-')[0]), [N, `${durability}-${round}`]);
+      console.log(`[store bench] stored device (${durability}), ${N} x 100 B after 20 warm-up: decrypt+ack ${r.decryptAck.toFixed(3)} ms/msg (in wasm ${r.decryptAckWasm.toFixed(3)}), decrypt+ack not awaited ${r.decryptAckPipelined.toFixed(3)} ms/msg, encrypt ${r.encrypt.toFixed(3)} ms/msg (in wasm ${r.encryptWasm.toFixed(3)}); in-memory decrypt ${r.memory.toFixed(3)} ms/msg`);
+    }
+
     const mem = await tab1.evaluate(() => benchMemory(300));
     const strict = await tab1.evaluate(() => benchStore('bench-strict', 200, 2048, 'strict'));
     const relaxed = await tab1.evaluate(() => benchStore('bench-relaxed', 200, 2048, 'relaxed'));

@@ -1726,6 +1726,14 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func setAttemptLimit(limit: UInt32) throws 
     
     /**
+     * The store generation: it grows by one with every committed operation and never
+     * decreases. Record it somewhere an attacker cannot roll back (the keystore, your
+     * server) and pass it to `open_stored` to detect a store file put back from a
+     * backup. `NotSupported` in memory.
+     */
+    func storeGeneration() throws  -> UInt64
+    
+    /**
      * Applies what other handles of the store (another process, the notification
      * extension) committed, now; every operation also does this first.
      */
@@ -1853,14 +1861,18 @@ public static func importStored(path: String, unlock: StoreUnlock, container: Da
     /**
      * Opens the store at `path`. A wrong key or passcode is `WrongKey` and is counted;
      * at the attempt limit passcodes are refused with `AttemptLimitReached`; a moved
-     * device's store is `StoreRetired`.
+     * device's store is `StoreRetired`. `min_generation` is the rollback anchor: the
+     * `store_generation` the app recorded outside the file (keystore, server); a store
+     * below it is an older copy put back and is refused with `StoreRolledBack`, nothing
+     * loaded. Omitted (null), no check is made.
      */
-public static func openStored(path: String, unlock: StoreUnlock)throws  -> Device  {
+public static func openStored(path: String, unlock: StoreUnlock, minGeneration: UInt64? = nil)throws  -> Device  {
     return try  FfiConverterTypeDevice_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
         uniffiCallStatus in
     uniffi_gochat_e2ee_ffi_fn_constructor_device_open_stored(
         FfiConverterString.lower(path),
-        FfiConverterTypeStoreUnlock_lower(unlock),uniffiCallStatus
+        FfiConverterTypeStoreUnlock_lower(unlock),
+        FfiConverterOptionUInt64.lower(minGeneration),uniffiCallStatus
     )
 })
 }
@@ -3010,6 +3022,21 @@ open func setAttemptLimit(limit: UInt32)throws   {try rustCallWithError(FfiConve
         FfiConverterUInt32.lower(limit),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The store generation: it grows by one with every committed operation and never
+     * decreases. Record it somewhere an attacker cannot roll back (the keystore, your
+     * server) and pass it to `open_stored` to detect a store file put back from a
+     * backup. `NotSupported` in memory.
+     */
+open func storeGeneration()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_store_generation(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -8706,6 +8733,17 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */retryMayHelp: Bool
     )
     /**
+     * The store is older than the generation the app recorded outside it (a restored backup, a disk or VM snapshot, a copied-back file): nothing was loaded; do not run the device from it.
+     */
+    case StoreRolledBack(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
+    /**
      * A store-backed device was asked to move (`export` / `move_out`) while decrypted
      * results wait for `ack`: they do not move with it. Handle and acknowledge them,
      * then move; nothing was written and the store stays live.
@@ -9095,7 +9133,11 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
-        case 88: return .InboxNotEmpty(
+        case 88: return .StoreRolledBack(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 89: return .InboxNotEmpty(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -9633,8 +9675,14 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
         
-        case let .InboxNotEmpty(detail,retryMayHelp):
+        case let .StoreRolledBack(detail,retryMayHelp):
             writeInt(&buf, Int32(88))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .InboxNotEmpty(detail,retryMayHelp):
+            writeInt(&buf, Int32(89))
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
@@ -10204,6 +10252,30 @@ fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -11198,6 +11270,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_attempt_limit() != 53851) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_store_generation() != 41309) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_sync_store() != 8450) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -11294,7 +11369,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_import_stored() != 52662) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_open_stored() != 12201) {
+    if (uniffi_gochat_e2ee_ffi_checksum_constructor_device_open_stored() != 57991) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_constructor_attachmentdecryptor_new() != 58093) {

@@ -121,7 +121,7 @@ impl Session {
         let ad = r.bytes(SESSION_AD_BYTES)?.to_vec();
         let base_key = r.array()?;
         let pending = if r.flag("pending flag")? {
-            Some(PreKeyHeader::read(r).map_err(|_| DecodeError::InvalidValue("pending prekey header"))?)
+            Some(PreKeyHeader::read_trusted(r).map_err(|_| DecodeError::InvalidValue("pending prekey header"))?)
         } else {
             None
         };
@@ -402,7 +402,7 @@ impl SessionRecord {
         let mut sent = VecDeque::with_capacity(n);
         for _ in 0..n {
             let digest = r.array()?;
-            let recipient = IdentityKey::read(r).map_err(bad_identity)?;
+            let recipient = IdentityKey::read_trusted(r).map_err(bad_identity)?;
             sent.push_back(SentMessage { digest, recipient, base_key: r.array()? });
         }
         Ok(SessionRecord { sessions, sent })

@@ -276,8 +276,9 @@ impl TrustStore {
     /// Reads an entry written by [`TrustStore::write_entry`] (opaque to callers).
     pub(crate) fn read_entry(r: &mut Reader<'_>) -> Result<PinnedEntry, DecodeError> {
         let bad = |_| DecodeError::InvalidValue("pinned identity");
-        let pinned = IdentityKey::read(r).map_err(bad)?;
-        let pending = if r.flag("pending identity flag")? { Some(IdentityKey::read(r).map_err(bad)?) } else { None };
+        let pinned = IdentityKey::read_trusted(r).map_err(bad)?;
+        let pending =
+            if r.flag("pending identity flag")? { Some(IdentityKey::read_trusted(r).map_err(bad)?) } else { None };
         Ok(PinnedEntry(PeerTrust { pinned, pending }))
     }
 
@@ -322,9 +323,9 @@ impl TrustStore {
         let bad = |_| DecodeError::InvalidValue("pinned identity");
         for _ in 0..n {
             let name = read_name(r)?;
-            let pinned = IdentityKey::read(r).map_err(bad)?;
+            let pinned = IdentityKey::read_trusted(r).map_err(bad)?;
             let pending =
-                if r.flag("pending identity flag")? { Some(IdentityKey::read(r).map_err(bad)?) } else { None };
+                if r.flag("pending identity flag")? { Some(IdentityKey::read_trusted(r).map_err(bad)?) } else { None };
             if peers.insert(name, PeerTrust { pinned, pending }).is_some() {
                 return Err(DecodeError::InvalidValue("duplicate pinned peer"));
             }

@@ -275,7 +275,7 @@ uint64_t uniffi_gochat_e2ee_ffi_fn_constructor_device_import_stored(RustBuffer p
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CONSTRUCTOR_DEVICE_OPEN_STORED
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_CONSTRUCTOR_DEVICE_OPEN_STORED
-uint64_t uniffi_gochat_e2ee_ffi_fn_constructor_device_open_stored(RustBuffer path, RustBuffer unlock, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_gochat_e2ee_ffi_fn_constructor_device_open_stored(RustBuffer path, RustBuffer unlock, RustBuffer min_generation, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_APPROVE_IDENTITY
@@ -666,6 +666,11 @@ RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_move_out(uint64_t ptr, RustBu
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SET_ATTEMPT_LIMIT
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SET_ATTEMPT_LIMIT
 void uniffi_gochat_e2ee_ffi_fn_method_device_set_attempt_limit(uint64_t ptr, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_STORE_GENERATION
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_STORE_GENERATION
+uint64_t uniffi_gochat_e2ee_ffi_fn_method_device_store_generation(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_SYNC_STORE
@@ -1895,6 +1900,12 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_move_out(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_SET_ATTEMPT_LIMIT
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_SET_ATTEMPT_LIMIT
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_set_attempt_limit(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_STORE_GENERATION
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_STORE_GENERATION
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_store_generation(void
     
 );
 #endif

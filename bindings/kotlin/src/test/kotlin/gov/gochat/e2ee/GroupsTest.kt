@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
 
 /** Devices by name with pairwise sessions, and the app's delivery of key messages. */
-class Net(vararg names: String, sessions: Boolean = true) {
+class Net(vararg names: String, sessions: Boolean = true, private val fast: Boolean = false) {
     val d = LinkedHashMap<String, Device>()
 
     init {
@@ -17,7 +17,7 @@ class Net(vararg names: String, sessions: Boolean = true) {
         if (sessions) for (i in names.indices) for (j in i + 1 until names.size) connect(names[i], names[j])
     }
 
-    fun add(name: String): Device = Device(name, NOW).also {
+    fun add(name: String): Device = Device(name, NOW).let { if (fast) FastDevice.of(it).also { _ -> it.close() } else it }.also {
         it.generateOneTimePrekeys(8u)
         it.generatePqPrekeys(8u, NOW)
         d[name] = it
