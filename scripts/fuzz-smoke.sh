@@ -2,7 +2,7 @@
 # Fuzz smoke test: runs every cargo-fuzz target for a bounded time and fails on any
 # crash, leak, timeout or OOM. Prints one line per target.
 #
-#   scripts/fuzz-smoke.sh                 # 15 s per target (22 targets: about 7 min with the build)
+#   scripts/fuzz-smoke.sh                 # 15 s per target (26 targets: about 8 min with the build)
 #   FUZZ_SECONDS=600 scripts/fuzz-smoke.sh
 #   FUZZ_TARGETS="conversation snapshot" scripts/fuzz-smoke.sh
 #
@@ -16,7 +16,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here/fuzz"
 
 seconds="${FUZZ_SECONDS:-15}"
-targets="${FUZZ_TARGETS:-bundle prekey_message ratchet_message snapshot retry_request conversation group_message distribution announcement commit_welcome group attachment_header attachment_pointer attachment_stream safety_number device_list device_endorsement provisioning_offer provisioning_message certificate_chain revocation_list state_record store_record store_keyslot}"
+targets="${FUZZ_TARGETS:-bundle prekey_message ratchet_message snapshot retry_request conversation group_message distribution announcement commit_welcome group attachment_header attachment_pointer attachment_stream safety_number device_list device_endorsement provisioning_offer provisioning_message certificate_chain revocation_list state_record store_record store_keyslot store_export store_inbox}"
 work="${FUZZ_WORK:-$(mktemp -d -t gochat-fuzz.XXXXXX)}"
 mkdir -p "$work"
 

@@ -79,3 +79,49 @@ def test_moving_a_device_retires_the_old_store():
             alice.encrypt("bob", b"from the old phone")
         moved = g.Device.import_stored(os.path.join(d, "new.sqlite"), KEY, container, "transfer", SMALL)
         assert bob.decrypt("alice", moved.encrypt("bob", b"new phone")).plaintext == b"new phone"
+
+
+def in_group(path):
+    """Alice (stored) and Bob with sessions both ways, in a group Bob made with Alice."""
+    alice, bob = start(path)
+    hi = alice.decrypt("bob", bob.encrypt("alice", b"hi"))
+    assert alice.ack(hi.digest)
+    member = g.GroupMemberRecord(name="alice", identity_key=alice.identity_key(), admin=False)
+    ch = bob.group_create([member], NOW)
+    alice.group_join(ch.welcome, NOW)
+    for o in ch.outgoing:
+        alice.group_receive("bob", o.message)
+    return alice, bob, ch.group_id
+
+
+def test_group_and_channel_results_are_redelivered_until_ack():
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "alice.sqlite")
+        alice, bob, gid = in_group(path)
+        sent = bob.group_encrypt(gid, b"to the group", NOW)
+        got = alice.group_decrypt("bob", sent.message)
+        assert got.plaintext == b"to the group" and not got.redelivered and len(got.digest) == 32
+        agency = g.Device("agency", NOW)
+        cid = agency.channel_create(g.ChannelKind.PUBLIC)
+        alice.channel_subscribe(cid, agency.channel_public_key(cid), g.ChannelKind.PUBLIC)
+        post = agency.channel_announce(cid, g.ContentType.TEXT, b"notice", NOW)
+        first = alice.channel_receive(post, NOW)
+        assert first.is_announcement() and not first.redelivered
+        # Moving now would lose both results: refused, and the store stays live.
+        with pytest.raises(g.GoChatError.InboxNotEmpty):
+            alice.move_out("transfer", SMALL)
+        del alice
+        alice = g.Device.open_stored(path, KEY)
+        again = alice.group_decrypt("bob", sent.message)
+        assert again.redelivered and again.plaintext == got.plaintext and again.digest == got.digest
+        second = alice.channel_receive(post, NOW)
+        assert second.redelivered and second.announcement.body == b"notice"
+        assert alice.ack(got.digest) and alice.ack(first.digest)
+        with pytest.raises(g.GoChatError.Duplicate):
+            alice.group_decrypt("bob", sent.message)
+        with pytest.raises(g.GoChatError.StaleSequence):
+            alice.channel_receive(post, NOW)
+        container = alice.move_out("transfer", SMALL)
+        moved = g.Device.import_stored(os.path.join(d, "new.sqlite"), KEY, container, "transfer", SMALL)
+        later = bob.group_encrypt(gid, b"after the move", NOW)
+        assert moved.group_decrypt("bob", later.message).plaintext == b"after the move"

@@ -178,6 +178,8 @@ impl Driver {
                 return self.dispatch_memory(obj, rng);
             }
             "decrypt" => crate::interop_store::decrypt(&mut store, obj, rng),
+            "group_decrypt" => crate::interop_store::group_decrypt(&mut store, obj, rng),
+            "channel_receive" => crate::interop_store::channel_receive(&mut store, obj, rng),
             "ack" => crate::interop_store::ack(&mut store, obj),
             "store_generation" => Ok(json!({ "generation": store.generation() })),
             "export" => Err(Failure {

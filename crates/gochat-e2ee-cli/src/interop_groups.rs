@@ -92,14 +92,7 @@ pub fn dispatch(op: &str, device: &mut Device, obj: &Map<String, Value>, rng: &m
         "group_decrypt" => {
             let peer = str_arg(obj, "peer")?;
             let message = b64_arg(obj, "message")?;
-            let p = device.group_decrypt(peer, &message)?;
-            json!({
-                "plaintext": B64.encode(&p.plaintext),
-                "sender": p.sender,
-                "sender_identity": B64.encode(p.sender_identity.to_bytes()),
-                "key_id": p.key_id,
-                "iteration": p.iteration,
-            })
+            group_plaintext_json(&device.group_decrypt(peer, &message)?)
         }
         "group_receive" => {
             let peer = str_arg(obj, "peer")?;
@@ -176,20 +169,36 @@ pub fn dispatch(op: &str, device: &mut Device, obj: &Map<String, Value>, rng: &m
         }
         "channel_receive" => {
             let post = b64_arg(obj, "post")?;
-            match device.channel_receive(&post, now_arg(obj)?)? {
-                Received::Announcement(a) => {
-                    let mut v = announcement_json(&a);
-                    v["kind"] = json!("announcement");
-                    v
-                }
-                Received::KeyRotated { old, new, seq } => {
-                    json!({ "kind": "key_rotated", "old_key": B64.encode(old), "new_key": B64.encode(new), "seq": seq })
-                }
-            }
+            channel_received_json(&device.channel_receive(&post, now_arg(obj)?)?)
         }
         "channel_forget" => json!({ "forgotten": device.channel_forget(&channel_arg(obj)?) }),
         other => return Err(Failure { error: "UnknownOp", detail: format!("unknown op {other:?}") }),
     })
+}
+
+/// The result of `group_decrypt`.
+pub(crate) fn group_plaintext_json(p: &gochat_e2ee::group::GroupPlaintext) -> Value {
+    json!({
+        "plaintext": B64.encode(&p.plaintext),
+        "sender": p.sender,
+        "sender_identity": B64.encode(p.sender_identity.to_bytes()),
+        "key_id": p.key_id,
+        "iteration": p.iteration,
+    })
+}
+
+/// The result of `channel_receive`.
+pub(crate) fn channel_received_json(r: &Received) -> Value {
+    match r {
+        Received::Announcement(a) => {
+            let mut v = announcement_json(a);
+            v["kind"] = json!("announcement");
+            v
+        }
+        Received::KeyRotated { old, new, seq } => {
+            json!({ "kind": "key_rotated", "old_key": B64.encode(old), "new_key": B64.encode(new), "seq": seq })
+        }
+    }
 }
 
 pub(crate) fn change_json(c: &GroupChange) -> Value {

@@ -64,11 +64,7 @@ pub(crate) fn open(obj: &Map<String, Value>) -> Result<StoredDevice, Failure> {
 pub(crate) fn decrypt(s: &mut StoredDevice, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Value, Failure> {
     let peer = str_arg(obj, "peer")?;
     let message = b64_arg(obj, "message")?;
-    let keep = match obj.get("ack") {
-        None => false,
-        Some(Value::Bool(b)) => !b,
-        Some(_) => return Err(Failure::bad_request("`ack` must be a boolean")),
-    };
+    let keep = keep_arg(obj)?;
     let r = s.decrypt(peer, &message, rng)?;
     if !keep {
         let _ = s.ack(&r.digest)?;
@@ -80,6 +76,54 @@ pub(crate) fn decrypt(s: &mut StoredDevice, obj: &Map<String, Value>, rng: &mut 
         "digest": B64.encode(r.digest),
         "redelivered": r.redelivered,
     }))
+}
+
+/// Whether the request keeps its result in the inbox (`"ack": false`; default: acknowledged
+/// at once).
+fn keep_arg(obj: &Map<String, Value>) -> Result<bool, Failure> {
+    match obj.get("ack") {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(!b),
+        Some(_) => Err(Failure::bad_request("`ack` must be a boolean")),
+    }
+}
+
+/// Adds the inbox fields to a result, and acknowledges it unless the request keeps it.
+fn inbox_result(
+    s: &mut StoredDevice,
+    obj: &Map<String, Value>,
+    mut v: Value,
+    digest: &[u8; 32],
+    redelivered: bool,
+) -> Result<Value, Failure> {
+    if !keep_arg(obj)? {
+        let _ = s.ack(digest)?;
+    }
+    v["digest"] = json!(B64.encode(digest));
+    v["redelivered"] = json!(redelivered);
+    Ok(v)
+}
+
+/// `group_decrypt` on a store-backed device: the result is committed with the chain
+/// step; acknowledged at once unless `"ack": false`.
+pub(crate) fn group_decrypt(s: &mut StoredDevice, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Value, Failure> {
+    let peer = str_arg(obj, "peer")?;
+    let message = b64_arg(obj, "message")?;
+    let _ = keep_arg(obj)?;
+    let g = s.group_decrypt(peer, &message, rng)?;
+    let v = crate::interop_groups::group_plaintext_json(&g.plaintext);
+    inbox_result(s, obj, v, &g.digest, g.redelivered)
+}
+
+/// `channel_receive` on a store-backed device: the result is committed with the
+/// sequence step; acknowledged at once unless `"ack": false`.
+pub(crate) fn channel_receive(s: &mut StoredDevice, obj: &Map<String, Value>, rng: &mut Rng) -> Result<Value, Failure> {
+    let post = b64_arg(obj, "post")?;
+    let now = crate::interop::now_arg(obj)?;
+    let _ = keep_arg(obj)?;
+    let p = s.channel_receive(&post, now, rng)?;
+    let v = crate::interop_groups::channel_received_json(&p.received);
+    inbox_result(s, obj, v, &p.digest, p.redelivered)
 }
 
 /// `ack`: deletes the kept result of the message with `digest`.

@@ -982,3 +982,69 @@ fn a_store_backed_device_survives_killing_the_driver() {
     d.err("new_device", json!({"device": "carol", "user": "carol", "store": store}), "StoreExists");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `group_decrypt` and `channel_receive` on a store-backed device keep their result in
+/// the store's inbox with `"ack": false`: after the driver is killed and restarted, the
+/// same message returns the same result (`redelivered`) until an `ack`.
+#[test]
+fn store_backed_group_and_channel_results_survive_killing_the_driver() {
+    let dir = std::env::temp_dir().join(format!("gochat-interop-inbox-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = dir.join("ana.sqlite").to_string_lossy().into_owned();
+    let mut peer = Driver::spawn();
+    peer.ok("new_device", json!({"device": "ben", "user": "ben", "now": NOW}));
+    peer.ok("new_device", json!({"device": "agency", "user": "agency", "now": NOW}));
+    let mut d = Driver::spawn();
+    d.ok("new_device", json!({"device": "ana", "user": "ana", "now": NOW, "store": store}));
+    // Pairwise sessions both ways (Ana must have pinned Ben to join his group).
+    let bundle = peer.ok("bundle", json!({"device": "ben"}))["bundle"].clone();
+    d.ok("init", json!({"device": "ana", "peer": "ben", "bundle": bundle}));
+    let m = d.encrypt("ana", "ben", "hi");
+    peer.decrypt("ben", "ana", &m);
+    let r = peer.encrypt("ben", "ana", "hi");
+    d.decrypt("ana", "ben", &r);
+    let members = json!([member(&mut d, "ana", false)]);
+    let created = peer.ok("group_create", json!({"device": "ben", "members": members, "now": NOW}));
+    let gid = created["group_id"].clone();
+    d.ok("group_join", json!({"device": "ana", "welcome": created["welcome"], "now": NOW}));
+    for o in created["outgoing"].as_array().unwrap() {
+        d.ok("receive_control", json!({"device": "ana", "peer": "ben", "message": o["message"]}));
+    }
+    let sent = peer
+        .ok("group_encrypt", json!({"device": "ben", "group_id": gid, "plaintext": B64.encode("kept"), "now": NOW}));
+    let first =
+        d.ok("group_decrypt", json!({"device": "ana", "peer": "ben", "message": sent["message"], "ack": false}));
+    assert_eq!(first["redelivered"], json!(false));
+    assert_eq!(first["plaintext"], json!(B64.encode("kept")));
+    let digest = first["digest"].clone();
+    assert_eq!(B64.decode(digest.as_str().unwrap()).unwrap().len(), 32);
+    // A channel post, kept too.
+    let public = peer.ok("channel_create", json!({"device": "agency", "kind": "public"}));
+    let (pid, pkey) = (public["channel_id"].clone(), public["channel_key"].clone());
+    d.ok("channel_subscribe", json!({"device": "ana", "channel_id": pid, "channel_key": pkey, "kind": "public"}));
+    let post = peer.ok(
+        "channel_announce",
+        json!({"device": "agency", "channel_id": pid, "content_type": "text", "body": B64.encode("notice"), "now": NOW}),
+    )["post"]
+        .clone();
+    let got = d.ok("channel_receive", json!({"device": "ana", "post": post, "now": NOW, "ack": false}));
+    assert_eq!((got["kind"].clone(), got["redelivered"].clone()), (json!("announcement"), json!(false)));
+    d.err("group_decrypt", json!({"device": "ana", "peer": "ben", "message": sent["message"], "ack": 1}), "BadRequest");
+    d.child.kill().unwrap();
+    let _ = d.child.wait();
+    let mut d = Driver::spawn();
+    d.ok("open_device", json!({"device": "ana", "store": store}));
+    let again =
+        d.ok("group_decrypt", json!({"device": "ana", "peer": "ben", "message": sent["message"], "ack": false}));
+    assert_eq!(again["redelivered"], json!(true));
+    assert_eq!((again["plaintext"].clone(), again["digest"].clone()), (first["plaintext"].clone(), digest.clone()));
+    assert_eq!(d.ok("ack", json!({"device": "ana", "digest": digest}))["acknowledged"], json!(true));
+    d.err("group_decrypt", json!({"device": "ana", "peer": "ben", "message": sent["message"]}), "Duplicate");
+    // Without `ack: false` the redelivered post is acknowledged at once.
+    let post_again = d.ok("channel_receive", json!({"device": "ana", "post": post, "now": NOW}));
+    assert_eq!((post_again["redelivered"].clone(), post_again["digest"].clone()), (json!(true), got["digest"].clone()));
+    assert_eq!(post_again["body"], got["body"]);
+    d.err("channel_receive", json!({"device": "ana", "post": post, "now": NOW}), "StaleSequence");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -149,6 +149,8 @@ fn a_changed_store_vector_is_reported() {
             "store_keyslot: intermediates.slots[1].argon2id_output",
         ),
         ("store_records.json", "/outputs/records/1/key_hash", "store_records: outputs.records[1].key_hash"),
+        ("store_export.json", "/outputs/container", "store_export: outputs.container"),
+        ("store_inbox.json", "/outputs/entries/2/entry", "store_inbox: outputs.entries[2].entry"),
     ] {
         let path = tmp.join(file_name);
         let original = std::fs::read_to_string(&path).unwrap();

@@ -9,7 +9,10 @@ use gochat_e2ee as core;
 use gochat_e2ee::channel::ChannelId;
 use gochat_e2ee::ErrorCode;
 
+use gochat_e2ee_store::inbox::channel_digest;
+
 use crate::groups::{bytes32, fan_out, outgoing, withheld, FanOutRecord, OutgoingRecord, WithheldRecord};
+use crate::holder::Holder;
 use crate::{rng, Device, IdentityEvent, Result, SenderKeyReceivedRecord};
 
 fn channel_id_arg(bytes: &[u8]) -> Result<ChannelId> {
@@ -100,13 +103,20 @@ impl From<core::channel::Announcement> for AnnouncementRecord {
     }
 }
 
-/// What `channel_receive` accepted.
+/// What `channel_receive` accepted. Every variant carries the post's inbox `digest` (32
+/// bytes; on a store-backed device pass it to `ack` once the app has handled the post)
+/// and `redelivered` (true: the store kept this result from an earlier delivery that was
+/// not acknowledged, and nothing advanced; the app may have handled it already).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum ChannelReceivedRecord {
     /// An announcement (public, or decrypted from a restricted post).
     Announcement {
         /// The announcement.
         announcement: AnnouncementRecord,
+        /// The post's inbox digest (32 bytes), for `ack`.
+        digest: Vec<u8>,
+        /// True if the store returned a kept, unacknowledged result again.
+        redelivered: bool,
     },
     /// The channel's signing key was replaced: posts are accepted only from `new` now.
     KeyRotated {
@@ -116,15 +126,22 @@ pub enum ChannelReceivedRecord {
         new: Vec<u8>,
         /// The rotation's sequence number.
         seq: u64,
+        /// The post's inbox digest (32 bytes), for `ack`.
+        digest: Vec<u8>,
+        /// True if the store returned a kept, unacknowledged result again.
+        redelivered: bool,
     },
 }
 
-impl From<core::channel::Received> for ChannelReceivedRecord {
-    fn from(r: core::channel::Received) -> Self {
+impl ChannelReceivedRecord {
+    fn new(r: core::channel::Received, digest: [u8; 32], redelivered: bool) -> Self {
+        let digest = digest.to_vec();
         match r {
-            core::channel::Received::Announcement(a) => ChannelReceivedRecord::Announcement { announcement: a.into() },
+            core::channel::Received::Announcement(a) => {
+                ChannelReceivedRecord::Announcement { announcement: a.into(), digest, redelivered }
+            }
             core::channel::Received::KeyRotated { old, new, seq } => {
-                ChannelReceivedRecord::KeyRotated { old: old.to_vec(), new: new.to_vec(), seq }
+                ChannelReceivedRecord::KeyRotated { old: old.to_vec(), new: new.to_vec(), seq, digest, redelivered }
             }
         }
     }
@@ -250,8 +267,19 @@ impl Device {
     /// a missed rotation, retry once it arrives), a post dated too far after `now`
     /// (`FromFuture`), a restricted post whose key has not arrived (`MissingSenderKey`:
     /// retry after it has).
+    ///
+    /// On a store-backed device the result is kept in the store's inbox, committed with
+    /// the sequence step, until `ack(digest)`: the same post delivered again (after a
+    /// crash) returns it again with `redelivered` set instead of `StaleSequence`.
     pub fn channel_receive(&self, post: Vec<u8>, now: u64) -> Result<ChannelReceivedRecord> {
-        Ok(self.with(|d| d.channel_receive(&post, now))?.into())
+        let (received, digest, redelivered) = self.with_holder(|h| match h {
+            Holder::Memory(d) => Ok((d.channel_receive(&post, now)?, channel_digest(&post), false)),
+            Holder::Stored(s) => {
+                let p = s.channel_receive(&post, now, &mut rng())?;
+                Ok((p.received, p.digest, p.redelivered))
+            }
+        })?;
+        Ok(ChannelReceivedRecord::new(received, digest, redelivered))
     }
 
     /// Receives any pairwise control message from `peer`: a group sender key or a

@@ -9,6 +9,9 @@ use gochat_e2ee::group::{GroupId, GroupMember, RotationPolicy};
 use gochat_e2ee::ErrorCode;
 use zeroize::Zeroizing;
 
+use gochat_e2ee_store::inbox::group_digest;
+
+use crate::holder::Holder;
 use crate::{identity_key_arg, rng, Device, GoChatError, IdentityEvent, Result};
 
 /// `bytes` as a 32-byte array, or `code` naming `what` and the length given.
@@ -177,6 +180,12 @@ pub struct GroupPlaintextRecord {
     pub key_id: u32,
     /// The message's iteration on that generation.
     pub iteration: u32,
+    /// The message's inbox digest (32 bytes): on a store-backed device, pass it to `ack`
+    /// once the app has handled the message.
+    pub digest: Vec<u8>,
+    /// True if the store returned a kept, unacknowledged result again (nothing advanced;
+    /// the app may have handled it already and must deduplicate by `digest`).
+    pub redelivered: bool,
 }
 
 /// A group sender key received over a pairwise session.
@@ -304,14 +313,26 @@ impl Device {
     /// wrong one fails the signature). `MissingSenderKey`: the sender's key has not
     /// arrived; keep the message and decrypt it again once it has. On any error,
     /// nothing changes.
+    ///
+    /// On a store-backed device the result is kept in the store's inbox, committed with
+    /// the chain step, until `ack(digest)`: the same message delivered again (after a
+    /// crash) returns it again with `redelivered` set instead of `Duplicate`.
     pub fn group_decrypt(&self, sender: String, message: Vec<u8>) -> Result<GroupPlaintextRecord> {
-        let p = self.with(|d| d.group_decrypt(&sender, &message))?;
+        let (p, digest, redelivered) = self.with_holder(|h| match h {
+            Holder::Memory(d) => Ok((d.group_decrypt(&sender, &message)?, group_digest(&message), false)),
+            Holder::Stored(s) => {
+                let g = s.group_decrypt(&sender, &message, &mut rng())?;
+                Ok((g.plaintext, g.digest, g.redelivered))
+            }
+        })?;
         Ok(GroupPlaintextRecord {
             plaintext: p.plaintext,
             sender: p.sender,
             sender_identity: p.sender_identity.to_bytes().to_vec(),
             key_id: p.key_id,
             iteration: p.iteration,
+            digest: digest.to_vec(),
+            redelivered,
         })
     }
 

@@ -140,8 +140,9 @@ impl Device {
         self.with_holder(|h| Ok(matches!(h, Holder::Stored(_)))).unwrap_or(false)
     }
 
-    /// Deletes the kept result of the message with `digest` (from `decrypt`) once the app
-    /// has handled it durably; whether one was kept. Always false in memory.
+    /// Deletes the kept result of the message with `digest` (from `decrypt`,
+    /// `group_decrypt` or `channel_receive`) once the app has handled it durably; whether
+    /// one was kept. Always false in memory.
     pub fn ack(&self, digest: Vec<u8>) -> Result<bool> {
         let digest: [u8; 32] = digest
             .as_slice()
@@ -174,7 +175,8 @@ impl Device {
     /// Moves the device to a new installation: the whole device encrypted under
     /// `transfer_passcode` (for `import_stored`), and this store retired in the same
     /// transaction (every later call on it is `StoreRetired`), so live ratchet state
-    /// never runs in two places.
+    /// never runs in two places. Refused with `InboxNotEmpty` (nothing written, the store
+    /// stays live) while any decrypted result waits for `ack`: acknowledge them first.
     pub fn move_out(&self, transfer_passcode: String, cost: Option<PasscodeCost>) -> Result<Vec<u8>> {
         let transfer = Passcode::from_text(&transfer_passcode).map_err(StoreError::from)?;
         self.with_holder(|h| match h {

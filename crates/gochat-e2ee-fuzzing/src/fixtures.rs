@@ -160,6 +160,7 @@ fn build() -> Fixtures {
     seeds.extend(crate::certificates::seeds());
     seeds.extend(crate::records::seeds());
     seeds.extend(crate::store::seeds());
+    seeds.extend(crate::store_formats::seeds());
 
     Fixtures { prekey_bob, ratchet_bob, retry_alice, retry_sent, conversation_alice, conversation_bob, seeds }
 }

@@ -28,6 +28,7 @@ pub mod provisioning;
 pub mod records;
 pub mod sealed;
 pub mod store;
+pub mod store_formats;
 pub mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,6 +48,7 @@ pub use groups::{commit_welcome, distribution, group_message};
 pub use provisioning::{provisioning_message, provisioning_offer};
 pub use records::state_record;
 pub use store::{store_keyslot, store_record};
+pub use store_formats::{store_export, store_inbox};
 pub use trust::safety_number;
 
 /// The fixed snapshot key used by the `snapshot` target and its seeds.
@@ -54,7 +56,7 @@ pub const SNAPSHOT_KEY: [u8; 32] = [0x5A; 32];
 
 /// The names of all targets, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [&str; 24] = [
+pub const TARGETS: [&str; 26] = [
     "bundle",
     "prekey_message",
     "ratchet_message",
@@ -79,6 +81,8 @@ pub const TARGETS: [&str; 24] = [
     "state_record",
     "store_record",
     "store_keyslot",
+    "store_export",
+    "store_inbox",
 ];
 
 /// Runs the target called `name` on `data` (for the replay test and tools).
@@ -108,6 +112,8 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "state_record" => state_record(data),
         "store_record" => store_record(data),
         "store_keyslot" => store_keyslot(data),
+        "store_export" => store_export(data),
+        "store_inbox" => store_inbox(data),
         _ => return None,
     })
 }

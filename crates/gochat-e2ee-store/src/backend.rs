@@ -108,6 +108,13 @@ pub enum StoreError {
         /// The generation it should hold at least.
         expected: u64,
     },
+    /// `export` while decrypted results wait for `ack`: the inbox does not move with
+    /// the device, so the app must handle and acknowledge them first. Nothing was written.
+    #[error("{pending} decrypted messages wait for ack: acknowledge them before moving the device")]
+    InboxNotEmpty {
+        /// Results waiting for `ack`.
+        pending: u32,
+    },
 }
 
 impl StoreError {
@@ -146,6 +153,7 @@ impl StoreError {
             StoreError::Retired => C::StoreRetired,
             StoreError::AttemptLimitReached { .. } => C::AttemptLimitReached,
             StoreError::InboxFull => C::InboxFull,
+            StoreError::InboxNotEmpty { .. } => C::InboxNotEmpty,
         }
     }
 }

@@ -11,23 +11,27 @@
 //!   store's generation with its own and applies the rows other handles (threads,
 //!   processes: the iOS notification extension beside the app) committed since. Two
 //!   handles never run an operation on the same state, so a session never forks.
-//! - **The decrypt result is part of the transaction** ([`StoredDevice::decrypt`]): the
-//!   plaintext waits in an inbox, sealed like every record, until the app calls
+//! - **The decrypt result is part of the transaction** ([`StoredDevice::decrypt`],
+//!   [`StoredDevice::group_decrypt`], [`StoredDevice::channel_receive`]): the result
+//!   waits in an inbox, sealed like every record, until the app calls
 //!   [`StoredDevice::ack`]; the same message delivered again (after a crash) returns the
-//!   same result instead of `Duplicate`.
+//!   same result instead of `Duplicate` / `StaleSequence`, and advances nothing.
 //!
 //! Row plaintext (what the record cipher seals) = `u32 BE key length || RecordKey ||
-//! record`. Store-private record kinds start at 0x80: `0x80 || message digest (32)` is an
-//! inbox entry (`docs/store.md`).
+//! record`. Store-private record kinds start at 0x80: `0x80 || digest (32)` is an inbox
+//! entry ([`crate::inbox`]; `docs/protocol.md` §16).
 
 use std::collections::HashMap;
 
+use gochat_e2ee::channel::{ChannelId, Received as ChannelReceived};
+use gochat_e2ee::group::GroupPlaintext;
 use gochat_e2ee::records::RecordKey;
-use gochat_e2ee::{ChangeReason, Decrypted, Device, IdentityEvent, IdentityKey, SnapshotKey};
+use gochat_e2ee::{Decrypted, Device, SnapshotKey};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::backend::{Backend, StoreError};
+use crate::inbox::{channel_digest, direct_digest, group_digest, inbox_key, InboxEntry};
 use crate::vault::{Argon2Params, DataKey, Keyslot, Passcode, RecordCipher, StoreId, Unlock, VaultError};
 
 /// At most this many decrypted results wait for [`StoredDevice::ack`]; a decrypt beyond
@@ -37,14 +41,8 @@ pub const MAX_INBOX: u32 = 1_000;
 /// Wrong passcodes tolerated before [`StoreError::AttemptLimitReached`] (the default of
 /// [`StoredDevice::set_attempt_limit`]).
 pub const DEFAULT_ATTEMPT_LIMIT: u32 = 10;
-/// The kind byte of an inbox entry's record key (store-private kinds are 0x80..=0xFF).
-pub const INBOX_KIND: u8 = 0x80;
-/// Type byte of an export container (a moved device).
-pub const EXPORT_TYPE: u8 = 0x62;
-/// Version of the export container.
-pub const EXPORT_VERSION: u8 = 0x01;
-/// Version byte of an inbox entry body.
-const INBOX_VERSION: u8 = 0x01;
+pub use crate::export::{EXPORT_TYPE, EXPORT_VERSION};
+pub use crate::inbox::INBOX_KIND;
 
 /// Meta names (the `meta` table; `docs/store.md`).
 mod meta {
@@ -68,6 +66,34 @@ pub struct Received {
     pub digest: [u8; 32],
     /// True if this result was decrypted before (and not yet acknowledged): the app may
     /// have handled it already, and must deduplicate by `digest`.
+    pub redelivered: bool,
+}
+
+/// A decrypted group message as the store kept it (see [`Received`]).
+#[must_use = "the message must be acknowledged once handled"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupReceived {
+    /// Plaintext, sender name and identity, sender key generation and iteration.
+    pub plaintext: GroupPlaintext,
+    /// The message's inbox digest ([`crate::inbox::group_digest`]): pass it to
+    /// [`StoredDevice::ack`] once the app has handled it.
+    pub digest: [u8; 32],
+    /// True if this result was decrypted before (and not yet acknowledged).
+    pub redelivered: bool,
+}
+
+/// An accepted channel post as the store kept it (see [`Received`]).
+#[must_use = "the post must be acknowledged once handled"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelPost {
+    /// The channel the post names.
+    pub channel_id: ChannelId,
+    /// The announcement or key rotation.
+    pub received: ChannelReceived,
+    /// The post's inbox digest ([`crate::inbox::channel_digest`]): pass it to
+    /// [`StoredDevice::ack`] once the app has handled it.
+    pub digest: [u8; 32],
+    /// True if this result was accepted before (and not yet acknowledged).
     pub redelivered: bool,
 }
 
@@ -158,83 +184,6 @@ fn open_device_row(cipher: &RecordCipher, hash: &[u8; 32], value: &[u8]) -> Resu
     }
     let key = RecordKey::decode(key).map_err(|_| StoreError::Corrupt("record key".into()))?;
     Ok(Some((key, Zeroizing::new(record.to_vec()))))
-}
-
-fn inbox_key(digest: &[u8; 32]) -> Vec<u8> {
-    [&[INBOX_KIND][..], &digest[..]].concat()
-}
-
-fn encode_inbox(peer: &str, d: &Decrypted) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(1 + 4 + peer.len() + 4 + d.plaintext.len() + 66 + 1 + 66 + 2));
-    out.push(INBOX_VERSION);
-    out.extend_from_slice(&(peer.len() as u32).to_be_bytes());
-    out.extend_from_slice(peer.as_bytes());
-    out.extend_from_slice(&(d.plaintext.len() as u32).to_be_bytes());
-    out.extend_from_slice(&d.plaintext);
-    out.extend_from_slice(&d.sender.to_bytes());
-    match &d.identity {
-        IdentityEvent::New => out.push(0),
-        IdentityEvent::Same => out.push(1),
-        IdentityEvent::Changed { previous, approved, reason } => {
-            out.push(2);
-            out.extend_from_slice(&previous.to_bytes());
-            out.push(u8::from(*approved));
-            out.push(match reason {
-                ChangeReason::Notify => 0,
-                ChangeReason::Certified => 1,
-                ChangeReason::AwaitingApproval => 2,
-                ChangeReason::Uncertified => 3,
-            });
-        }
-    }
-    out
-}
-
-fn decode_inbox(b: &[u8]) -> Result<Decrypted, StoreError> {
-    let corrupt = || StoreError::Corrupt("inbox entry".into());
-    let mut r = b;
-    let mut take = |n: usize| -> Result<&[u8], StoreError> {
-        if r.len() < n {
-            return Err(corrupt());
-        }
-        let (a, rest) = r.split_at(n);
-        r = rest;
-        Ok(a)
-    };
-    if take(1)? != [INBOX_VERSION] {
-        return Err(corrupt());
-    }
-    let n = u32::from_be_bytes(take(4)?.try_into().map_err(|_| corrupt())?) as usize;
-    let _peer = take(n)?;
-    let n = u32::from_be_bytes(take(4)?.try_into().map_err(|_| corrupt())?) as usize;
-    let plaintext = take(n)?.to_vec();
-    let key = |b: &[u8]| IdentityKey::from_bytes(b).map_err(|_| corrupt());
-    let sender = key(take(66)?)?;
-    let identity = match take(1)?[0] {
-        0 => IdentityEvent::New,
-        1 => IdentityEvent::Same,
-        2 => {
-            let previous = key(take(66)?)?;
-            let approved = match take(1)?[0] {
-                0 => false,
-                1 => true,
-                _ => return Err(corrupt()),
-            };
-            let reason = match take(1)?[0] {
-                0 => ChangeReason::Notify,
-                1 => ChangeReason::Certified,
-                2 => ChangeReason::AwaitingApproval,
-                3 => ChangeReason::Uncertified,
-                _ => return Err(corrupt()),
-            };
-            IdentityEvent::Changed { previous, approved, reason }
-        }
-        _ => return Err(corrupt()),
-    };
-    if !r.is_empty() {
-        return Err(corrupt());
-    }
-    Ok(Decrypted { plaintext, sender, identity })
 }
 
 impl StoredDevice {
@@ -558,8 +507,77 @@ impl StoredDevice {
         message: &[u8],
         rng: &mut R,
     ) -> Result<Received, StoreError> {
-        let digest = Device::message_digest(message);
-        let key = inbox_key(&digest);
+        let digest = direct_digest(message);
+        let (entry, redelivered) = self.receive(&digest, rng, |d, rng| {
+            let decrypted = d.decrypt(peer, message, rng)?;
+            Ok(InboxEntry::Direct { peer: peer.to_owned(), decrypted })
+        })?;
+        match entry {
+            InboxEntry::Direct { decrypted, .. } => Ok(Received { decrypted, digest, redelivered }),
+            _ => Err(StoreError::Corrupt("inbox entry of another kind".into())),
+        }
+    }
+
+    /// Decrypts a group message from member `sender` ([`Device::group_decrypt`]) and
+    /// keeps the result in the inbox, in the same transaction as the chain step, under
+    /// [`crate::inbox::group_digest`]. The same message delivered again before `ack`
+    /// returns the same result (`redelivered: true`) and advances nothing. Refused with
+    /// `InboxFull` (nothing processed) once [`MAX_INBOX`] results wait; a message the
+    /// group refuses writes nothing.
+    pub fn group_decrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        sender: &str,
+        message: &[u8],
+        rng: &mut R,
+    ) -> Result<GroupReceived, StoreError> {
+        let digest = group_digest(message);
+        let (entry, redelivered) =
+            self.receive(&digest, rng, |d, _| Ok(InboxEntry::Group(d.group_decrypt(sender, message)?)))?;
+        match entry {
+            InboxEntry::Group(plaintext) => Ok(GroupReceived { plaintext, digest, redelivered }),
+            _ => Err(StoreError::Corrupt("inbox entry of another kind".into())),
+        }
+    }
+
+    /// Receives a channel post ([`Device::channel_receive`], checked against `now`) and
+    /// keeps the result in the inbox, in the same transaction as the sequence and chain
+    /// step, under [`crate::inbox::channel_digest`]. The same post delivered again
+    /// before `ack` returns the same result (`redelivered: true`, not `StaleSequence`)
+    /// and advances nothing. Refused with `InboxFull` (nothing processed) once
+    /// [`MAX_INBOX`] results wait; a post the subscription refuses writes nothing.
+    pub fn channel_receive<R: CryptoRng + ?Sized>(
+        &mut self,
+        post: &[u8],
+        now: u64,
+        rng: &mut R,
+    ) -> Result<ChannelPost, StoreError> {
+        let digest = channel_digest(post);
+        let (entry, redelivered) = self.receive(&digest, rng, |d, _| {
+            let received = d.channel_receive(post, now)?;
+            let channel_id = match &received {
+                ChannelReceived::Announcement(a) => a.channel_id,
+                ChannelReceived::KeyRotated { .. } => post_channel_id(post)?,
+            };
+            Ok(InboxEntry::Channel { channel_id, received })
+        })?;
+        match entry {
+            InboxEntry::Channel { channel_id, received } => {
+                Ok(ChannelPost { channel_id, received, digest, redelivered })
+            }
+            _ => Err(StoreError::Corrupt("inbox entry of another kind".into())),
+        }
+    }
+
+    /// The inbox transaction shared by every receive: returns the held entry for
+    /// `digest` (redelivered), or checks the bound, runs `process` and commits its
+    /// change set with the new entry. A refusal by `process` writes nothing.
+    fn receive<R: CryptoRng + ?Sized>(
+        &mut self,
+        digest: &[u8; 32],
+        rng: &mut R,
+        process: impl FnOnce(&mut Device, &mut R) -> Result<InboxEntry, gochat_e2ee::Error>,
+    ) -> Result<(InboxEntry, bool), StoreError> {
+        let key = inbox_key(digest);
         let hash = self.cipher.key_hash(&key);
         self.begin_synced()?;
         let held = match self.backend.get(&hash) {
@@ -569,10 +587,10 @@ impl StoredDevice {
         if let Some(sealed) = held {
             let r = self.cipher.open(&hash, &sealed).map_err(StoreError::from).and_then(|plain| {
                 let (_, body) = split_row(&self.cipher, &hash, &plain)?;
-                decode_inbox(body)
+                InboxEntry::decode(body)
             });
-            let decrypted = self.finish(r)?;
-            return Ok(Received { decrypted, digest, redelivered: true });
+            let entry = self.finish(r)?;
+            return Ok((entry, true));
         }
         let count = match self.backend.get_meta(meta::INBOX).and_then(|v| u32_meta(v, 0)) {
             Ok(c) => c,
@@ -581,20 +599,20 @@ impl StoredDevice {
         if count >= MAX_INBOX {
             return self.finish(Err(StoreError::InboxFull));
         }
-        let decrypted = match self.device.decrypt(peer, message, rng) {
-            Ok(d) => d,
+        let entry = match process(&mut self.device, rng) {
+            Ok(e) => e,
             Err(e) => {
                 let _ = self.device.take_changes();
                 let _ = self.backend.rollback();
                 return Err(StoreError::Protocol(e));
             }
         };
-        let entry = self.cipher.seal(&hash, &row_plaintext(&key, &encode_inbox(peer, &decrypted)), rng);
-        let written = entry
+        let sealed = self.cipher.seal(&hash, &row_plaintext(&key, &entry.encode()), rng);
+        let written = sealed
             .map_err(StoreError::from)
-            .and_then(|entry| self.backend.put_meta(meta::INBOX, &(count + 1).to_be_bytes()).map(|()| entry));
+            .and_then(|sealed| self.backend.put_meta(meta::INBOX, &(count + 1).to_be_bytes()).map(|()| sealed));
         match written {
-            Ok(entry) => self.commit_changes(&[(hash, Some(entry))], rng)?,
+            Ok(sealed) => self.commit_changes(&[(hash, Some(sealed))], rng)?,
             Err(e) => {
                 let _ = self.device.take_changes();
                 let _ = self.backend.rollback();
@@ -602,11 +620,19 @@ impl StoredDevice {
                 return Err(e);
             }
         }
-        Ok(Received { decrypted, digest, redelivered: false })
+        Ok((entry, false))
     }
 
-    /// Deletes the inbox entry of the message with `digest` once the app has durably
-    /// handled it; whether there was one.
+    /// How many decrypted results wait for [`StoredDevice::ack`] (1:1, group and
+    /// channel together).
+    pub fn inbox_len(&mut self) -> Result<u32, StoreError> {
+        self.begin_synced()?;
+        let r = self.backend.get_meta(meta::INBOX).and_then(|v| u32_meta(v, 0));
+        self.finish(r)
+    }
+
+    /// Deletes the inbox entry of the message with `digest` (a 1:1, group or channel
+    /// result) once the app has durably handled it; whether there was one.
     pub fn ack(&mut self, digest: &[u8; 32]) -> Result<bool, StoreError> {
         let hash = self.cipher.key_hash(&inbox_key(digest));
         self.begin_synced()?;
@@ -669,8 +695,15 @@ impl StoredDevice {
     /// imported device ([`StoredDevice::import`]) starts a new sender epoch. Live ratchet
     /// state must never run in two places: both would send with the same message keys.
     ///
-    /// Container: `0x62 || 0x01 || u32 BE keyslot length || keyslot (a fresh export key
-    /// wrapped under the passcode) || device snapshot (under the export key)`.
+    /// Refused with `InboxNotEmpty` (nothing written, the store stays live) while any
+    /// decrypted result waits for [`StoredDevice::ack`]: the inbox is not part of the
+    /// export, and the chains that produced those results have already advanced, so a
+    /// move would lose them for good. The app handles and acknowledges every pending
+    /// result, then exports.
+    ///
+    /// Container ([`crate::export`]): `0x62 || 0x01 || u32 BE keyslot length || keyslot (a
+    /// fresh export key wrapped under the passcode) || device snapshot (under the export
+    /// key)`.
     pub fn export<R: CryptoRng + ?Sized>(
         &mut self,
         passcode: &Passcode,
@@ -682,15 +715,13 @@ impl StoredDevice {
             Keyslot::wrap(&export_key, &Unlock::Passcode(passcode.clone()), params, StoreId::generate(rng), rng)?;
         self.begin_synced()?;
         let r = (|| {
+            let pending = u32_meta(self.backend.get_meta(meta::INBOX)?, 0)?;
+            if pending > 0 {
+                return Err(StoreError::InboxNotEmpty { pending });
+            }
             let snapshot = self.device.export(&SnapshotKey::new(*export_key.expose()), rng)?;
             self.backend.put_meta(meta::RETIRED, &[1])?;
-            let slot = keyslot.encode();
-            let mut out = Vec::with_capacity(6 + slot.len() + snapshot.len());
-            out.extend_from_slice(&[EXPORT_TYPE, EXPORT_VERSION]);
-            out.extend_from_slice(&(slot.len() as u32).to_be_bytes());
-            out.extend_from_slice(&slot);
-            out.extend_from_slice(&snapshot);
-            Ok(out)
+            Ok(crate::export::encode_container(&keyslot.encode(), &snapshot))
         })();
         self.finish(r)
     }
@@ -705,22 +736,19 @@ impl StoredDevice {
         passcode: &Passcode,
         rng: &mut R,
     ) -> Result<StoredDevice, StoreError> {
-        let malformed = || StoreError::Vault(VaultError::Truncated);
-        let rest = match container {
-            [EXPORT_TYPE, EXPORT_VERSION, rest @ ..] => rest,
-            [EXPORT_TYPE, v, ..] => {
-                return Err(StoreError::Vault(VaultError::Malformed(crate::vault::FormatError::UnsupportedVersion(*v))))
-            }
-            _ => return Err(malformed()),
-        };
-        let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
-        let len = u32::from_be_bytes(*len) as usize;
-        if rest.len() < len {
-            return Err(malformed());
-        }
-        let (slot, snapshot) = rest.split_at(len);
-        let export_key = Keyslot::decode(slot)?.unwrap(&Unlock::Passcode(passcode.clone()))?;
+        let (keyslot, snapshot) = crate::export::decode_container(container)?;
+        let export_key = keyslot.unwrap(&Unlock::Passcode(passcode.clone()))?;
         let device = Device::import(&SnapshotKey::new(*export_key.expose()), snapshot)?;
         StoredDevice::create(backend, unlock, params, device, rng)
     }
+}
+
+/// The channel a post names (bytes 2..34, after type and version; the core has accepted
+/// the post, so they are there).
+fn post_channel_id(post: &[u8]) -> Result<ChannelId, gochat_e2ee::Error> {
+    let id: [u8; 32] = post
+        .get(2..34)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(gochat_e2ee::Error::from(gochat_e2ee::wire::DecodeError::Truncated))?;
+    Ok(ChannelId(id))
 }

@@ -14,3 +14,7 @@ pub const STORE_NAMING_KEY: &[u8] = b"GoChat-E2EE v1 store naming key";
 /// HKDF info that turns the record-encryption key and a record's salt into its
 /// AES-256-GCM key and nonce.
 pub const STORE_RECORD: &[u8] = b"GoChat-E2EE v1 store record";
+/// SHA-256 prefix of the digest that names a group message in the inbox.
+pub const STORE_INBOX_GROUP: &[u8] = b"GoChat-E2EE v1 store inbox group";
+/// SHA-256 prefix of the digest that names a channel post in the inbox.
+pub const STORE_INBOX_CHANNEL: &[u8] = b"GoChat-E2EE v1 store inbox channel";

@@ -9,12 +9,15 @@
 //!
 //! The backends know nothing of cryptography: they store the key hashes and sealed values
 //! they are given. The formats are specified in `docs/protocol.md` ("Store"), with test
-//! vectors in `test-vectors/store_records.json` and `test-vectors/store_keyslot.json`.
+//! vectors in `test-vectors/store_records.json`, `test-vectors/store_keyslot.json`,
+//! `test-vectors/store_export.json` ([`export`]) and `test-vectors/store_inbox.json` ([`inbox`]).
 
 #![forbid(unsafe_code)]
 
 pub mod backend;
 pub mod device;
+pub mod export;
+pub mod inbox;
 pub mod journal;
 pub mod labels;
 pub mod memory;
@@ -23,7 +26,8 @@ pub mod sqlite;
 pub mod vault;
 
 pub use backend::{Backend, StoreError};
-pub use device::{Received, StoredDevice, MAX_INBOX};
+pub use device::{ChannelPost, GroupReceived, Received, StoredDevice, MAX_INBOX};
+pub use inbox::InboxEntry;
 pub use journal::{Journal, JournalBackend};
 pub use memory::MemoryBackend;
 #[cfg(feature = "sqlite")]

@@ -291,6 +291,10 @@ macro_rules! for_each_error_code {
             NotSupported,
             /// The store is older than the generation the app recorded outside it (a restored backup, a disk or VM snapshot, a copied-back file): nothing was loaded; do not run the device from it.
             StoreRolledBack,
+            /// A store-backed device was asked to move (`export` / `move_out`) while decrypted
+            /// results wait for `ack`: they do not move with it. Handle and acknowledge them,
+            /// then move; nothing was written and the store stays live.
+            InboxNotEmpty,
         }
     };
 }

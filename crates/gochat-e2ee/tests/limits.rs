@@ -153,7 +153,7 @@ fn error_codes_are_stable_and_distinct() {
     for c in ErrorCode::ALL {
         assert_eq!(c.as_str(), format!("{c:?}"));
     }
-    assert_eq!(ErrorCode::ALL.len(), 88);
+    assert_eq!(ErrorCode::ALL.len(), 89);
     assert_eq!(ErrorCode::ALL[37].as_str(), "StateFull");
     assert_eq!(ErrorCode::ALL[38].as_str(), "Internal");
     // Groups and channels (issue 9) appended after the 1:1 codes, which keep their places.
@@ -176,6 +176,7 @@ fn error_codes_are_stable_and_distinct() {
     assert_eq!(ErrorCode::ALL[85].as_str(), "InvalidStoreParameters");
     assert_eq!(ErrorCode::ALL[86].as_str(), "NotSupported");
     assert_eq!(ErrorCode::ALL[87].as_str(), "StoreRolledBack");
+    assert_eq!(ErrorCode::ALL[88].as_str(), "InboxNotEmpty");
 }
 
 #[test]

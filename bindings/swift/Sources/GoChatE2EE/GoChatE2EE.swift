@@ -1474,6 +1474,10 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * a missed rotation, retry once it arrives), a post dated too far after `now`
      * (`FromFuture`), a restricted post whose key has not arrived (`MissingSenderKey`:
      * retry after it has).
+     *
+     * On a store-backed device the result is kept in the store's inbox, committed with
+     * the sequence step, until `ack(digest)`: the same post delivered again (after a
+     * crash) returns it again with `redelivered` set instead of `StaleSequence`.
      */
     func channelReceive(post: Data, now: UInt64) throws  -> ChannelReceivedRecord
     
@@ -1596,6 +1600,10 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * wrong one fails the signature). `MissingSenderKey`: the sender's key has not
      * arrived; keep the message and decrypt it again once it has. On any error,
      * nothing changes.
+     *
+     * On a store-backed device the result is kept in the store's inbox, committed with
+     * the chain step, until `ack(digest)`: the same message delivered again (after a
+     * crash) returns it again with `redelivered` set instead of `Duplicate`.
      */
     func groupDecrypt(sender: String, message: Data) throws  -> GroupPlaintextRecord
     
@@ -1693,8 +1701,9 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func linkDevice(offer: Data, now: UInt64) throws  -> LinkOutcome
     
     /**
-     * Deletes the kept result of the message with `digest` (from `decrypt`) once the app
-     * has handled it durably; whether one was kept. Always false in memory.
+     * Deletes the kept result of the message with `digest` (from `decrypt`,
+     * `group_decrypt` or `channel_receive`) once the app has handled it durably; whether
+     * one was kept. Always false in memory.
      */
     func ack(digest: Data) throws  -> Bool
     
@@ -1713,7 +1722,8 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Moves the device to a new installation: the whole device encrypted under
      * `transfer_passcode` (for `import_stored`), and this store retired in the same
      * transaction (every later call on it is `StoreRetired`), so live ratchet state
-     * never runs in two places.
+     * never runs in two places. Refused with `InboxNotEmpty` (nothing written, the store
+     * stays live) while any decrypted result waits for `ack`: acknowledge them first.
      */
     func moveOut(transferPasscode: String, cost: PasscodeCost?) throws  -> Data
     
@@ -2437,6 +2447,10 @@ open func channelPublicKey(channelId: Data)throws  -> Data  {
      * a missed rotation, retry once it arrives), a post dated too far after `now`
      * (`FromFuture`), a restricted post whose key has not arrived (`MissingSenderKey`:
      * retry after it has).
+     *
+     * On a store-backed device the result is kept in the store's inbox, committed with
+     * the sequence step, until `ack(digest)`: the same post delivered again (after a
+     * crash) returns it again with `redelivered` set instead of `StaleSequence`.
      */
 open func channelReceive(post: Data, now: UInt64)throws  -> ChannelReceivedRecord  {
     return try  FfiConverterTypeChannelReceivedRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -2734,6 +2748,10 @@ open func groupCreate(others: [GroupMemberRecord], now: UInt64)throws  -> GroupC
      * wrong one fails the signature). `MissingSenderKey`: the sender's key has not
      * arrived; keep the message and decrypt it again once it has. On any error,
      * nothing changes.
+     *
+     * On a store-backed device the result is kept in the store's inbox, committed with
+     * the chain step, until `ack(digest)`: the same message delivered again (after a
+     * crash) returns it again with `redelivered` set instead of `Duplicate`.
      */
 open func groupDecrypt(sender: String, message: Data)throws  -> GroupPlaintextRecord  {
     return try  FfiConverterTypeGroupPlaintextRecord_lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -2957,8 +2975,9 @@ open func linkDevice(offer: Data, now: UInt64)throws  -> LinkOutcome  {
 }
     
     /**
-     * Deletes the kept result of the message with `digest` (from `decrypt`) once the app
-     * has handled it durably; whether one was kept. Always false in memory.
+     * Deletes the kept result of the message with `digest` (from `decrypt`,
+     * `group_decrypt` or `channel_receive`) once the app has handled it durably; whether
+     * one was kept. Always false in memory.
      */
 open func ack(digest: Data)throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -3001,7 +3020,8 @@ open func isStored() -> Bool  {
      * Moves the device to a new installation: the whole device encrypted under
      * `transfer_passcode` (for `import_stored`), and this store retired in the same
      * transaction (every later call on it is `StoreRetired`), so live ratchet state
-     * never runs in two places.
+     * never runs in two places. Refused with `InboxNotEmpty` (nothing written, the store
+     * stays live) while any decrypted result waits for `ack`: acknowledge them first.
      */
 open func moveOut(transferPasscode: String, cost: PasscodeCost?)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -5928,6 +5948,16 @@ public struct GroupPlaintextRecord: Equatable, Hashable {
      * The message's iteration on that generation.
      */
     public var iteration: UInt32
+    /**
+     * The message's inbox digest (32 bytes): on a store-backed device, pass it to `ack`
+     * once the app has handled the message.
+     */
+    public var digest: Data
+    /**
+     * True if the store returned a kept, unacknowledged result again (nothing advanced;
+     * the app may have handled it already and must deduplicate by `digest`).
+     */
+    public var redelivered: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5946,12 +5976,22 @@ public struct GroupPlaintextRecord: Equatable, Hashable {
          */keyId: UInt32, 
         /**
          * The message's iteration on that generation.
-         */iteration: UInt32) {
+         */iteration: UInt32, 
+        /**
+         * The message's inbox digest (32 bytes): on a store-backed device, pass it to `ack`
+         * once the app has handled the message.
+         */digest: Data, 
+        /**
+         * True if the store returned a kept, unacknowledged result again (nothing advanced;
+         * the app may have handled it already and must deduplicate by `digest`).
+         */redelivered: Bool) {
         self.plaintext = plaintext
         self.sender = sender
         self.senderIdentity = senderIdentity
         self.keyId = keyId
         self.iteration = iteration
+        self.digest = digest
+        self.redelivered = redelivered
     }
 
     
@@ -5974,7 +6014,9 @@ public struct FfiConverterTypeGroupPlaintextRecord: FfiConverterRustBuffer {
                 sender: FfiConverterString.read(from: &buf), 
                 senderIdentity: FfiConverterData.read(from: &buf), 
                 keyId: FfiConverterUInt32.read(from: &buf), 
-                iteration: FfiConverterUInt32.read(from: &buf)
+                iteration: FfiConverterUInt32.read(from: &buf), 
+                digest: FfiConverterData.read(from: &buf), 
+                redelivered: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -5984,6 +6026,8 @@ public struct FfiConverterTypeGroupPlaintextRecord: FfiConverterRustBuffer {
         FfiConverterData.write(value.senderIdentity, into: &buf)
         FfiConverterUInt32.write(value.keyId, into: &buf)
         FfiConverterUInt32.write(value.iteration, into: &buf)
+        FfiConverterData.write(value.digest, into: &buf)
+        FfiConverterBool.write(value.redelivered, into: &buf)
     }
 }
 
@@ -7489,7 +7533,10 @@ public func FfiConverterTypeChannelKind_lower(_ value: ChannelKind) -> RustBuffe
 
 
 /**
- * What `channel_receive` accepted.
+ * What `channel_receive` accepted. Every variant carries the post's inbox `digest` (32
+ * bytes; on a store-backed device pass it to `ack` once the app has handled the post)
+ * and `redelivered` (true: the store kept this result from an earlier delivery that was
+ * not acknowledged, and nothing advanced; the app may have handled it already).
  */
 
 public enum ChannelReceivedRecord: Equatable, Hashable {
@@ -7500,7 +7547,13 @@ public enum ChannelReceivedRecord: Equatable, Hashable {
     case announcement(
         /**
          * The announcement.
-         */announcement: AnnouncementRecord
+         */announcement: AnnouncementRecord, 
+        /**
+         * The post's inbox digest (32 bytes), for `ack`.
+         */digest: Data, 
+        /**
+         * True if the store returned a kept, unacknowledged result again.
+         */redelivered: Bool
     )
     /**
      * The channel's signing key was replaced: posts are accepted only from `new` now.
@@ -7514,7 +7567,13 @@ public enum ChannelReceivedRecord: Equatable, Hashable {
          */new: Data, 
         /**
          * The rotation's sequence number.
-         */seq: UInt64
+         */seq: UInt64, 
+        /**
+         * The post's inbox digest (32 bytes), for `ack`.
+         */digest: Data, 
+        /**
+         * True if the store returned a kept, unacknowledged result again.
+         */redelivered: Bool
     )
 
 
@@ -7537,10 +7596,10 @@ public struct FfiConverterTypeChannelReceivedRecord: FfiConverterRustBuffer {
         let variant: Int32 = try readInt(&buf)
         switch variant {
         
-        case 1: return .announcement(announcement: try FfiConverterTypeAnnouncementRecord.read(from: &buf)
+        case 1: return .announcement(announcement: try FfiConverterTypeAnnouncementRecord.read(from: &buf), digest: try FfiConverterData.read(from: &buf), redelivered: try FfiConverterBool.read(from: &buf)
         )
         
-        case 2: return .keyRotated(old: try FfiConverterData.read(from: &buf), new: try FfiConverterData.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf)
+        case 2: return .keyRotated(old: try FfiConverterData.read(from: &buf), new: try FfiConverterData.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf), digest: try FfiConverterData.read(from: &buf), redelivered: try FfiConverterBool.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -7551,16 +7610,20 @@ public struct FfiConverterTypeChannelReceivedRecord: FfiConverterRustBuffer {
         switch value {
         
         
-        case let .announcement(announcement):
+        case let .announcement(announcement,digest,redelivered):
             writeInt(&buf, Int32(1))
             FfiConverterTypeAnnouncementRecord.write(announcement, into: &buf)
+            FfiConverterData.write(digest, into: &buf)
+            FfiConverterBool.write(redelivered, into: &buf)
             
         
-        case let .keyRotated(old,new,seq):
+        case let .keyRotated(old,new,seq,digest,redelivered):
             writeInt(&buf, Int32(2))
             FfiConverterData.write(old, into: &buf)
             FfiConverterData.write(new, into: &buf)
             FfiConverterUInt64.write(seq, into: &buf)
+            FfiConverterData.write(digest, into: &buf)
+            FfiConverterBool.write(redelivered, into: &buf)
             
         }
     }
@@ -8866,6 +8929,19 @@ enum GoChatError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          * Whether asking the sender to retry can help.
          */retryMayHelp: Bool
     )
+    /**
+     * A store-backed device was asked to move (`export` / `move_out`) while decrypted
+     * results wait for `ack`: they do not move with it. Handle and acknowledge them,
+     * then move; nothing was written and the store stays live.
+     */
+    case InboxNotEmpty(
+        /**
+         * What exactly was refused.
+         */detail: String, 
+        /**
+         * Whether asking the sender to retry can help.
+         */retryMayHelp: Bool
+    )
 
     
 
@@ -9244,6 +9320,10 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
         case 88: return .StoreRolledBack(
+            detail: try FfiConverterString.read(from: &buf), 
+            retryMayHelp: try FfiConverterBool.read(from: &buf)
+            )
+        case 89: return .InboxNotEmpty(
             detail: try FfiConverterString.read(from: &buf), 
             retryMayHelp: try FfiConverterBool.read(from: &buf)
             )
@@ -9783,6 +9863,12 @@ public struct FfiConverterTypeGoChatError: FfiConverterRustBuffer {
         
         case let .StoreRolledBack(detail,retryMayHelp):
             writeInt(&buf, Int32(88))
+            FfiConverterString.write(detail, into: &buf)
+            FfiConverterBool.write(retryMayHelp, into: &buf)
+            
+        
+        case let .InboxNotEmpty(detail,retryMayHelp):
+            writeInt(&buf, Int32(89))
             FfiConverterString.write(detail, into: &buf)
             FfiConverterBool.write(retryMayHelp, into: &buf)
             
@@ -11306,7 +11392,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_public_key() != 47507) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_receive() != 10593) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_receive() != 23080) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_channel_rotate_content_key() != 64684) {
@@ -11366,7 +11452,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_create() != 49609) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_decrypt() != 15580) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_decrypt() != 60878) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_group_encrypt() != 26909) {
@@ -11408,7 +11494,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_link_device() != 31954) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_ack() != 18339) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_ack() != 15236) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_change_passcode() != 24777) {
@@ -11417,7 +11503,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_is_stored() != 44517) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_move_out() != 19125) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_move_out() != 20224) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_set_attempt_limit() != 53851) {

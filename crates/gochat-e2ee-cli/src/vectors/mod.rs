@@ -22,6 +22,7 @@ mod rng;
 mod safety_numbers;
 mod scripts;
 mod store;
+mod store_formats;
 
 use std::path::{Path, PathBuf};
 
@@ -282,6 +283,10 @@ enum Vector {
     StoreKeyslot,
     /// `store_records.json` (checked by [`store::run_records_model`]).
     StoreRecords,
+    /// `store_export.json` (checked by [`store_formats::run_export_model`]).
+    StoreExport,
+    /// `store_inbox.json` (checked by [`store_formats::run_inbox_model`]).
+    StoreInbox,
 }
 
 impl Vector {
@@ -297,6 +302,8 @@ impl Vector {
             Vector::Certificates => certificates::NAME,
             Vector::StoreKeyslot => store::KEYSLOT_NAME,
             Vector::StoreRecords => store::RECORDS_NAME,
+            Vector::StoreExport => store_formats::EXPORT_NAME,
+            Vector::StoreInbox => store_formats::INBOX_NAME,
         }
     }
 
@@ -312,6 +319,8 @@ impl Vector {
             Vector::Certificates => certificates::DESCRIPTION,
             Vector::StoreKeyslot => store::KEYSLOT_DESCRIPTION,
             Vector::StoreRecords => store::RECORDS_DESCRIPTION,
+            Vector::StoreExport => store_formats::EXPORT_DESCRIPTION,
+            Vector::StoreInbox => store_formats::INBOX_DESCRIPTION,
         }
     }
 
@@ -328,6 +337,8 @@ impl Vector {
             Vector::Certificates => certificates::run_library(),
             Vector::StoreKeyslot => store::run_keyslot_library(),
             Vector::StoreRecords => store::run_records_library(),
+            Vector::StoreExport => store_formats::run_export_library(),
+            Vector::StoreInbox => store_formats::run_inbox_library(),
         }
     }
 
@@ -349,6 +360,8 @@ impl Vector {
             Vector::Certificates => certificates::run_model(inputs),
             Vector::StoreKeyslot => store::run_keyslot_model(inputs),
             Vector::StoreRecords => store::run_records_model(inputs),
+            Vector::StoreExport => store_formats::run_export_model(inputs),
+            Vector::StoreInbox => store_formats::run_inbox_model(inputs),
         }
     }
 }
@@ -365,6 +378,8 @@ fn vectors() -> Vec<Vector> {
     v.push(Vector::Certificates);
     v.push(Vector::StoreKeyslot);
     v.push(Vector::StoreRecords);
+    v.push(Vector::StoreExport);
+    v.push(Vector::StoreInbox);
     v
 }
 

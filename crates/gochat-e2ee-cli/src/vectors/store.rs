@@ -93,7 +93,7 @@ pub(crate) fn run_keyslot_library() -> Result<(Value, Value), String> {
 }
 
 /// Argon2id v0x13 with the argon2 crate's own block memory.
-fn argon2id(passcode: &[u8], salt: &[u8], m: u32, t: u32, p: u32) -> Result<[u8; 32], String> {
+pub(crate) fn argon2id(passcode: &[u8], salt: &[u8], m: u32, t: u32, p: u32) -> Result<[u8; 32], String> {
     let params = argon2::Params::new(m, t, p, Some(32)).map_err(|e| format!("Argon2 params: {e}"))?;
     let mut memory = vec![argon2::Block::new(); params.block_count()];
     let mut out = [0u8; 32];

@@ -62,4 +62,52 @@ class StoreTest {
         val moved = Device.importStored(dir.resolve("new.sqlite").toString(), key, container, "transfer", small)
         assertEquals("new phone", bob.decrypt("alice", moved.encrypt("bob", "new phone".toByteArray())).plaintext.decodeToString())
     }
+
+    /** Alice (stored) and Bob with sessions both ways, in a group Bob made with Alice. */
+    private fun inGroup(path: String): Triple<Device, Device, ByteArray> {
+        val (alice, bob) = start(path)
+        val hi = alice.decrypt("bob", bob.encrypt("alice", "hi".toByteArray()))
+        assertTrue(alice.ack(hi.digest))
+        val ch = bob.groupCreate(listOf(GroupMemberRecord("alice", alice.identityKey(), false)), now)
+        alice.groupJoin(ch.welcome!!, now)
+        ch.outgoing.forEach { alice.receiveControl("bob", it.message) }
+        return Triple(alice, bob, ch.groupId)
+    }
+
+    @Test
+    fun groupAndChannelResultsAreRedeliveredUntilAck() {
+        val dir = Files.createTempDirectory("gochat-store")
+        val path = dir.resolve("alice.sqlite").toString()
+        var (alice, bob, gid) = inGroup(path)
+        val sent = bob.groupEncrypt(gid, "to the group".toByteArray(), now)
+        val got = alice.groupDecrypt("bob", sent.message)
+        assertFalse(got.redelivered)
+        assertEquals(32, got.digest.size)
+        val agency = Device("agency", now)
+        val cid = agency.channelCreate(ChannelKind.PUBLIC)
+        alice.channelSubscribe(cid, agency.channelPublicKey(cid), ChannelKind.PUBLIC)
+        val post = agency.channelAnnounce(cid, ContentType.TEXT, "notice".toByteArray(), now)
+        val first = alice.channelReceive(post, now) as ChannelReceivedRecord.Announcement
+        assertFalse(first.redelivered)
+        // Moving the device now would lose both results: refused, nothing written.
+        assertThrows<GoChatException.InboxNotEmpty> { alice.moveOut("transfer", small) }
+        alice.close()
+        alice = Device.openStored(path, key)
+        val again = alice.groupDecrypt("bob", sent.message)
+        assertTrue(again.redelivered)
+        assertArrayEquals(got.plaintext, again.plaintext)
+        assertArrayEquals(got.digest, again.digest)
+        val second = alice.channelReceive(post, now) as ChannelReceivedRecord.Announcement
+        assertTrue(second.redelivered)
+        assertArrayEquals(first.announcement.body, second.announcement.body)
+        assertTrue(alice.ack(got.digest))
+        assertTrue(alice.ack(first.digest))
+        assertThrows<GoChatException.Duplicate> { alice.groupDecrypt("bob", sent.message) }
+        assertThrows<GoChatException.StaleSequence> { alice.channelReceive(post, now) }
+        // Every result acknowledged: the move goes through.
+        val container = alice.moveOut("transfer", small)
+        val moved = Device.importStored(dir.resolve("new.sqlite").toString(), key, container, "transfer", small)
+        val later = bob.groupEncrypt(gid, "after the move".toByteArray(), now)
+        assertEquals("after the move", moved.groupDecrypt("bob", later.message).plaintext.decodeToString())
+    }
 }
