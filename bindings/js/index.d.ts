@@ -25,7 +25,7 @@ export type ErrorCode =
   | 'StaleRevocationList' | 'CertificateRequired' | 'CertificateMismatch' | 'TrustAnchorsFull'
   | 'AttemptLimitReached' | 'StoreRetired' | 'StoreBusy' | 'StoreCorrupt' | 'UnsupportedSchema' | 'StoreIo'
   | 'StoreExists' | 'InboxFull' | 'InvalidStoreParameters' | 'NotSupported'
-  | 'StoreRolledBack';
+  | 'StoreRolledBack' | 'InboxNotEmpty';
 
 /** An error thrown by the library. Nothing was changed by the failed call. */
 export declare class GoChatError extends Error {
@@ -192,6 +192,10 @@ export interface GroupPlaintext {
   keyId: number;
   /** The message's position on that generation's chain. */
   iteration: number;
+  /** The message digest (32 bytes): on a stored device, `ack` it once handled; deduplicate by it. */
+  digest: Uint8Array;
+  /** True if a stored device returned this kept result again (it may have been handled already). */
+  redelivered: boolean;
 }
 
 /** A group member's sender key received pairwise. The identity event must be checked. */
@@ -252,9 +256,15 @@ export interface Announcement {
 }
 
 /** What `channelReceive` accepted: an announcement, or a signing-key rotation (posts are accepted only from `new` afterwards). */
-export type ChannelReceived =
+export type ChannelReceived = (
   | { kind: 'announcement'; announcement: Announcement }
-  | { kind: 'keyRotated'; old: Uint8Array; new: Uint8Array; seq: number };
+  | { kind: 'keyRotated'; old: Uint8Array; new: Uint8Array; seq: number }
+) & {
+  /** The post digest (32 bytes): on a stored device, `ack` it once handled. */
+  digest: Uint8Array;
+  /** True if a stored device returned this kept result again. */
+  redelivered: boolean;
+};
 
 /** A restricted channel's new content key and its pairwise messages (subscribers left out read nothing posted afterwards). */
 export interface ChannelRekey extends FanOut {

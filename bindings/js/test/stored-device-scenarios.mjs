@@ -87,7 +87,9 @@ export async function groupsAndChannels(lib, name, options) {
   const theirs = bob.channelCreate('public');
   await alice.channelSubscribe(theirs, bob.channelPublicKey(theirs), 'public');
   const p1 = bob.channelAnnounce(theirs, 'text', enc.encode('bob news 1'), NOW);
-  check(dec.decode((await alice.channelReceive(p1, NOW)).announcement.body) === 'bob news 1', 'alice reads bob\'s channel');
+  const r1 = await alice.channelReceive(p1, NOW);
+  check(dec.decode(r1.announcement.body) === 'bob news 1', 'alice reads bob\'s channel');
+  check(r1.digest.length === 32 && r1.redelivered === false, 'a channel post result carries its digest');
   await alice.close();
 
   const again = await lib.openStoredDevice(name, { platformKey: key(7) }, options);
@@ -98,7 +100,17 @@ export async function groupsAndChannels(lib, name, options) {
   check(dec.decode((await again.groupDecrypt('bob', g4.message)).plaintext) === 'bob again', 'group receive after reopen');
   const post2 = await again.channelAnnounce(mine, 'text', enc.encode('news 2'), NOW);
   check(bob.channelReceive(post2, NOW).announcement.seq > 0, 'the channel sequence continues');
+  // The unacknowledged post comes back from the inbox after the reopen; once acked, a
+  // replay is refused as stale.
+  const back = await again.channelReceive(p1, NOW);
+  check(back.redelivered === true && dec.decode(back.announcement.body) === 'bob news 1', 'the kept post is redelivered');
+  check(await again.ack(back.digest), 'the kept post is acknowledged');
   await rejects(again.channelReceive(p1, NOW), 'StaleSequence', 'a replayed post after reopen');
+  // The same for a group message: kept until ack, then a duplicate.
+  const back2 = await again.groupDecrypt('bob', g2.message);
+  check(back2.redelivered === true && dec.decode(back2.plaintext) === 'from bob', 'the kept group message is redelivered');
+  check(await again.ack(back2.digest), 'the kept group message is acknowledged');
+  await rejects(again.groupDecrypt('bob', g2.message), 'Duplicate', 'a replayed group message after ack');
   const p2 = bob.channelAnnounce(theirs, 'text', enc.encode('bob news 2'), NOW);
   check(dec.decode((await again.channelReceive(p2, NOW)).announcement.body) === 'bob news 2', 'subscription continues');
   await again.close();

@@ -387,7 +387,7 @@ export function defineTests(test, lib, loadVector) {
 
   test('errors: codes are stable and complete', () => {
     const codes = lib.errorCodes();
-    eq(codes.length, 88); // 53, the 7 attachment codes, 6 device-list codes, 2 provisioning codes, 9 certificate codes, 11 store codes (protocol.md section 11)
+    eq(codes.length, 89); // 53, the 7 attachment codes, 6 device-list codes, 2 provisioning codes, 9 certificate codes, 12 store codes (protocol.md section 11)
     for (const c of ['Duplicate', 'AuthenticationFailed', 'TooFarAhead', 'NoSession', 'BadSignature', 'SnapshotUndecryptable',
       'IdentityChanged', 'MessageLost', 'CounterReused', 'RetryExpired', 'TooManyPeers', 'StateFull', 'Internal',
       'UnknownGroup', 'MissingSenderKey', 'GroupFork', 'StaleEpoch', 'WrongSigner', 'StaleSequence', 'WrongChannel']) {
@@ -722,7 +722,7 @@ export function defineTests(test, lib, loadVector) {
     const newKey = d.agency.channelPublicKey(id);
     assert(newKey.some((b, i) => b !== oldKey[i]), 'a new key');
     const r = d.ben.channelReceive(rotation, NOW);
-    eq(r, { kind: 'keyRotated', old: oldKey, new: newKey, seq: 2 });
+    eq(r, { kind: 'keyRotated', old: oldKey, new: newKey, seq: 2, digest: r.digest, redelivered: false });
     eq(r.old, oldKey);
     eq(r.new, newKey);
     const post = d.agency.channelAnnounce(id, 'text', enc.encode('signed by the new key'), NOW);

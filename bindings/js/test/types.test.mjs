@@ -99,11 +99,12 @@ test('types: group and channel results have exactly the declared fields', () => 
   const ck = ben.receiveControl('ana', rk.outgoing[0].message);
   assert.deepEqual(keysOf(ck), interfaceFields('ChannelKeyReceived'));
   const r = ben.channelReceive(ana.channelAnnounce(id, 'json', enc.encode('{}'), NOW), NOW);
-  assert.deepEqual(keysOf(r), ['announcement', 'kind']);
+  assert.deepEqual(keysOf(r), ['announcement', 'digest', 'kind', 'redelivered']);
+  assert.match(dts, /\) & \{\n[^}]*digest: Uint8Array;\n[^}]*redelivered: boolean;\n\};/);
   assert.deepEqual(keysOf(r.announcement), interfaceFields('Announcement'));
   assert.match(dts, /\| \{ kind: 'announcement'; announcement: Announcement \}/);
   const rot = ben.channelReceive(ana.channelRotateSigningKey(id, NOW), NOW);
-  assert.deepEqual(keysOf(rot), ['kind', 'new', 'old', 'seq']);
+  assert.deepEqual(keysOf(rot), ['digest', 'kind', 'new', 'old', 'redelivered', 'seq']);
   assert.match(dts, /\| \{ kind: 'keyRotated'; old: Uint8Array; new: Uint8Array; seq: number \}/);
   const pub = ana.channelCreate('public');
   const post = ana.channelAnnounce(pub, 'text', enc.encode('t'), NOW);

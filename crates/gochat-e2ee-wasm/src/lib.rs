@@ -725,8 +725,23 @@ impl Device {
     /// senderIdentity, keyId, iteration}`. `MissingSenderKey`: keep it and retry after the
     /// sender's key arrives. A failed call changes nothing.
     #[wasm_bindgen(js_name = groupDecrypt)]
+    ///
+    /// Also `digest` (32 bytes) and `redelivered`: on a stored device the result is
+    /// committed with the chain step and kept until `ack(digest)`, so the same message
+    /// delivered again returns it again with `redelivered: true` instead of `Duplicate`
+    /// (as `decrypt`). In memory `redelivered` is always false.
     pub fn group_decrypt(&mut self, sender: &str, message: &[u8]) -> JsResult<JsValue> {
-        let d = self.with(|d| d.group_decrypt(sender, message))?;
+        let (d, digest, redelivered) = match &mut self.inner {
+            holder::Holder::Memory(d) => (
+                d.group_decrypt(sender, message).map_err(js_error)?,
+                gochat_e2ee_store::inbox::group_digest(message),
+                false,
+            ),
+            holder::Holder::Stored(s) => {
+                let g = s.group_decrypt(sender, message, &mut rng()).map_err(store::device_error)?;
+                (g.plaintext, g.digest, g.redelivered)
+            }
+        };
         let plaintext = Zeroizing::new(d.plaintext);
         Ok(Obj::new()
             .set("plaintext", bytes(&plaintext))
@@ -734,6 +749,8 @@ impl Device {
             .set("senderIdentity", bytes(&d.sender_identity.to_bytes()))
             .set("keyId", d.key_id)
             .set("iteration", d.iteration)
+            .set("digest", bytes(&digest))
+            .set("redelivered", redelivered)
             .done())
     }
 
@@ -873,8 +890,25 @@ impl Device {
     /// Refused with nothing changed: `StaleSequence` (a replay), `WrongSigner`,
     /// `FromFuture`, `MissingSenderKey` (no content key yet), `AuthenticationFailed`.
     #[wasm_bindgen(js_name = channelReceive)]
+    ///
+    /// Also `digest` and `redelivered`, with the inbox semantics of `groupDecrypt` on a
+    /// stored device.
     pub fn channel_receive(&mut self, post: &[u8], now: f64) -> JsResult<JsValue> {
-        self.with(|d| d.channel_receive(post, seconds(now))).map(channel_received)
+        let (received, digest, redelivered) = match &mut self.inner {
+            holder::Holder::Memory(d) => (
+                d.channel_receive(post, seconds(now)).map_err(js_error)?,
+                gochat_e2ee_store::inbox::channel_digest(post),
+                false,
+            ),
+            holder::Holder::Stored(s) => {
+                let p = s.channel_receive(post, seconds(now), &mut rng()).map_err(store::device_error)?;
+                (p.received, p.digest, p.redelivered)
+            }
+        };
+        let out = channel_received(received);
+        let _ = Reflect::set(&out, &"digest".into(), &bytes(&digest));
+        let _ = Reflect::set(&out, &"redelivered".into(), &redelivered.into());
+        Ok(out)
     }
 
     /// Receives any pairwise control message from `peer`: a group sender key
