@@ -86,6 +86,34 @@ fn decrypt(c: &mut Criterion) {
     }
 }
 
+/// A backlog of 100 messages made durable: `decrypt_batch` (one transaction) and then
+/// `ack_many` (one more), so two commits (two fsyncs under `Full`) per 100 messages. The
+/// figure is per batch; per message, divide by 100. The encrypts are not timed.
+fn batch(c: &mut Criterion) {
+    for (name, durability) in [("sqlite-full", Durability::Full), ("sqlite-normal", Durability::Normal)] {
+        let mut r = ChaCha20Rng::seed_from_u64(7);
+        let (mut alice, bob) = bob(1_000, 0, &mut r);
+        let backend = Box::new(SqliteBackend::open(temp(&format!("batch-{name}")), durability).unwrap());
+        let mut stored = StoredDevice::create(backend, &key(), SMALL, bob, &mut r).unwrap();
+        c.bench_function(&format!("store_decrypt_batch_and_ack/{name}/100_messages"), |b| {
+            b.iter_custom(|n| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..n {
+                    let ms: Vec<Vec<u8>> = (0..100).map(|_| alice.encrypt("bob", &[0x61; 100]).unwrap()).collect();
+                    let pairs: Vec<(&str, &[u8])> = ms.iter().map(|m| ("alice", m.as_slice())).collect();
+                    let t = std::time::Instant::now();
+                    let out = stored.decrypt_batch(&pairs, &mut r).unwrap();
+                    let digests: Vec<[u8; 32]> = out.iter().map(|o| o.as_ref().unwrap().digest).collect();
+                    assert_eq!(stored.ack_many(&digests).unwrap(), 100);
+                    total += t.elapsed();
+                    black_box(out);
+                }
+                total
+            })
+        });
+    }
+}
+
 fn startup(c: &mut Criterion) {
     let mut r = ChaCha20Rng::seed_from_u64(3);
     let (_, bob) = bob(1_000, 100, &mut r);
@@ -121,5 +149,5 @@ fn unlock(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decrypt, startup, unlock);
+criterion_group!(benches, decrypt, batch, startup, unlock);
 criterion_main!(benches);

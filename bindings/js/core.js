@@ -87,7 +87,7 @@ const THROWING_METHODS = [
   // Changes that a stored device may fail to commit (they cannot fail in memory).
   'expirePreKeys', 'removeSessions', 'forgetIdentity', 'setRequireCertificate',
   // The store (docs/web.md, "Stored devices"): NotSupported in memory, except ack and syncStore.
-  'ack', 'changePasscode', 'setAttemptLimit', 'moveOut', 'syncStore',
+  'ack', 'ackBatch', 'changePasscode', 'setAttemptLimit', 'moveOut', 'syncStore',
 ];
 for (const m of THROWING_METHODS) {
   Device.prototype[m] = wrap(Device.prototype[m]);

@@ -305,6 +305,8 @@ export declare class Device {
   readonly isStored: boolean;
   /** Deletes the kept result of the message with `digest` (from `decrypt`) once handled durably; whether one was kept. Always false in memory. */
   ack(digest: Uint8Array): boolean;
+  /** Deletes the kept results of many messages in one transaction (as `decryptBatch` decrypts a backlog in one); how many were kept. Always 0 in memory. */
+  ackBatch(digests: Uint8Array[]): number;
   /** Re-wraps the store's data key under `next` (after unlocking with `old`, counted if wrong). `NotSupported` in memory. */
   changePasscode(old: StoreUnlock, next: StoreUnlock): void;
   /** How many wrong passcodes the store tolerates before `AttemptLimitReached` (at least 1). `NotSupported` in memory. */

@@ -64,6 +64,17 @@ export async function conversationAcrossReopen(lib, name, options) {
   check(dec.decode(bob.decrypt('alice', await again.encrypt('bob', enc.encode('after reopen'))).plaintext) === 'after reopen', 'continues');
   const r = await again.decrypt('bob', bob.encrypt('alice', enc.encode('welcome back')));
   check(dec.decode(r.plaintext) === 'welcome back' && !r.redelivered, 'continues both ways');
+  // A backlog in one transaction: one generation for the whole batch, every result kept.
+  const gen = again.storeGeneration;
+  const backlog = [0, 1, 2, 3, 4].map((i) => ({ peer: 'bob', message: bob.encrypt('alice', enc.encode(`k${i}`)) }));
+  const out = await again.decryptBatch(backlog);
+  check(out.every((o, i) => o.ok && dec.decode(o.result.plaintext) === `k${i}`), 'the backlog decrypts in order');
+  check(again.storeGeneration === gen + 1, 'one commit for the whole batch');
+  const redo = await again.decryptBatch(backlog.slice(0, 2));
+  check(redo.every((o) => o.ok && o.result.redelivered), 'kept results come back until ack');
+  const before = again.storeGeneration;
+  check(await again.ackBatch(out.map((o) => o.result.digest)) === 5, 'the backlog acknowledged at once');
+  check(again.storeGeneration === before + 1, 'one commit for the whole ack');
   await again.close();
   bob.free();
 }

@@ -264,12 +264,16 @@ impl Driver {
                 json!({ "identity_key": identity_key, "generation": generation })
             }
             "ack" => {
-                str_arg(obj, "digest")?;
                 let name = str_arg(obj, "device")?;
                 if !self.devices.contains_key(name) {
                     return Err(Failure::unknown_device(name));
                 }
-                json!({ "acknowledged": false })
+                if obj.get("digests").is_some() {
+                    json!({ "acknowledged_count": 0 })
+                } else {
+                    str_arg(obj, "digest")?;
+                    json!({ "acknowledged": false })
+                }
             }
             "store_generation" => {
                 let name = str_arg(obj, "device")?;

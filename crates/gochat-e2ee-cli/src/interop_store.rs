@@ -128,7 +128,20 @@ pub(crate) fn channel_receive(s: &mut StoredDevice, obj: &Map<String, Value>, rn
 
 /// `ack`: deletes the kept result of the message with `digest`.
 pub(crate) fn ack(s: &mut StoredDevice, obj: &Map<String, Value>) -> Result<Value, Failure> {
-    let digest: [u8; 32] =
-        b64_arg(obj, "digest")?.as_slice().try_into().map_err(|_| Failure::bad_request("`digest` must be 32 bytes"))?;
-    Ok(json!({ "acknowledged": s.ack(&digest)? }))
+    let digest = |v: &[u8]| -> Result<[u8; 32], Failure> {
+        v.try_into().map_err(|_| Failure::bad_request("a digest must be 32 bytes"))
+    };
+    // `digests` (an array): many results acknowledged in one transaction.
+    if let Some(list) = obj.get("digests") {
+        let list = list.as_array().ok_or_else(|| Failure::bad_request("`digests` must be an array"))?;
+        let mut all = Vec::with_capacity(list.len());
+        for d in list {
+            let text = d.as_str().ok_or_else(|| Failure::bad_request("a digest must be a base64 string"))?;
+            let bytes = B64.decode(text).map_err(|_| Failure::bad_request("a digest must be base64"))?;
+            all.push(digest(&bytes)?);
+        }
+        return Ok(json!({ "acknowledged_count": s.ack_many(&all)? }));
+    }
+    let one = digest(&b64_arg(obj, "digest")?)?;
+    Ok(json!({ "acknowledged": s.ack(&one)? }))
 }

@@ -905,6 +905,37 @@ fn decrypt_batch_reports_each_message() {
     assert!(d.finish().success());
 }
 
+/// `ack` with `digests`: many kept results acknowledged in one store transaction.
+#[test]
+fn ack_with_digests_acknowledges_many_at_once() {
+    let dir = std::env::temp_dir().join(format!("gochat-interop-ackmany-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = dir.join("bob.sqlite").to_string_lossy().into_owned();
+    let mut d = Driver::spawn();
+    d.ok("new_device", json!({"device": "alice", "user": "alice"}));
+    d.ok("new_device", json!({"device": "bob", "user": "bob", "store": store}));
+    let bundle = d.ok("bundle", json!({"device": "bob"}))["bundle"].clone();
+    d.ok("init", json!({"device": "alice", "peer": "bob", "bundle": bundle}));
+    let mut digests = Vec::new();
+    for i in 0..3 {
+        let m = d.ok("encrypt", json!({"device": "alice", "peer": "bob", "plaintext": B64.encode(format!("m{i}"))}))
+            ["message"]
+            .clone();
+        let got = d.ok("decrypt", json!({"device": "bob", "peer": "alice", "message": m, "ack": false}));
+        digests.push(got["digest"].clone());
+    }
+    let before = d.ok("store_generation", json!({"device": "bob"}))["generation"].as_u64().unwrap();
+    let acked = d.ok("ack", json!({"device": "bob", "digests": digests}));
+    assert_eq!(acked["acknowledged_count"], json!(3));
+    assert_eq!(d.ok("store_generation", json!({"device": "bob"}))["generation"].as_u64().unwrap(), before + 1);
+    assert_eq!(d.ok("ack", json!({"device": "bob", "digests": digests}))["acknowledged_count"], json!(0));
+    assert_eq!(d.ok("ack", json!({"device": "alice", "digests": []}))["acknowledged_count"], json!(0));
+    d.err("ack", json!({"device": "bob", "digests": ["AAAA"]}), "BadRequest");
+    assert!(d.finish().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The rollback anchor: `open_device` with `min_generation` refuses an older copy of the
 /// store file (`StoreRolledBack`); `store_generation` reports the generation to record.
 #[test]

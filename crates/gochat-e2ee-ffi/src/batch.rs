@@ -3,13 +3,16 @@
 //! Kotlin through JNA) pays it once per batch, not once per message
 //! (`docs/benchmarks.md`, "Kotlin crossing").
 //!
-//! Each message is processed exactly as `decrypt` processes it (on a store-backed device,
-//! each is its own transaction with its inbox entry), in order; one refused message does
-//! not stop the others and changes nothing, as with `decrypt`.
+//! Each message is processed exactly as `decrypt` processes it, in order; one refused
+//! message does not stop the others and changes nothing, as with `decrypt`. On a
+//! store-backed device the whole batch is **one** transaction (`StoredDevice::decrypt_batch`:
+//! one commit, one fsync, every result kept in the inbox until `ack`), released only after
+//! the commit; if the commit fails, the call fails and nothing of the batch was kept.
 
 use gochat_e2ee::ErrorCode;
 
-use crate::{DecryptResult, Device, GoChatError, Result};
+use crate::holder::Holder;
+use crate::{rng, DecryptResult, Device, GoChatError, Result};
 
 /// Most messages one `decrypt_batch` call takes (a larger batch is refused whole with
 /// `TooLarge`, nothing decrypted): it bounds the work and the result one call can make.
@@ -52,8 +55,10 @@ impl BatchOutcome {
 #[uniffi::export]
 impl Device {
     /// Decrypts `messages` in order, each as `decrypt` would, in one call: one outcome
-    /// per message, in the same order. Refused whole (`TooLarge`, nothing decrypted)
-    /// above `MAX_BATCH_MESSAGES`.
+    /// per message, in the same order. On a store-backed device the batch is one
+    /// transaction (one durable commit for all; results kept until `ack`); if that commit
+    /// fails, the call fails and nothing was kept. Refused whole (`TooLarge`, nothing
+    /// decrypted) above `MAX_BATCH_MESSAGES`.
     pub fn decrypt_batch(&self, messages: Vec<IncomingMessage>) -> Result<Vec<BatchOutcome>> {
         if messages.len() > MAX_BATCH_MESSAGES as usize {
             return Err(GoChatError::from_code(
@@ -61,6 +66,28 @@ impl Device {
                 format!("{} messages in one batch (at most {MAX_BATCH_MESSAGES})", messages.len()),
                 false,
             ));
+        }
+        // A store-backed device decrypts the whole batch in one transaction (one commit).
+        let stored = self.with_holder(|h| match h {
+            Holder::Memory(_) => Ok(None),
+            Holder::Stored(s) => {
+                let pairs: Vec<(&str, &[u8])> =
+                    messages.iter().map(|m| (m.peer.as_str(), m.message.as_slice())).collect();
+                let out = s.decrypt_batch(&pairs, &mut rng())?;
+                Ok(Some(
+                    out.into_iter()
+                        .map(|o| match o {
+                            Ok(r) => BatchOutcome::Decrypted {
+                                result: DecryptResult::new(r.decrypted, &r.digest, r.redelivered),
+                            },
+                            Err(e) => BatchOutcome::failed(e.into()),
+                        })
+                        .collect(),
+                ))
+            }
+        })?;
+        if let Some(out) = stored {
+            return Ok(out);
         }
         Ok(messages
             .into_iter()

@@ -284,6 +284,18 @@ pub struct DecryptResult {
     pub redelivered: bool,
 }
 
+impl DecryptResult {
+    pub(crate) fn new(d: core::Decrypted, digest: &[u8; 32], redelivered: bool) -> Self {
+        DecryptResult {
+            plaintext: d.plaintext,
+            sender_identity: d.sender.to_bytes().to_vec(),
+            identity_event: d.identity.into(),
+            digest: digest.to_vec(),
+            redelivered,
+        }
+    }
+}
+
 fn identity_key_arg(bytes: &[u8]) -> Result<core::IdentityKey> {
     core::IdentityKey::from_bytes(bytes).map_err(|e| core::Error::from(e).into())
 }
@@ -531,13 +543,7 @@ impl Device {
                 Ok((r.decrypted, r.digest, r.redelivered))
             }
         })?;
-        Ok(DecryptResult {
-            plaintext: d.plaintext,
-            sender_identity: d.sender.to_bytes().to_vec(),
-            identity_event: d.identity.into(),
-            digest: digest.to_vec(),
-            redelivered,
-        })
+        Ok(DecryptResult::new(d, &digest, redelivered))
     }
 
     /// Builds a signed retry request for `failed_message` from `peer`, addressed to the

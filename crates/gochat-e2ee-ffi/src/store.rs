@@ -154,6 +154,23 @@ impl Device {
         })
     }
 
+    /// Deletes the kept results of many messages in one transaction (one commit, as
+    /// `decrypt_batch` decrypts a backlog in one); how many were kept. Always 0 in
+    /// memory. A digest that is not 32 bytes is `Malformed` (nothing acknowledged).
+    pub fn ack_batch(&self, digests: Vec<Vec<u8>>) -> Result<u32> {
+        let digests = digests
+            .iter()
+            .map(|d| {
+                <[u8; 32]>::try_from(d.as_slice())
+                    .map_err(|_| core::Error::from(core::wire::DecodeError::InvalidValue("digest")).into())
+            })
+            .collect::<Result<Vec<[u8; 32]>>>()?;
+        self.with_holder(|h| match h {
+            Holder::Memory(_) => Ok(0),
+            Holder::Stored(s) => Ok(s.ack_many(&digests)?),
+        })
+    }
+
     /// Re-wraps the store's data key under `new` (unlocked with `old`, counted if wrong);
     /// no record is re-encrypted.
     pub fn change_passcode(&self, old: StoreUnlock, new: StoreUnlock, cost: Option<PasscodeCost>) -> Result<()> {

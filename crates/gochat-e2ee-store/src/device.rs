@@ -623,6 +623,98 @@ impl StoredDevice {
         Ok((entry, false))
     }
 
+    /// Decrypts a backlog of 1:1 messages (`(peer, message)` pairs) in **one**
+    /// transaction: every message as [`StoredDevice::decrypt`] would (a result kept in
+    /// the inbox, redelivered until `ack`; a refused message changes nothing and does
+    /// not stop the others; `InboxFull` for the messages beyond [`MAX_INBOX`]), with one
+    /// commit (one fsync under `Durability::Full`) for the whole batch. The results are
+    /// released only after that commit: if it fails, none is returned (`Err`), nothing
+    /// of the batch was kept, and the handle reloads before its next operation. A
+    /// message that appears twice in the batch is processed once; its second result is
+    /// the first one, `redelivered`.
+    pub fn decrypt_batch<R: CryptoRng + ?Sized>(
+        &mut self,
+        messages: &[(&str, &[u8])],
+        rng: &mut R,
+    ) -> Result<Vec<Result<Received, StoreError>>, StoreError> {
+        self.begin_synced()?;
+        let staged = self.stage_batch(messages, rng);
+        let (out, rows, count, before) = match staged {
+            Ok(s) => s,
+            Err(e) => {
+                // Decrypts may have advanced the in-memory device: reload it.
+                let _ = self.device.take_changes();
+                let _ = self.backend.rollback();
+                self.stale = true;
+                return Err(e);
+            }
+        };
+        if count != before {
+            if let Err(e) = self.backend.put_meta(meta::INBOX, &count.to_be_bytes()) {
+                let _ = self.device.take_changes();
+                let _ = self.backend.rollback();
+                self.stale = true;
+                return Err(e);
+            }
+        }
+        self.commit_changes(&rows, rng)?;
+        Ok(out)
+    }
+
+    /// Inside a batch's transaction: every message's outcome, the inbox rows to write,
+    /// and the inbox count after and before.
+    #[allow(clippy::type_complexity)]
+    fn stage_batch<R: CryptoRng + ?Sized>(
+        &mut self,
+        messages: &[(&str, &[u8])],
+        rng: &mut R,
+    ) -> Result<(Vec<Result<Received, StoreError>>, Vec<([u8; 32], Option<Vec<u8>>)>, u32, u32), StoreError> {
+        let before = u32_meta(self.backend.get_meta(meta::INBOX)?, 0)?;
+        let mut count = before;
+        let mut out: Vec<Result<Received, StoreError>> = Vec::with_capacity(messages.len());
+        let mut rows = Vec::new();
+        let mut first: HashMap<[u8; 32], usize> = HashMap::new();
+        for (peer, message) in messages {
+            let digest = direct_digest(message);
+            // A message decrypted earlier in this batch: its result again (one that was
+            // refused is simply processed again, and refused again: no state changed).
+            if let Some(Ok(r)) = first.get(&digest).map(|&i| &out[i]) {
+                let again = Received { redelivered: true, ..r.clone() };
+                out.push(Ok(again));
+                continue;
+            }
+            let key = inbox_key(&digest);
+            let hash = self.cipher.key_hash(&key);
+            if let Some(sealed) = self.backend.get(&hash)? {
+                let plain = self.cipher.open(&hash, &sealed)?;
+                let (_, body) = split_row(&self.cipher, &hash, &plain)?;
+                out.push(match InboxEntry::decode(body)? {
+                    InboxEntry::Direct { decrypted, .. } => Ok(Received { decrypted, digest, redelivered: true }),
+                    _ => Err(StoreError::Corrupt("inbox entry of another kind".into())),
+                });
+                continue;
+            }
+            if count >= MAX_INBOX {
+                out.push(Err(StoreError::InboxFull));
+                continue;
+            }
+            match self.device.decrypt(peer, message, rng) {
+                Ok(decrypted) => {
+                    let entry = InboxEntry::Direct { peer: (*peer).to_owned(), decrypted };
+                    let sealed = self.cipher.seal(&hash, &row_plaintext(&key, &entry.encode()), rng)?;
+                    rows.push((hash, Some(sealed)));
+                    count += 1;
+                    if let InboxEntry::Direct { decrypted, .. } = entry {
+                        first.insert(digest, out.len());
+                        out.push(Ok(Received { decrypted, digest, redelivered: false }));
+                    }
+                }
+                Err(e) => out.push(Err(StoreError::Protocol(e))),
+            }
+        }
+        Ok((out, rows, count, before))
+    }
+
     /// How many decrypted results wait for [`StoredDevice::ack`] (1:1, group and
     /// channel together).
     pub fn inbox_len(&mut self) -> Result<u32, StoreError> {
@@ -634,29 +726,44 @@ impl StoredDevice {
     /// Deletes the inbox entry of the message with `digest` (a 1:1, group or channel
     /// result) once the app has durably handled it; whether there was one.
     pub fn ack(&mut self, digest: &[u8; 32]) -> Result<bool, StoreError> {
-        let hash = self.cipher.key_hash(&inbox_key(digest));
+        self.ack_many(std::slice::from_ref(digest)).map(|n| n == 1)
+    }
+
+    /// Deletes the inbox entries of `digests` in **one** transaction (one commit for a
+    /// whole backlog, as [`StoredDevice::decrypt_batch`]); how many there were. Digests
+    /// with no entry (or repeated) are skipped.
+    pub fn ack_many(&mut self, digests: &[[u8; 32]]) -> Result<u32, StoreError> {
         self.begin_synced()?;
+        let mut hashes: Vec<[u8; 32]> = Vec::with_capacity(digests.len());
         let r = (|| {
-            if self.backend.get(&hash)?.is_none() {
-                return Ok(false);
+            for digest in digests {
+                let hash = self.cipher.key_hash(&inbox_key(digest));
+                if !hashes.contains(&hash) && self.backend.get(&hash)?.is_some() {
+                    hashes.push(hash);
+                }
+            }
+            if hashes.is_empty() {
+                return Ok(0);
             }
             let count = u32_meta(self.backend.get_meta(meta::INBOX)?, 0)?;
-            self.backend.put_meta(meta::INBOX, &count.saturating_sub(1).to_be_bytes())?;
-            Ok(true)
+            let acked = hashes.len() as u32;
+            self.backend.put_meta(meta::INBOX, &count.saturating_sub(acked).to_be_bytes())?;
+            Ok(acked)
         })();
         match r {
-            Ok(true) => {
-                // The device is unchanged: only the inbox row and the generation move.
+            Ok(0) => self.finish(Ok(0)),
+            Ok(acked) => {
+                // The device is unchanged: only the inbox rows and the generation move.
                 let generation = self.generation + 1;
-                let written = self
-                    .backend
-                    .put(&hash, None, generation)
+                let written = hashes
+                    .iter()
+                    .try_for_each(|hash| self.backend.put(hash, None, generation))
                     .and_then(|()| self.backend.put_meta(meta::GENERATION, &generation.to_be_bytes()));
                 self.finish(written)?;
                 self.generation = generation;
-                Ok(true)
+                Ok(acked)
             }
-            other => self.finish(other),
+            Err(e) => self.finish(Err(e)),
         }
     }
 

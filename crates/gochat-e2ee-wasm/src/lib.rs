@@ -580,8 +580,9 @@ impl Device {
     /// result has one entry per message, in order: `{ok: true, result}` (as `decrypt`
     /// returns it) or `{ok: false, error}` (the `GoChatError` `decrypt` would have
     /// thrown; nothing changed for that message). One refused message does not stop the
-    /// others. Refused whole (`TooLarge`, nothing decrypted) above 1,000 messages
-    /// (`MAX_BATCH_MESSAGES`, as in the uniffi bindings).
+    /// others. On a stored device the batch is one transaction (one IndexedDB commit for
+    /// all; results kept until `ack`). Refused whole (`TooLarge`, nothing decrypted) above
+    /// 1,000 messages (`MAX_BATCH_MESSAGES`, as in the uniffi bindings).
     #[wasm_bindgen(js_name = decryptBatch)]
     pub fn decrypt_batch(&mut self, messages: Vec<JsValue>) -> JsResult<js_sys::Array> {
         if messages.len() > MAX_BATCH_MESSAGES {
@@ -603,6 +604,21 @@ impl Device {
             items.push((peer, bytes.to_vec()));
         }
         let out = js_sys::Array::new();
+        // A stored device decrypts the whole batch in one transaction (one commit).
+        if let holder::Holder::Stored(s) = &mut self.inner {
+            let pairs: Vec<(&str, &[u8])> = items.iter().map(|(p, m)| (p.as_str(), m.as_slice())).collect();
+            for o in s.decrypt_batch(&pairs, &mut rng()).map_err(store::device_error)? {
+                let entry = match o {
+                    Ok(r) => Obj::new()
+                        .set("ok", true)
+                        .set("result", decrypted_with(r.decrypted, &r.digest, r.redelivered))
+                        .done(),
+                    Err(e) => Obj::new().set("ok", false).set("error", store::device_error(e)).done(),
+                };
+                out.push(&entry);
+            }
+            return Ok(out);
+        }
         for (peer, message) in items {
             let entry = match self.decrypt(&peer, &message) {
                 Ok(result) => Obj::new().set("ok", true).set("result", result).done(),

@@ -186,6 +186,21 @@ impl Device {
         }
     }
 
+    /// Deletes the kept results of many messages (an array of 32-byte digests) in one
+    /// transaction (one commit, as `decryptBatch`); how many were kept. Always 0 in
+    /// memory. A digest that is not 32 bytes is `Malformed` (nothing acknowledged).
+    #[wasm_bindgen(js_name = ackBatch)]
+    pub fn ack_batch(&mut self, digests: Vec<js_sys::Uint8Array>) -> JsResult<u32> {
+        let digests = digests
+            .iter()
+            .map(|d| <[u8; 32]>::try_from(d.to_vec().as_slice()).map_err(|_| malformed("digest")))
+            .collect::<JsResult<Vec<[u8; 32]>>>()?;
+        match &mut self.inner {
+            Holder::Memory(_) => Ok(0),
+            Holder::Stored(s) => s.ack_many(&digests).map_err(device_error),
+        }
+    }
+
     /// Re-wraps the store's data key under `new` (unlocked with `old`, counted if
     /// wrong); no record is re-encrypted. `NotSupported` in memory.
     #[wasm_bindgen(js_name = changePasscode)]

@@ -1392,8 +1392,10 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     
     /**
      * Decrypts `messages` in order, each as `decrypt` would, in one call: one outcome
-     * per message, in the same order. Refused whole (`TooLarge`, nothing decrypted)
-     * above `MAX_BATCH_MESSAGES`.
+     * per message, in the same order. On a store-backed device the batch is one
+     * transaction (one durable commit for all; results kept until `ack`); if that commit
+     * fails, the call fails and nothing was kept. Refused whole (`TooLarge`, nothing
+     * decrypted) above `MAX_BATCH_MESSAGES`.
      */
     func decryptBatch(messages: [IncomingMessage]) throws  -> [BatchOutcome]
     
@@ -1706,6 +1708,13 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * one was kept. Always false in memory.
      */
     func ack(digest: Data) throws  -> Bool
+    
+    /**
+     * Deletes the kept results of many messages in one transaction (one commit, as
+     * `decrypt_batch` decrypts a backlog in one); how many were kept. Always 0 in
+     * memory. A digest that is not 32 bytes is `Malformed` (nothing acknowledged).
+     */
+    func ackBatch(digests: [Data]) throws  -> UInt32
     
     /**
      * Re-wraps the store's data key under `new` (unlocked with `old`, counted if wrong);
@@ -2254,8 +2263,10 @@ open func userId() -> String  {
     
     /**
      * Decrypts `messages` in order, each as `decrypt` would, in one call: one outcome
-     * per message, in the same order. Refused whole (`TooLarge`, nothing decrypted)
-     * above `MAX_BATCH_MESSAGES`.
+     * per message, in the same order. On a store-backed device the batch is one
+     * transaction (one durable commit for all; results kept until `ack`); if that commit
+     * fails, the call fails and nothing was kept. Refused whole (`TooLarge`, nothing
+     * decrypted) above `MAX_BATCH_MESSAGES`.
      */
 open func decryptBatch(messages: [IncomingMessage])throws  -> [BatchOutcome]  {
     return try  FfiConverterSequenceTypeBatchOutcome.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
@@ -2985,6 +2996,21 @@ open func ack(digest: Data)throws  -> Bool  {
     uniffi_gochat_e2ee_ffi_fn_method_device_ack(
             self.uniffiCloneHandle(),
         FfiConverterData.lower(digest),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Deletes the kept results of many messages in one transaction (one commit, as
+     * `decrypt_batch` decrypts a backlog in one); how many were kept. Always 0 in
+     * memory. A digest that is not 32 bytes is `Malformed` (nothing acknowledged).
+     */
+open func ackBatch(digests: [Data])throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeGoChatError_lift) {
+        uniffiCallStatus in
+    uniffi_gochat_e2ee_ffi_fn_method_device_ack_batch(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceData.lower(digests),uniffiCallStatus
     )
 })
 }
@@ -11353,7 +11379,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_user_id() != 28490) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt_batch() != 14378) {
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_decrypt_batch() != 38701) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_apply_revocation_list() != 30606) {
@@ -11495,6 +11521,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_ack() != 15236) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gochat_e2ee_ffi_checksum_method_device_ack_batch() != 25592) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gochat_e2ee_ffi_checksum_method_device_change_passcode() != 24777) {

@@ -653,6 +653,11 @@ RustBuffer uniffi_gochat_e2ee_ffi_fn_method_device_link_device(uint64_t ptr, Rus
 int8_t uniffi_gochat_e2ee_ffi_fn_method_device_ack(uint64_t ptr, RustBuffer digest, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_ACK_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_ACK_BATCH
+uint32_t uniffi_gochat_e2ee_ffi_fn_method_device_ack_batch(uint64_t ptr, RustBuffer digests, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_CHANGE_PASSCODE
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_FN_METHOD_DEVICE_CHANGE_PASSCODE
 void uniffi_gochat_e2ee_ffi_fn_method_device_change_passcode(uint64_t ptr, RustBuffer old, RustBuffer new, RustBuffer cost, RustCallStatus *_Nonnull out_status
@@ -1887,6 +1892,12 @@ uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_link_device(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_ACK
 #define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_ACK
 uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_ack(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_ACK_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_GOCHAT_E2EE_FFI_CHECKSUM_METHOD_DEVICE_ACK_BATCH
+uint16_t uniffi_gochat_e2ee_ffi_checksum_method_device_ack_batch(void
     
 );
 #endif
