@@ -86,6 +86,40 @@ fn decrypt(c: &mut Criterion) {
     }
 }
 
+/// One decrypt committed durably, the ack not counted: `StoredDevice::decrypt` alone
+/// (one transaction with its inbox entry); the kept results are acknowledged in bulk
+/// (`ack_many`, untimed) so the inbox never fills.
+fn decrypt_only(c: &mut Criterion) {
+    for (name, durability) in [("sqlite-full", Durability::Full), ("sqlite-normal", Durability::Normal)] {
+        for sessions in [10usize, 1_000] {
+            let mut r = ChaCha20Rng::seed_from_u64(sessions as u64 + 11);
+            let (mut alice, bob) = bob(sessions, 0, &mut r);
+            let path = temp(&format!("only-{name}-{sessions}"));
+            let backend = Box::new(SqliteBackend::open(path, durability).unwrap());
+            let mut stored = StoredDevice::create(backend, &key(), SMALL, bob, &mut r).unwrap();
+            c.bench_function(&format!("store_decrypt_only/{name}/{sessions}_sessions"), |b| {
+                b.iter_custom(|n| {
+                    let mut total = std::time::Duration::ZERO;
+                    let mut kept = Vec::new();
+                    for _ in 0..n {
+                        let m = alice.encrypt("bob", &[0x61; 100]).unwrap();
+                        let t = std::time::Instant::now();
+                        let rx = stored.decrypt("alice", &m, &mut r).unwrap();
+                        total += t.elapsed();
+                        kept.push(rx.digest);
+                        if kept.len() == 500 {
+                            stored.ack_many(&kept).unwrap();
+                            kept.clear();
+                        }
+                    }
+                    stored.ack_many(&kept).unwrap();
+                    total
+                })
+            });
+        }
+    }
+}
+
 /// A backlog of 100 messages made durable: `decrypt_batch` (one transaction) and then
 /// `ack_many` (one more), so two commits (two fsyncs under `Full`) per 100 messages. The
 /// figure is per batch; per message, divide by 100. The encrypts are not timed.
@@ -149,5 +183,5 @@ fn unlock(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decrypt, batch, startup, unlock);
+criterion_group!(benches, decrypt, decrypt_only, batch, startup, unlock);
 criterion_main!(benches);
