@@ -38,7 +38,7 @@ if [[ $BENCH == all || $BENCH == messages ]]; then
 "$REL/examples/ffi_baseline" "$ITERS" "$SETUPS" | tee -a "$OUT/results"
 
 mkdir -p "$OUT/py"
-cp bindings/python/generated/gochat_e2ee_ffi.py "$OUT/py/"
+cp bindings/python/generated/gochat_e2ee_ffi.py bindings/python/src/gochat_e2ee_fast.py "$OUT/py/"
 cp "$REL"/libgochat_e2ee_ffi.* "$OUT/py/" 2>/dev/null || true
 PY=python3; [[ -x .venv/bin/python ]] && PY=.venv/bin/python
 PYTHONPATH="$OUT/py" "$PY" bindings/python/bench.py "$ITERS" "$SETUPS" | tee -a "$OUT/results"
@@ -50,15 +50,16 @@ PYTHONPATH="$OUT/py" "$PY" bindings/python/bench.py "$ITERS" "$SETUPS" | tee -a 
 echo
 # kotlin = the generated JNA path; kotlin-fast = FastDevice, the JNI fast path (docs/kotlin.md).
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if(a&&b) printf "%.2fx", a/b; else print "-"}'; }
-printf '%-28s %10s %12s %12s %10s %10s %10s %10s\n' flow "rust ns" "kotlin ns" "k-fast ns" "python ns" \
-  "kotlin/rs" "k-fast/rs" "python/rs"
+printf '%-28s %10s %12s %12s %10s %10s %10s %10s %10s %10s\n' flow "rust ns" "kotlin ns" "k-fast ns" "python ns" \
+  "py-fast ns" "kotlin/rs" "k-fast/rs" "python/rs" "py-fast/rs"
 for flow in encrypt_decrypt_100B encrypt_100B decrypt_batch_100B group_encrypt_decrypt_100B session_setup bare_call; do
   r=$(awk -v f=$flow '$1=="rust" && $2==f {print $3}' "$OUT/results")
   k=$(awk -v f=$flow '$1=="kotlin" && $2==f {print $3}' "$OUT/results")
   kf=$(awk -v f=$flow '$1=="kotlin-fast" && $2==f {print $3}' "$OUT/results")
   p=$(awk -v f=$flow '$1=="python" && $2==f {print $3}' "$OUT/results")
-  printf '%-28s %10s %12s %12s %10s %10s %10s %10s\n' "$flow" "${r:--}" "${k:--}" "${kf:--}" "${p:--}" \
-    "$(ratio "$k" "$r")" "$(ratio "$kf" "$r")" "$(ratio "$p" "$r")"
+  pf=$(awk -v f=$flow '$1=="python-fast" && $2==f {print $3}' "$OUT/results")
+  printf '%-28s %10s %12s %12s %10s %10s %10s %10s %10s %10s\n' "$flow" "${r:--}" "${k:--}" "${kf:--}" "${p:--}" "${pf:--}" \
+    "$(ratio "$k" "$r")" "$(ratio "$kf" "$r")" "$(ratio "$p" "$r")" "$(ratio "$pf" "$r")"
 done
 fi
 

@@ -29,6 +29,8 @@ class BuildPyWithCdylib(build_py):
             raise SystemExit("no cdylib in bindings/python/generated: run scripts/gen-bindings.sh python")
         for lib in found:
             shutil.copy2(lib, self.build_lib)
+        # The hand-written fast path (docs/python.md, "Fast path").
+        shutil.copy2(os.path.join(HERE, "src", "gochat_e2ee_fast.py"), self.build_lib)
 
 
 class PlatformWheel(bdist_wheel):

@@ -20,6 +20,8 @@ VECTORS = HERE.parents[2] / "test-vectors"
 
 if (GENERATED / "gochat_e2ee_ffi.py").is_file():
     sys.path.insert(0, str(GENERATED))
+# The hand-written fast path (gochat_e2ee_fast), shipped beside the generated module.
+sys.path.insert(0, str(HERE.parent / "src"))
 
 
 def load_vector(name):

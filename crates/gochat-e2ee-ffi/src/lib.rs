@@ -17,7 +17,7 @@
 //!   release profile keeps `panic = "unwind"` for that reason. A poisoned lock is
 //!   recovered, since every core call is failure-atomic.
 
-// `unsafe` is refused everywhere but in `jni` (its exported `no_mangle` symbols).
+// `unsafe` is refused everywhere but in `jni` and `cabi` (their exported `no_mangle` symbols).
 #![deny(unsafe_code)]
 
 use std::sync::{Arc, Mutex};
@@ -30,6 +30,7 @@ uniffi::setup_scaffolding!();
 
 mod attachments;
 mod batch;
+mod cabi;
 mod certificates;
 mod channels;
 mod devices;
