@@ -4,7 +4,7 @@
 //! `Structure`s (the call status, each `RustBuffer`), and each one is a `malloc` plus an
 //! entry in JNA's global `ConcurrentHashMap` of live `Memory` plus a `Cleaner`
 //! registration, reclaimed only by the garbage collector. JFR put 45 % of the JVM's
-//! samples there; an encrypt + decrypt took 0.2–0.7 ms from Kotlin against 3–8 µs from
+//! samples there; an encrypt + decrypt took 0.12–0.7 ms from Kotlin against 3–8 µs from
 //! Rust (`docs/benchmarks.md`, "Kotlin crossing").
 //!
 //! What it is: the *same* Rust methods uniffi exports (`Device::encrypt`, `decrypt`,
