@@ -26,9 +26,6 @@ pub const ONE_TIME_PREKEYS_PER_DEVICE: usize = 10;
 /// keystore.
 pub const DRIVER_SNAPSHOT_KEY: [u8; 32] = [0x42; 32];
 
-/// Most messages one `decrypt_batch` op takes (as `MAX_BATCH_MESSAGES` in the bindings).
-pub const MAX_BATCH_MESSAGES: usize = 1_000;
-
 pub(crate) type Rng = UnwrapErr<getrandom::SysRng>;
 
 /// An error response: the `error` name and the `detail` text.
@@ -124,9 +121,7 @@ impl Driver {
         let Some(Value::Array(messages)) = obj.get("messages") else {
             return Err(Failure::bad_request("`messages` must be an array"));
         };
-        if messages.len() > MAX_BATCH_MESSAGES {
-            return Err(Failure { error: "TooLarge", detail: format!("{} messages in one batch", messages.len()) });
-        }
+        gochat_e2ee_store::check_batch_len(messages.len())?;
         let mut requests = Vec::with_capacity(messages.len());
         for m in messages {
             let m = m.as_object().ok_or_else(|| Failure::bad_request("a batch message is not an object"))?;

@@ -9,14 +9,12 @@
 //! one commit, one fsync, every result kept in the inbox until `ack`), released only after
 //! the commit; if the commit fails, the call fails and nothing of the batch was kept.
 
-use gochat_e2ee::ErrorCode;
-
 use crate::holder::Holder;
 use crate::{rng, DecryptResult, Device, GoChatError, Result};
 
 /// Most messages one `decrypt_batch` call takes (a larger batch is refused whole with
-/// `TooLarge`, nothing decrypted): it bounds the work and the result one call can make.
-pub const MAX_BATCH_MESSAGES: u32 = 1_000;
+/// `TooLarge`, nothing decrypted): the store crate's bound, shared by every binding.
+pub use gochat_e2ee_store::MAX_BATCH_MESSAGES;
 
 /// One incoming 1:1 message: the sender's name as the server gave it, and the bytes.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -60,13 +58,7 @@ impl Device {
     /// fails, the call fails and nothing was kept. Refused whole (`TooLarge`, nothing
     /// decrypted) above `MAX_BATCH_MESSAGES`.
     pub fn decrypt_batch(&self, messages: Vec<IncomingMessage>) -> Result<Vec<BatchOutcome>> {
-        if messages.len() > MAX_BATCH_MESSAGES as usize {
-            return Err(GoChatError::from_code(
-                ErrorCode::TooLarge,
-                format!("{} messages in one batch (at most {MAX_BATCH_MESSAGES})", messages.len()),
-                false,
-            ));
-        }
+        gochat_e2ee_store::check_batch_len(messages.len())?;
         // A store-backed device decrypts the whole batch in one transaction (one commit).
         let stored = self.with_holder(|h| match h {
             Holder::Memory(_) => Ok(None),

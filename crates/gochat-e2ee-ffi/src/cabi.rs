@@ -23,36 +23,29 @@
 // are uniffi's `ForeignBytes::as_slice`.
 #![allow(unsafe_code)]
 
-use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
-use uniffi::{ForeignBytes, Lift, Lower, LowerError, RustBuffer};
+use uniffi::{ForeignBytes, LowerError, RustBuffer};
 
+use crate::fastpath::{record, with_object, RECORD_SLACK};
 use crate::{Device, GoChatError, UniFfiTag};
 
 const OK: i8 = 0;
 const ERROR: i8 = 1;
 const INTERNAL: i8 = 2;
 
-/// Room for a record's fixed fields beside its variable-length bytes.
-const RECORD_SLACK: usize = 512;
-
 fn with_device<T>(handle: u64, f: impl FnOnce(&Device) -> T) -> Result<T, String> {
-    let handle = uniffi::ffi::Handle::from_raw_unchecked(handle);
-    let device = <Arc<Device> as Lift<UniFfiTag>>::try_lift(handle).map_err(|e| e.to_string())?;
-    let device = ManuallyDrop::new(device);
-    Ok(f(&device))
+    with_object(handle, f)
 }
 
 fn text(b: &ForeignBytes) -> Result<String, String> {
     String::from_utf8(b.as_slice().to_vec()).map_err(|e| e.to_string())
 }
 
-fn record<T: Lower<UniFfiTag>>(value: T, hint: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hint);
-    T::write(value, &mut out);
-    out
+/// A serialized record, moved out of its wiping buffer into the one the caller frees
+/// with [`gochat_e2ee_fast_free`] (which wipes it).
+fn record_vec<T: uniffi::Lower<UniFfiTag>>(value: T, hint: usize) -> Vec<u8> {
+    std::mem::take(&mut *record(value, hint))
 }
 
 /// Runs one call and writes its outcome into `out`.
@@ -99,7 +92,7 @@ pub extern "C" fn gochat_e2ee_fast_decrypt(
     call(out, || {
         let (peer, message) = (text(&peer)?, message.as_slice().to_vec());
         let hint = message.len() + RECORD_SLACK;
-        with_device(handle, |d| d.decrypt(peer, message).map(|r| record(r, hint)))
+        with_device(handle, |d| d.decrypt(peer, message).map(|r| record_vec(r, hint)))
     })
 }
 
@@ -115,7 +108,7 @@ pub extern "C" fn gochat_e2ee_fast_group_encrypt(
     call(out, || {
         let (group_id, plaintext) = (group_id.as_slice().to_vec(), plaintext.as_slice().to_vec());
         let hint = plaintext.len() + RECORD_SLACK;
-        with_device(handle, |d| d.group_encrypt(group_id, plaintext, now).map(|r| record(r, hint)))
+        with_device(handle, |d| d.group_encrypt(group_id, plaintext, now).map(|r| record_vec(r, hint)))
     })
 }
 
@@ -130,6 +123,6 @@ pub extern "C" fn gochat_e2ee_fast_group_decrypt(
     call(out, || {
         let (sender, message) = (text(&sender)?, message.as_slice().to_vec());
         let hint = message.len() + RECORD_SLACK;
-        with_device(handle, |d| d.group_decrypt(sender, message).map(|r| record(r, hint)))
+        with_device(handle, |d| d.group_decrypt(sender, message).map(|r| record_vec(r, hint)))
     })
 }

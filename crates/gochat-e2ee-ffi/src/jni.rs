@@ -31,16 +31,15 @@
 // `unsafe` construct here (an exported symbol), and it is confined to this module.
 #![allow(unsafe_code)]
 
-use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 use jni::objects::{JByteArray, JClass};
 use jni::sys::{jbyteArray, jlong};
 use jni::JNIEnv;
-use uniffi::{Lift, Lower, LowerError};
+use uniffi::LowerError;
 use zeroize::Zeroizing;
 
+use crate::fastpath::{record, with_object, RECORD_SLACK};
 use crate::{AttachmentDecryptor, AttachmentEncryptor, Device, GoChatError, UniFfiTag};
 
 thread_local! {
@@ -48,20 +47,8 @@ thread_local! {
     static LAST_ERROR: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Runs `f` on the object behind a uniffi handle, without taking the reference the
-/// handle stands for (the Kotlin object still owns it).
-fn with_object<O, T>(handle: jlong, f: impl FnOnce(&O) -> T) -> Result<T, String>
-where
-    Arc<O>: Lift<UniFfiTag, FfiType = uniffi::ffi::Handle>,
-{
-    let handle = uniffi::ffi::Handle::from_raw_unchecked(handle as u64);
-    let object = <Arc<O> as Lift<UniFfiTag>>::try_lift(handle).map_err(|e| e.to_string())?;
-    let object = ManuallyDrop::new(object);
-    Ok(f(&object))
-}
-
 fn with_device<T>(handle: jlong, f: impl FnOnce(&Device) -> T) -> Result<T, String> {
-    with_object(handle, f)
+    with_object(handle as u64, f)
 }
 
 /// A call's outcome: a payload (wiped on drop), or a protocol error for `takeError`.
@@ -71,17 +58,6 @@ type Outcome = crate::Result<Zeroizing<Vec<u8>>>;
 fn raw(bytes: Vec<u8>) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(bytes)
 }
-
-/// A uniffi-serialized record (sized up front, so the plaintext inside is never left
-/// behind by a reallocation; wiped on drop).
-fn record<T: Lower<UniFfiTag>>(value: T, hint: usize) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(hint));
-    T::write(value, &mut out);
-    out
-}
-
-/// Room for a record's fixed fields beside its variable-length bytes.
-const RECORD_SLACK: usize = 512;
 
 fn text(env: &JNIEnv<'_>, bytes: &JByteArray<'_>) -> Result<String, String> {
     String::from_utf8(env.convert_byte_array(bytes).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
@@ -227,7 +203,7 @@ pub extern "system" fn Java_gov_gochat_e2ee_GoChatJni_attachmentEncryptUpdate<'l
 ) -> jbyteArray {
     call(&mut env, |env| {
         let plaintext = bytes(env, &plaintext)?;
-        with_object(handle, |e: &AttachmentEncryptor| e.update(plaintext).map(raw))
+        with_object(handle as u64, |e: &AttachmentEncryptor| e.update(plaintext).map(raw))
     })
 }
 
@@ -241,7 +217,7 @@ pub extern "system" fn Java_gov_gochat_e2ee_GoChatJni_attachmentDecryptUpdate<'l
 ) -> jbyteArray {
     call(&mut env, |env| {
         let ciphertext = bytes(env, &ciphertext)?;
-        with_object(handle, |d: &AttachmentDecryptor| d.update(ciphertext).map(raw))
+        with_object(handle as u64, |d: &AttachmentDecryptor| d.update(ciphertext).map(raw))
     })
 }
 

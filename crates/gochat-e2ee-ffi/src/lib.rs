@@ -34,6 +34,7 @@ mod cabi;
 mod certificates;
 mod channels;
 mod devices;
+mod fastpath;
 mod groups;
 mod holder;
 #[cfg(feature = "jni")]

@@ -55,6 +55,19 @@ mod meta {
     pub const INBOX: &str = "inbox_count";
 }
 
+/// Most messages one batch call takes (`StoredDevice::decrypt_batch`, and the bindings'
+/// `decrypt_batch` on any device): it bounds the work and the result of one call.
+pub const MAX_BATCH_MESSAGES: usize = 1_000;
+
+/// Refuses a batch over [`MAX_BATCH_MESSAGES`] (`TooLarge`, before any work).
+pub fn check_batch_len(len: usize) -> Result<(), StoreError> {
+    if len > MAX_BATCH_MESSAGES {
+        let e = gochat_e2ee::wire::DecodeError::TooLarge { len, max: MAX_BATCH_MESSAGES };
+        return Err(StoreError::Protocol(e.into()));
+    }
+    Ok(())
+}
+
 /// A decrypted message as the store kept it.
 #[must_use = "the identity event must be checked, and the message acknowledged once handled"]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -585,10 +598,7 @@ impl StoredDevice {
             Err(e) => return self.finish(Err(e)),
         };
         if let Some(sealed) = held {
-            let r = self.cipher.open(&hash, &sealed).map_err(StoreError::from).and_then(|plain| {
-                let (_, body) = split_row(&self.cipher, &hash, &plain)?;
-                InboxEntry::decode(body)
-            });
+            let r = self.open_inbox_row(&hash, &sealed);
             let entry = self.finish(r)?;
             return Ok((entry, true));
         }
@@ -631,12 +641,14 @@ impl StoredDevice {
     /// released only after that commit: if it fails, none is returned (`Err`), nothing
     /// of the batch was kept, and the handle reloads before its next operation. A
     /// message that appears twice in the batch is processed once; its second result is
-    /// the first one, `redelivered`.
+    /// the first one, `redelivered`. More than [`MAX_BATCH_MESSAGES`] is refused whole
+    /// (`TooLarge`, nothing done).
     pub fn decrypt_batch<R: CryptoRng + ?Sized>(
         &mut self,
         messages: &[(&str, &[u8])],
         rng: &mut R,
     ) -> Result<Vec<Result<Received, StoreError>>, StoreError> {
+        check_batch_len(messages.len())?;
         self.begin_synced()?;
         let staged = self.stage_batch(messages, rng);
         let (out, rows, count, before) = match staged {
@@ -686,9 +698,7 @@ impl StoredDevice {
             let key = inbox_key(&digest);
             let hash = self.cipher.key_hash(&key);
             if let Some(sealed) = self.backend.get(&hash)? {
-                let plain = self.cipher.open(&hash, &sealed)?;
-                let (_, body) = split_row(&self.cipher, &hash, &plain)?;
-                out.push(match InboxEntry::decode(body)? {
+                out.push(match self.open_inbox_row(&hash, &sealed)? {
                     InboxEntry::Direct { decrypted, .. } => Ok(Received { decrypted, digest, redelivered: true }),
                     _ => Err(StoreError::Corrupt("inbox entry of another kind".into())),
                 });
@@ -713,6 +723,13 @@ impl StoredDevice {
             }
         }
         Ok((out, rows, count, before))
+    }
+
+    /// Opens a kept inbox row: the entry it holds.
+    fn open_inbox_row(&self, hash: &[u8; 32], sealed: &[u8]) -> Result<InboxEntry, StoreError> {
+        let plain = self.cipher.open(hash, sealed)?;
+        let (_, body) = split_row(&self.cipher, hash, &plain)?;
+        InboxEntry::decode(body)
     }
 
     /// How many decrypted results wait for [`StoredDevice::ack`] (1:1, group and

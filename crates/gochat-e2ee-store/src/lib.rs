@@ -26,7 +26,7 @@ pub mod sqlite;
 pub mod vault;
 
 pub use backend::{Backend, StoreError};
-pub use device::{ChannelPost, GroupReceived, Received, StoredDevice, MAX_INBOX};
+pub use device::{check_batch_len, ChannelPost, GroupReceived, Received, StoredDevice, MAX_BATCH_MESSAGES, MAX_INBOX};
 pub use inbox::InboxEntry;
 pub use journal::{Journal, JournalBackend};
 pub use memory::MemoryBackend;
@@ -39,6 +39,7 @@ pub use vault::{
 /// Every limit of the store, in one place (`docs/protocol.md` lists them).
 pub mod limits {
     pub use crate::backend::{BUSY_TIMEOUT, MAX_GENERATION, SCHEMA_VERSION};
+    pub use crate::device::{MAX_BATCH_MESSAGES, MAX_INBOX};
     pub use crate::journal::MAX_JOURNAL_ROWS;
     pub use crate::vault::{
         MAX_ARGON2_ITERATIONS, MAX_ARGON2_LANES, MAX_ARGON2_MEMORY_KIB, MAX_PASSCODE_BYTES, MAX_RECORD_BYTES,

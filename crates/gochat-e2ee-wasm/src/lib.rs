@@ -48,9 +48,6 @@ fn js_error(e: core::Error) -> JsValue {
 
 type JsResult<T> = Result<T, JsValue>;
 
-/// Most messages one `decryptBatch` call takes (as `MAX_BATCH_MESSAGES` in the uniffi crate).
-const MAX_BATCH_MESSAGES: usize = 1_000;
-
 fn seconds(now: f64) -> u64 {
     if now.is_finite() && now > 0.0 {
         now as u64
@@ -582,15 +579,10 @@ impl Device {
     /// thrown; nothing changed for that message). One refused message does not stop the
     /// others. On a stored device the batch is one transaction (one IndexedDB commit for
     /// all; results kept until `ack`). Refused whole (`TooLarge`, nothing decrypted) above
-    /// 1,000 messages (`MAX_BATCH_MESSAGES`, as in the uniffi bindings).
+    /// 1,000 messages (the store crate's `MAX_BATCH_MESSAGES`, as in every binding).
     #[wasm_bindgen(js_name = decryptBatch)]
     pub fn decrypt_batch(&mut self, messages: Vec<JsValue>) -> JsResult<js_sys::Array> {
-        if messages.len() > MAX_BATCH_MESSAGES {
-            return Err(js_error(core::Error::from(core::wire::DecodeError::TooLarge {
-                len: messages.len(),
-                max: MAX_BATCH_MESSAGES,
-            })));
-        }
+        gochat_e2ee_store::check_batch_len(messages.len()).map_err(store::device_error)?;
         let mut items = Vec::with_capacity(messages.len());
         for m in &messages {
             let peer = Reflect::get(m, &"peer".into())
