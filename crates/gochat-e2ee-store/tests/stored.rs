@@ -167,6 +167,38 @@ fn a_failed_commit_never_releases_the_ciphertext_and_the_handle_recovers() {
 }
 
 #[test]
+fn a_batch_whose_commit_fails_releases_nothing_and_the_handle_recovers() {
+    let fail = Arc::new(AtomicBool::new(false));
+    let backend = Failing { inner: MemoryBackend::new(), fail: fail.clone() };
+    let (mut alice, mut bob, mut r) = alice_and_bob(Box::new(backend), 13);
+    let first = alice.transact(&mut r, |d, _| d.encrypt("bob", b"one")).unwrap();
+    let _ = bob.decrypt("alice", &first, &mut r).unwrap();
+    let backlog: Vec<Vec<u8>> = (0..5u8).map(|i| bob.encrypt("alice", &[i; 4]).unwrap()).collect();
+    let batch: Vec<(&str, &[u8])> = backlog.iter().map(|m| ("bob", m.as_slice())).collect();
+    let committed = alice.device().state_digest();
+    let inbox = alice.inbox_len().unwrap();
+    fail.store(true, Ordering::SeqCst);
+    let e = alice.decrypt_batch(&batch, &mut r).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StoreIo);
+    fail.store(false, Ordering::SeqCst);
+    // Nothing of the batch was kept, and the handle reloads what the store holds.
+    assert_eq!(alice.sync_now().map(|()| alice.device().state_digest()).unwrap(), committed);
+    assert_eq!(alice.inbox_len().unwrap(), inbox);
+    // The same backlog then decrypts in full, as new messages (none was released before).
+    let out = alice.decrypt_batch(&batch, &mut r).unwrap();
+    for (i, o) in out.iter().enumerate() {
+        let got = o.as_ref().unwrap();
+        assert_eq!(got.decrypted.plaintext, vec![i as u8; 4]);
+        assert!(!got.redelivered);
+    }
+    // A batch over the bound is refused before any work.
+    let many = vec![("bob", backlog[0].as_slice()); gochat_e2ee_store::MAX_BATCH_MESSAGES + 1];
+    let digest = alice.device().state_digest();
+    assert_eq!(alice.decrypt_batch(&many, &mut r).unwrap_err().code(), ErrorCode::TooLarge);
+    assert_eq!(alice.device().state_digest(), digest);
+}
+
+#[test]
 fn two_handles_in_two_threads_never_fork_a_session() {
     let path = temp_path("threads");
     let (mut alice, mut bob, mut r) = alice_and_bob(sqlite(&path), 4);
